@@ -1,0 +1,68 @@
+"""Size and shape helpers for builtin tensor types, shared by the dialects and the passes."""
+
+from __future__ import annotations
+
+import math
+
+from xdsl.dialects.builtin import (
+    BFloat16Type,
+    Float16Type,
+    Float32Type,
+    Float64Type,
+    IndexType,
+    IntegerType,
+    TensorType,
+)
+from xdsl.ir import Attribute
+from xdsl.utils.exceptions import VerifyException
+
+DYNAMIC: int = -1
+"""How xDSL stores a `?` dimension in `TensorType.get_shape()`."""
+
+
+def element_bytes(t: Attribute) -> int:
+    """Bytes per element on the wire; i1 is stored as a whole byte (no bit packing)."""
+    if isinstance(t, IntegerType):
+        width = t.width.data
+        if width in (1, 8):
+            return 1
+        if width in (16, 32, 64):
+            return width // 8
+    elif isinstance(t, Float16Type | BFloat16Type):
+        return 2
+    elif isinstance(t, Float32Type):
+        return 4
+    elif isinstance(t, Float64Type):
+        return 8
+    elif isinstance(t, IndexType):
+        # Indices travel as 64-bit integers between chiplets.
+        return 8
+    raise ValueError(f"unsupported element type {t}: no known size in bytes")
+
+
+def static_shape(t: TensorType) -> tuple[int, ...]:
+    """The shape of `t`; raises ValueError if any dimension is dynamic."""
+    shape = t.get_shape()
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{t} has a dynamic shape")
+    return shape
+
+
+def numel(t: TensorType) -> int:
+    """Number of elements of a statically shaped tensor (1 for a rank-0 tensor)."""
+    return math.prod(static_shape(t))
+
+
+def tensor_bytes(t: TensorType) -> int:
+    """Size in bytes of a statically shaped tensor."""
+    return numel(t) * element_bytes(t.get_element_type())
+
+
+def is_static(t: Attribute) -> bool:
+    return isinstance(t, TensorType) and all(d >= 0 for d in t.get_shape())
+
+
+def check_static(t: Attribute, what: str) -> None:
+    """Raise a VerifyException naming `what` unless `t` is a ranked tensor with static shape."""
+    if not is_static(t):
+        raise VerifyException(f"{what} has dynamic shape {t}: nn ops need static shapes")

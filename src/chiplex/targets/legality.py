@@ -1,0 +1,257 @@
+"""What a legal placement is: the checker, the oracle every solver and search is tested against.
+
+A placement is an int array mapping each graph node to a chip in pipeline order 0..K-1. The rules, with
+the one name each carries everywhere (checker messages, MiniZinc constraint items, docs):
+
+- `chip-range`         every op sits on a chip 0..K-1
+- `acyclic-dataflow`   for every edge u -> v, chip(u) <= chip(v)
+- `no-skipping-chips`  the chips in use are 0..m with none empty inside the range
+- `memory`             per chip: weights + receive buffers + the largest op working set <= capacity
+- `hop-span`           for every edge, chip(v) - chip(u) <= the target's max_hop_span (when set)
+- `pinned`             ops the target pins to a chip sit on it
+- `colocated`          ops the target groups together share a chip
+
+Memory of chip c (a conservative, placement-linear model the MiniZinc model and the DP share):
+    weights(c)        sum of weight_bytes of the ops on c
+  + receive(c)        sum of output_bytes of every op u off c that has a consumer on c (once per u)
+  + working_set(c)    max over ops v on c of (activation input bytes + output bytes of v)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chiplex.ir.graph import Graph
+from chiplex.targets.target import Target
+
+RULES = (
+    "chip-range",
+    "acyclic-dataflow",
+    "no-skipping-chips",
+    "memory",
+    "hop-span",
+    "pinned",
+    "colocated",
+)
+
+
+def mib(nbytes: float) -> str:
+    return f"{nbytes / 2**20:.2f} MiB"
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    message: str
+    ops: tuple[int, ...] = ()
+    chips: tuple[int, ...] = ()
+    numbers: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.message}"
+
+
+@dataclass(frozen=True, eq=False)
+class PlacementRules:
+    """The target's rules resolved against one graph."""
+
+    num_chips: int
+    capacity_bytes: int
+    max_hop_span: int | None
+    pinned: np.ndarray
+    """int[n]: the chip an op is pinned to, or -1."""
+    colocated: tuple[np.ndarray, ...]
+    """Groups of node indices that must share a chip."""
+
+
+def resolve_rules(graph: Graph, target: Target) -> PlacementRules:
+    """Match the target's op-name globs against node names and the params each node reads."""
+
+    def matches(pattern: str, node: int) -> bool:
+        names = (graph.op_names[node], *graph.param_names[node])
+        return any(fnmatch.fnmatchcase(name, pattern) for name in names)
+
+    pinned = np.full(graph.num_nodes, -1, dtype=np.int64)
+    for pattern, chip in target.rules.pinned:
+        for node in range(graph.num_nodes):
+            if matches(pattern, node):
+                pinned[node] = chip
+    groups = []
+    for group in target.rules.colocated:
+        members = sorted({n for p in group for n in range(graph.num_nodes) if matches(p, n)})
+        if len(members) > 1:
+            groups.append(np.array(members, dtype=np.int64))
+    return PlacementRules(
+        num_chips=target.num_chips,
+        capacity_bytes=target.chip.capacity_bytes,
+        max_hop_span=target.rules.max_hop_span,
+        pinned=pinned,
+        colocated=tuple(groups),
+    )
+
+
+@dataclass(frozen=True)
+class ChipMemory:
+    weights: np.ndarray
+    receive: np.ndarray
+    working_set: np.ndarray
+    working_set_op: np.ndarray
+    """The op with the largest working set per chip (-1 for an empty chip)."""
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.weights + self.receive + self.working_set
+
+
+def chip_memory(graph: Graph, placement: np.ndarray, num_chips: int) -> ChipMemory:
+    placement = np.asarray(placement, dtype=np.int64)
+    weights = np.bincount(placement, weights=graph.weight_bytes, minlength=num_chips)[:num_chips]
+    crossing = placement[graph.src] != placement[graph.dst]
+    receive = np.zeros(num_chips, dtype=np.float64)
+    if crossing.any():
+        pairs = np.unique(
+            np.stack([graph.src[crossing], placement[graph.dst[crossing]]], axis=1), axis=0
+        )
+        np.add.at(receive, pairs[:, 1], graph.output_bytes[pairs[:, 0]])
+    working = graph.working_set_bytes
+    working_set = np.zeros(num_chips, dtype=np.float64)
+    working_op = np.full(num_chips, -1, dtype=np.int64)
+    order = np.lexsort((-working, placement))  # per chip, largest working set first
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = placement[order][1:] != placement[order][:-1]
+    for node in order[first]:
+        working_set[placement[node]] = working[node]
+        working_op[placement[node]] = node
+    return ChipMemory(weights.astype(np.int64), receive.astype(np.int64), working_set.astype(np.int64), working_op)
+
+
+def check_placement(
+    graph: Graph,
+    target: Target,
+    placement: np.ndarray,
+    rules: PlacementRules | None = None,
+    *,
+    limit_per_rule: int = 20,
+) -> list[Violation]:
+    """Every violated rule, with the ops, chips and numbers involved; empty when legal."""
+    rules = rules or resolve_rules(graph, target)
+    placement = np.asarray(placement, dtype=np.int64)
+    names = graph.op_names
+    k = rules.num_chips
+    out: list[Violation] = []
+    if placement.shape != (graph.num_nodes,):
+        return [
+            Violation(
+                "chip-range",
+                f"placement has {placement.shape[0] if placement.ndim else 0} entries for "
+                f"{graph.num_nodes} ops",
+            )
+        ]
+    bad = np.flatnonzero((placement < 0) | (placement >= k))
+    for node in bad[:limit_per_rule]:
+        out.append(
+            Violation(
+                "chip-range",
+                f"op {names[node]} is on chip {placement[node]}, but the target has chips 0..{k - 1}",
+                (int(node),),
+                (int(placement[node]),),
+            )
+        )
+    if len(bad):
+        return out  # the other rules are meaningless with chips out of range
+
+    pu, pv = placement[graph.src], placement[graph.dst]
+    for e in np.flatnonzero(pu > pv)[:limit_per_rule]:
+        u, v = int(graph.src[e]), int(graph.dst[e])
+        out.append(
+            Violation(
+                "acyclic-dataflow",
+                f"edge {names[u]} -> {names[v]} flows backwards from chip {pu[e]} to chip {pv[e]}",
+                (u, v),
+                (int(pu[e]), int(pv[e])),
+            )
+        )
+
+    used = np.bincount(placement, minlength=k)
+    if graph.num_nodes:
+        last = int(placement.max())
+        empty = [c for c in range(last + 1) if used[c] == 0]
+        if empty:
+            out.append(
+                Violation(
+                    "no-skipping-chips",
+                    f"chips {', '.join(map(str, empty))} are empty inside the used range 0..{last}",
+                    (),
+                    tuple(empty),
+                )
+            )
+
+    memory = chip_memory(graph, placement, k)
+    for c in np.flatnonzero(memory.total > rules.capacity_bytes)[:limit_per_rule]:
+        c = int(c)
+        ws_op = int(memory.working_set_op[c])
+        out.append(
+            Violation(
+                "memory",
+                f"chip {c} needs {mib(memory.total[c])} (weights {mib(memory.weights[c])} + receive "
+                f"buffers {mib(memory.receive[c])} + working set {mib(memory.working_set[c])} of "
+                f"{names[ws_op]}) > capacity {mib(rules.capacity_bytes)}",
+                (ws_op,),
+                (c,),
+                {
+                    "needed": float(memory.total[c]),
+                    "capacity": float(rules.capacity_bytes),
+                    "weights": float(memory.weights[c]),
+                    "receive": float(memory.receive[c]),
+                    "working_set": float(memory.working_set[c]),
+                },
+            )
+        )
+
+    if rules.max_hop_span is not None:
+        span = pv - pu
+        for e in np.flatnonzero(span > rules.max_hop_span)[:limit_per_rule]:
+            u, v = int(graph.src[e]), int(graph.dst[e])
+            out.append(
+                Violation(
+                    "hop-span",
+                    f"edge {names[u]} -> {names[v]} spans {span[e]} chips ({pu[e]} -> {pv[e]}), "
+                    f"more than the target's max_hop_span {rules.max_hop_span}",
+                    (u, v),
+                    (int(pu[e]), int(pv[e])),
+                    {"span": float(span[e]), "max_hop_span": float(rules.max_hop_span)},
+                )
+            )
+
+    wrong = np.flatnonzero((rules.pinned >= 0) & (placement != rules.pinned))
+    for node in wrong[:limit_per_rule]:
+        out.append(
+            Violation(
+                "pinned",
+                f"op {names[node]} is pinned to chip {rules.pinned[node]} but placed on chip "
+                f"{placement[node]}",
+                (int(node),),
+                (int(rules.pinned[node]), int(placement[node])),
+            )
+        )
+
+    for group in rules.colocated:
+        chips = sorted(set(placement[group].tolist()))
+        if len(chips) > 1:
+            out.append(
+                Violation(
+                    "colocated",
+                    f"ops {', '.join(names[g] for g in group[:6])} must share a chip but sit on "
+                    f"chips {', '.join(map(str, chips))}",
+                    tuple(int(g) for g in group),
+                    tuple(chips),
+                )
+            )
+    return out
+
+
+def is_legal(graph: Graph, target: Target, placement: np.ndarray, rules: PlacementRules | None = None) -> bool:
+    return not check_placement(graph, target, placement, rules, limit_per_rule=1)

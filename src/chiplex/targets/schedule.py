@@ -1,0 +1,255 @@
+"""The schedule: per-chip ordered steps (compute, send, recv), the only input of the simulator.
+
+`docs/schedule-format.md` documents the JSON form. Two producers build the same `Schedule`: the MCM
+emitter (`chiplex.targets.emit`, from split `mcm.program` IR) and `build_schedule` (straight from a graph
+and a placement, for search loops that cannot afford IR rewriting per candidate); a test keeps them equal.
+Step order on a chip: ops in topological order; a send right after its producer; a recv right before
+the first op on that chip that reads it. For a legal placement this order cannot deadlock, because
+every message flows to a higher chip number.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from chiplex.errors import ChiplexError
+from chiplex.ir.graph import Graph
+from chiplex.targets.cost import op_durations
+from chiplex.targets.target import Target
+
+FORMAT = "chiplex.schedule"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class ComputeStep:
+    op: str
+    """The op's name in the graph (`%h3`)."""
+    kind: str
+    node: int
+    flops: float
+    bytes: int
+    """Bytes touched (activation inputs + weights + output)."""
+    weight_bytes: int
+    duration_s: float
+    weights_from_dram: bool = False
+    type: Literal["compute"] = "compute"
+
+
+@dataclass(frozen=True)
+class SendStep:
+    msg: int
+    to: int
+    bytes: int
+    route: tuple[int, ...]
+    """Chips visited, both ends included."""
+    tensor: str
+    type: Literal["send"] = "send"
+
+
+@dataclass(frozen=True)
+class RecvStep:
+    msg: int
+    src: int
+    bytes: int
+    tensor: str
+    type: Literal["recv"] = "recv"
+
+
+Step = ComputeStep | SendStep | RecvStep
+
+
+@dataclass(frozen=True)
+class Message:
+    msg: int
+    src: int
+    dst: int
+    bytes: int
+    route: tuple[int, ...]
+    tensor: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    graph: str
+    target: str
+    num_chips: int
+    samples_per_microbatch: int
+    chips: tuple[tuple[Step, ...], ...]
+    messages: tuple[Message, ...] = field(default=())
+
+    # -- JSON ------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        def step_json(step: Step) -> dict[str, Any]:
+            data = asdict(step)
+            if isinstance(step, RecvStep):
+                data["from"] = data.pop("src")
+            if "route" in data:
+                data["route"] = list(data["route"])
+            return {"type": data.pop("type"), **data}
+
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "graph": self.graph,
+            "target": self.target,
+            "num_chips": self.num_chips,
+            "samples_per_microbatch": self.samples_per_microbatch,
+            "chips": [
+                {"chip": c, "steps": [step_json(s) for s in steps]} for c, steps in enumerate(self.chips)
+            ],
+            "messages": [{**asdict(m), "route": list(m.route)} for m in self.messages],
+        }
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+    @property
+    def num_steps(self) -> int:
+        return sum(len(steps) for steps in self.chips)
+
+
+def _field(data: dict, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in data:
+        raise ChiplexError(f"{where}: missing field '{key}'")
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ChiplexError(f"{where}: field '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ChiplexError(f"{source}: not a chiplex schedule (missing \"format\": \"{FORMAT}\")")
+    if data.get("version") != VERSION:
+        raise ChiplexError(f"{source}: schedule version {data.get('version')!r} is not supported (expected {VERSION})")
+    num_chips = _field(data, "num_chips", int, source)
+    chips_json = _field(data, "chips", list, source)
+    if len(chips_json) != num_chips:
+        raise ChiplexError(f"{source}: {len(chips_json)} chip entries for num_chips = {num_chips}")
+    chips: list[tuple[Step, ...]] = []
+    number = (int, float)
+    for c, chip in enumerate(chips_json):
+        steps: list[Step] = []
+        for i, step in enumerate(_field(chip, "steps", list, f"{source}: chips[{c}]")):
+            where = f"{source}: chips[{c}].steps[{i}]"
+            kind = step.get("type") if isinstance(step, dict) else None
+            if kind == "compute":
+                steps.append(
+                    ComputeStep(
+                        op=_field(step, "op", str, where),
+                        kind=_field(step, "kind", str, where),
+                        node=_field(step, "node", int, where),
+                        flops=float(_field(step, "flops", number, where)),
+                        bytes=_field(step, "bytes", int, where),
+                        weight_bytes=_field(step, "weight_bytes", int, where),
+                        duration_s=float(_field(step, "duration_s", number, where)),
+                        weights_from_dram=bool(step.get("weights_from_dram", False)),
+                    )
+                )
+            elif kind == "send":
+                steps.append(
+                    SendStep(
+                        msg=_field(step, "msg", int, where),
+                        to=_field(step, "to", int, where),
+                        bytes=_field(step, "bytes", int, where),
+                        route=tuple(_field(step, "route", list, where)),
+                        tensor=str(step.get("tensor", "")),
+                    )
+                )
+            elif kind == "recv":
+                steps.append(
+                    RecvStep(
+                        msg=_field(step, "msg", int, where),
+                        src=_field(step, "from", int, where),
+                        bytes=_field(step, "bytes", int, where),
+                        tensor=str(step.get("tensor", "")),
+                    )
+                )
+            else:
+                raise ChiplexError(f"{where}: unknown step type {kind!r} (compute, send or recv)")
+        chips.append(tuple(steps))
+    messages = tuple(
+        Message(
+            msg=m["msg"], src=m["src"], dst=m["dst"], bytes=m["bytes"], route=tuple(m["route"]), tensor=m.get("tensor", "")
+        )
+        for m in data.get("messages", [])
+    )
+    return Schedule(
+        graph=str(data.get("graph", "")),
+        target=str(data.get("target", "")),
+        num_chips=num_chips,
+        samples_per_microbatch=int(data.get("samples_per_microbatch", 1)),
+        chips=tuple(chips),
+        messages=messages,
+    )
+
+
+def load_schedule(path: str | Path) -> Schedule:
+    path = Path(path)
+    if not path.is_file():
+        raise ChiplexError(f"schedule file not found: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ChiplexError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    return schedule_from_json(data, str(path))
+
+
+def build_schedule(graph: Graph, target: Target, placement: np.ndarray) -> Schedule:
+    """The schedule of a placement, straight from the graph (no IR rewriting)."""
+    placement = np.asarray(placement, dtype=np.int64)
+    durations, streamed = op_durations(graph, target, placement)
+    consumers = graph.successors()
+    chips: list[list[Step]] = [[] for _ in range(target.num_chips)]
+    messages: list[Message] = []
+    pending: dict[tuple[int, int], Message] = {}  # (producer, destination chip) -> message not yet received
+    received: set[tuple[int, int]] = set()
+    preds = graph.predecessors()
+    for node in range(graph.num_nodes):
+        chip = int(placement[node])
+        for producer in sorted(set(preds[node].tolist())):
+            key = (producer, chip)
+            if int(placement[producer]) != chip and key not in received:
+                message = pending.pop(key)
+                chips[chip].append(RecvStep(message.msg, message.src, message.bytes, message.tensor))
+                received.add(key)
+        touched = int(graph.activation_in_bytes[node] + graph.weight_bytes[node] + graph.output_bytes[node])
+        chips[chip].append(
+            ComputeStep(
+                op=graph.op_names[node],
+                kind=graph.kinds[node],
+                node=node,
+                flops=float(graph.flops[node]),
+                bytes=touched,
+                weight_bytes=int(graph.weight_bytes[node]),
+                duration_s=float(durations[node]),
+                weights_from_dram=bool(streamed[node]),
+            )
+        )
+        destinations = sorted({int(placement[v]) for v in consumers[node].tolist()} - {chip})
+        for dst in destinations:
+            message = Message(
+                msg=len(messages),
+                src=chip,
+                dst=dst,
+                bytes=int(graph.output_bytes[node]),
+                route=target.route(chip, dst),
+                tensor=graph.op_names[node],
+            )
+            messages.append(message)
+            pending[(node, dst)] = message
+            chips[chip].append(SendStep(message.msg, dst, message.bytes, message.route, message.tensor))
+    return Schedule(
+        graph=graph.name,
+        target=target.name,
+        num_chips=target.num_chips,
+        samples_per_microbatch=graph.samples_per_microbatch,
+        chips=tuple(tuple(steps) for steps in chips),
+        messages=tuple(messages),
+    )
