@@ -106,6 +106,14 @@ def single_function(module: ModuleOp) -> func.FuncOp:
     return funcs[0]
 
 
+def samples_per_microbatch(function: func.FuncOp) -> int:
+    """The leading dimension of the first argument: the batch one pipeline pass processes."""
+    arg_types = function.function_type.inputs.data
+    if arg_types and isinstance(arg_types[0], TensorType) and arg_types[0].get_shape():
+        return max(int(arg_types[0].get_shape()[0]), 1)
+    return 1
+
+
 def graph_from_func(function: func.FuncOp) -> Graph:
     """Build the graph view of a function whose body is `nn` ops and a `func.return`."""
     from chiplex.ir.nn import NNOp
@@ -169,10 +177,6 @@ def graph_from_func(function: func.FuncOp) -> Graph:
     edge_list = sorted(edges)
     src = np.array([e[0] for e in edge_list], dtype=np.int32)
     dst = np.array([e[1] for e in edge_list], dtype=np.int32)
-    batch = 1
-    arg_types = function.function_type.inputs.data
-    if arg_types and isinstance(arg_types[0], TensorType) and arg_types[0].get_shape():
-        batch = int(arg_types[0].get_shape()[0])
     return Graph(
         name=function.sym_name.data,
         op_names=tuple(names),
@@ -187,7 +191,7 @@ def graph_from_func(function: func.FuncOp) -> Graph:
         src=src,
         dst=dst,
         param_names=tuple(params),
-        samples_per_microbatch=max(batch, 1),
+        samples_per_microbatch=samples_per_microbatch(function),
         ops=tuple(ops),
     )
 

@@ -42,23 +42,23 @@ def op_durations(graph: Graph, target: Target, placement: np.ndarray) -> tuple[n
     if not chip.dram_bytes:
         return base, np.zeros(graph.num_nodes, dtype=bool)
     placement = np.asarray(placement, dtype=np.int64)
-    k = target.num_chips
-    memory = chip_memory(graph, placement, k)
-    sram_for_weights = np.maximum(chip.sram_bytes - memory.receive - memory.working_set, 0)
-    # Stable sort by chip keeps schedule (node) order inside each chip.
-    order = np.argsort(placement, kind="stable")
-    cumulative = np.cumsum(graph.weight_bytes[order])
-    chip_of = placement[order]
-    starts = np.searchsorted(chip_of, np.arange(k))
-    before_chip = np.concatenate([[0], cumulative])[starts]
-    within = cumulative - before_chip[chip_of]
+    memory = chip_memory(graph, placement, target.num_chips)
+    budget = chip.sram_bytes - memory.receive - memory.working_set
     streamed = np.zeros(graph.num_nodes, dtype=bool)
-    streamed[order] = (within > sram_for_weights[chip_of]) & (graph.weight_bytes[order] > 0)
+    for c in range(target.num_chips):
+        nodes = np.flatnonzero(placement == c)  # node order is schedule order
+        streamed[nodes] = streamed_weights(graph.weight_bytes[nodes], budget[c])
     sram_bytes = graph.activation_in_bytes + graph.output_bytes + np.where(streamed, 0, graph.weight_bytes)
     memory_time = sram_bytes / chip.sram_bandwidth + np.where(
         streamed, graph.weight_bytes / chip.dram_bandwidth, 0.0
     )
     return np.maximum(compute_times(graph, target), memory_time), streamed
+
+
+def streamed_weights(weights: np.ndarray, sram_budget: float) -> np.ndarray:
+    """Which ops (in schedule order) read their weights from DRAM: SRAM fills first-come."""
+    within = np.cumsum(weights)
+    return (within > max(sram_budget, 0)) & (weights > 0)
 
 
 def transfers(graph: Graph, placement: np.ndarray) -> list[tuple[int, int, int]]:

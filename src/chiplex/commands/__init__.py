@@ -1,0 +1,1 @@
+"""Subcommands of `chiplex`: one module each, with `register(subparsers)` setting `handler`."""

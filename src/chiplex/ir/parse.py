@@ -1,0 +1,137 @@
+"""Load IR text into a verified module, turning every failure into a located ChiplexError.
+
+xDSL parse errors carry a position, verifier errors do not: `_LocatingParser` remembers where
+each op started so a failing op can be reported at `file:line:col` like a syntax error.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from xdsl.context import Context
+from xdsl.dialects.arith import Arith
+from xdsl.dialects.builtin import Builtin, ModuleOp
+from xdsl.dialects.func import Func
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.lexer import Input, Span
+
+from chiplex.errors import ChiplexError
+from chiplex.ir.mcm import MCM
+from chiplex.ir.nn import NN
+
+
+def make_context() -> Context:
+    """A context with builtin, func, arith, nn and mcm; unknown ops are errors."""
+    ctx = Context(allow_unregistered=False)
+    for dialect in (Builtin, Func, Arith, NN, MCM):
+        ctx.load_dialect(dialect)
+    return ctx
+
+
+class _LocatingParser(Parser):
+    """A Parser that records the source offset of every op it builds."""
+
+    def __init__(self, ctx: Context, text: str, name: str) -> None:
+        super().__init__(ctx, text, name)
+        self.op_offsets: dict[int, int] = {}
+        # Offsets of the ops being parsed, innermost last: locates non-ParseError failures.
+        self.open_ops: list[int] = []
+        self._name_span: Span | None = None
+
+    @property
+    def input(self) -> Input:
+        return self.lexer.input
+
+    def parse_operation(self) -> Operation:
+        start = self._current_token.span.start
+        self.open_ops.append(start)
+        op = super().parse_operation()
+        self.open_ops.pop()
+        self.op_offsets[id(op)] = start
+        return op
+
+    def _parse_op_result_list(self):  # type: ignore[override]
+        results = super()._parse_op_result_list()
+        # The next token is the op name (bare or quoted): remember it for "unknown operation".
+        self._name_span = self._current_token.span
+        return results
+
+    def _get_op_by_name(self, name: str) -> type[Operation]:
+        if op_type := self.ctx.get_optional_op(
+            name, dialect_stack=self._parser_state.dialect_stack
+        ):
+            return op_type
+        self.raise_error(f"unknown operation '{name}'", self._name_span)
+
+
+def _format(source: Input, start: int, end: int, msg: str) -> str:
+    """`file:line:col: error: msg` followed by the source line and a caret marker."""
+    span = Span(start, max(start, end), source)
+    loc = span.get_location()
+    line_start = source.get_start_of_line(start)
+    line = source.content[line_start : source.get_end_of_line(start)]
+    width = max(1, min(end, line_start + len(line)) - start)
+    caret = " " * (start - line_start) + "^" * width
+    first, *rest = msg.strip().splitlines() or [""]
+    tail = "".join(f"\n{r}" for r in rest)
+    return f"{loc.file}:{loc.line}:{loc.col}: error: {first}{tail}\n{line}\n{caret}"
+
+
+def _verify_located(module: ModuleOp, parser: _LocatingParser) -> None:
+    # Ops are checked one at a time in source order so the first bad op (textually) is the
+    # one reported, with the position recorded while parsing.
+    source = parser.input
+    for op in module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except VerifyException as e:
+            msg = str(e)
+            if not msg.startswith(op.name):
+                msg = f"{op.name}: {msg}"
+            start = parser.op_offsets.get(id(op), 0)
+            raise ChiplexError(_format(source, start, start + 1, msg)) from None
+    try:
+        # Region-level rules (terminators, block structure) are not covered by per-op checks.
+        module.verify()
+    except VerifyException as e:
+        raise ChiplexError(_format(source, 0, 1, str(e))) from None
+
+
+def _first_use(text: str, name: str, start: int, end: int) -> tuple[int, int]:
+    match = re.search(rf"%{re.escape(name)}(?![\w$.-])", text)
+    return (match.start(), match.end()) if match else (start, end)
+
+
+def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
+    """Parse and verify `text`; any failure raises ChiplexError `file:line:col: error: ...`."""
+    parser = _LocatingParser(make_context(), text, filename)
+    if not text.strip():
+        raise ChiplexError(_format(parser.input, 0, 0, "empty input: expected an operation"))
+    try:
+        module = parser.parse_module()
+    except ParseError as e:
+        start, end = e.span.start, e.span.end
+        if parser.forward_ssa_references and e.msg.startswith("values used but not defined"):
+            # xDSL reports this at the end of the file; the first use is far more useful.
+            start, end = _first_use(text, next(iter(parser.forward_ssa_references)), start, end)
+        raise ChiplexError(_format(parser.input, start, end, e.msg)) from None
+    except Exception as e:  # noqa: BLE001 - op builders may raise anything; locate it anyway
+        start = parser.open_ops[-1] if parser.open_ops else parser.pos
+        raise ChiplexError(_format(parser.input, start, start + 1, str(e) or repr(e))) from None
+    _verify_located(module, parser)
+    return module
+
+
+def load_module(path: str | Path) -> ModuleOp:
+    """Read, parse and verify an IR file; a missing or unreadable file is a ChiplexError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ChiplexError(f"{p}: error: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ChiplexError(f"{p}: error: cannot read file: {e}") from None
+    return parse_module(text, str(p))

@@ -1,0 +1,132 @@
+"""BERT encoders (Devlin et al. 2019): post-LayerNorm transformer layers with GELU FFNs.
+
+By default the model is the encoder stack only and takes hidden states `[batch, seq, hidden]`:
+the 30522 x 768 word-embedding table alone (22 MiB in int8) is larger than a tpu-ring8 chip's
+SRAM, so the embeddings are an option (`with_embeddings=True`, input token ids `[batch, seq]`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from chiplex.models.common import seeded
+from chiplex.models.transformer import PostNormBlock, transformer_matmul_flops
+
+
+class BertEmbeddings(nn.Module):
+    """Word + position + token-type embeddings, then LayerNorm (token type 0 for every token)."""
+
+    def __init__(
+        self, vocab_size: int, hidden: int, max_positions: int, type_vocab: int, eps: float
+    ) -> None:
+        super().__init__()
+        self.word = nn.Embedding(vocab_size, hidden)
+        self.position = nn.Embedding(max_positions, hidden)
+        self.token_type = nn.Embedding(type_vocab, hidden)
+        self.ln = nn.LayerNorm(hidden, eps=eps)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        seq = ids.shape[1]
+        # Slicing the tables instead of looking up position / type id tensors keeps the graph free
+        # of integer buffers that would have to be stored on a chip.
+        x = self.word(ids) + self.position.weight[:seq] + self.token_type.weight[0]
+        return self.ln(x)
+
+
+class BertEncoder(nn.Module):
+    def __init__(
+        self,
+        *,
+        num_layers: int = 12,
+        hidden: int = 768,
+        heads: int = 12,
+        ffn: int = 3072,
+        seq: int = 128,
+        batch: int = 1,
+        with_embeddings: bool = False,
+        vocab_size: int = 30522,
+        max_positions: int = 512,
+        type_vocab: int = 2,
+        eps: float = 1e-12,
+    ) -> None:
+        super().__init__()
+        if with_embeddings and seq > max_positions:
+            raise ValueError(f"seq {seq} exceeds max_positions {max_positions}")
+        self.num_layers, self.hidden, self.heads, self.ffn = num_layers, hidden, heads, ffn
+        self.seq, self.batch = seq, batch
+        self.with_embeddings = with_embeddings
+        self.vocab_size = vocab_size
+        self.embeddings = (
+            BertEmbeddings(vocab_size, hidden, max_positions, type_vocab, eps)
+            if with_embeddings
+            else None
+        )
+        self.layers = nn.ModuleList(
+            PostNormBlock(hidden, heads, ffn, eps=eps) for _ in range(num_layers)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embeddings is not None:
+            x = self.embeddings(x)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        """Inputs of the configured batch and sequence length (token ids or hidden states)."""
+        gen = torch.Generator().manual_seed(0)
+        if self.with_embeddings:
+            return (torch.randint(0, self.vocab_size, (self.batch, self.seq), generator=gen),)
+        return (torch.randn(self.batch, self.seq, self.hidden, generator=gen),)
+
+    def analytic_matmul_flops(self) -> int:
+        return transformer_matmul_flops(
+            layers=self.num_layers,
+            hidden=self.hidden,
+            ffn=self.ffn,
+            tokens=self.batch * self.seq,
+            seq=self.seq,
+            batch=self.batch,
+        )
+
+
+def bert(
+    num_layers: int = 12,
+    hidden: int = 768,
+    heads: int = 12,
+    ffn: int | None = None,
+    seq: int = 128,
+    batch: int = 1,
+    *,
+    with_embeddings: bool = False,
+    vocab_size: int = 30522,
+    seed: int = 0,
+) -> BertEncoder:
+    """A BERT encoder with random weights; `ffn` defaults to 4 x hidden."""
+    with seeded(seed):
+        model = BertEncoder(
+            num_layers=num_layers,
+            hidden=hidden,
+            heads=heads,
+            ffn=ffn if ffn is not None else 4 * hidden,
+            seq=seq,
+            batch=batch,
+            with_embeddings=with_embeddings,
+            vocab_size=vocab_size,
+        )
+    return model.eval()
+
+
+def bert_base(
+    num_layers: int = 12, seq: int = 128, batch: int = 1, *, with_embeddings: bool = False
+) -> BertEncoder:
+    """BERT-base: 12 layers, hidden 768, 12 heads, FFN 3072 (85.1 M encoder parameters)."""
+    return bert(num_layers, 768, 12, 3072, seq, batch, with_embeddings=with_embeddings)
+
+
+def bert_large(
+    num_layers: int = 24, seq: int = 128, batch: int = 1, *, with_embeddings: bool = False
+) -> BertEncoder:
+    """BERT-large: 24 layers, hidden 1024, 16 heads, FFN 4096 (302 M encoder parameters)."""
+    return bert(num_layers, 1024, 16, 4096, seq, batch, with_embeddings=with_embeddings)

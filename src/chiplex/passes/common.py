@@ -1,0 +1,41 @@
+"""Helpers shared by the chiplex passes: the target of a module, its graph, its placement."""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+
+from chiplex.errors import ChiplexError
+from chiplex.ir.graph import Graph, graph_from_module
+from chiplex.ir.mcm import get_chip
+from chiplex.targets.target import Target, load_target
+
+TARGET_ATTR = "mcm.target"
+"""Module attribute naming the target (preset or TOML path) once `annotate-costs` has run."""
+
+
+def resolve_target(module: ModuleOp, option: str | None, pass_name: str) -> Target:
+    """The pass option wins; otherwise the target recorded on the module by `annotate-costs`."""
+    name = option
+    if not name:
+        attr = module.attributes.get(TARGET_ATTR)
+        if not isinstance(attr, StringAttr):
+            raise ChiplexError(
+                f"{pass_name}: no target: pass target=NAME or run annotate-costs{{target=NAME}} first"
+            )
+        name = attr.data
+    return load_target(name)
+
+
+def placement_of(graph: Graph, pass_name: str) -> np.ndarray:
+    chips = [get_chip(op) for op in graph.ops]
+    missing = [graph.op_names[i] for i, chip in enumerate(chips) if chip is None]
+    if missing:
+        raise ChiplexError(
+            f"{pass_name}: {len(missing)} ops have no mcm.chip (first: {missing[0]}); run place first"
+        )
+    return np.array(chips, dtype=np.int64)
+
+
+def module_graph(module: ModuleOp) -> Graph:
+    return graph_from_module(module)

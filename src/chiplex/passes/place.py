@@ -1,0 +1,41 @@
+"""`place{strategy=dp seed=0}`: attach `#mcm.chip<N>` to every op, chosen by a placement strategy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+
+from chiplex.ir.graph import STATIONARY_OPS, single_function
+from chiplex.ir.mcm import get_chip, set_chip
+from chiplex.passes.common import module_graph, resolve_target
+from chiplex.passes.strategies import get_strategy
+
+
+def place_stationary_ops(module: ModuleOp) -> None:
+    """Params and constants go with their first user (split-chiplets copies them to every user's chip)."""
+    for op in single_function(module).body.block.ops:
+        if op.name in STATIONARY_OPS:
+            chips = [get_chip(use.operation) for use in op.results[0].uses]
+            chips = [c for c in chips if c is not None]
+            if chips:
+                set_chip(op, min(chips))
+
+
+@dataclass(frozen=True)
+class Place(ModulePass):
+    name = "place"
+    strategy: str = "dp"
+    target: str | None = None
+    seed: int = 0
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        strategy = get_strategy(self.strategy)
+        target = resolve_target(op, self.target, self.name)
+        graph = module_graph(op)
+        placement = strategy(graph, target, self.seed)
+        for node, chip in zip(graph.ops, placement.tolist(), strict=True):
+            set_chip(node, chip)
+        place_stationary_ops(op)

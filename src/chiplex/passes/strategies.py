@@ -1,0 +1,165 @@
+"""Placement strategies: functions (graph, target, seed) -> placement, registered by name for `place`.
+
+`dp` is the PipeDream / Alpa-style dynamic program: cut the topological order into at most K contiguous
+stages, stage s on chip s, minimising the pipeline period max(slowest stage, slowest boundary link)
+under the memory limit. Contiguous stages in a topological order satisfy acyclic dataflow and
+no-skipping by construction; when the DP finds no contiguous split, or the target's extra rules
+(hop span, pinned, colocated) are broken, the constraint solver repairs its answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from chiplex.errors import ChiplexError
+from chiplex.ir.graph import Graph
+from chiplex.targets.cost import op_times
+from chiplex.targets.legality import PlacementRules, check_placement, resolve_rules
+from chiplex.targets.target import Target
+
+Strategy = Callable[[Graph, Target, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class StageCosts:
+    """Per-node prefix sums shared by the contiguous-stage strategies."""
+
+    time_prefix: np.ndarray
+    weight_prefix: np.ndarray
+    cut_bytes: np.ndarray
+    """cut_bytes[i]: bytes of results produced before node i and read at or after it (boundary at i)."""
+
+
+def stage_costs(graph: Graph, target: Target) -> StageCosts:
+    n = graph.num_nodes
+    times = op_times(graph, target)
+    # cut[i] = sum of out[u] for u < i <= last consumer of u: a difference array over [u+1, last].
+    last_consumer = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_consumer, graph.src, graph.dst)
+    producers = np.flatnonzero(last_consumer >= 0)
+    diff = np.zeros(n + 1, dtype=np.float64)
+    np.add.at(diff, producers + 1, graph.output_bytes[producers])
+    np.add.at(diff, last_consumer[producers] + 1, -graph.output_bytes[producers])
+    return StageCosts(
+        time_prefix=np.concatenate([[0.0], np.cumsum(times)]),
+        weight_prefix=np.concatenate([[0], np.cumsum(graph.weight_bytes)]),
+        cut_bytes=np.cumsum(diff)[: n + 1],
+    )
+
+
+def _boundary_time(costs: StageCosts, target: Target) -> np.ndarray:
+    link = min(target.links, key=lambda item: (item.bandwidth, -item.latency)) if target.links else None
+    if link is None:
+        return np.zeros_like(costs.cut_bytes)
+    return np.where(costs.cut_bytes > 0, costs.cut_bytes / link.bandwidth + link.latency, 0.0)
+
+
+def _spill_time(weights: np.ndarray, budget: np.ndarray, target: Target) -> np.ndarray:
+    chip = target.chip
+    if not chip.dram_bytes:
+        return np.zeros_like(weights, dtype=np.float64)
+    return np.maximum(weights - budget, 0) / chip.dram_bandwidth
+
+
+def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
+    """Optimal contiguous split of the topological order (then repaired if the target's rules need it)."""
+    del seed  # deterministic
+    n, k = graph.num_nodes, target.num_chips
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rules = resolve_rules(graph, target)
+    costs = stage_costs(graph, target)
+    boundary = _boundary_time(costs, target)
+    capacity = rules.capacity_bytes
+    preds = graph.predecessors()
+    working = graph.working_set_bytes.astype(np.float64)
+    inf = np.inf
+    # best[s, j]: the smallest period that places nodes [0, j) on chips 0..s-1 (stage s-1 ends at j).
+    best = np.full((k + 1, n + 1), inf)
+    best[0, 0] = 0.0
+    choice = np.zeros((k + 1, n + 1), dtype=np.int64)
+    receive = np.zeros(n + 1, dtype=np.float64)  # receive[i] for the stage [i, j) of the current j
+    last_use = np.arange(n, dtype=np.int64)  # latest consumer of u seen so far (u itself when none)
+    max_working = np.zeros(n + 1, dtype=np.float64)
+    for j in range(1, n + 1):
+        node = j - 1
+        # Node j-1 joins every stage [i, j): producers u < i it reads become receive buffers of
+        # stages starting after u's previous consumer (or u itself).
+        for u in preds[node].tolist():
+            start = last_use[u] + 1
+            receive[start:j] += graph.output_bytes[u]
+            last_use[u] = node
+        max_working[:j] = np.maximum(max_working[:j], working[node])
+        starts = np.arange(j)
+        weights = costs.weight_prefix[j] - costs.weight_prefix[:j]
+        memory = weights + receive[:j] + max_working[:j]
+        fits = memory <= capacity
+        if not fits.any():
+            continue
+        budget = target.chip.sram_bytes - receive[:j] - max_working[:j]
+        stage = costs.time_prefix[j] - costs.time_prefix[:j] + _spill_time(weights, budget, target)
+        stage = np.where(fits, np.maximum(stage, boundary[starts] * (starts > 0)), inf)
+        candidates = np.maximum(best[:k, :j], stage[None, :])  # row s-1 -> stage count s
+        chosen = np.argmin(candidates, axis=1)
+        best[1:, j] = candidates[np.arange(k), chosen]
+        choice[1:, j] = chosen
+    stages = int(np.argmin(best[:, n]))
+    if not np.isfinite(best[stages, n]):
+        placement = place_greedy(graph, target)
+    else:
+        placement = np.empty(n, dtype=np.int64)
+        j = n
+        for s in range(stages, 0, -1):
+            i = int(choice[s, j])
+            placement[i:j] = s - 1
+            j = i
+    return _legalize(graph, target, placement, rules)
+
+
+def place_greedy(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
+    """Fill chips in topological order up to an equal share of the work or the memory limit."""
+    del seed
+    n, k = graph.num_nodes, target.num_chips
+    times = op_times(graph, target)
+    share = times.sum() / k
+    capacity = target.chip.capacity_bytes
+    placement = np.zeros(n, dtype=np.int64)
+    chip, chip_time, chip_weights, chip_peak = 0, 0.0, 0, 0
+    for node in range(n):
+        weight = int(graph.weight_bytes[node])
+        peak = max(chip_peak, int(graph.working_set_bytes[node]))
+        over_memory = chip_weights + weight + peak > capacity
+        over_time = chip_time > 0 and chip_time + times[node] / 2 > share
+        if chip < k - 1 and chip_time > 0 and (over_memory or over_time):
+            chip, chip_time, chip_weights, peak = chip + 1, 0.0, 0, int(graph.working_set_bytes[node])
+        placement[node] = chip
+        chip_time += times[node]
+        chip_weights += weight
+        chip_peak = peak
+    return _legalize(graph, target, placement, resolve_rules(graph, target))
+
+
+def _legalize(graph: Graph, target: Target, placement: np.ndarray, rules: PlacementRules) -> np.ndarray:
+    if not check_placement(graph, target, placement, rules, limit_per_rule=1):
+        return placement
+    from chiplex.targets.solver import repair
+
+    return repair(graph, target, placement, rules=rules).placement
+
+
+def place_cp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
+    from chiplex.targets.solver import optimize
+
+    return optimize(graph, target, seed=seed).placement
+
+
+STRATEGIES: dict[str, Strategy] = {"greedy": place_greedy, "dp": place_dp, "cp": place_cp}
+
+
+def get_strategy(name: str) -> Strategy:
+    if name not in STRATEGIES:
+        raise ChiplexError(f"unknown placement strategy {name!r}; expected one of {', '.join(sorted(STRATEGIES))}")
+    return STRATEGIES[name]
