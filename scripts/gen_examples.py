@@ -52,7 +52,9 @@ def _function(name: str, input_shape: list[int], build) -> ModuleOp:  # type: ig
     return module
 
 
-def bert_layer(m: ModelBuilder, x: SSAValue, prefix: str, seq: int, hidden: int, heads: int, ffn: int) -> SSAValue:
+def bert_layer(
+    m: ModelBuilder, x: SSAValue, prefix: str, seq: int, hidden: int, heads: int, ffn: int
+) -> SSAValue:
     head_dim = hidden // heads
     tag = prefix.replace(".", "")
 
@@ -60,9 +62,15 @@ def bert_layer(m: ModelBuilder, x: SSAValue, prefix: str, seq: int, hidden: int,
         r = m.insert(nn.ReshapeOp(v, TensorType(ACT, [1, seq, heads, head_dim])), f"{hint}_heads")
         return m.insert(nn.TransposeOp(r, perm), f"{hint}_t")
 
-    q = heads_view(m.linear(x, f"{prefix}.attn.q", hidden, hidden, f"{tag}_q"), [0, 2, 1, 3], f"{tag}_q")
-    k = heads_view(m.linear(x, f"{prefix}.attn.k", hidden, hidden, f"{tag}_k"), [0, 2, 3, 1], f"{tag}_k")
-    v = heads_view(m.linear(x, f"{prefix}.attn.v", hidden, hidden, f"{tag}_v"), [0, 2, 1, 3], f"{tag}_v")
+    q = heads_view(
+        m.linear(x, f"{prefix}.attn.q", hidden, hidden, f"{tag}_q"), [0, 2, 1, 3], f"{tag}_q"
+    )
+    k = heads_view(
+        m.linear(x, f"{prefix}.attn.k", hidden, hidden, f"{tag}_k"), [0, 2, 3, 1], f"{tag}_k"
+    )
+    v = heads_view(
+        m.linear(x, f"{prefix}.attn.v", hidden, hidden, f"{tag}_v"), [0, 2, 1, 3], f"{tag}_v"
+    )
     scores = m.insert(nn.BatchMatmulOp(q, k), f"{tag}_scores")
     scale = m.insert(nn.ConstantOp(head_dim**-0.5, TensorType(ACT, [])), f"{tag}_scale")
     scaled = m.insert(nn.MulOp(scores, scale), f"{tag}_scaled")
@@ -73,7 +81,9 @@ def bert_layer(m: ModelBuilder, x: SSAValue, prefix: str, seq: int, hidden: int,
     attn = m.linear(merged, f"{prefix}.attn.out", hidden, hidden, f"{tag}_attn")
     h = m.insert(nn.AddOp(x, attn), f"{tag}_res1")
     h = m.insert(
-        nn.LayerNormOp(h, m.param(f"{prefix}.ln1.weight", [hidden]), m.param(f"{prefix}.ln1.bias", [hidden])),
+        nn.LayerNormOp(
+            h, m.param(f"{prefix}.ln1.weight", [hidden]), m.param(f"{prefix}.ln1.bias", [hidden])
+        ),
         f"{tag}_ln1",
     )
     up = m.linear(h, f"{prefix}.ffn.w1", hidden, ffn, f"{tag}_ffn1")
@@ -81,12 +91,16 @@ def bert_layer(m: ModelBuilder, x: SSAValue, prefix: str, seq: int, hidden: int,
     down = m.linear(act, f"{prefix}.ffn.w2", ffn, hidden, f"{tag}_ffn2")
     out = m.insert(nn.AddOp(h, down), f"{tag}_res2")
     return m.insert(
-        nn.LayerNormOp(out, m.param(f"{prefix}.ln2.weight", [hidden]), m.param(f"{prefix}.ln2.bias", [hidden])),
+        nn.LayerNormOp(
+            out, m.param(f"{prefix}.ln2.weight", [hidden]), m.param(f"{prefix}.ln2.bias", [hidden])
+        ),
         f"{tag}_ln2",
     )
 
 
-def bert(layers: int = 12, seq: int = 128, hidden: int = 768, heads: int = 12, ffn: int = 3072) -> ModuleOp:
+def bert(
+    layers: int = 12, seq: int = 128, hidden: int = 768, heads: int = 12, ffn: int = 3072
+) -> ModuleOp:
     def build(m: ModelBuilder, x: SSAValue) -> SSAValue:
         for i in range(layers):
             x = bert_layer(m, x, f"encoder.{i}", seq, hidden, heads, ffn)
@@ -116,7 +130,9 @@ EXAMPLES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "examples")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "examples"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for filename, make in EXAMPLES.items():

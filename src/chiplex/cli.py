@@ -15,7 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     import chiplex.commands as commands
 
     parser = argparse.ArgumentParser(
-        prog="chiplex", description="Partition ML tensor programs across the chiplets of a multi-chip module."
+        prog="chiplex",
+        description="Partition ML tensor programs across the chiplets of a multi-chip module.",
     )
     parser.add_argument("--version", action="version", version=f"chiplex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

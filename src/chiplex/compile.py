@@ -77,7 +77,9 @@ def compile_module(
     graph = graph_from_module(module)
     spec = pipeline or default_pipeline(target_spec, strategy)
     module, placed_text = run_pipeline(module, spec)
-    placement = np.array([get_chip(op) if get_chip(op) is not None else -1 for op in graph.ops], dtype=np.int64)
+    placement = np.array(
+        [get_chip(op) if get_chip(op) is not None else -1 for op in graph.ops], dtype=np.int64
+    )
     from chiplex.ir.mcm import ProgramOp
 
     has_program = any(isinstance(op, ProgramOp) for op in module.ops)

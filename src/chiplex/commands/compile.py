@@ -13,18 +13,34 @@ from chiplex.errors import ChiplexError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compile", help="compile an IR file (or a torch module:factory) to chiplet schedules")
-    p.add_argument("input", help="an .mlir file, or a PyTorch `package.module:factory` / zoo model name")
-    p.add_argument("--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)")
+    p = sub.add_parser(
+        "compile", help="compile an IR file (or a torch module:factory) to chiplet schedules"
+    )
+    p.add_argument(
+        "input", help="an .mlir file, or a PyTorch `package.module:factory` / zoo model name"
+    )
+    p.add_argument(
+        "--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)"
+    )
     p.add_argument("-o", "--output", type=Path, help="output directory (default: out/<input name>)")
     p.add_argument("--pipeline", help="override the pass pipeline (MLIR syntax: 'a{opt=1},b')")
-    p.add_argument("--strategy", default="dp", help="placement strategy for the default pipeline (dp, greedy, cp)")
+    p.add_argument(
+        "--strategy",
+        default="dp",
+        help="placement strategy for the default pipeline (dp, greedy, cp)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--simulate", action="store_true", help="simulate the schedule after compiling")
     p.add_argument("--microbatches", type=int, default=64, help="micro-batches to simulate")
-    p.add_argument("--input-shape", action="append", help="torch specs only: input shape like 1x128 (per input)")
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        help="torch specs only: input shape like 1x128 (per input)",
+    )
     p.add_argument("--dtype", action="append", help="torch specs only: input dtype (per input)")
-    p.add_argument("--weight-dtype", default="i8", help="torch specs only: weight element type (default i8)")
+    p.add_argument(
+        "--weight-dtype", default="i8", help="torch specs only: weight element type (default i8)"
+    )
     p.set_defaults(handler=run)
 
 
@@ -37,8 +53,12 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     try:
         from chiplex.ir.torch_import import load_model_spec
     except ImportError:
-        raise ChiplexError(f"{source}: no such file (and the PyTorch importer is not available)") from None
-    return load_model_spec(source, args.input_shape, args.dtype, args.weight_dtype), source.split(":")[-1]
+        raise ChiplexError(
+            f"{source}: no such file (and the PyTorch importer is not available)"
+        ) from None
+    return load_model_spec(source, args.input_shape, args.dtype, args.weight_dtype), source.split(
+        ":"
+    )[-1]
 
 
 def _mib(nbytes: float) -> str:
@@ -77,10 +97,16 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     module, stem = _load(args)
     out = args.output or Path("out") / stem
-    files = {"placed": out / "placed.mlir", "chiplets": out / "chiplets.mlir", "schedule": out / "schedule.json"}
+    files = {
+        "placed": out / "placed.mlir",
+        "chiplets": out / "chiplets.mlir",
+        "schedule": out / "schedule.json",
+    }
     existing = [str(f) for f in files.values() if f.exists()]
     if existing and not args.force:
-        raise ChiplexError(f"refusing to overwrite {', '.join(existing)}: pass --force or choose another -o")
+        raise ChiplexError(
+            f"refusing to overwrite {', '.join(existing)}: pass --force or choose another -o"
+        )
     result = compile_module(module, args.target, pipeline=args.pipeline, strategy=args.strategy)
     out.mkdir(parents=True, exist_ok=True)
     files["placed"].write_text(result.placed_ir)
@@ -89,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
         result.schedule.write(files["schedule"])
     if (result.placement >= 0).all():
         print(summary_table(result))
-    print(f"wrote {out}/ ({', '.join(f.name for f in files.values() if f.exists())}) "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"wrote {out}/ ({', '.join(f.name for f in files.values() if f.exists())}) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     if args.simulate:
         if result.schedule is None:
             raise ChiplexError("--simulate needs a pipeline that ends in split-chiplets")

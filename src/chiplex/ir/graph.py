@@ -138,14 +138,18 @@ def graph_from_func(function: func.FuncOp) -> Graph:
         if isinstance(op, func.ReturnOp) or op.name in STATIONARY_OPS:
             continue
         if not isinstance(op, NNOp):
-            raise ChiplexError(f"unsupported op '{op.name}' in @{function.sym_name.data}: only nn ops can be placed")
+            raise ChiplexError(
+                f"unsupported op '{op.name}' in @{function.sym_name.data}: only nn ops can be placed"
+            )
         if len(op.results) != 1 or not isinstance(op.results[0].type, TensorType):
             raise ChiplexError(f"op '{op.name}' must have exactly one tensor result")
         index = len(ops)
         node_of[op] = index
         ops.append(op)
         result = op.results[0]
-        names.append(f"%{result.name_hint}" if result.name_hint else f"{op.name.removeprefix('nn.')}_{index}")
+        names.append(
+            f"%{result.name_hint}" if result.name_hint else f"{op.name.removeprefix('nn.')}_{index}"
+        )
         kinds.append(op.name)
         dtypes.append(_dtype_name(result.type))
         flops.append(float(op.flops()))
@@ -169,7 +173,9 @@ def graph_from_func(function: func.FuncOp) -> Graph:
                 activations += nbytes
                 edges.add((node_of[operand.op], index))
             else:
-                raise ChiplexError(f"op '{op.name}' reads a value defined outside the function body")
+                raise ChiplexError(
+                    f"op '{op.name}' reads a value defined outside the function body"
+                )
         input_bytes.append(host)
         weight_bytes.append(weights)
         act_in_bytes.append(activations)

@@ -28,13 +28,19 @@ class InsertTransfers(ModulePass):
         block = single_function(op).body.block
         message = 0
         for producer in list(block.ops):
-            if producer.name in STATIONARY_OPS or isinstance(producer, SendOp | RecvOp) or not producer.results:
+            if (
+                producer.name in STATIONARY_OPS
+                or isinstance(producer, SendOp | RecvOp)
+                or not producer.results
+            ):
                 continue
             src = get_chip(producer)
             if src is None:
                 if producer.name == "func.return":
                     continue
-                raise ChiplexError(f"insert-transfers: op {producer.name} has no mcm.chip; run place first")
+                raise ChiplexError(
+                    f"insert-transfers: op {producer.name} has no mcm.chip; run place first"
+                )
             value = producer.results[0]
             users_by_chip: dict[int, list[Operation]] = {}
             for use in list(value.uses):

@@ -71,7 +71,9 @@ class SplitChiplets(ModulePass):
                 continue
             chip = get_chip(old)
             if chip is None or chip not in chiplets:
-                raise ChiplexError(f"split-chiplets: op {old.name} has no valid mcm.chip; run place first")
+                raise ChiplexError(
+                    f"split-chiplets: op {old.name} has no valid mcm.chip; run place first"
+                )
             new = old.clone()
             new.attributes.pop(CHIP_ATTR_NAME, None)
             for index, operand in enumerate(old.operands):

@@ -51,7 +51,11 @@ def stage_costs(graph: Graph, target: Target) -> StageCosts:
 
 
 def _boundary_time(costs: StageCosts, target: Target) -> np.ndarray:
-    link = min(target.links, key=lambda item: (item.bandwidth, -item.latency)) if target.links else None
+    link = (
+        min(target.links, key=lambda item: (item.bandwidth, -item.latency))
+        if target.links
+        else None
+    )
     if link is None:
         return np.zeros_like(costs.cut_bytes)
     return np.where(costs.cut_bytes > 0, costs.cut_bytes / link.bandwidth + link.latency, 0.0)
@@ -134,7 +138,12 @@ def place_greedy(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
         over_memory = chip_weights + weight + peak > capacity
         over_time = chip_time > 0 and chip_time + times[node] / 2 > share
         if chip < k - 1 and chip_time > 0 and (over_memory or over_time):
-            chip, chip_time, chip_weights, peak = chip + 1, 0.0, 0, int(graph.working_set_bytes[node])
+            chip, chip_time, chip_weights, peak = (
+                chip + 1,
+                0.0,
+                0,
+                int(graph.working_set_bytes[node]),
+            )
         placement[node] = chip
         chip_time += times[node]
         chip_weights += weight
@@ -142,7 +151,9 @@ def place_greedy(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
     return _legalize(graph, target, placement, resolve_rules(graph, target))
 
 
-def _legalize(graph: Graph, target: Target, placement: np.ndarray, rules: PlacementRules) -> np.ndarray:
+def _legalize(
+    graph: Graph, target: Target, placement: np.ndarray, rules: PlacementRules
+) -> np.ndarray:
     if not check_placement(graph, target, placement, rules, limit_per_rule=1):
         return placement
     from chiplex.targets.solver import repair
@@ -161,5 +172,7 @@ STRATEGIES: dict[str, Strategy] = {"greedy": place_greedy, "dp": place_dp, "cp":
 
 def get_strategy(name: str) -> Strategy:
     if name not in STRATEGIES:
-        raise ChiplexError(f"unknown placement strategy {name!r}; expected one of {', '.join(sorted(STRATEGIES))}")
+        raise ChiplexError(
+            f"unknown placement strategy {name!r}; expected one of {', '.join(sorted(STRATEGIES))}"
+        )
     return STRATEGIES[name]

@@ -23,7 +23,10 @@ def compute_times(graph: Graph, target: Target) -> np.ndarray:
     """Seconds of compute per op at the chip's peak for its unit and dtype."""
     chip = target.chip
     peaks = np.array(
-        [chip.peak("matrix" if m else "vector", d) for m, d in zip(graph.is_matrix, graph.dtypes, strict=True)],
+        [
+            chip.peak("matrix" if m else "vector", d)
+            for m, d in zip(graph.is_matrix, graph.dtypes, strict=True)
+        ],
         dtype=np.float64,
     )
     return graph.flops / peaks
@@ -35,7 +38,9 @@ def op_times(graph: Graph, target: Target) -> np.ndarray:
     return np.maximum(compute_times(graph, target), touched / target.chip.sram_bandwidth)
 
 
-def op_durations(graph: Graph, target: Target, placement: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def op_durations(
+    graph: Graph, target: Target, placement: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(seconds per op, bool per op: weights stream from DRAM) for a placement."""
     chip = target.chip
     base = op_times(graph, target)
@@ -48,7 +53,9 @@ def op_durations(graph: Graph, target: Target, placement: np.ndarray) -> tuple[n
     for c in range(target.num_chips):
         nodes = np.flatnonzero(placement == c)  # node order is schedule order
         streamed[nodes] = streamed_weights(graph.weight_bytes[nodes], budget[c])
-    sram_bytes = graph.activation_in_bytes + graph.output_bytes + np.where(streamed, 0, graph.weight_bytes)
+    sram_bytes = (
+        graph.activation_in_bytes + graph.output_bytes + np.where(streamed, 0, graph.weight_bytes)
+    )
     memory_time = sram_bytes / chip.sram_bandwidth + np.where(
         streamed, graph.weight_bytes / chip.dram_bandwidth, 0.0
     )
@@ -65,7 +72,10 @@ def transfers(graph: Graph, placement: np.ndarray) -> list[tuple[int, int, int]]
     """(producer op, source chip, destination chip) per cross-chip transfer, once per destination."""
     placement = np.asarray(placement, dtype=np.int64)
     crossing = placement[graph.src] != placement[graph.dst]
-    pairs = {(int(u), int(placement[v])) for u, v in zip(graph.src[crossing], graph.dst[crossing], strict=True)}
+    pairs = {
+        (int(u), int(placement[v]))
+        for u, v in zip(graph.src[crossing], graph.dst[crossing], strict=True)
+    }
     return [(u, int(placement[u]), c) for u, c in sorted(pairs)]
 
 
@@ -131,7 +141,10 @@ def throughput_upper_bound(graph: Graph, target: Target) -> UpperBound:
     """No placement can beat this: total work over K chips, the largest op, and one unavoidable cut."""
     times = op_times(graph, target)
     k = target.num_chips
-    candidates = [(float(times.sum()) / k, f"total work over {k} chips"), (float(times.max(initial=0.0)), "largest op")]
+    candidates = [
+        (float(times.sum()) / k, f"total work over {k} chips"),
+        (float(times.max(initial=0.0)), "largest op"),
+    ]
     capacity = target.chip.capacity_bytes
     needs_cut = graph.weight_bytes.sum() + graph.working_set_bytes.max(initial=0) > capacity
     if needs_cut and graph.num_edges and _is_connected(graph):

@@ -33,7 +33,9 @@ def _cost(op, key: str) -> float:  # type: ignore[no-untyped-def]
 def find_program(module: ModuleOp) -> ProgramOp:
     programs = [op for op in module.ops if isinstance(op, ProgramOp)]
     if len(programs) != 1:
-        raise ChiplexError(f"emit: expected one mcm.program (run split-chiplets), found {len(programs)}")
+        raise ChiplexError(
+            f"emit: expected one mcm.program (run split-chiplets), found {len(programs)}"
+        )
     return programs[0]
 
 
@@ -48,11 +50,15 @@ def emit_schedule(module: ModuleOp, target: Target) -> Schedule:
             for op in chiplet.block.ops
             if op.attributes.get(COST_ATTR) is not None and not isinstance(op, SendOp | RecvOp)
         ]
-        receive = sum(int(op.bytes.value.data) for op in chiplet.block.ops if isinstance(op, RecvOp))
+        receive = sum(
+            int(op.bytes.value.data) for op in chiplet.block.ops if isinstance(op, RecvOp)
+        )
         working = max((_cost(op, "working_set") for op in computes), default=0.0)
         weights = np.array([_cost(op, "weight_bytes") for op in computes])
-        streamed = streamed_weights(weights, chip.sram_bytes - receive - working) if chip.dram_bytes else (
-            np.zeros(len(computes), dtype=bool)
+        streamed = (
+            streamed_weights(weights, chip.sram_bytes - receive - working)
+            if chip.dram_bytes
+            else (np.zeros(len(computes), dtype=bool))
         )
         stream_of = {op: bool(s) for op, s in zip(computes, streamed, strict=True)}
         steps: list[Step] = []
@@ -61,23 +67,35 @@ def emit_schedule(module: ModuleOp, target: Target) -> Schedule:
                 value = op.value
                 route = target.route(chiplet.chip_id, int(op.peer.value.data))
                 message = Message(
-                    int(op.msg.value.data), chiplet.chip_id, int(op.peer.value.data),
-                    int(op.bytes.value.data), route, f"%{value.name_hint}" if value.name_hint else "",
+                    int(op.msg.value.data),
+                    chiplet.chip_id,
+                    int(op.peer.value.data),
+                    int(op.bytes.value.data),
+                    route,
+                    f"%{value.name_hint}" if value.name_hint else "",
                 )
                 messages.append(message)
-                steps.append(SendStep(message.msg, message.dst, message.bytes, route, message.tensor))
+                steps.append(
+                    SendStep(message.msg, message.dst, message.bytes, route, message.tensor)
+                )
             elif isinstance(op, RecvOp):
                 hint = op.results[0].name_hint
                 steps.append(
-                    RecvStep(int(op.msg.value.data), int(op.peer.value.data), int(op.bytes.value.data),
-                             f"%{hint}" if hint else "")
+                    RecvStep(
+                        int(op.msg.value.data),
+                        int(op.peer.value.data),
+                        int(op.bytes.value.data),
+                        f"%{hint}" if hint else "",
+                    )
                 )
             elif op in stream_of:
                 weight = _cost(op, "weight_bytes")
                 touched = _cost(op, "bytes")
                 duration = _cost(op, "time_s")
                 if stream_of[op]:
-                    memory_time = (touched - weight) / chip.sram_bandwidth + weight / chip.dram_bandwidth
+                    memory_time = (
+                        touched - weight
+                    ) / chip.sram_bandwidth + weight / chip.dram_bandwidth
                     duration = max(_cost(op, "compute_s"), memory_time)
                 hint = op.results[0].name_hint
                 node = int(_cost(op, "node"))
@@ -93,8 +111,14 @@ def emit_schedule(module: ModuleOp, target: Target) -> Schedule:
                         weights_from_dram=stream_of[op],
                     )
                 )
-            elif not isinstance(op, InputOp | OutputOp) and op.name not in ("nn.param", "nn.constant", "mcm.yield"):
-                raise ChiplexError(f"emit: op {op.name} in chiplet {chiplet.chip_id} has no cost; run annotate-costs")
+            elif not isinstance(op, InputOp | OutputOp) and op.name not in (
+                "nn.param",
+                "nn.constant",
+                "mcm.yield",
+            ):
+                raise ChiplexError(
+                    f"emit: op {op.name} in chiplet {chiplet.chip_id} has no cost; run annotate-costs"
+                )
         chips.append(tuple(steps))
     samples = program.attributes.get("samples_per_microbatch")
     return Schedule(

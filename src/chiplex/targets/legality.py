@@ -125,7 +125,9 @@ def chip_memory(graph: Graph, placement: np.ndarray, num_chips: int) -> ChipMemo
     for node in order[first]:
         working_set[placement[node]] = working[node]
         working_op[placement[node]] = node
-    return ChipMemory(weights.astype(np.int64), receive.astype(np.int64), working_set.astype(np.int64), working_op)
+    return ChipMemory(
+        weights.astype(np.int64), receive.astype(np.int64), working_set.astype(np.int64), working_op
+    )
 
 
 def check_placement(
@@ -253,5 +255,7 @@ def check_placement(
     return out
 
 
-def is_legal(graph: Graph, target: Target, placement: np.ndarray, rules: PlacementRules | None = None) -> bool:
+def is_legal(
+    graph: Graph, target: Target, placement: np.ndarray, rules: PlacementRules | None = None
+) -> bool:
     return not check_placement(graph, target, placement, rules, limit_per_rule=1)

@@ -101,7 +101,8 @@ class Schedule:
             "num_chips": self.num_chips,
             "samples_per_microbatch": self.samples_per_microbatch,
             "chips": [
-                {"chip": c, "steps": [step_json(s) for s in steps]} for c, steps in enumerate(self.chips)
+                {"chip": c, "steps": [step_json(s) for s in steps]}
+                for c, steps in enumerate(self.chips)
             ],
             "messages": [{**asdict(m), "route": list(m.route)} for m in self.messages],
         }
@@ -125,9 +126,11 @@ def _field(data: dict, key: str, kind: type | tuple[type, ...], where: str) -> A
 
 def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ChiplexError(f"{source}: not a chiplex schedule (missing \"format\": \"{FORMAT}\")")
+        raise ChiplexError(f'{source}: not a chiplex schedule (missing "format": "{FORMAT}")')
     if data.get("version") != VERSION:
-        raise ChiplexError(f"{source}: schedule version {data.get('version')!r} is not supported (expected {VERSION})")
+        raise ChiplexError(
+            f"{source}: schedule version {data.get('version')!r} is not supported (expected {VERSION})"
+        )
     num_chips = _field(data, "num_chips", int, source)
     chips_json = _field(data, "chips", list, source)
     if len(chips_json) != num_chips:
@@ -176,7 +179,12 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
         chips.append(tuple(steps))
     messages = tuple(
         Message(
-            msg=m["msg"], src=m["src"], dst=m["dst"], bytes=m["bytes"], route=tuple(m["route"]), tensor=m.get("tensor", "")
+            msg=m["msg"],
+            src=m["src"],
+            dst=m["dst"],
+            bytes=m["bytes"],
+            route=tuple(m["route"]),
+            tensor=m.get("tensor", ""),
         )
         for m in data.get("messages", [])
     )
@@ -208,7 +216,9 @@ def build_schedule(graph: Graph, target: Target, placement: np.ndarray) -> Sched
     consumers = graph.successors()
     chips: list[list[Step]] = [[] for _ in range(target.num_chips)]
     messages: list[Message] = []
-    pending: dict[tuple[int, int], Message] = {}  # (producer, destination chip) -> message not yet received
+    pending: dict[
+        tuple[int, int], Message
+    ] = {}  # (producer, destination chip) -> message not yet received
     received: set[tuple[int, int]] = set()
     preds = graph.predecessors()
     for node in range(graph.num_nodes):
@@ -217,9 +227,13 @@ def build_schedule(graph: Graph, target: Target, placement: np.ndarray) -> Sched
             key = (producer, chip)
             if int(placement[producer]) != chip and key not in received:
                 message = pending.pop(key)
-                chips[chip].append(RecvStep(message.msg, message.src, message.bytes, message.tensor))
+                chips[chip].append(
+                    RecvStep(message.msg, message.src, message.bytes, message.tensor)
+                )
                 received.add(key)
-        touched = int(graph.activation_in_bytes[node] + graph.weight_bytes[node] + graph.output_bytes[node])
+        touched = int(
+            graph.activation_in_bytes[node] + graph.weight_bytes[node] + graph.output_bytes[node]
+        )
         chips[chip].append(
             ComputeStep(
                 op=graph.op_names[node],
@@ -244,7 +258,9 @@ def build_schedule(graph: Graph, target: Target, placement: np.ndarray) -> Sched
             )
             messages.append(message)
             pending[(node, dst)] = message
-            chips[chip].append(SendStep(message.msg, dst, message.bytes, message.route, message.tensor))
+            chips[chip].append(
+                SendStep(message.msg, dst, message.bytes, message.route, message.tensor)
+            )
     return Schedule(
         graph=graph.name,
         target=target.name,

@@ -213,7 +213,9 @@ def build_target(
 ) -> Target:
     """Build a target; every physical connection becomes two directed links of equal speed."""
     if topology not in TOPOLOGIES:
-        raise ChiplexError(f"target {name}: unknown topology {topology!r}; expected one of {TOPOLOGIES}")
+        raise ChiplexError(
+            f"target {name}: unknown topology {topology!r}; expected one of {TOPOLOGIES}"
+        )
     pairs: list[tuple[int, int]] = []
     if topology in ("ring", "chain"):
         if not num_chips or num_chips < 1:
@@ -267,7 +269,9 @@ def build_target(
 
 
 # -- TOML --------------------------------------------------------------------------------------
-def _number(table: dict, key: str, where: str, *, required: bool = True, default: float = 0.0) -> float:
+def _number(
+    table: dict, key: str, where: str, *, required: bool = True, default: float = 0.0
+) -> float:
     if key not in table:
         if required:
             raise ChiplexError(f"{where}: missing key '{key}'")
@@ -281,7 +285,9 @@ def _number(table: dict, key: str, where: str, *, required: bool = True, default
 def _ops_table(table: dict, key: str, where: str) -> dict[str, float]:
     raw = table.get(key)
     if not isinstance(raw, dict) or not raw:
-        raise ChiplexError(f"{where}: '{key}' must be a table of ops/s per dtype, e.g. {{ i8 = 8e12 }}")
+        raise ChiplexError(
+            f"{where}: '{key}' must be a table of ops/s per dtype, e.g. {{ i8 = 8e12 }}"
+        )
     return {dtype: _number(raw, dtype, f"{where}.{key}") for dtype in raw}
 
 
@@ -332,7 +338,9 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
 
 def preset_names() -> list[str]:
     folder = resources.files("chiplex.targets") / "presets"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
 
 
 def load_target(name_or_path: str) -> Target:
