@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, help="output directory (default: out/<input name>)")
     p.add_argument("--pipeline", help="override the pass pipeline (MLIR syntax: 'a{opt=1},b')")
     p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="a Python file whose ModulePasses join the pipeline",
+    )
+    p.add_argument(
         "--strategy",
         default="dp",
         help="placement strategy for the default pipeline (dp, greedy, cp)",
@@ -93,8 +99,11 @@ def summary_table(result) -> str:  # type: ignore[no-untyped-def]
 
 def run(args: argparse.Namespace) -> int:
     from chiplex.compile import compile_module, module_text
+    from chiplex.passes import load_plugin
 
     started = time.perf_counter()
+    for plugin in args.plugin:
+        load_plugin(plugin)
     module, stem = _load(args)
     out = args.output or Path("out") / stem
     files = {

@@ -51,3 +51,39 @@ def default_pipeline(target: str, strategy: str = "dp") -> str:
         f"annotate-costs{{target={target}}},place{{strategy={strategy}}},legalize-placement,"
         "insert-transfers,split-chiplets"
     )
+
+
+def register_pass(pass_class: type[ModulePass]) -> type[ModulePass]:
+    """Make a user pass available to pipelines by its `name` (usable as a class decorator)."""
+    PASSES[pass_class.name] = lambda: pass_class
+    return pass_class
+
+
+def load_plugin(path: str) -> list[str]:
+    """Import a Python file and register every ModulePass it defines; return their names."""
+    import importlib.util
+    import inspect
+    from pathlib import Path
+
+    from chiplex.errors import ChiplexError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ChiplexError(f"pass plugin not found: {file}")
+    spec = importlib.util.spec_from_file_location(f"chiplex_plugin_{file.stem}", file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # noqa: BLE001 - user code: report it as a located user error
+        raise ChiplexError(
+            f"{file}: failed to load pass plugin: {type(err).__name__}: {err}"
+        ) from None
+    names = []
+    for _, value in inspect.getmembers(module, inspect.isclass):
+        if issubclass(value, ModulePass) and value.__module__ == module.__name__:
+            register_pass(value)
+            names.append(value.name)
+    if not names:
+        raise ChiplexError(f"{file}: defines no ModulePass subclass")
+    return names
