@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     except ChiplexError as err:
         print(f"chiplex: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`chiplex ... | head`): not an error worth a traceback.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("chiplex: interrupted", file=sys.stderr)
         return 130

@@ -129,7 +129,9 @@ def format_report(report: SimReport) -> str:
     if used:
         lines.append(f"  {'link':>8}  {'bytes moved':>12}  {'util':>6}")
         for i in used:
-            lines.append(f"  {r.link_names[i]:>8}  {format_bytes(r.link_bytes[i]):>12}  {100 * r.link_utilisation[i]:>5.1f}%")
+            lines.append(
+                f"  {r.link_names[i]:>8}  {format_bytes(r.link_bytes[i]):>12}  {100 * r.link_utilisation[i]:>5.1f}%"
+            )
         idle = len(r.link_bytes) - len(used)
         if idle:
             lines.append(f"  ({idle} idle links not shown)")

@@ -12,8 +12,10 @@ The model (docs/simulator.md has the full story and the closed forms the tests a
   directed link serialises the packets that want it in arrival order (FIFO): a packet of b bytes holds
   the link for b / bandwidth seconds, then reaches the next chip `latency` seconds later, where it may
   enter the next link (store-and-forward per packet = cut-through per message). A source injects one
-  packet per message at a time (the next one when the previous has left the first link), so messages
-  leaving a chip together interleave packet by packet (round robin) instead of queueing whole.
+  packet per message at a time (the next one when the previous has left the first link), so different
+  messages leaving a chip together interleave packet by packet (round robin) instead of queueing whole.
+  Micro-batches of one message id form one stream: micro-batch i+1 starts entering the first link
+  after the last packet of micro-batch i did.
 - **Recv.** A recv blocks until the last packet of its message (for the chip's current micro-batch)
   has arrived.
 
@@ -47,6 +49,13 @@ _BLOCK_NONE, _BLOCK_RECV, _BLOCK_CREDIT = 0, 1, 2
 _MAX_PROBLEMS = 20
 
 
+def _link_id(target: Target, a: int, b: int) -> int | None:
+    try:
+        return target.link_between(a, b).id
+    except ChiplexError:
+        return None
+
+
 # -- validation ------------------------------------------------------------------------------------
 def describe_step(schedule: Schedule, chip: int, index: int) -> str:
     """`chip 2 step 5 (recv msg 3 of %x from chip 1, before op %q)`: a step with its nearest op."""
@@ -75,17 +84,23 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
     if len(schedule.chips) != k:
         problems.append(f"the schedule lists {len(schedule.chips)} chips but says num_chips = {k}")
     if k > target.num_chips:
-        problems.append(f"the schedule uses {k} chips but target {target.name} has {target.num_chips}")
+        problems.append(
+            f"the schedule uses {k} chips but target {target.name} has {target.num_chips}"
+        )
         return problems
     if schedule.samples_per_microbatch < 1:
-        problems.append(f"samples_per_microbatch must be >= 1, got {schedule.samples_per_microbatch}")
+        problems.append(
+            f"samples_per_microbatch must be >= 1, got {schedule.samples_per_microbatch}"
+        )
     sends: dict[int, list[tuple[int, int]]] = {}
     recvs: dict[int, list[tuple[int, int]]] = {}
     for c, steps in enumerate(schedule.chips):
         for i, step in enumerate(steps):
             if isinstance(step, ComputeStep):
                 if not (math.isfinite(step.duration_s) and step.duration_s >= 0):
-                    problems.append(f"{describe_step(schedule, c, i)}: duration_s {step.duration_s} is not a finite time >= 0")
+                    problems.append(
+                        f"{describe_step(schedule, c, i)}: duration_s {step.duration_s} is not a finite time >= 0"
+                    )
             elif isinstance(step, SendStep):
                 sends.setdefault(step.msg, []).append((c, i))
             elif isinstance(step, RecvStep):
@@ -102,7 +117,9 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
             problems.append(f"message {msg} is received {len(r_list)} times: {where}")
         if not s_list:
             for c, i in r_list:
-                problems.append(f"{describe_step(schedule, c, i)} can never complete: no chip sends message {msg}")
+                problems.append(
+                    f"{describe_step(schedule, c, i)} can never complete: no chip sends message {msg}"
+                )
             continue
         if not r_list:
             for c, i in s_list:
@@ -116,22 +133,30 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
         assert isinstance(send, SendStep) and isinstance(recv, RecvStep)
         what = f"message {msg} ({describe_step(schedule, sc, si)} -> {describe_step(schedule, rc, ri)})"
         if send.bytes != recv.bytes:
-            problems.append(f"{what}: sizes differ, {send.bytes} bytes sent but {recv.bytes} expected")
+            problems.append(
+                f"{what}: sizes differ, {send.bytes} bytes sent but {recv.bytes} expected"
+            )
         if send.bytes < 0:
             problems.append(f"{what}: negative size {send.bytes}")
         if send.to != rc:
             problems.append(f"{what}: the send goes to chip {send.to} but chip {rc} receives it")
         if recv.src != sc:
-            problems.append(f"{what}: the recv expects it from chip {recv.src} but chip {sc} sends it")
+            problems.append(
+                f"{what}: the recv expects it from chip {recv.src} but chip {sc} sends it"
+            )
         if sc == rc:
             problems.append(f"{what}: a chip cannot send a message to itself")
         route = tuple(send.route)
         if len(route) < 2 or route[0] != sc or route[-1] != send.to:
-            problems.append(f"{what}: route {list(route)} must run from chip {sc} to chip {send.to}")
+            problems.append(
+                f"{what}: route {list(route)} must run from chip {sc} to chip {send.to}"
+            )
         else:
             for a, b in itertools.pairwise(route):
-                if (a, b) not in target._link_by_pair:  # type: ignore[attr-defined]
-                    problems.append(f"{what}: route {list(route)} uses {a}->{b}, which is not a link of {target.name}")
+                if _link_id(target, a, b) is None:
+                    problems.append(
+                        f"{what}: route {list(route)} uses {a}->{b}, which is not a link of {target.name}"
+                    )
                     break
     for message in schedule.messages:
         found = sends.get(message.msg)
@@ -141,7 +166,12 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
         c, i = found[0]
         send = schedule.chips[c][i]
         assert isinstance(send, SendStep)
-        if (message.src, message.dst, message.bytes, tuple(message.route)) != (c, send.to, send.bytes, tuple(send.route)):
+        if (message.src, message.dst, message.bytes, tuple(message.route)) != (
+            c,
+            send.to,
+            send.bytes,
+            tuple(send.route),
+        ):
             problems.append(
                 f"the message table's message {message.msg} ({message.src}->{message.dst}, {message.bytes} bytes, "
                 f"route {list(message.route)}) disagrees with {describe_step(schedule, c, i)} "
@@ -155,9 +185,13 @@ def validate_schedule(schedule: Schedule, target: Target) -> None:
     problems = schedule_problems(schedule, target)
     if problems:
         shown = problems[:_MAX_PROBLEMS]
-        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        more = (
+            f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        )
         raise ChiplexError(
-            f"schedule {schedule.graph or '?'} cannot run on {target.name}:\n  - " + "\n  - ".join(shown) + more
+            f"schedule {schedule.graph or '?'} cannot run on {target.name}:\n  - "
+            + "\n  - ".join(shown)
+            + more
         )
 
 
@@ -182,14 +216,16 @@ def link_name(target: Target, link_id: int) -> str:
 
 def analytic_estimate(schedule: Schedule, target: Target) -> AnalyticEstimate:
     """period = max(max over chips of summed compute durations, max over links of bytes / bandwidth)."""
-    busy = tuple(float(sum(s.duration_s for s in steps if isinstance(s, ComputeStep))) for steps in schedule.chips)
+    busy = tuple(
+        float(sum(s.duration_s for s in steps if isinstance(s, ComputeStep)))
+        for steps in schedule.chips
+    )
     loads = [0] * len(target.links)
-    pair = target._link_by_pair  # type: ignore[attr-defined]
     for steps in schedule.chips:
         for step in steps:
             if isinstance(step, SendStep):
                 for a, b in itertools.pairwise(step.route):
-                    loads[pair[(a, b)]] += step.bytes
+                    loads[target.link_between(a, b).id] += step.bytes
     period, critical = 0.0, "none"
     for c, b in enumerate(busy):
         if b > period:
@@ -199,7 +235,9 @@ def analytic_estimate(schedule: Schedule, target: Target) -> AnalyticEstimate:
         if t > period:
             period, critical = t, f"link {link_name(target, i)}"
     period = max(period, 1e-15)
-    return AnalyticEstimate(period, schedule.samples_per_microbatch / period, critical, busy, tuple(loads))
+    return AnalyticEstimate(
+        period, schedule.samples_per_microbatch / period, critical, busy, tuple(loads)
+    )
 
 
 # -- the engine ------------------------------------------------------------------------------------
@@ -209,7 +247,7 @@ def simulate(
     *,
     microbatches: int = 64,
     packet_bytes: int = DEFAULT_PACKET_BYTES,
-    buffers_per_edge: int = 2,
+    buffers_per_edge: int = 1,
     trace: bool = False,
 ) -> SimReport:
     """Run `microbatches` micro-batches of the schedule on the target and report what was measured.
@@ -219,7 +257,11 @@ def simulate(
     steps and messages involved).
     """
     wall_start = time.perf_counter()
-    for name, value in (("microbatches", microbatches), ("packet_bytes", packet_bytes), ("buffers_per_edge", buffers_per_edge)):
+    for name, value in (
+        ("microbatches", microbatches),
+        ("packet_bytes", packet_bytes),
+        ("buffers_per_edge", buffers_per_edge),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ChiplexError(f"{name} must be a whole number >= 1, got {value!r}")
     validate_schedule(schedule, target)
@@ -228,7 +270,6 @@ def simulate(
     M = microbatches
     K = schedule.num_chips
     links = target.links
-    pair = target._link_by_pair  # type: ignore[attr-defined]
 
     # Dense message indices in message-id order; per message everything the packet loop needs, unpacked
     # from one tuple: (links, full-packet seconds per hop, last-packet seconds per hop, latency per hop,
@@ -246,7 +287,7 @@ def simulate(
     msg_dst: list[int] = []
     for msg in msg_ids:
         c, step = send_steps[msg]
-        route_links = tuple(pair[(a, b)] for a, b in itertools.pairwise(step.route))
+        route_links = tuple(target.link_between(a, b).id for a, b in itertools.pairwise(step.route))
         nbytes = step.bytes
         npackets = max(1, -(-nbytes // packet_bytes))
         full = min(nbytes, packet_bytes)
@@ -433,7 +474,16 @@ def simulate(
     if unfinished:
         raise ChiplexError(
             _deadlock_message(
-                schedule, unfinished, chip_pc, chip_mb, block_kind, programs, msg_ids, msg_src, msg_dst, B
+                schedule,
+                unfinished,
+                chip_pc,
+                chip_mb,
+                block_kind,
+                programs,
+                msg_ids,
+                msg_src,
+                msg_dst,
+                B,
             )
         )
 
@@ -442,8 +492,12 @@ def simulate(
     if M == 1:
         period = done[0]
     else:
-        first = min(M // 2, M - 2)
-        period = (done[M - 1] - done[first]) / (M - 1 - first)
+        # The second half of the run, trimmed to whole buffer cycles: with b buffers the credit loop can
+        # make completions repeat in a pattern of b micro-batches.
+        span = M - 1 - M // 2 if M > 2 else 1
+        if span >= B:
+            span -= span % B
+        period = (done[M - 1] - done[M - 1 - span]) / span
     period = max(period, 1e-15)
     spm = schedule.samples_per_microbatch
     starts = [b if b != math.inf else 0.0 for b in begin]
@@ -454,7 +508,8 @@ def simulate(
     chip_busy = analytic.chip_busy_s
     chip_fraction = tuple(min(b / period, 1.0) for b in chip_busy)
     link_util = tuple(
-        min(link_bytes[i] / M / links[i].bandwidth / period, 1.0) if link_bytes[i] else 0.0 for i in range(len(links))
+        min(link_bytes[i] / M / links[i].bandwidth / period, 1.0) if link_bytes[i] else 0.0
+        for i in range(len(links))
     )
     critical, critical_util = "none", -1.0
     for c, u in enumerate(chip_fraction):

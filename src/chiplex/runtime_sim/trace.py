@@ -58,15 +58,45 @@ def trace_events(report: SimReport) -> dict[str, Any]:
         {"ph": "M", "pid": LINKS_PID, "name": "process_sort_index", "args": {"sort_index": 1}},
     ]
     for c in range(schedule.num_chips):
-        events.append({"ph": "M", "pid": CHIPS_PID, "tid": c, "name": "thread_name", "args": {"name": f"chip {c}"}})
-        events.append({"ph": "M", "pid": CHIPS_PID, "tid": c, "name": "thread_sort_index", "args": {"sort_index": c}})
+        events.append(
+            {
+                "ph": "M",
+                "pid": CHIPS_PID,
+                "tid": c,
+                "name": "thread_name",
+                "args": {"name": f"chip {c}"},
+            }
+        )
+        events.append(
+            {
+                "ph": "M",
+                "pid": CHIPS_PID,
+                "tid": c,
+                "name": "thread_sort_index",
+                "args": {"sort_index": c},
+            }
+        )
     used_links = [i for i, packets in enumerate(data.packets) if packets]
     for i in used_links:
         link = target.links[i]
         events.append(
-            {"ph": "M", "pid": LINKS_PID, "tid": i, "name": "thread_name", "args": {"name": f"link {link.src}->{link.dst}"}}
+            {
+                "ph": "M",
+                "pid": LINKS_PID,
+                "tid": i,
+                "name": "thread_name",
+                "args": {"name": f"link {link.src}->{link.dst}"},
+            }
         )
-        events.append({"ph": "M", "pid": LINKS_PID, "tid": i, "name": "thread_sort_index", "args": {"sort_index": i}})
+        events.append(
+            {
+                "ph": "M",
+                "pid": LINKS_PID,
+                "tid": i,
+                "name": "thread_sort_index",
+                "args": {"sort_index": i},
+            }
+        )
 
     for chip, mb, index, start, end in data.ops:
         step = schedule.chips[chip][index]
@@ -80,7 +110,12 @@ def trace_events(report: SimReport) -> dict[str, Any]:
                 "cat": step.kind,
                 "ts": _us(start),
                 "dur": _us(end - start),
-                "args": {"microbatch": mb, "step": index, "flops": step.flops, "dram": step.weights_from_dram},
+                "args": {
+                    "microbatch": mb,
+                    "step": index,
+                    "flops": step.flops,
+                    "dram": step.weights_from_dram,
+                },
             }
         )
     for chip, mb, index, kind, start, end in data.stalls:
@@ -111,7 +146,12 @@ def trace_events(report: SimReport) -> dict[str, Any]:
         current: list[Any] | None = None  # [start, end, msg, mb, packets]
         slices: list[list[Any]] = []
         for start, end, msg, mb, _ in data.packets[i]:
-            if current is not None and current[2] == msg and current[3] == mb and start - current[1] <= _GAP_S:
+            if (
+                current is not None
+                and current[2] == msg
+                and current[3] == mb
+                and start - current[1] <= _GAP_S
+            ):
                 current[1] = end
                 current[4] += 1
                 continue

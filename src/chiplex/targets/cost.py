@@ -94,8 +94,6 @@ class Estimate:
     """Steady-state seconds per micro-batch (the slowest resource)."""
     throughput: float
     """samples/s"""
-    latency_s: float
-    """One micro-batch alone: the sum of chip busy times plus transfer times along the pipeline."""
     chip_busy_s: np.ndarray
     link_busy_s: np.ndarray
     critical: str
@@ -111,7 +109,8 @@ def estimate(graph: Graph, target: Target, placement: np.ndarray) -> Estimate:
         nbytes = graph.output_bytes[producer]
         for link_id in target.route_links(src, dst):
             link = target.links[link_id]
-            link_busy[link_id] += nbytes / link.bandwidth + link.latency
+            # Latency is propagation delay: it delays a message but does not occupy the link.
+            link_busy[link_id] += nbytes / link.bandwidth
     chip_max = float(busy.max()) if len(busy) else 0.0
     link_max = float(link_busy.max()) if len(link_busy) else 0.0
     if link_max > chip_max:
@@ -123,7 +122,6 @@ def estimate(graph: Graph, target: Target, placement: np.ndarray) -> Estimate:
     return Estimate(
         period_s=period,
         throughput=graph.samples_per_microbatch / period,
-        latency_s=float(busy.sum() + link_busy.sum()),
         chip_busy_s=busy,
         link_busy_s=link_busy,
         critical=critical,

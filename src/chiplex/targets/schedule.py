@@ -177,24 +177,28 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
             else:
                 raise ChiplexError(f"{where}: unknown step type {kind!r} (compute, send or recv)")
         chips.append(tuple(steps))
-    messages = tuple(
-        Message(
-            msg=m["msg"],
-            src=m["src"],
-            dst=m["dst"],
-            bytes=m["bytes"],
-            route=tuple(m["route"]),
-            tensor=m.get("tensor", ""),
+    messages = []
+    for i, m in enumerate(data.get("messages", [])):
+        where = f"{source}: messages[{i}]"
+        if not isinstance(m, dict):
+            raise ChiplexError(f"{where}: expected an object")
+        messages.append(
+            Message(
+                msg=_field(m, "msg", int, where),
+                src=_field(m, "src", int, where),
+                dst=_field(m, "dst", int, where),
+                bytes=_field(m, "bytes", int, where),
+                route=tuple(_field(m, "route", list, where)),
+                tensor=str(m.get("tensor", "")),
+            )
         )
-        for m in data.get("messages", [])
-    )
     return Schedule(
         graph=str(data.get("graph", "")),
         target=str(data.get("target", "")),
         num_chips=num_chips,
         samples_per_microbatch=int(data.get("samples_per_microbatch", 1)),
         chips=tuple(chips),
-        messages=messages,
+        messages=tuple(messages),
     )
 
 

@@ -92,7 +92,10 @@ class Target:
 
     # -- routing -------------------------------------------------------------------------------
     def link_between(self, a: int, b: int) -> Link:
-        return self.links[self._link_by_pair[(a, b)]]  # type: ignore[attr-defined]
+        link_id = self._link_by_pair.get((a, b))  # type: ignore[attr-defined]
+        if link_id is None:
+            raise ChiplexError(f"target {self.name}: no link from chip {a} to chip {b}")
+        return self.links[link_id]
 
     def route(self, src: int, dst: int) -> tuple[int, ...]:
         """The chips a message from src to dst visits, both ends included (deterministic)."""

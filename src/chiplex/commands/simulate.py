@@ -1,0 +1,107 @@
+"""`chiplex simulate SCHEDULE --target NAME_OR_TOML`: run a schedule on the event-driven MCM simulator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from chiplex.errors import ChiplexError
+
+PACKET_BYTES_HELP_DEFAULT = 4096
+"""Shown in --help only (the real default is chiplex.runtime_sim.DEFAULT_PACKET_BYTES; a test keeps them equal)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run a compiled schedule on the event-driven MCM simulator",
+        description=(
+            "Run SCHEDULE (a schedule.json from `chiplex compile`) micro-batch after micro-batch on the "
+            "target's chips and links, and print the steady-state throughput, latency, per-chip and "
+            "per-link utilisation, the critical resource and the analytic estimate next to it."
+        ),
+    )
+    parser.add_argument("schedule", metavar="SCHEDULE", help="the schedule.json to run")
+    parser.add_argument(
+        "--target",
+        metavar="NAME_OR_TOML",
+        help="a preset name (tpu-ring8) or a target TOML file (default: the target the schedule names)",
+    )
+    parser.add_argument(
+        "--microbatches",
+        type=_positive_int,
+        default=64,
+        metavar="N",
+        help="micro-batches to run (default 64)",
+    )
+    parser.add_argument(
+        "--packet-bytes",
+        type=_positive_int,
+        default=None,
+        metavar="B",
+        help=f"packet size messages are cut into (default {PACKET_BYTES_HELP_DEFAULT})",
+    )
+    parser.add_argument(
+        "--buffers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="receive buffers per message: micro-batches of one message in flight at once (default 1, the one receive buffer the memory rule reserves)",
+    )
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write a Chrome/Perfetto trace (open it at https://ui.perfetto.dev)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite an existing trace file")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chiplex.runtime_sim import DEFAULT_PACKET_BYTES, format_report, simulate, write_trace
+    from chiplex.targets.schedule import load_schedule
+    from chiplex.targets.target import load_target
+
+    trace_path = Path(args.trace) if args.trace else None
+    if trace_path is not None:
+        if trace_path.exists() and not args.force:
+            raise ChiplexError(f"trace file {trace_path} exists; pass --force to overwrite it")
+        if not trace_path.parent.is_dir():
+            raise ChiplexError(
+                f"cannot write trace {trace_path}: directory {trace_path.parent} does not exist"
+            )
+    schedule = load_schedule(args.schedule)
+    target_name = args.target or schedule.target
+    if not target_name:
+        raise ChiplexError(f"{args.schedule} names no target; pass --target NAME_OR_TOML")
+    target = load_target(target_name)
+    if schedule.target and schedule.target != target.name:
+        print(
+            f"chiplex: warning: {args.schedule} was compiled for target {schedule.target!r}, "
+            f"simulating it on {target.name!r}",
+            file=sys.stderr,
+        )
+    report = simulate(
+        schedule,
+        target,
+        microbatches=args.microbatches,
+        packet_bytes=args.packet_bytes or DEFAULT_PACKET_BYTES,
+        buffers_per_edge=args.buffers,
+        trace=trace_path is not None,
+    )
+    print(format_report(report))
+    if trace_path is not None:
+        write_trace(report, trace_path)
+        print(f"trace written to {trace_path} (open it at https://ui.perfetto.dev)")
+    return 0
