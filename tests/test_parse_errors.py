@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -127,7 +126,7 @@ def test_load_missing_file(tmp_path: Path) -> None:
         load_module(missing)
 
 
-def test_five_thousand_ops_parse_quickly() -> None:
+def test_a_five_thousand_op_function_parses_and_verifies() -> None:
     lines = [
         "func.func @f(%x0: tensor<1x128x768xbf16>) -> tensor<1x128x768xbf16> {",
         '  %w = nn.param "w" : tensor<768x768xi8>',
@@ -144,11 +143,9 @@ def test_five_thousand_ops_parse_quickly() -> None:
         ]
         prev = f"%x{i}"
     lines += [f"  func.return {prev} : {t}", "}"]
-    start = time.perf_counter()
+    # Parse speed is measured in benchmarks/compile_speed.py, not asserted here.
     module = parse_module("\n".join(lines), "big.mlir")
-    elapsed = time.perf_counter() - start
     assert sum(1 for _ in module.walk()) == 5005
-    assert elapsed < 10, elapsed
 
 
 def test_undefined_value_points_at_first_use() -> None:

@@ -16,7 +16,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.passes import ModulePass
 
-from chiplex.passes.common import TARGET_ATTR, module_graph, resolve_target
+from chiplex.ir.graph import graph_from_module
+from chiplex.passes.common import TARGET_ATTR, resolve_target
 from chiplex.targets.cost import compute_times, op_times
 
 COST_ATTR = "mcm.cost"
@@ -31,7 +32,7 @@ class AnnotateCosts(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         target = resolve_target(op, self.target, self.name)
-        graph = module_graph(op)
+        graph = graph_from_module(op)
         compute = compute_times(graph, target)
         roofline = op_times(graph, target)
         touched = graph.activation_in_bytes + graph.weight_bytes + graph.output_bytes

@@ -6,7 +6,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from chiplex.errors import ChiplexError
-from chiplex.ir.graph import Graph, graph_from_module
+from chiplex.ir.graph import Graph
 from chiplex.ir.mcm import get_chip
 from chiplex.targets.target import Target, load_target
 
@@ -35,7 +35,3 @@ def placement_of(graph: Graph, pass_name: str) -> np.ndarray:
             f"{pass_name}: {len(missing)} ops have no mcm.chip (first: {missing[0]}); run place first"
         )
     return np.array(chips, dtype=np.int64)
-
-
-def module_graph(module: ModuleOp) -> Graph:
-    return graph_from_module(module)

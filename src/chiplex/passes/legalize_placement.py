@@ -9,8 +9,9 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from chiplex.errors import ChiplexError
+from chiplex.ir.graph import graph_from_module
 from chiplex.ir.mcm import set_chip
-from chiplex.passes.common import module_graph, placement_of, resolve_target
+from chiplex.passes.common import placement_of, resolve_target
 from chiplex.passes.place import place_stationary_ops
 from chiplex.targets.legality import check_placement
 
@@ -23,7 +24,7 @@ class LegalizePlacement(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         target = resolve_target(op, self.target, self.name)
-        graph = module_graph(op)
+        graph = graph_from_module(op)
         placement = placement_of(graph, self.name)
         violations = check_placement(graph, target, placement)
         if not violations:

@@ -8,9 +8,9 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from chiplex.ir.graph import STATIONARY_OPS, single_function
+from chiplex.ir.graph import STATIONARY_OPS, graph_from_module, single_function
 from chiplex.ir.mcm import get_chip, set_chip
-from chiplex.passes.common import module_graph, resolve_target
+from chiplex.passes.common import resolve_target
 from chiplex.passes.strategies import get_strategy
 
 
@@ -34,7 +34,7 @@ class Place(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         strategy = get_strategy(self.strategy)
         target = resolve_target(op, self.target, self.name)
-        graph = module_graph(op)
+        graph = graph_from_module(op)
         placement = strategy(graph, target, self.seed)
         for node, chip in zip(graph.ops, placement.tolist(), strict=True):
             set_chip(node, chip)
