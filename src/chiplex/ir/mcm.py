@@ -51,6 +51,8 @@ from chiplex.ir.types import check_static, tensor_bytes
 
 CHIP_ATTR_NAME = "mcm.chip"
 """Discardable attribute holding an op's placement."""
+COST_ATTR_NAME = "mcm.cost"
+"""Discardable attribute holding an op's roofline cost on the target (set by annotate-costs)."""
 
 _I64Attr = IntegerAttr[I64]
 # Unranked tensors pass the type constraint so check_static can reject them by name.

@@ -17,10 +17,9 @@ from xdsl.dialects.builtin import (
 from xdsl.passes import ModulePass
 
 from chiplex.ir.graph import graph_from_module
+from chiplex.ir.mcm import COST_ATTR_NAME as COST_ATTR
 from chiplex.passes.common import TARGET_ATTR, resolve_target
 from chiplex.targets.cost import compute_times, op_times
-
-COST_ATTR = "mcm.cost"
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,11 @@ import numpy as np
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp
 
 from chiplex.errors import ChiplexError
+from chiplex.ir.mcm import COST_ATTR_NAME as COST_ATTR
 from chiplex.ir.mcm import InputOp, OutputOp, ProgramOp, RecvOp, SendOp
 from chiplex.targets.cost import streamed_weights
 from chiplex.targets.schedule import ComputeStep, Message, RecvStep, Schedule, SendStep, Step
 from chiplex.targets.target import Target
-
-COST_ATTR = "mcm.cost"
 
 
 def _cost(op, key: str) -> float:  # type: ignore[no-untyped-def]
