@@ -20,8 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"chiplex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    # Every module in chiplex.commands defines `register(subparsers)`; heavy imports stay inside handlers.
+    # Every public module in chiplex.commands defines `register(subparsers)`; `_`-prefixed ones are
+    # shared helpers. Heavy imports stay inside handlers so `chiplex --help` is quick.
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
         importlib.import_module(f"chiplex.commands.{info.name}").register(sub)
     return parser
 

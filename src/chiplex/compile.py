@@ -20,7 +20,8 @@ from chiplex.targets.emit import emit_schedule
 from chiplex.targets.schedule import Schedule
 from chiplex.targets.target import Target, load_target
 
-SPLIT_PASS = "split-chiplets"
+LOWERING_PASSES = ("insert-transfers", "split-chiplets")
+"""The placed IR is the module just before the first of these (still one function, chips attached)."""
 
 
 @dataclass
@@ -30,7 +31,7 @@ class CompileResult:
     """The graph of the input function (before transfers)."""
     placement: np.ndarray
     placed_ir: str
-    """The placed function (after every pass before split-chiplets), as MLIR text."""
+    """The placed function (before insert-transfers and split-chiplets), as MLIR text."""
     module: ModuleOp
     """The final module (an mcm.program when the pipeline splits)."""
     schedule: Schedule | None
@@ -52,12 +53,12 @@ def parse_pipeline(spec: str) -> PassPipeline:
 
 
 def run_pipeline(module: ModuleOp, spec: str) -> tuple[ModuleOp, str]:
-    """Run the passes; return the final module and the text of the module just before splitting."""
+    """Run the passes; return the final module and the placed IR (the text before lowering to chips)."""
     ctx = make_context()
     pipeline = parse_pipeline(spec)
     placed_text = ""
     for p in pipeline.passes:
-        if p.name == SPLIT_PASS:
+        if p.name in LOWERING_PASSES and not placed_text:
             placed_text = module_text(module)
         p.apply(ctx, module)
     if not placed_text:

@@ -185,7 +185,8 @@ def check_placement(
             out.append(
                 Violation(
                     "no-skipping-chips",
-                    f"chips {', '.join(map(str, empty))} are empty inside the used range 0..{last}",
+                    f"{'chips' if len(empty) > 1 else 'chip'} {', '.join(map(str, empty))} "
+                    f"{'are' if len(empty) > 1 else 'is'} empty inside the used range 0..{last}",
                     (),
                     tuple(empty),
                 )

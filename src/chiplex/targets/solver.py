@@ -1,0 +1,792 @@
+"""Check, repair and optimise placements: numpy heuristics first, the MiniZinc model of record second.
+
+The models live in `chiplex/targets/models/*.mzn` (one named constraint item per legality rule, the
+same names as the checker in `chiplex.targets.legality`) and receive all data as arrays in a JSON data
+file. MiniZinc 2.6 with Gecode 6.2 runs them (see docs/placement.md for the measured speed).
+
+- `repair(graph, target, candidate)`: a legal placement changing as few ops as possible (ties: the total
+  chip distance). A legal candidate returns unchanged without any solver; otherwise the heuristic answers
+  unless it fails or `exact=True`, when MiniZinc searches from the heuristic's answer for a strictly
+  better one and proves optimality when it can.
+- `optimize(graph, target)`: the smallest bottleneck stage time, where a chip's stage time is the sum of
+  `op_times` (the roofline with weights in SRAM) of its ops. Link time is not in this objective: the
+  search harness measures it with the simulator.
+- `explain(graph, target)`: why no legal placement exists, from cheap necessary checks first and a
+  minimal conflicting set of rules found with the solver second; empty when a placement exists.
+- `check_with_minizinc(graph, target, placement)`: the rules the MiniZinc model says are violated (the
+  property tests check that the model and the Python checker agree).
+
+Gecode's integers are 32-bit: memory sizes are divided by their greatest common divisor (exact), and
+coarsened (rounded conservatively: sizes up, capacity down) only when they still overflow; op times are
+scaled to a unit of total time / 2^30.
+
+Determinism: Gecode runs single-threaded with a fixed seed, so a call that finishes within its time limit
+returns the same answer every time; a call cut off by its time limit returns the best answer found in
+that time, which can depend on machine load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from functools import reduce
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from chiplex.errors import ChiplexError
+from chiplex.ir.graph import Graph
+from chiplex.targets import heuristics
+from chiplex.targets.cost import op_times
+from chiplex.targets.legality import RULES, PlacementRules, check_placement, resolve_rules
+from chiplex.targets.target import Target
+
+INT_LIMIT = 2**31 - 1
+TIME_UNITS = 2**30
+"""Total op time maps to this many integer units (leaves headroom below Gecode's 2^31)."""
+OPTIONAL_RULES = ("memory", "hop-span", "pinned", "colocated")
+"""Rules explain may relax; chip-range, acyclic-dataflow and no-skipping-chips alone always hold
+(every op on chip 0)."""
+
+
+class InfeasibleError(ChiplexError):
+    """No legal placement exists; `messages` says why in user terms (from `explain`)."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = list(messages)
+        super().__init__("no legal placement exists: " + "; ".join(self.messages))
+
+
+class SolverTimeoutError(ChiplexError):
+    """Neither the heuristic nor the solver (within its time limit) found a legal placement, and the
+    solver did not prove that none exists."""
+
+
+class SolverWarning(UserWarning):
+    """A solver call hit its time limit and the answer falls back to a heuristic or an unproved one."""
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    placement: np.ndarray
+    changed: int
+    """Ops whose chip differs from the candidate's."""
+    distance: int
+    """Sum over ops of |chip - candidate chip|."""
+    method: str
+    """`unchanged` (the candidate was legal), `heuristic` or `minizinc`: who found the placement."""
+    proved_optimal: bool
+    """The (changed, distance) pair is proved minimal (by MiniZinc, or trivially for `unchanged`)."""
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    placement: np.ndarray
+    period_s: float
+    """The placement's bottleneck: max over chips of the sum of `op_times` of its ops (seconds)."""
+    bound_s: float
+    """No legal placement has a smaller bottleneck (equals period_s, up to rounding, when proved)."""
+    proved_optimal: bool
+    method: str
+    """`heuristic` or `minizinc`: who found the placement."""
+
+
+# -- running MiniZinc ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Outcome:
+    status: str
+    """OPTIMAL_SOLUTION, SATISFIED, ALL_SOLUTIONS, UNSATISFIABLE, UNKNOWN or ERROR."""
+    values: dict[str, object] | None
+    """The last solution's output (`name = value;` lines, parsed)."""
+    text: str
+
+
+def _model_path(name: str) -> Path:
+    return Path(str(resources.files("chiplex.targets") / "models" / name))
+
+
+def minizinc_available() -> bool:
+    return shutil.which("minizinc") is not None
+
+
+def _run_minizinc(
+    model: str, data: dict[str, object], *, time_limit: float, seed: int, optimise: bool = False
+) -> _Outcome:
+    """Flatten `model` with `data` (MiniZinc), then solve the FlatZinc with Gecode, within `time_limit`
+    seconds in total.
+
+    Two steps instead of `minizinc --time-limit`: MiniZinc only checks its limit after flattening, which
+    takes seconds at 1000 ops x 36 chips, so a 1 s limit could take 3 s; here a flattening that outlives
+    the limit is stopped and the call reports UNKNOWN on time."""
+    minizinc, gecode = shutil.which("minizinc"), shutil.which("fzn-gecode")
+    if minizinc is None or gecode is None:
+        raise ChiplexError(
+            "MiniZinc with Gecode is not installed (Debian: apt-get install minizinc)"
+        )
+    deadline = time.monotonic() + time_limit
+    with tempfile.TemporaryDirectory(prefix="chiplex-mzn-") as tmp:
+        data_path, fzn = Path(tmp) / "data.json", Path(tmp) / "model.fzn"
+        data_path.write_text(json.dumps(data))
+        compile_cmd = [
+            minizinc,
+            "--solver",
+            "gecode",
+            "-c",
+            str(_model_path(model)),
+            str(data_path),
+        ]
+        compile_cmd += ["--fzn", str(fzn), "--no-output-ozn"]
+        try:
+            flat = subprocess.run(
+                compile_cmd,
+                capture_output=True,
+                text=True,
+                timeout=_remaining(deadline),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return _Outcome("UNKNOWN", None, "flattening hit the time limit")
+        if flat.returncode != 0 or not fzn.exists():
+            detail = "\n".join(
+                line for line in flat.stderr.splitlines() if "count.mzn" not in line
+            ).strip()
+            raise ChiplexError(f"MiniZinc could not flatten {model}: {detail[-2000:]}")
+        millis = int(_remaining(deadline) * 1000)
+        if millis <= 0:
+            return _Outcome("UNKNOWN", None, "flattening used up the time limit")
+        solve_cmd = [gecode, "-time", str(millis), "-r", str(seed), str(fzn)]
+        if optimise:
+            # -a: print every improving solution, so the best one survives a time-out.
+            solve_cmd.insert(1, "-a")
+        try:
+            # Gecode honours -time itself; the margin only guards against a hung process.
+            run = subprocess.run(
+                solve_cmd, capture_output=True, text=True, timeout=millis / 1000 + 10, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return _Outcome("UNKNOWN", None, "fzn-gecode did not stop at its time limit")
+    if run.returncode != 0 and "=====" not in run.stdout and "----------" not in run.stdout:
+        raise ChiplexError(f"fzn-gecode failed on {model}: {run.stderr.strip()[-2000:]}")
+    return _parse_flatzinc_output(run.stdout)
+
+
+def _remaining(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
+
+
+def _parse_flatzinc_output(text: str) -> _Outcome:
+    """FlatZinc solution stream: `name = value;` lines, `----------` after each solution, then
+    `==========` (search complete), `=====UNSATISFIABLE=====` or `=====UNKNOWN=====`."""
+    values: dict[str, object] | None = None
+    current: dict[str, object] = {}
+    status = "UNKNOWN"
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("%"):
+            continue
+        if line == "----------":
+            values, current = current, {}
+            status = "SATISFIED"
+        elif line == "==========":
+            status = "OPTIMAL_SOLUTION" if values is not None else "UNSATISFIABLE"
+        elif line == "=====UNSATISFIABLE=====":
+            status = "UNSATISFIABLE"
+        elif line.startswith("=====") and line.endswith("====="):
+            status = line.strip("=") if values is None else status
+        elif " = " in line and line.endswith(";"):
+            name, _, raw = line[:-1].partition(" = ")
+            current[name.strip()] = _flatzinc_value(raw.strip())
+    return _Outcome(status, values, text)
+
+
+def _flatzinc_value(raw: str) -> object:
+    """An int, a bool or `array1d(1..n, [...])` of them."""
+    if raw.startswith("array1d("):
+        raw = raw[raw.index("[") : raw.rindex("]") + 1]
+    return json.loads(raw)
+
+
+# -- model data ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _MemoryScale:
+    unit: int
+    exact: bool
+    weight: np.ndarray
+    output: np.ndarray
+    working_set: np.ndarray
+    capacity: int
+
+
+def _memory_scale(problem: heuristics.Problem) -> _MemoryScale:
+    sizes = np.concatenate([problem.weight, problem.output, problem.working_set])
+    nonzero = sizes[sizes > 0]
+    unit = int(reduce(math.gcd, nonzero.tolist(), 0)) or 1
+    scaled = [problem.weight // unit, problem.output // unit, problem.working_set // unit]
+    capacity = problem.capacity // unit
+
+    def worst(arrays: list[np.ndarray], cap: int) -> int:
+        return int(arrays[0].sum() + arrays[1].sum() + arrays[2].max(initial=0) + max(cap, 0))
+
+    exact = True
+    while worst(scaled, capacity) > INT_LIMIT:
+        # Still too large for Gecode: coarsen conservatively, so the model never accepts an illegal
+        # placement (it may reject a few borderline legal ones).
+        exact = False
+        unit *= 2
+        scaled = [-(-a // unit) for a in (problem.weight, problem.output, problem.working_set)]
+        capacity = problem.capacity // unit
+    return _MemoryScale(unit, exact, scaled[0], scaled[1], scaled[2], int(capacity))
+
+
+def _base_data(
+    problem: heuristics.Problem,
+    *,
+    active: frozenset[str],
+    check_mode: bool = False,
+    placement: np.ndarray | None = None,
+) -> tuple[dict[str, object], _MemoryScale]:
+    """The data of legality.mzn (1-based op indices, as MiniZinc arrays are here)."""
+    n, k = problem.n, problem.k
+    rules = problem.rules
+    scale = _memory_scale(problem)
+    producers = [(u, s) for u, s in enumerate(problem.succs) if len(s) and scale.output[u] > 0]
+    if check_mode:
+        assert placement is not None
+        lo = int(min(placement.min(initial=0), 0))
+        hi = int(max(placement.max(initial=0), k - 1))
+        lower = np.full(n, lo, dtype=np.int64)
+        upper = np.full(n, hi, dtype=np.int64)
+    else:
+        lo, hi = 0, k - 1
+        lower, upper = implied_bounds(problem, active)
+    data: dict[str, object] = {
+        "n": n,
+        "K": k,
+        "m": int(len(problem.src)),
+        "src": (problem.src + 1).tolist(),
+        "dst": (problem.dst + 1).tolist(),
+        "num_producers": len(producers),
+        "producer": [u + 1 for u, _ in producers],
+        "consumers": [{"set": (s + 1).tolist()} for _, s in producers],
+        "weight": scale.weight.tolist(),
+        "output_bytes": scale.output.tolist(),
+        "working_set": scale.working_set.tolist(),
+        "capacity": scale.capacity,
+        "max_hop_span": -1 if rules.max_hop_span is None else int(rules.max_hop_span),
+        "pinned": rules.pinned.astype(np.int64).tolist(),
+        "num_groups": len(rules.colocated),
+        "colocated_group": [{"set": (np.asarray(g) + 1).tolist()} for g in rules.colocated],
+        "active": [name in active for name in RULES],
+        "check_mode": check_mode,
+        "chip_lo": lo,
+        "chip_hi": hi,
+        "implied_lower": lower.tolist(),
+        "implied_upper": upper.tolist(),
+    }
+    return data, scale
+
+
+def implied_bounds(
+    problem: heuristics.Problem, active: frozenset[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chip bounds every placement satisfying the `active` rules obeys (see legality.mzn)."""
+    n, k = problem.n, problem.k
+    lower = np.zeros(n, dtype=np.int64)
+    upper = np.full(n, k - 1, dtype=np.int64)
+    if n == 0:
+        return lower, upper
+    if "memory" in active and problem.capacity > 0 and n <= 6000:
+        anc = _closure(problem, reverse=False)
+        desc = _closure(problem, reverse=True)
+        w = problem.weight
+        anc_w = anc.astype(np.float64) @ w
+        desc_w = desc.astype(np.float64) @ w
+        lower = np.maximum(lower, np.ceil(anc_w / problem.capacity).astype(np.int64) - 1)
+        upper = np.minimum(upper, k - np.ceil(desc_w / problem.capacity).astype(np.int64))
+    if "pinned" in active and (problem.rules.pinned >= 0).any():
+        pins = problem.rules.pinned
+        # Ancestors of a pinned op sit at or below its chip, descendants at or above.
+        hi_pin = np.where(pins >= 0, pins, k - 1).astype(np.int64)
+        lo_pin = np.where(pins >= 0, pins, 0).astype(np.int64)
+        for v in range(n - 1, -1, -1):  # descendants first: min over successors
+            s = problem.succs[v]
+            if len(s):
+                hi_pin[v] = min(hi_pin[v], int(hi_pin[s].min()))
+        for v in range(n):
+            p = problem.preds[v]
+            if len(p):
+                lo_pin[v] = max(lo_pin[v], int(lo_pin[p].max()))
+        lower = np.maximum(lower, lo_pin)
+        upper = np.minimum(upper, hi_pin)
+    return lower, upper
+
+
+def _closure(problem: heuristics.Problem, *, reverse: bool) -> np.ndarray:
+    """bool[n, n]: row v marks v and its ancestors (or descendants when `reverse`)."""
+    n = problem.n
+    reach = np.eye(n, dtype=bool)
+    if reverse:
+        for v in range(n - 1, -1, -1):
+            s = problem.succs[v]
+            if len(s):
+                reach[v] |= reach[s].any(axis=0)
+    else:
+        for v in range(n):
+            p = problem.preds[v]
+            if len(p):
+                reach[v] |= reach[p].any(axis=0)
+    return reach
+
+
+ALL_ACTIVE = frozenset(RULES)
+
+
+# -- repair --------------------------------------------------------------------------------------------
+def _distance(placement: np.ndarray, candidate: np.ndarray) -> tuple[int, int]:
+    return int((placement != candidate).sum()), int(np.abs(placement - candidate).sum())
+
+
+def repair(
+    graph: Graph,
+    target: Target,
+    candidate: np.ndarray,
+    *,
+    exact: bool = False,
+    time_limit: float = 10.0,
+    rules: PlacementRules | None = None,
+    seed: int = 0,
+) -> RepairResult:
+    """The legal placement nearest to `candidate` (fewest changed ops, then least total chip distance).
+
+    Raises InfeasibleError when no legal placement exists and SolverTimeoutError when none was found
+    within `time_limit` seconds without proof that none exists."""
+    deadline = time.monotonic() + time_limit
+    rules = rules or resolve_rules(graph, target)
+    candidate = np.asarray(candidate, dtype=np.int64).reshape(-1)
+    if candidate.shape != (graph.num_nodes,):
+        raise ChiplexError(f"candidate has {candidate.shape[0]} entries for {graph.num_nodes} ops")
+    if not check_placement(graph, target, candidate, rules, limit_per_rule=1):
+        return RepairResult(candidate.copy(), 0, 0, "unchanged", True)
+    problem = heuristics.problem_for(graph, rules)
+    found = heuristics.heuristic_repair(problem, candidate)
+    if found is not None and not exact:
+        return RepairResult(found, *_distance(found, candidate), "heuristic", False)
+    return _repair_minizinc(
+        problem, target, candidate, found, time_limit=time_limit, deadline=deadline, seed=seed
+    )
+
+
+def _repair_minizinc(
+    problem: heuristics.Problem,
+    target: Target,
+    candidate: np.ndarray,
+    found: np.ndarray | None,
+    *,
+    time_limit: float,
+    deadline: float,
+    seed: int,
+) -> RepairResult:
+    weight = heuristics.change_weight(problem, candidate)
+    lexicographic = weight * (problem.n + 1) <= INT_LIMIT
+    if not lexicographic:
+        # (changed, distance) no longer fits one 32-bit objective: minimise changed ops only.
+        weight = 1
+    data, scale = _base_data(problem, active=ALL_ACTIVE)
+
+    def objective(placement: np.ndarray) -> int:
+        changed, distance = _distance(placement, candidate)
+        return weight * changed + (distance if lexicographic else 0)
+
+    guide = found if found is not None else np.clip(candidate, 0, problem.k - 1)
+    data.update(
+        candidate=candidate.tolist(),
+        guide=guide.tolist(),
+        change_weight=weight,
+        distance_weight=int(lexicographic),
+        objective_limit=INT_LIMIT if found is None else objective(found),
+        improve_only=found is not None,
+    )
+    outcome = _run_minizinc(
+        "repair.mzn", data, time_limit=_remaining(deadline), seed=seed, optimise=True
+    )
+    proved = outcome.status == "OPTIMAL_SOLUTION" and scale.exact and lexicographic
+    if outcome.values is not None:
+        placement = np.array(outcome.values["chip"], dtype=np.int64)
+        _verify(problem, placement, "repair.mzn")
+        if found is not None and objective(placement) >= objective(found):
+            placement = found
+        if outcome.status != "OPTIMAL_SOLUTION":
+            _warn_time_limit("repair", time_limit, "returning the best placement found so far", 2)
+        method = "heuristic" if placement is found else "minizinc"
+        return RepairResult(placement, *_distance(placement, candidate), method, proved)
+    if outcome.status == "UNSATISFIABLE":
+        if found is not None:
+            # Nothing strictly better than the heuristic's answer exists: it is optimal.
+            return RepairResult(
+                found, *_distance(found, candidate), "heuristic", scale.exact and lexicographic
+            )
+        raise InfeasibleError(
+            explain(problem.graph, target, rules=problem.rules)
+            or ["the MiniZinc model is unsatisfiable"]
+        )
+    if found is not None:
+        _warn_time_limit(
+            "repair", time_limit, "returning the heuristic's placement, not proved optimal", 2
+        )
+        return RepairResult(found, *_distance(found, candidate), "heuristic", False)
+    _warn_time_limit("repair", time_limit, "no legal placement found", 2)
+    raise SolverTimeoutError(
+        f"no legal placement found within {time_limit:g} s (neither found nor proved impossible); "
+        "raise the time limit or run `chiplex check` for an explanation"
+    )
+
+
+def _verify(problem: heuristics.Problem, placement: np.ndarray, model: str) -> None:
+    if not heuristics.is_legal(problem, placement):
+        violations = check_placement(problem.graph, None, placement, problem.rules)  # type: ignore[arg-type]
+        raise ChiplexError(
+            f"internal error: {model} returned a placement the checker rejects: "
+            + "; ".join(str(v) for v in violations[:3])
+        )
+
+
+def _warn_time_limit(what: str, time_limit: float, consequence: str, depth: int = 1) -> None:
+    # Point the warning at the caller of repair()/optimize(): `depth` frames between it and here.
+    message = f"{what}: MiniZinc hit its {time_limit:g} s time limit; {consequence}"
+    warnings.warn(message, SolverWarning, stacklevel=2 + depth)
+
+
+# -- optimize ------------------------------------------------------------------------------------------
+def optimize(
+    graph: Graph,
+    target: Target,
+    *,
+    time_limit: float = 30.0,
+    seed: int = 0,
+    rules: PlacementRules | None = None,
+) -> OptimizeResult:
+    """The legal placement with the smallest bottleneck stage time (see the module docstring)."""
+    deadline = time.monotonic() + time_limit
+    rules = rules or resolve_rules(graph, target)
+    problem = heuristics.problem_for(graph, rules)
+    times = op_times(graph, target)
+    k = problem.k
+    total = float(times.sum())
+    unit = total / TIME_UNITS if total > 0 else 1.0
+    itimes = np.rint(times / unit).astype(np.int64)
+    lower_s = max(total / k if k else 0.0, float(times.max(initial=0.0)))
+    lower_units = max(-(-int(itimes.sum()) // k) if k else 0, int(itimes.max(initial=0)))
+    found = heuristics.heuristic_optimize(problem, times)
+
+    def result(placement: np.ndarray, proved: bool, method: str) -> OptimizeResult:
+        period = float(np.bincount(placement, weights=times, minlength=k).max(initial=0.0))
+        return OptimizeResult(placement, period, period if proved else lower_s, proved, method)
+
+    if found is not None:
+        found_units = int(np.bincount(found, weights=itimes, minlength=k).max(initial=0))
+        if found_units <= lower_units:
+            return result(found, True, "heuristic")  # meets the lower bound: optimal
+    data, scale = _base_data(problem, active=ALL_ACTIVE)
+    limit = INT_LIMIT if found is None else found_units
+    data.update(
+        op_time=itimes.tolist(),
+        period_lower=int(lower_units),
+        period_limit=int(limit),
+        improve_only=found is not None,
+    )
+    outcome = _run_minizinc(
+        "optimize.mzn", data, time_limit=_remaining(deadline), seed=seed, optimise=True
+    )
+    proved = outcome.status == "OPTIMAL_SOLUTION" and scale.exact
+    if outcome.values is not None:
+        placement = np.array(outcome.values["chip"], dtype=np.int64)
+        _verify(problem, placement, "optimize.mzn")
+        better = result(placement, proved, "minizinc")
+        if found is not None and result(found, False, "").period_s <= better.period_s:
+            # Better in the model's integer time units but not in seconds (rounding): keep ours.
+            return result(found, proved, "heuristic")
+        return better
+    if outcome.status == "UNSATISFIABLE":
+        if found is not None:
+            return result(found, scale.exact, "heuristic")
+        raise InfeasibleError(
+            explain(graph, target, rules=rules) or ["the MiniZinc model is unsatisfiable"]
+        )
+    if found is not None:
+        return result(found, False, "heuristic")
+    _warn_time_limit("optimize", time_limit, "no legal placement found")
+    raise SolverTimeoutError(
+        f"no legal placement found within {time_limit:g} s (neither found nor proved impossible)"
+    )
+
+
+# -- explain -------------------------------------------------------------------------------------------
+def explain(
+    graph: Graph,
+    target: Target,
+    *,
+    time_limit: float = 10.0,
+    rules: PlacementRules | None = None,
+) -> list[str]:
+    """Why no legal placement exists, in user terms; empty when one exists.
+
+    Cheap necessary conditions come first (one op's weights against a chip, total weights against all
+    chips, pins against the pipeline order); when they all pass and the heuristic finds no placement,
+    MiniZinc decides, and a conflict is narrowed to a minimal set of rules by relaxing them one at a time.
+    If the solver cannot decide within `time_limit`, the single message says so."""
+    deadline = time.monotonic() + time_limit
+    rules = rules or resolve_rules(graph, target)
+    problem = heuristics.problem_for(graph, rules)
+    memory_word = _memory_word(target)
+    messages = _cheap_checks(problem, memory_word)
+    if messages:
+        return messages
+    if heuristics.heuristic_optimize(problem, np.ones(problem.n)) is not None:
+        return []
+    present = [r for r in OPTIONAL_RULES if _rule_present(problem, r)]
+    status = _satisfiable(problem, frozenset(RULES), _remaining(deadline))
+    if status is True:
+        return []
+    if status is None:
+        return [f"undecided: no legal placement found and none ruled out within {time_limit:g} s"]
+    # Deletion filter: drop every rule whose removal keeps the model unsatisfiable.
+    needed = list(present)
+    for rule in present:
+        trial = [r for r in needed if r != rule]
+        active = frozenset(RULES) - frozenset(r for r in OPTIONAL_RULES if r not in trial)
+        if _satisfiable(problem, active, _remaining(deadline)) is False:
+            needed = trial
+    return [_conflict_message(problem, needed, memory_word)]
+
+
+def _rule_present(problem: heuristics.Problem, rule: str) -> bool:
+    rules = problem.rules
+    return {
+        "memory": True,
+        "hop-span": rules.max_hop_span is not None,
+        "pinned": bool((rules.pinned >= 0).any()),
+        "colocated": bool(rules.colocated),
+    }[rule]
+
+
+def _satisfiable(
+    problem: heuristics.Problem, active: frozenset[str], time_limit: float
+) -> bool | None:
+    data, _ = _base_data(problem, active=active)
+    outcome = _run_minizinc("satisfy.mzn", data, time_limit=time_limit, seed=0)
+    if outcome.values is not None:
+        return True
+    if outcome.status == "UNSATISFIABLE":
+        return False
+    return None
+
+
+def _size(nbytes: float) -> str:
+    """Bytes for messages: MiB from 1 MiB up, KiB from 1 KiB up, else bytes."""
+    nbytes = float(nbytes)
+    if nbytes >= 2**20:
+        return f"{nbytes / 2**20:.2f} MiB"
+    if nbytes >= 2**10:
+        return f"{nbytes / 2**10:.2f} KiB"
+    return f"{int(nbytes)} B"
+
+
+def _memory_word(target: Target) -> str:
+    return "SRAM" if not target.chip.dram_bytes else "memory (SRAM + DRAM)"
+
+
+def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_word: str) -> str:
+    rules = problem.rules
+    k, cap = problem.k, problem.capacity
+    details = {
+        "memory": f"memory ({k} chips of {_size(cap)} {memory_word})",
+        "hop-span": f"hop-span (max_hop_span {rules.max_hop_span})",
+        "pinned": f"pinned ({int((rules.pinned >= 0).sum())} pinned ops)",
+        "colocated": f"colocated ({len(rules.colocated)} groups)",
+    }
+    if not needed:  # acyclic-dataflow and no-skipping-chips alone always hold (all ops on chip 0)
+        return "no placement exists, yet no rule is to blame (internal error: please report)"
+    if needed == ["memory"]:
+        return (
+            f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: every op fits alone and the "
+            f"total weights ({_size(problem.weight.sum())}) fit, but forward-only dataflow, contiguous "
+            "chips and the receive buffers of cross-chip edges need more room"
+        )
+    return (
+        "no placement satisfies "
+        + " and ".join(details[r] for r in needed)
+        + " together (each alone, with the structural rules, can be met; drop or relax one of them)"
+    )
+
+
+def _describe_op(problem: heuristics.Problem, op: int) -> str:
+    graph = problem.graph
+    params = graph.param_names[op]
+    return f"`{params[0]}`" if len(params) == 1 else f"`{graph.op_names[op]}`"
+
+
+def _cheap_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
+    """Necessary conditions in user terms: each failed one alone rules out every placement."""
+    graph, rules = problem.graph, problem.rules
+    n, k, cap = problem.n, problem.k, problem.capacity
+    names = graph.op_names
+    one_chip = f"one chip's {memory_word} ({_size(cap)})"
+    out: list[str] = []
+    if k < 1:
+        return ["the target has no chips"]
+    for op in np.flatnonzero((rules.pinned >= k) | (rules.pinned < -1)).tolist()[:5]:
+        out.append(
+            f"op `{names[op]}` is pinned to chip {rules.pinned[op]}, but the target has chips "
+            f"0..{k - 1}"
+        )
+    for a, b in problem.pinned_apart[:5]:
+        out.append(
+            f"ops `{names[a]}` and `{names[b]}` must share a chip (colocated, or on a dataflow path "
+            f"between colocated ops) but are pinned to chips {rules.pinned[a]} and {rules.pinned[b]}"
+        )
+    # One op against one chip: its weights, then its weights plus its working set.
+    heavy = np.flatnonzero(problem.weight > cap)
+    for op in heavy[np.argsort(-problem.weight[heavy], kind="stable")][:5].tolist():
+        out.append(
+            f"the weights of {_describe_op(problem, op)} ({_size(problem.weight[op])}) exceed {one_chip}"
+        )
+    wide = np.flatnonzero((problem.weight <= cap) & (problem.weight + problem.working_set > cap))
+    for op in wide[:5].tolist():
+        out.append(
+            f"op `{names[op]}` needs {_size(problem.weight[op] + problem.working_set[op])} on its chip "
+            f"(weights {_size(problem.weight[op])} + working set {_size(problem.working_set[op])}), "
+            f"more than {one_chip}"
+        )
+    more = len(heavy) + len(wide) - min(len(heavy), 5) - min(len(wide), 5)
+    if more > 0:
+        out.append(f"... and {more} more ops that do not fit one chip")
+    for members in problem.units:
+        if len(members) < 2:
+            continue
+        need = int(problem.weight[members].sum() + problem.working_set[members].max())
+        if need > cap and (problem.weight[members] + problem.working_set[members]).max() <= cap:
+            shown = ", ".join(f"`{names[m]}`" for m in members[:4].tolist())
+            shown += " ..." if len(members) > 4 else ""
+            out.append(
+                f"ops {shown} must share one chip (colocated, or between colocated ops) but together "
+                f"need {_size(need)}, more than {one_chip}"
+            )
+    total = int(problem.weight.sum())
+    if total > k * cap:
+        out.append(f"total weights {_size(total)} > {k} chips x {_size(cap)} {memory_word}")
+    elif n and total + int(problem.working_set.max()) > k * cap:
+        out.append(
+            f"total weights {_size(total)} plus the largest working set "
+            f"{_size(problem.working_set.max())} > {k} chips x {_size(cap)} {memory_word}"
+        )
+    if out:
+        return out
+    return _pin_checks(problem, memory_word)
+
+
+def _reach(adjacency: list[np.ndarray], op: int) -> dict[int, int]:
+    """Breadth-first distances in edges from `op` along `adjacency` (op itself at 0)."""
+    dist = {op: 0}
+    frontier = [op]
+    while frontier:
+        nxt = []
+        for x in frontier:
+            for y in adjacency[x].tolist():
+                if y not in dist:
+                    dist[y] = dist[x] + 1
+                    nxt.append(y)
+        frontier = nxt
+    return dist
+
+
+def _pin_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
+    """Pins against the pipeline order, hop spans, contiguity and the memory before/after them."""
+    graph, rules = problem.graph, problem.rules
+    names = graph.op_names
+    n, k, cap = problem.n, problem.k, problem.capacity
+    span = rules.max_hop_span
+    out: list[str] = []
+    for op in np.flatnonzero(rules.pinned >= 0)[:50].tolist():
+        chip = int(rules.pinned[op])
+        after = _reach(problem.succs, op)
+        before = _reach(problem.preds, op)
+        for other, hops in after.items():
+            pin = int(rules.pinned[other])
+            if other == op or pin < 0:
+                continue
+            if pin < chip:
+                out.append(
+                    f"op `{names[op]}` is pinned to chip {chip} but `{names[other]}`, which depends "
+                    f"on it ({hops} edges on), is pinned to chip {pin}: data only flows forward"
+                )
+            elif span is not None and pin - chip > span * hops:
+                out.append(
+                    f"ops `{names[op]}` (pinned to chip {chip}) and `{names[other]}` (pinned to chip "
+                    f"{pin}) are {hops} edges apart, but with max_hop_span {span} data moves at most "
+                    f"{span * hops} chips in {hops} edges"
+                )
+        weight_before = int(problem.weight[list(before)].sum())
+        if weight_before > (chip + 1) * cap:
+            out.append(
+                f"op `{names[op]}` is pinned to chip {chip}, but it and the ops it depends on hold "
+                f"{_size(weight_before)} of weights, more than chips 0..{chip} can hold "
+                f"({chip + 1} x {_size(cap)} {memory_word})"
+            )
+        weight_after = int(problem.weight[list(after)].sum())
+        if weight_after > (k - chip) * cap:
+            out.append(
+                f"op `{names[op]}` is pinned to chip {chip}, but it and the ops that depend on it "
+                f"hold {_size(weight_after)} of weights, more than chips {chip}..{k - 1} can hold "
+                f"({k - chip} x {_size(cap)} {memory_word})"
+            )
+        # No chip below `chip` may stay empty: enough ops must be able to run before it.
+        free = n - len(after)
+        if free < chip:
+            out.append(
+                f"op `{names[op]}` is pinned to chip {chip}, but only {free} ops do not depend on "
+                f"it, too few to fill chips 0..{chip - 1} (no-skipping-chips)"
+            )
+        if len(out) >= 5:
+            break
+    return list(dict.fromkeys(out))[:5]
+
+
+# -- check ---------------------------------------------------------------------------------------------
+def check_with_minizinc(
+    graph: Graph,
+    target: Target,
+    placement: np.ndarray,
+    *,
+    rules: PlacementRules | None = None,
+    time_limit: float = 30.0,
+) -> list[str]:
+    """Names of the rules the MiniZinc model (check.mzn) says `placement` violates, in checker order."""
+    rules = rules or resolve_rules(graph, target)
+    placement = np.asarray(placement, dtype=np.int64).reshape(-1)
+    if placement.shape != (graph.num_nodes,):
+        return ["chip-range"]
+    problem = heuristics.problem_for(graph, rules)
+    data, scale = _base_data(problem, active=ALL_ACTIVE, check_mode=True, placement=placement)
+    if not scale.exact:
+        warnings.warn(
+            "memory sizes exceed 32 bits even after dividing by their common factor: the model's memory "
+            "rule is conservative here",
+            SolverWarning,
+            stacklevel=2,
+        )
+    data["placement"] = placement.tolist()
+    outcome = _run_minizinc("check.mzn", data, time_limit=time_limit, seed=0)
+    if outcome.values is None:
+        raise ChiplexError(f"check.mzn gave no answer (status {outcome.status})")
+    holds = outcome.values["holds"]
+    assert isinstance(holds, list) and len(holds) == len(RULES)
+    violated = [rule for rule, ok in zip(RULES, holds, strict=True) if not ok]
+    # Like the checker (and check.mzn's output item): chips out of range make the rest meaningless.
+    return ["chip-range"] if "chip-range" in violated else violated

@@ -1,0 +1,435 @@
+"""A testing kit for placement code: hypothesis strategies for NN-shaped graphs, targets and candidate
+placements, plus the legality checker (the oracle).
+
+Property-test your own placement function in a few lines::
+
+    from hypothesis import given, settings
+    from chiplex.testing import graph_and_target, is_legal
+
+    @settings(max_examples=50, deadline=None)
+    @given(graph_and_target(max_ops=30, max_chips=6))
+    def test_my_placer_is_legal(case):
+        graph, target = case
+        assert is_legal(graph, target, my_placer(graph, target))
+
+Every generated (graph, target) pair from `graph_and_target` has a legal placement unless you ask for
+`feasible=False`: the chip capacity is at least the smallest capacity at which cutting the graph's block
+order into at most K pieces fits, and the optional target rules (hop span, pins, colocation) are taken
+from such a legal placement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+from chiplex.ir.graph import Graph, make_graph
+from chiplex.targets.legality import (
+    PlacementRules,
+    Violation,
+    check_placement,
+    is_legal,
+    resolve_rules,
+)
+from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target
+
+__all__ = [
+    "Violation",
+    "check_placement",
+    "graph_and_target",
+    "is_legal",
+    "min_capacity",
+    "nn_graph",
+    "nn_graphs",
+    "noisy_placement",
+    "placements",
+    "reference_placement",
+    "target_for",
+    "targets",
+    "transformer_graph",
+    "with_capacity",
+]
+
+Pick = Callable[[int, int], int]
+"""pick(lo, hi) -> an int in lo..hi (inclusive): a hypothesis draw or a numpy generator."""
+
+ELEMENTWISE = ("nn.add", "nn.gelu", "nn.relu", "nn.mul", "nn.softmax", "nn.layer_norm")
+_SHORT = {
+    "nn.matmul": "mm",
+    "nn.batch_matmul": "bmm",
+    "nn.add": "add",
+    "nn.gelu": "gelu",
+    "nn.relu": "relu",
+    "nn.mul": "mul",
+    "nn.softmax": "softmax",
+    "nn.layer_norm": "ln",
+}
+OPS_PER_LAYER = 8
+"""Ops are named `l<i // 8>.<kind><i>`, so `l2.*` matches the third layer (handy in target rules)."""
+
+
+# -- graphs ------------------------------------------------------------------------------------------
+def nn_graph(pick: Pick, num_ops: int, name: str = "nn") -> Graph:
+    """A layered DAG shaped like a neural network: a main chain with parallel branches (q/k/v-style
+    fan-out), residual skip edges, matmuls with weights and elementwise ops without (layer norms have
+    small ones). Sizes are those of a `tokens x width` activation in bf16 with int8 or bf16 weights."""
+    hidden = 64 * 2 ** pick(0, 3)
+    tokens = 8 * 2 ** pick(0, 3)
+    weight_elem = 1 if pick(0, 1) else 2
+    kinds: list[str] = []
+    widths: list[int] = []
+    edges: list[tuple[int, int]] = []
+    flops: list[float] = []
+    out_bytes: list[int] = []
+    weights: list[int] = []
+    for i in range(num_ops):
+        preds: list[int] = []
+        if i > 0:
+            # Mostly a chain; sometimes a parallel branch off a recent op.
+            main = i - 1 if pick(0, 9) >= 2 else pick(max(0, i - 4), i - 1)
+            preds.append(main)
+            if i >= 2 and pick(0, 9) < 2:
+                skip = pick(max(0, i - 12), i - 2)  # a residual connection
+                if skip not in preds:
+                    preds.append(skip)
+        in_width = widths[preds[0]] if preds else hidden
+        if pick(0, 9) < 4:
+            kind = "nn.matmul"
+            width = hidden * (4 if in_width == hidden and pick(0, 3) == 0 else 1)
+            weight = in_width * width * weight_elem
+            flop = 2.0 * tokens * in_width * width
+        else:
+            kind = ELEMENTWISE[pick(0, len(ELEMENTWISE) - 1)]
+            if len(preds) == 2 and widths[preds[1]] == in_width:
+                kind = "nn.add"
+            elif len(preds) == 2:
+                preds = preds[:1]
+            width = in_width
+            weight = 2 * width * 2 if kind == "nn.layer_norm" else 0
+            flop = float(
+                tokens * width * (5 if kind in ("nn.softmax", "nn.layer_norm", "nn.gelu") else 1)
+            )
+        kinds.append(kind)
+        widths.append(width)
+        edges.extend((p, i) for p in preds)
+        flops.append(flop)
+        out_bytes.append(tokens * width * 2)
+        weights.append(weight)
+    names = [f"l{i // OPS_PER_LAYER}.{_SHORT[k]}{i}" for i, k in enumerate(kinds)]
+    return make_graph(
+        kinds=kinds,
+        edges=edges,
+        flops=flops,
+        output_bytes=out_bytes,
+        weight_bytes=weights,
+        name=name,
+        op_names=names,
+    )
+
+
+def transformer_graph(
+    num_ops: int, *, seed: int = 0, hidden: int = 768, tokens: int = 128
+) -> Graph:
+    """A BERT-like encoder stack cut to `num_ops` ops (14 per layer: layer norms, q/k/v, scores,
+    softmax, context, output projection, residual adds, a 4x feed-forward), int8 weights, bf16
+    activations; `seed` jitters the feed-forward width per layer so graphs differ."""
+    rng = np.random.default_rng(seed)
+    kinds: list[str] = []
+    names: list[str] = []
+    edges: list[tuple[int, int]] = []
+    flops: list[float] = []
+    out_bytes: list[int] = []
+    weights: list[int] = []
+    act = tokens * hidden * 2
+
+    def add(kind: str, name: str, preds: list[int], flop: float, out: int, weight: int) -> int:
+        index = len(kinds)
+        kinds.append(kind)
+        names.append(name)
+        edges.extend((p, index) for p in preds if p >= 0)
+        flops.append(flop)
+        out_bytes.append(out)
+        weights.append(weight)
+        return index
+
+    x = -1
+    layer = 0
+    while len(kinds) < num_ops:
+        ffn = hidden * int(rng.choice([2, 3, 4]))
+        p = f"encoder.{layer}"
+        mm = 2.0 * tokens * hidden * hidden
+        ln1 = add("nn.layer_norm", f"{p}.ln1", [x], 5.0 * tokens * hidden, act, 4 * hidden)
+        q = add("nn.matmul", f"{p}.attn.q", [ln1], mm, act, hidden * hidden)
+        k = add("nn.matmul", f"{p}.attn.k", [ln1], mm, act, hidden * hidden)
+        v = add("nn.matmul", f"{p}.attn.v", [ln1], mm, act, hidden * hidden)
+        scores_bytes = 12 * tokens * tokens * 2
+        s = add(
+            "nn.batch_matmul",
+            f"{p}.attn.scores",
+            [q, k],
+            2.0 * tokens * tokens * hidden,
+            scores_bytes,
+            0,
+        )
+        sm = add(
+            "nn.softmax", f"{p}.attn.softmax", [s], 5.0 * 12 * tokens * tokens, scores_bytes, 0
+        )
+        ctx = add(
+            "nn.batch_matmul", f"{p}.attn.context", [sm, v], 2.0 * tokens * tokens * hidden, act, 0
+        )
+        o = add("nn.matmul", f"{p}.attn.out", [ctx], mm, act, hidden * hidden)
+        r1 = add("nn.add", f"{p}.residual1", [o, x], float(tokens * hidden), act, 0)
+        ln2 = add("nn.layer_norm", f"{p}.ln2", [r1], 5.0 * tokens * hidden, act, 4 * hidden)
+        f1 = add(
+            "nn.matmul",
+            f"{p}.ffn.w1",
+            [ln2],
+            2.0 * tokens * hidden * ffn,
+            tokens * ffn * 2,
+            hidden * ffn,
+        )
+        g = add("nn.gelu", f"{p}.ffn.gelu", [f1], 5.0 * tokens * ffn, tokens * ffn * 2, 0)
+        f2 = add("nn.matmul", f"{p}.ffn.w2", [g], 2.0 * tokens * hidden * ffn, act, hidden * ffn)
+        x = add("nn.add", f"{p}.residual2", [f2, r1], float(tokens * hidden), act, 0)
+        layer += 1
+    n = num_ops
+    return make_graph(
+        kinds=kinds[:n],
+        edges=[(u, v) for u, v in edges if v < n],
+        flops=flops[:n],
+        output_bytes=out_bytes[:n],
+        weight_bytes=weights[:n],
+        name=f"transformer{n}",
+        op_names=names[:n],
+    )
+
+
+@st.composite
+def nn_graphs(draw: st.DrawFn, min_ops: int = 1, max_ops: int = 40) -> Graph:
+    """Hypothesis strategy: NN-shaped DAGs (see `nn_graph`) with min_ops..max_ops ops."""
+    num_ops = draw(st.integers(min_ops, max_ops))
+    return nn_graph(lambda lo, hi: draw(st.integers(lo, hi)), num_ops)
+
+
+# -- capacities and reference placements ---------------------------------------------------------------
+def _plain_rules(graph: Graph, num_chips: int, capacity: int) -> PlacementRules:
+    return PlacementRules(
+        num_chips=num_chips,
+        capacity_bytes=int(capacity),
+        max_hop_span=None,
+        pinned=np.full(graph.num_nodes, -1, dtype=np.int64),
+        colocated=(),
+    )
+
+
+def _greedy_cut(graph: Graph, num_chips: int, capacity: int) -> np.ndarray | None:
+    """Cut the block order greedily (each chip takes the longest prefix that fits); None if > K chips."""
+    from chiplex.targets import heuristics
+
+    problem = heuristics.problem_for(graph, _plain_rules(graph, num_chips, capacity))
+    seq = heuristics.sequence_of(problem, np.arange(graph.num_nodes))
+    end = heuristics.segment_ends(problem, seq)
+    placement = np.zeros(graph.num_nodes, dtype=np.int64)
+    j, chip = 0, 0
+    while j < graph.num_nodes:
+        if chip >= num_chips or end[j] == j:
+            return None
+        placement[j : end[j]] = chip
+        j, chip = int(end[j]), chip + 1
+    return placement
+
+
+def min_capacity(graph: Graph, num_chips: int) -> int:
+    """The smallest chip capacity (bytes) at which the block order cuts into <= num_chips legal chips;
+    an upper bound on the true minimum over all placements."""
+    lo = 0
+    hi = (
+        int(
+            graph.weight_bytes.sum()
+            + graph.output_bytes.sum()
+            + graph.working_set_bytes.max(initial=0)
+        )
+        + 1
+    )
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _greedy_cut(graph, num_chips, mid) is None:
+            lo = mid + 1
+        else:
+            hi = mid
+    return max(lo, 1)
+
+
+def reference_placement(graph: Graph, num_chips: int, capacity: int) -> np.ndarray | None:
+    """A legal placement under the structural and memory rules (greedy cut of the block order)."""
+    return _greedy_cut(graph, num_chips, capacity)
+
+
+# -- targets -------------------------------------------------------------------------------------------
+def _chip(capacity: int, dram_share: float = 0.0) -> ChipSpec:
+    dram = int(capacity * dram_share)
+    return ChipSpec(
+        matrix_ops={"i8": 16e12, "bf16": 8e12, "f32": 2e12},
+        vector_ops={"i8": 1e12, "bf16": 1e12, "f32": 0.5e12},
+        sram_bytes=int(capacity) - dram,
+        sram_bandwidth=400e9,
+        dram_bytes=dram,
+        dram_bandwidth=12.8e9 if dram else 0.0,
+    )
+
+
+def _build(topology: str, num_chips: int, chip: ChipSpec, rules: TargetRules, name: str) -> Target:
+    if topology == "mesh":
+        rows = next(r for r in range(int(num_chips**0.5), 0, -1) if num_chips % r == 0)
+        return build_target(
+            name,
+            "mesh",
+            chip,
+            shape=(rows, num_chips // rows),
+            link_bandwidth=25e9,
+            link_latency=20e-9,
+            rules=rules,
+        )
+    return build_target(
+        name,
+        topology,
+        chip,
+        num_chips=num_chips,
+        link_bandwidth=4e9,
+        link_latency=500e-9,
+        rules=rules,
+    )
+
+
+def target_for(
+    graph: Graph,
+    num_chips: int,
+    *,
+    slack: float = 1.2,
+    topology: str = "ring",
+    rules: TargetRules | None = None,
+    dram_share: float = 0.0,
+    name: str = "synthetic",
+) -> Target:
+    """A target whose chip capacity is `slack` x `min_capacity(graph, num_chips)`."""
+    capacity = int(np.ceil(slack * min_capacity(graph, num_chips)))
+    return _build(topology, num_chips, _chip(capacity, dram_share), rules or TargetRules(), name)
+
+
+@st.composite
+def targets(
+    draw: st.DrawFn, min_chips: int = 1, max_chips: int = 8, with_rules: bool = True
+) -> Target:
+    """Hypothesis strategy: ring, chain or mesh targets with random capacities (sometimes with DRAM)
+    and, when `with_rules`, sometimes a hop-span limit, pins and colocation on `l<i>.*` op names."""
+    num_chips = draw(st.integers(min_chips, max_chips))
+    topology = draw(st.sampled_from(["ring", "chain", "mesh"]))
+    capacity = draw(st.sampled_from([2**18, 2**20, 4 * 2**20, 16 * 2**20]))
+    dram_share = draw(st.sampled_from([0.0, 0.0, 0.5]))
+    rules = TargetRules()
+    if with_rules and draw(st.booleans()):
+        span = draw(st.one_of(st.none(), st.integers(1, 3)))
+        pins = tuple(draw(st.lists(st.tuples(st.just("l0.*"), st.just(0)), max_size=1)))
+        coloc = tuple(draw(st.lists(st.just(("l1.mm*",)), max_size=1)))
+        rules = TargetRules(max_hop_span=span, pinned=pins, colocated=coloc)
+    return _build(topology, num_chips, _chip(capacity, dram_share), rules, "random")
+
+
+@st.composite
+def graph_and_target(
+    draw: st.DrawFn,
+    min_ops: int = 1,
+    max_ops: int = 30,
+    min_chips: int = 1,
+    max_chips: int = 6,
+    with_rules: bool = True,
+    feasible: bool = True,
+) -> tuple[Graph, Target]:
+    """Hypothesis strategy: an NN-shaped graph and a target sized for it. With `feasible` (the default)
+    a legal placement always exists; with `feasible=False` the capacity is sometimes too small."""
+    graph = draw(nn_graphs(min_ops=min_ops, max_ops=max_ops))
+    num_chips = draw(st.integers(min_chips, max_chips))
+    need = min_capacity(graph, num_chips)
+    slacks = [1.0, 1.05, 1.2, 1.5, 2.0, 4.0] if feasible else [0.5, 0.9, 1.0, 1.2, 2.0]
+    capacity = int(np.ceil(draw(st.sampled_from(slacks)) * need))
+    dram_share = draw(st.sampled_from([0.0, 0.0, 0.25]))
+    reference = reference_placement(graph, num_chips, capacity)
+    rules = TargetRules()
+    if with_rules and reference is not None and draw(st.integers(0, 2)) == 0:
+        rules = _rules_from(draw, graph, reference)
+    topology = draw(st.sampled_from(["ring", "chain", "mesh"]))
+    return graph, _build(topology, num_chips, _chip(capacity, dram_share), rules, "generated")
+
+
+def _rules_from(draw: st.DrawFn, graph: Graph, reference: np.ndarray) -> TargetRules:
+    """Target rules that `reference` satisfies: so the pair keeps a legal placement."""
+    n = graph.num_nodes
+    span = None
+    if graph.num_edges and draw(st.booleans()):
+        widest = int((reference[graph.dst] - reference[graph.src]).max())
+        span = widest + draw(st.integers(0, 1))
+    pinned: list[tuple[str, int]] = []
+    for op in draw(st.lists(st.integers(0, n - 1), max_size=2, unique=True)):
+        pinned.append((graph.op_names[op], int(reference[op])))
+    colocated: list[tuple[str, ...]] = []
+    if draw(st.booleans()):
+        op = draw(st.integers(0, n - 1))
+        mates = np.flatnonzero(reference == reference[op])
+        other = int(mates[draw(st.integers(0, len(mates) - 1))])
+        if other != op:
+            colocated.append((graph.op_names[op], graph.op_names[other]))
+    return TargetRules(max_hop_span=span, pinned=tuple(pinned), colocated=tuple(colocated))
+
+
+# -- placements ----------------------------------------------------------------------------------------
+def noisy_placement(
+    placement: np.ndarray, num_chips: int, *, share: float = 0.2, max_shift: int = 2, seed: int = 0
+) -> np.ndarray:
+    """Move `share` of the ops by 1..max_shift chips up or down (clipped to the target's chips): the
+    kind of near-miss a learned policy proposes."""
+    rng = np.random.default_rng(seed)
+    out = np.asarray(placement, dtype=np.int64).copy()
+    moved = rng.random(len(out)) < share
+    shift = rng.integers(1, max_shift + 1, size=len(out)) * rng.choice([-1, 1], size=len(out))
+    out[moved] = np.clip(out[moved] + shift[moved], 0, num_chips - 1)
+    return out
+
+
+def _legal_reference(graph: Graph, target: Target) -> np.ndarray | None:
+    from chiplex.targets import heuristics
+
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    return heuristics.heuristic_optimize(problem, np.ones(graph.num_nodes))
+
+
+@st.composite
+def placements(draw: st.DrawFn, graph: Graph, target: Target) -> np.ndarray:
+    """Hypothesis strategy: candidate placements for `graph` on `target`: uniformly random, sorted
+    (monotone but often memory-infeasible), a legal placement with a few ops moved, or legal as is;
+    occasionally with a chip outside 0..K-1. Some are legal, most are not."""
+    n, k = graph.num_nodes, target.num_chips
+    style = draw(st.sampled_from(["uniform", "sorted", "perturbed", "perturbed", "legal"]))
+    chips = st.integers(0, k - 1)
+    reference = _legal_reference(graph, target) if style in ("perturbed", "legal") else None
+    if reference is None:
+        values = np.array(draw(st.lists(chips, min_size=n, max_size=n)), dtype=np.int64)
+        if style == "sorted":
+            values = np.sort(values)
+    else:
+        values = reference.copy()
+        if style == "perturbed" and n:
+            for op in draw(
+                st.lists(st.integers(0, n - 1), min_size=1, max_size=max(1, n // 4), unique=True)
+            ):
+                values[op] = draw(chips)
+    if n and draw(st.integers(0, 9)) == 0:
+        values[draw(st.integers(0, n - 1))] = draw(st.sampled_from([-1, k]))
+    return values
+
+
+def with_capacity(target: Target, capacity: int) -> Target:
+    """The same target with another chip capacity (SRAM only)."""
+    return dataclasses.replace(target, chip=_chip(capacity))

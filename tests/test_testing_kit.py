@@ -1,0 +1,146 @@
+"""chiplex.testing: the strategies make NN-shaped graphs, sized targets and mixed candidates, and the
+README's few-line property test works as advertised."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import chiplex.testing as kit
+from chiplex.ir.graph import Graph
+from chiplex.targets import legality
+from chiplex.targets.solver import repair
+from chiplex.targets.target import Target
+from chiplex.testing import (
+    graph_and_target,
+    is_legal,
+    min_capacity,
+    nn_graphs,
+    noisy_placement,
+    placements,
+    reference_placement,
+    targets,
+    transformer_graph,
+)
+
+KIT = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_the_checker_is_re_exported() -> None:
+    assert kit.check_placement is legality.check_placement
+    assert kit.is_legal is legality.is_legal
+    assert set(kit.__all__) >= {"nn_graphs", "targets", "placements", "graph_and_target"}
+
+
+@KIT
+@given(nn_graphs(min_ops=1, max_ops=50))
+def test_nn_graphs_are_well_formed(graph: Graph) -> None:
+    n = graph.num_nodes
+    assert 1 <= n <= 50
+    assert (graph.src < graph.dst).all() and (graph.dst < n).all()
+    assert (graph.flops > 0).all() and (graph.output_bytes > 0).all()
+    matmul = np.array([k == "nn.matmul" for k in graph.kinds])
+    assert (graph.weight_bytes[matmul] > 0).all()
+    assert set(graph.kinds) <= {"nn.matmul", *kit.ELEMENTWISE}
+    # Every op but the first reads an earlier op: one connected, layered dataflow.
+    assert set(graph.dst.tolist()) == set(range(1, n))
+    assert all(
+        name.startswith(f"l{i // kit.OPS_PER_LAYER}.") for i, name in enumerate(graph.op_names)
+    )
+
+
+def test_nn_graphs_have_skip_edges_and_branches() -> None:
+    rng = np.random.default_rng(0)
+    graphs = [kit.nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), 30) for _ in range(20)]
+    assert sum(bool((g.dst - g.src > 1).any()) for g in graphs) >= 10  # residual connections
+    assert sum(int(np.bincount(g.src).max()) > 1 for g in graphs) >= 10  # fan-out (q/k/v-like)
+
+
+@KIT
+@given(graph_and_target(max_ops=30, max_chips=6))
+def test_generated_pairs_have_a_legal_placement(case: tuple[Graph, Target]) -> None:
+    graph, target = case
+    assert 1 <= target.num_chips <= 6
+    reference = reference_placement(graph, target.num_chips, target.chip.capacity_bytes)
+    assert reference is not None
+    # The target's rules (hop span, pins, colocation) were drawn from a legal placement, so some
+    # legal placement exists; the plain reference satisfies the structural and memory rules.
+    rules = legality.resolve_rules(graph, target)
+    plain = legality.PlacementRules(
+        target.num_chips, target.chip.capacity_bytes, None, np.full(graph.num_nodes, -1), ()
+    )
+    assert legality.check_placement(graph, target, reference, plain) == []
+    if rules.max_hop_span is None and not (rules.pinned >= 0).any() and not rules.colocated:
+        assert is_legal(graph, target, reference)
+    else:
+        assert is_legal(graph, target, repair(graph, target, reference, time_limit=10).placement)
+
+
+@KIT
+@given(targets(min_chips=2, max_chips=9))
+def test_targets_cover_topologies_and_rules(target: Target) -> None:
+    assert 2 <= target.num_chips <= 9
+    assert target.topology in ("ring", "chain", "mesh")
+    assert target.chip.capacity_bytes > 0
+    for chip in range(target.num_chips - 1):
+        assert target.hops(chip, chip + 1) == 1
+
+
+@KIT
+@given(graph_and_target(max_ops=20, max_chips=5), st.data())
+def test_placements_fit_the_graph(case: tuple[Graph, Target], data: st.DataObject) -> None:
+    graph, target = case
+    placement = data.draw(placements(graph, target))
+    assert placement.shape == (graph.num_nodes,) and placement.dtype == np.int64
+    assert ((placement >= -1) & (placement <= target.num_chips)).all()
+
+
+def test_placements_are_sometimes_legal_and_mostly_not() -> None:
+    graph = transformer_graph(28)
+    target = kit.target_for(graph, 4)
+    seen: list[bool] = []
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(placements(graph, target))
+    def collect(placement: np.ndarray) -> None:
+        seen.append(is_legal(graph, target, placement))
+
+    collect()
+    assert any(seen) and seen.count(False) > len(seen) / 2
+
+
+def test_min_capacity_is_tight_for_the_block_order() -> None:
+    graph = transformer_graph(56, seed=2)
+    need = min_capacity(graph, 4)
+    assert reference_placement(graph, 4, need) is not None
+    assert reference_placement(graph, 4, need - 1) is None
+
+
+def test_transformer_graph_looks_like_bert() -> None:
+    graph = transformer_graph(28, seed=0)
+    assert graph.num_nodes == 28 and graph.op_names[3] == "encoder.0.attn.v"
+    assert graph.kinds.count("nn.matmul") == 12  # q, k, v, out, ffn w1, w2 per layer
+    assert graph.weight_bytes[1] == 768 * 768  # int8 weights
+
+
+def test_noisy_placement_moves_a_share_of_the_ops() -> None:
+    base = np.repeat(np.arange(8), 125)
+    noisy = noisy_placement(base, 8, share=0.2, seed=0)
+    moved = (noisy != base).mean()
+    assert 0.1 < moved < 0.25 and (np.abs(noisy - base) <= 2).all()
+    assert ((noisy >= 0) & (noisy < 8)).all()
+
+
+# The README's example, verbatim in spirit: property-test your own placer in a few lines.
+def my_placer(graph: Graph, target: Target) -> np.ndarray:
+    from chiplex.targets.solver import optimize
+
+    return optimize(graph, target, time_limit=2).placement
+
+
+@settings(max_examples=15, deadline=None)
+@given(graph_and_target(max_ops=20, max_chips=4))
+def test_the_readme_example(case: tuple[Graph, Target]) -> None:
+    graph, target = case
+    assert is_legal(graph, target, my_placer(graph, target))
