@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	touch $@
 
 run: install
-	$(VENV)/bin/chiplex compile examples/bert_base.mlir --target tpu-ring8 -o out/bert_base --force --simulate
+	$(VENV)/bin/chiplex compile examples/models/bert_base.mlir --target tpu-ring8 -o out/bert_base --force --simulate
 
 test: install
 	$(PY) -m pytest
@@ -20,7 +20,7 @@ lint: install
 	$(VENV)/bin/ruff check src tests scripts benchmarks
 
 examples: install
-	$(PY) scripts/gen_examples.py
+	$(PY) scripts/gen_zoo_examples.py
 
 bench: install
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

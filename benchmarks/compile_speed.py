@@ -1,34 +1,44 @@
 """Compile-time table: parse, graph view, dp placement and the whole pipeline, per model and target.
 
-    python benchmarks/compile_speed.py
+    .venv/bin/python benchmarks/compile_speed.py
 
-Models are the hand-built examples plus deeper BERT stacks (built in memory by scripts/gen_examples.py)
-so the dp strategy's scaling shows. Prints a markdown table.
+Models are zoo examples plus a 48-layer BERT stack (imported in memory) so the dp strategy's scaling
+shows. Prints a markdown table.
 """
 
 from __future__ import annotations
 
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from chiplex.compile import compile_module, module_text
+from chiplex.errors import ChiplexError
+from chiplex.ir.graph import graph_from_module
+from chiplex.ir.parse import parse_module
+from chiplex.ir.torch_import import import_module
+from chiplex.models import bert_base, example_inputs
+from chiplex.passes.strategies import place_dp
+from chiplex.targets.target import load_target
 
-from gen_examples import bert, mlp  # noqa: E402
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "models"
 
-from chiplex.compile import compile_module, module_text  # noqa: E402
-from chiplex.errors import ChiplexError  # noqa: E402
-from chiplex.ir.graph import graph_from_module  # noqa: E402
-from chiplex.ir.parse import parse_module  # noqa: E402
-from chiplex.passes.strategies import place_dp  # noqa: E402
-from chiplex.targets.target import load_target  # noqa: E402
 
-MODELS = {
-    "mlp": mlp,
-    "bert_1layer": lambda: bert(1),
-    "bert_base": lambda: bert(12),
-    "bert_48layer": lambda: bert(48),
+def _example(name: str) -> Callable[[], str]:
+    return lambda: (EXAMPLES / f"{name}.mlir").read_text()
+
+
+def _bert_48() -> str:
+    model = bert_base(num_layers=48)
+    return module_text(import_module(model, example_inputs(model), name="bert_48layer"))
+
+
+MODELS: dict[str, Callable[[], str]] = {
+    "mlp": _example("mlp"),
+    "bert_layer": _example("bert_layer"),
+    "bert_base": _example("bert_base"),
+    "resnet50": _example("resnet50"),
+    "bert_48layer": _bert_48,
 }
 TARGETS = ["tpu-ring8", "simba-6x6"]
 
@@ -43,7 +53,7 @@ def main() -> None:
     print("| model | ops | target | parse s | graph s | dp s | full pipeline s | result |")
     print("|---|---|---|---|---|---|---|---|")
     for name, make in MODELS.items():
-        text = module_text(make())
+        text = make()
         for target_name in TARGETS:
             target = load_target(target_name)
             module, parse_s = timed(lambda: parse_module(text, f"{name}.mlir"))  # noqa: B023

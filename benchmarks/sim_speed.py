@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/sim_speed.py [--microbatches 64] [--packet-bytes 4096] [--repeat 3]
 
 The schedule comes from the real compiler (`chiplex.compile.compile_to_schedule` on
-`examples/bert_base.mlir`, default pipeline); compile time is not part of the measurement. The goal is
+`examples/models/bert_base.mlir`, default pipeline); compile time is not part of the measurement. The goal is
 at least 300,000 events/s and under 2 s of wall time for BERT-base on tpu-ring8.
 """
 
@@ -19,7 +19,7 @@ from chiplex.targets.schedule import Schedule
 from chiplex.targets.target import load_target
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "examples" / "bert_base.mlir"
+MODEL = ROOT / "examples" / "models" / "bert_base.mlir"
 TARGETS = ("tpu-ring8", "simba-6x6")
 GOAL_EVENTS_PER_S = 300_000
 GOAL_WALL_S = 2.0

@@ -12,7 +12,7 @@ import pytest
 from chiplex.cli import main
 
 ROOT = Path(__file__).parents[1]
-MLP = ROOT / "examples" / "mlp.mlir"
+MLP = ROOT / "examples" / "models" / "mlp.mlir"
 
 BAD_IR = {
     "syntax": (

@@ -52,7 +52,7 @@ def test_nodes_edges_and_bytes_of_a_small_function() -> None:
 
 
 def test_edges_go_forward_in_topological_order() -> None:
-    g = graph_from_module(load_module(ROOT / "examples" / "bert_base.mlir"))
+    g = graph_from_module(load_module(ROOT / "examples" / "models" / "bert_base.mlir"))
     assert (g.src < g.dst).all()
     assert np.array_equal(g.topo_order, np.arange(g.num_nodes))
     preds = g.predecessors()
@@ -60,7 +60,7 @@ def test_edges_go_forward_in_topological_order() -> None:
 
 
 def test_bert_base_weights_equal_its_parameter_bytes() -> None:
-    module = load_module(ROOT / "examples" / "bert_base.mlir")
+    module = load_module(ROOT / "examples" / "models" / "bert_base.mlir")
     g = graph_from_module(module)
     params = 12 * (4 * (768 * 768 + 768) + 768 * 3072 + 3072 + 3072 * 768 + 768 + 4 * 768)
     scale_constants = 12 * 2  # one bf16 scalar per layer: stationary data like a weight

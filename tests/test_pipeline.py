@@ -20,13 +20,18 @@ from chiplex.targets.schedule import (
     schedule_from_json,
 )
 
-EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.mlir"))
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples" / "models").glob("*.mlir"))
 TARGETS = ["tpu-ring8", "simba-6x6"]
+# 288 MiB of int8 weights cannot fit 8 x 13 MiB. (ViT-B/16's 82.6 MiB do not fit either once
+# activations are counted, but deciding that takes the solver's full time limit: the slow zoo test
+# in test_models covers it.)
+TOO_BIG = {("bert_large", "tpu-ring8"), ("gpt2_medium", "tpu-ring8")}
+UNDECIDED = {("vit_b16", "tpu-ring8")}
 
 
 @pytest.fixture(
     scope="module",
-    params=[(e, t) for e in EXAMPLES for t in TARGETS],
+    params=[(e, t) for e in EXAMPLES for t in TARGETS if (e.stem, t) not in TOO_BIG | UNDECIDED],
     ids=lambda p: f"{p[0].stem}-{p[1]}",
 )
 def compiled(request):  # type: ignore[no-untyped-def]
@@ -36,6 +41,16 @@ def compiled(request):  # type: ignore[no-untyped-def]
 
 def test_examples_exist() -> None:
     assert {e.name for e in EXAMPLES} >= {"mlp.mlir", "bert_layer.mlir", "bert_base.mlir"}
+
+
+@pytest.mark.parametrize(("model", "target"), sorted(TOO_BIG))
+def test_models_too_big_for_the_target_name_the_shortfall(model: str, target: str) -> None:
+    path = Path(__file__).parents[1] / "examples" / "models" / f"{model}.mlir"
+    with pytest.raises(
+        ChiplexError,
+        match=r"no legal placement exists: total weights 28\d\.\d\d MiB > 8 chips x 13\.00 MiB",
+    ):
+        compile_module(load_module(path), target)
 
 
 def test_placement_is_legal(compiled) -> None:  # type: ignore[no-untyped-def]
@@ -82,7 +97,8 @@ def test_split_ir_is_one_chiplet_per_chip_and_reparses(compiled) -> None:  # typ
 
 def test_bert_base_fits_tpu_ring8_on_all_chips() -> None:
     result = compile_module(
-        load_module(Path(__file__).parents[1] / "examples" / "bert_base.mlir"), "tpu-ring8"
+        load_module(Path(__file__).parents[1] / "examples" / "models" / "bert_base.mlir"),
+        "tpu-ring8",
     )
     assert sorted(set(result.placement.tolist())) == list(range(8))
 
@@ -96,7 +112,7 @@ def test_same_input_gives_the_same_schedule() -> None:
 
 
 def test_greedy_strategy_and_custom_pipeline() -> None:
-    example = Path(__file__).parents[1] / "examples" / "bert_layer.mlir"
+    example = Path(__file__).parents[1] / "examples" / "models" / "bert_layer.mlir"
     result = compile_module(
         load_module(example),
         "tpu-ring8",
@@ -119,6 +135,6 @@ def test_greedy_strategy_and_custom_pipeline() -> None:
     ],
 )
 def test_bad_pipelines_give_clear_errors(pipeline: str, message: str) -> None:
-    example = Path(__file__).parents[1] / "examples" / "mlp.mlir"
+    example = Path(__file__).parents[1] / "examples" / "models" / "mlp.mlir"
     with pytest.raises(ChiplexError, match=message):
         compile_module(load_module(example), "tpu-ring8", pipeline=pipeline)

@@ -305,12 +305,13 @@ def test_memory_sizes_are_scaled_exactly_for_gecode() -> None:
 
 # -- chiplex check -------------------------------------------------------------------------------------
 def placed_mlp(tmp_path: Path, chip_of_first: int | None = None) -> Path:
-    """examples/mlp.mlir placed for tpu-ring8; with `chip_of_first`, the ops on chip 0 moved there."""
+    """examples/models/mlp.mlir placed for tpu-ring8; with `chip_of_first`, the ops on chip 0 moved there."""
     from chiplex.compile import module_text, run_pipeline
     from chiplex.ir.parse import load_module
 
     module, _ = run_pipeline(
-        load_module(ROOT / "examples" / "mlp.mlir"), "annotate-costs{target=tpu-ring8},place"
+        load_module(ROOT / "examples" / "models" / "mlp.mlir"),
+        "annotate-costs{target=tpu-ring8},place",
     )
     text = module_text(module)
     if chip_of_first is not None:
@@ -337,7 +338,10 @@ def test_check_command_lists_violations(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_check_command_proves_that_a_placement_exists(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(ROOT / "examples" / "mlp.mlir"), "--target", "tpu-ring8"]) == 0
+    assert (
+        main(["check", str(ROOT / "examples" / "models" / "mlp.mlir"), "--target", "tpu-ring8"])
+        == 0
+    )
     assert "a legal placement exists on tpu-ring8" in capsys.readouterr().out
 
 
@@ -350,7 +354,7 @@ def test_check_command_says_why_no_placement_exists(
         "sram_bytes = 4096\nsram_bandwidth = 1e11\n[link]\nbandwidth = 1e9\nlatency = 1e-6\n"
         '[topology]\nkind = "ring"\nnum_chips = 2\n'
     )
-    code = main(["check", str(ROOT / "examples" / "mlp.mlir"), "--target", str(toml)])
+    code = main(["check", str(ROOT / "examples" / "models" / "mlp.mlir"), "--target", str(toml)])
     out = capsys.readouterr().out
     assert (
         code == 1 and "no legal placement exists on tiny" in out and "exceed one chip's SRAM" in out

@@ -16,7 +16,7 @@ PLUGIN = ROOT / "examples" / "passes" / "decompose_softmax.py"
 def test_plugin_pass_runs_inside_the_pipeline() -> None:
     assert load_plugin(str(PLUGIN)) == ["decompose-softmax"]
     assert "decompose-softmax" in PASSES
-    module = load_module(ROOT / "examples" / "bert_layer.mlir")
+    module = load_module(ROOT / "examples" / "models" / "bert_layer.mlir")
     before = {op.name for op in module.walk()}
     result = compile_module(
         module,
@@ -39,7 +39,7 @@ def test_plugin_errors_are_clear(tmp_path: Path, capsys) -> None:  # type: ignor
         main(
             [
                 "compile",
-                str(ROOT / "examples" / "mlp.mlir"),
+                str(ROOT / "examples" / "models" / "mlp.mlir"),
                 "--plugin",
                 str(empty),
                 "-o",

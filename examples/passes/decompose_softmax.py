@@ -2,7 +2,7 @@
 
 Use it from the command line with `--plugin` (every ModulePass defined in the file is registered by name):
 
-    chiplex compile examples/bert_layer.mlir --plugin examples/passes/decompose_softmax.py \
+    chiplex compile examples/models/bert_layer.mlir --plugin examples/passes/decompose_softmax.py \
         --pipeline 'decompose-softmax,annotate-costs{target=tpu-ring8},place,legalize-placement,insert-transfers,split-chiplets'
 
 or from Python: `chiplex.passes.register_pass(DecomposeSoftmax)`.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chiplex.commands._inputs import add_input_arguments, load_input
 from chiplex.errors import ChiplexError
 
 
@@ -16,9 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compile", help="compile an IR file (or a torch module:factory) to chiplet schedules"
     )
-    p.add_argument(
-        "input", help="an .mlir file, or a PyTorch `package.module:factory` / zoo model name"
-    )
+    add_input_arguments(p)
     p.add_argument(
         "--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)"
     )
@@ -38,33 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--simulate", action="store_true", help="simulate the schedule after compiling")
     p.add_argument("--microbatches", type=int, default=64, help="micro-batches to simulate")
-    p.add_argument(
-        "--input-shape",
-        action="append",
-        help="torch specs only: input shape like 1x128 (per input)",
-    )
-    p.add_argument("--dtype", action="append", help="torch specs only: input dtype (per input)")
-    p.add_argument(
-        "--weight-dtype", default="i8", help="torch specs only: weight element type (default i8)"
-    )
     p.set_defaults(handler=run)
-
-
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from chiplex.ir.parse import load_module
-
-    source = args.input
-    if source.endswith(".mlir") or Path(source).exists():
-        return load_module(source), Path(source).stem
-    try:
-        from chiplex.ir.torch_import import load_model_spec
-    except ImportError:
-        raise ChiplexError(
-            f"{source}: no such file (and the PyTorch importer is not available)"
-        ) from None
-    return load_model_spec(source, args.input_shape, args.dtype, args.weight_dtype), source.split(
-        ":"
-    )[-1]
 
 
 def _mib(nbytes: float) -> str:
@@ -104,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     for plugin in args.plugin:
         load_plugin(plugin)
-    module, stem = _load(args)
+    module, stem = load_input(args)
     out = args.output or Path("out") / stem
     files = {
         "placed": out / "placed.mlir",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from chiplex.models.bert import BertEncoder, bert, bert_base, bert_large
+from chiplex.models.bert import BertEncoder, bert, bert_base, bert_large, bert_layer
 from chiplex.models.common import parameter_count, seeded
 from chiplex.models.gpt2 import GPT2, gpt2, gpt2_medium, gpt2_small
 from chiplex.models.mlp import MLP, mlp
@@ -49,10 +49,25 @@ def example_inputs(module: torch.nn.Module) -> tuple[torch.Tensor, ...]:
 ZOO: dict[str, ZooEntry] = {
     e.name: e
     for e in (
-        ZooEntry("bert_base", bert_base, "BERT-base encoder: 12 x (768, 12 heads, FFN 3072), seq 128"),
-        ZooEntry("bert_large", bert_large, "BERT-large encoder: 24 x (1024, 16 heads, FFN 4096), seq 128"),
-        ZooEntry("gpt2_small", gpt2_small, "GPT-2 small decoder: 12 x (768, 12 heads), causal, seq 128"),
-        ZooEntry("gpt2_medium", gpt2_medium, "GPT-2 medium decoder: 24 x (1024, 16 heads), causal, seq 128"),
+        ZooEntry(
+            "bert_layer",
+            bert_layer,
+            "One BERT-base encoder layer (768, 12 heads, FFN 3072), seq 128",
+        ),
+        ZooEntry(
+            "bert_base", bert_base, "BERT-base encoder: 12 x (768, 12 heads, FFN 3072), seq 128"
+        ),
+        ZooEntry(
+            "bert_large", bert_large, "BERT-large encoder: 24 x (1024, 16 heads, FFN 4096), seq 128"
+        ),
+        ZooEntry(
+            "gpt2_small", gpt2_small, "GPT-2 small decoder: 12 x (768, 12 heads), causal, seq 128"
+        ),
+        ZooEntry(
+            "gpt2_medium",
+            gpt2_medium,
+            "GPT-2 medium decoder: 24 x (1024, 16 heads), causal, seq 128",
+        ),
         ZooEntry("resnet18", resnet18, "ResNet-18: basic blocks (2, 2, 2, 2), 224x224 images"),
         ZooEntry("resnet50", resnet50, "ResNet-50: bottleneck blocks (3, 4, 6, 3), 224x224 images"),
         ZooEntry("vit_b16", vit_b16, "ViT-B/16: 12 x (768, 12 heads), 224x224 images"),
@@ -71,6 +86,7 @@ __all__ = [
     "bert",
     "bert_base",
     "bert_large",
+    "bert_layer",
     "example_inputs",
     "gpt2",
     "gpt2_medium",

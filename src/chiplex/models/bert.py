@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from chiplex.models.common import seeded
-from chiplex.models.transformer import PostNormBlock, transformer_matmul_flops
+from chiplex.models.transformer import PostNormBlock, TransformerStack, build_stack
 
 
 class BertEmbeddings(nn.Module):
@@ -34,7 +33,7 @@ class BertEmbeddings(nn.Module):
         return self.ln(x)
 
 
-class BertEncoder(nn.Module):
+class BertEncoder(TransformerStack):
     def __init__(
         self,
         *,
@@ -50,13 +49,17 @@ class BertEncoder(nn.Module):
         type_vocab: int = 2,
         eps: float = 1e-12,
     ) -> None:
-        super().__init__()
-        if with_embeddings and seq > max_positions:
-            raise ValueError(f"seq {seq} exceeds max_positions {max_positions}")
-        self.num_layers, self.hidden, self.heads, self.ffn = num_layers, hidden, heads, ffn
-        self.seq, self.batch = seq, batch
-        self.with_embeddings = with_embeddings
-        self.vocab_size = vocab_size
+        super().__init__(
+            num_layers=num_layers,
+            hidden=hidden,
+            heads=heads,
+            ffn=ffn,
+            seq=seq,
+            batch=batch,
+            with_embeddings=with_embeddings,
+            vocab_size=vocab_size,
+            max_positions=max_positions,
+        )
         self.embeddings = (
             BertEmbeddings(vocab_size, hidden, max_positions, type_vocab, eps)
             if with_embeddings
@@ -73,23 +76,6 @@ class BertEncoder(nn.Module):
             x = layer(x)
         return x
 
-    def example_inputs(self) -> tuple[torch.Tensor, ...]:
-        """Inputs of the configured batch and sequence length (token ids or hidden states)."""
-        gen = torch.Generator().manual_seed(0)
-        if self.with_embeddings:
-            return (torch.randint(0, self.vocab_size, (self.batch, self.seq), generator=gen),)
-        return (torch.randn(self.batch, self.seq, self.hidden, generator=gen),)
-
-    def analytic_matmul_flops(self) -> int:
-        return transformer_matmul_flops(
-            layers=self.num_layers,
-            hidden=self.hidden,
-            ffn=self.ffn,
-            tokens=self.batch * self.seq,
-            seq=self.seq,
-            batch=self.batch,
-        )
-
 
 def bert(
     num_layers: int = 12,
@@ -104,18 +90,18 @@ def bert(
     seed: int = 0,
 ) -> BertEncoder:
     """A BERT encoder with random weights; `ffn` defaults to 4 x hidden."""
-    with seeded(seed):
-        model = BertEncoder(
-            num_layers=num_layers,
-            hidden=hidden,
-            heads=heads,
-            ffn=ffn if ffn is not None else 4 * hidden,
-            seq=seq,
-            batch=batch,
-            with_embeddings=with_embeddings,
-            vocab_size=vocab_size,
-        )
-    return model.eval()
+    return build_stack(
+        BertEncoder,
+        num_layers=num_layers,
+        hidden=hidden,
+        heads=heads,
+        ffn=ffn,
+        seq=seq,
+        batch=batch,
+        with_embeddings=with_embeddings,
+        vocab_size=vocab_size,
+        seed=seed,
+    )
 
 
 def bert_base(
@@ -130,3 +116,8 @@ def bert_large(
 ) -> BertEncoder:
     """BERT-large: 24 layers, hidden 1024, 16 heads, FFN 4096 (302 M encoder parameters)."""
     return bert(num_layers, 1024, 16, 4096, seq, batch, with_embeddings=with_embeddings)
+
+
+def bert_layer(seq: int = 128, batch: int = 1) -> BertEncoder:
+    """One BERT-base encoder layer (7.1 M parameters): the smallest realistic example."""
+    return bert_base(1, seq, batch)

@@ -13,11 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chiplex.models.common import seeded
-from chiplex.models.transformer import PreNormBlock, transformer_matmul_flops
+from chiplex.models.transformer import PreNormBlock, TransformerStack, build_stack
 
 
-class GPT2(nn.Module):
+class GPT2(TransformerStack):
     causal_mask: torch.Tensor
 
     def __init__(
@@ -33,13 +32,17 @@ class GPT2(nn.Module):
         vocab_size: int = 50257,
         max_positions: int = 1024,
     ) -> None:
-        super().__init__()
-        if seq > max_positions:
-            raise ValueError(f"seq {seq} exceeds max_positions {max_positions}")
-        self.num_layers, self.hidden, self.heads, self.ffn = num_layers, hidden, heads, ffn
-        self.seq, self.batch = seq, batch
-        self.with_embeddings = with_embeddings
-        self.vocab_size = vocab_size
+        super().__init__(
+            num_layers=num_layers,
+            hidden=hidden,
+            heads=heads,
+            ffn=ffn,
+            seq=seq,
+            batch=batch,
+            with_embeddings=with_embeddings,
+            vocab_size=vocab_size,
+            max_positions=max_positions,
+        )
         if with_embeddings:
             self.wte = nn.Embedding(vocab_size, hidden)
             self.wpe = nn.Embedding(max_positions, hidden)
@@ -63,24 +66,10 @@ class GPT2(nn.Module):
             x = F.linear(x, self.wte.weight)
         return x
 
-    def example_inputs(self) -> tuple[torch.Tensor, ...]:
-        gen = torch.Generator().manual_seed(0)
-        if self.with_embeddings:
-            return (torch.randint(0, self.vocab_size, (self.batch, self.seq), generator=gen),)
-        return (torch.randn(self.batch, self.seq, self.hidden, generator=gen),)
-
     def analytic_matmul_flops(self) -> int:
-        tokens = self.batch * self.seq
-        flops = transformer_matmul_flops(
-            layers=self.num_layers,
-            hidden=self.hidden,
-            ffn=self.ffn,
-            tokens=tokens,
-            seq=self.seq,
-            batch=self.batch,
-        )
+        flops = super().analytic_matmul_flops()
         if self.with_embeddings:
-            flops += 2 * tokens * self.hidden * self.vocab_size
+            flops += 2 * self.batch * self.seq * self.hidden * self.vocab_size
         return flops
 
 
@@ -97,18 +86,18 @@ def gpt2(
     seed: int = 0,
 ) -> GPT2:
     """A GPT-2 decoder with random weights; `ffn` defaults to 4 x hidden."""
-    with seeded(seed):
-        model = GPT2(
-            num_layers=num_layers,
-            hidden=hidden,
-            heads=heads,
-            ffn=ffn if ffn is not None else 4 * hidden,
-            seq=seq,
-            batch=batch,
-            with_embeddings=with_embeddings,
-            vocab_size=vocab_size,
-        )
-    return model.eval()
+    return build_stack(
+        GPT2,
+        num_layers=num_layers,
+        hidden=hidden,
+        heads=heads,
+        ffn=ffn,
+        seq=seq,
+        batch=batch,
+        with_embeddings=with_embeddings,
+        vocab_size=vocab_size,
+        seed=seed,
+    )
 
 
 def gpt2_small(

@@ -24,7 +24,9 @@ class MLP(nn.Module):
         self.in_features, self.hidden, self.depth = in_features, hidden, depth
         self.out_features, self.batch = out_features, batch
         widths = [in_features] + [hidden] * depth
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:], strict=False))
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(widths, widths[1:], strict=False)
+        )
         self.act = nn.ReLU()
         self.head = nn.Linear(hidden, out_features)
 

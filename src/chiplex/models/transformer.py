@@ -8,9 +8,12 @@ readable (`layers.3.attn.q.weight`): the importer keeps them as parameter names.
 from __future__ import annotations
 
 import math
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+from chiplex.models.common import seeded
 
 
 class SelfAttention(nn.Module):
@@ -118,3 +121,61 @@ def transformer_matmul_flops(
     """
     weights = 4 * hidden * hidden + 2 * hidden * ffn
     return layers * (2 * weights * tokens + 2 * 2 * batch * seq * seq * hidden)
+
+
+class TransformerStack(nn.Module):
+    """Configuration and example inputs shared by the BERT and GPT-2 stacks.
+
+    With embeddings the input is token ids `[batch, seq]`, without it is hidden states
+    `[batch, seq, hidden]`.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_layers: int,
+        hidden: int,
+        heads: int,
+        ffn: int,
+        seq: int,
+        batch: int,
+        with_embeddings: bool,
+        vocab_size: int,
+        max_positions: int,
+    ) -> None:
+        super().__init__()
+        if with_embeddings and seq > max_positions:
+            raise ValueError(f"seq {seq} exceeds max_positions {max_positions}")
+        self.num_layers, self.hidden, self.heads, self.ffn = num_layers, hidden, heads, ffn
+        self.seq, self.batch = seq, batch
+        self.with_embeddings = with_embeddings
+        self.vocab_size = vocab_size
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        """Inputs of the configured batch and sequence length (token ids or hidden states)."""
+        gen = torch.Generator().manual_seed(0)
+        if self.with_embeddings:
+            return (torch.randint(0, self.vocab_size, (self.batch, self.seq), generator=gen),)
+        return (torch.randn(self.batch, self.seq, self.hidden, generator=gen),)
+
+    def analytic_matmul_flops(self) -> int:
+        return transformer_matmul_flops(
+            layers=self.num_layers,
+            hidden=self.hidden,
+            ffn=self.ffn,
+            tokens=self.batch * self.seq,
+            seq=self.seq,
+            batch=self.batch,
+        )
+
+
+StackT = TypeVar("StackT", bound=TransformerStack)
+
+
+def build_stack(
+    cls: type[StackT], *, hidden: int, ffn: int | None, seed: int, **config: Any
+) -> StackT:
+    """`cls` with seeded random weights in eval mode; `ffn` defaults to 4 x hidden."""
+    with seeded(seed):
+        model = cls(hidden=hidden, ffn=ffn if ffn is not None else 4 * hidden, **config)
+    return model.eval()

@@ -28,7 +28,12 @@ class ViT(nn.Module):
         if image % patch:
             raise ValueError(f"image size {image} is not a multiple of the patch size {patch}")
         self.image, self.patch, self.channels, self.batch = image, patch, channels, batch
-        self.num_layers, self.hidden, self.ffn, self.num_classes = num_layers, hidden, ffn, num_classes
+        self.num_layers, self.hidden, self.ffn, self.num_classes = (
+            num_layers,
+            hidden,
+            ffn,
+            num_classes,
+        )
         self.num_patches = (image // patch) ** 2
         self.patch_embed = nn.Conv2d(channels, hidden, kernel_size=patch, stride=patch)
         self.cls_token = nn.Parameter(torch.randn(1, 1, hidden) * 0.02)
@@ -63,7 +68,9 @@ class ViT(nn.Module):
             seq=seq,
             batch=self.batch,
         )
-        return self.batch * 2 * patch_macs + blocks + self.batch * 2 * self.hidden * self.num_classes
+        return (
+            self.batch * 2 * patch_macs + blocks + self.batch * 2 * self.hidden * self.num_classes
+        )
 
 
 def vit(

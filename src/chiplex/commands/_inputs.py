@@ -1,0 +1,55 @@
+"""The model input every compiling command accepts: an `.mlir` file or a PyTorch spec.
+
+A spec is `package.module:factory`, `path/to/file.py:factory` or a zoo model name, imported on the
+fly with the same options as `chiplex import-torch`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chiplex.errors import ChiplexError
+
+if TYPE_CHECKING:  # xDSL is imported by the handlers only, so that `chiplex --help` stays quick
+    from xdsl.dialects.builtin import ModuleOp
+
+INPUT_HELP = "an .mlir file, or a PyTorch `package.module:factory` / zoo model name"
+
+
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """The positional input and the options that only matter when it is a PyTorch spec."""
+    p.add_argument("input", help=INPUT_HELP)
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        metavar="SHAPE",
+        help="torch specs only: input shape like 1x128 (repeat per input)",
+    )
+    p.add_argument(
+        "--dtype", action="append", metavar="DTYPE", help="torch specs only: dtype per input"
+    )
+    p.add_argument(
+        "--weight-dtype",
+        default="i8",
+        metavar="T",
+        help="torch specs only: element type of the weights (default i8)",
+    )
+
+
+def load_input(args: argparse.Namespace) -> tuple[ModuleOp, str]:
+    """The module named by `args.input` and a short name for output paths and reports."""
+    from chiplex.ir.parse import load_module
+
+    source: str = args.input
+    if source.endswith(".mlir") or Path(source).exists():
+        return load_module(source), Path(source).stem
+    try:
+        from chiplex.ir.torch_import import load_model_spec
+    except ImportError:
+        raise ChiplexError(
+            f"{source}: no such file (and the PyTorch importer is not available)"
+        ) from None
+    module = load_model_spec(source, args.input_shape, args.dtype, args.weight_dtype)
+    return module, source.split(":")[-1].split("(")[0]

@@ -1,0 +1,96 @@
+"""`chiplex import-torch SPEC --input-shape 1x128 --dtype int64 -o model.mlir`: PyTorch to `nn` IR."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from chiplex.errors import ChiplexError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import-torch",
+        help="import a PyTorch module (package.module:factory or a zoo model) as nn IR",
+        description=(
+            "Call FACTORY to build a torch.nn.Module, capture it with torch.export on example inputs "
+            "of the given shapes and dtypes, and write the equivalent func.func of nn ops. SPEC is "
+            "`package.module:factory`, `path/to/file.py:factory`, or a zoo model name (bert_base, "
+            "gpt2_small, resnet50, ...); literal arguments may follow: "
+            "`chiplex.models:bert(2, hidden=64)`. Without --input-shape the module's "
+            "example_inputs() method gives the inputs (every zoo model has one)."
+        ),
+    )
+    p.add_argument(
+        "spec", metavar="SPEC", help="package.module:factory, file.py:factory or zoo name"
+    )
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        metavar="SHAPE",
+        help="shape of an input, like 1x128 (repeat, or separate with commas, for several inputs)",
+    )
+    p.add_argument(
+        "--dtype",
+        action="append",
+        metavar="DTYPE",
+        help="torch dtype of an input (float32, int64, ...): one per input, or one for all "
+        "(default float32)",
+    )
+    p.add_argument(
+        "--weight-dtype",
+        default="i8",
+        metavar="T",
+        help="element type of the weights in the IR: i8, bf16, f16, f32 or keep (default i8)",
+    )
+    p.add_argument(
+        "--activation-dtype",
+        default="bf16",
+        metavar="T",
+        help="element type of float activations: bf16, f16, f32 or keep (default bf16)",
+    )
+    p.add_argument("--name", help="symbol name of the function (default: the factory's name)")
+    p.add_argument(
+        "-o", "--output", type=Path, help="output .mlir file (default: print to standard output)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out: Path | None = args.output
+    if out is not None and out.exists() and not args.force:
+        raise ChiplexError(f"refusing to overwrite {out}: pass --force or choose another -o")
+    # torch is slow to import: only once the arguments are known to be usable.
+    from chiplex.compile import module_text
+    from chiplex.ir.torch_import import load_model_spec, module_stats
+
+    started = time.perf_counter()
+    ir = load_model_spec(
+        args.spec,
+        args.input_shape,
+        args.dtype,
+        weight_dtype=args.weight_dtype,
+        activation_dtype=args.activation_dtype,
+        name=args.name,
+    )
+    imported = time.perf_counter()
+    text = module_text(ir)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        if out.parent and not out.parent.exists():
+            out.parent.mkdir(parents=True)
+        out.write_text(text, encoding="utf-8")
+    stats = module_stats(ir)
+    # Statistics go to stderr so that stdout stays valid IR when no -o is given.
+    print(
+        f"imported {args.spec}: {stats.ops} ops, {stats.params} params "
+        f"({stats.param_elements:,} elements, {stats.param_bytes / 2**20:.2f} MiB), "
+        f"{stats.flops / 1e9:.2f} GFLOP in {imported - started:.1f} s"
+        + (f" -> {out}" if out is not None else ""),
+        file=sys.stderr,
+    )
+    return 0
