@@ -9,9 +9,10 @@ import pytest
 
 from chiplex.compile import compile_module, module_text
 from chiplex.errors import ChiplexError
+from chiplex.ir.graph import graph_from_module
 from chiplex.ir.mcm import ProgramOp, RecvOp, SendOp
 from chiplex.ir.parse import load_module, parse_module
-from chiplex.targets.legality import check_placement
+from chiplex.targets.legality import check_placement, packing_hint
 from chiplex.targets.schedule import (
     ComputeStep,
     RecvStep,
@@ -19,6 +20,7 @@ from chiplex.targets.schedule import (
     build_schedule,
     schedule_from_json,
 )
+from chiplex.targets.target import load_target
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples" / "models").glob("*.mlir"))
 TARGETS = ["tpu-ring8", "simba-6x6"]
@@ -41,6 +43,15 @@ def compiled(request):  # type: ignore[no-untyped-def]
 
 def test_examples_exist() -> None:
     assert {e.name for e in EXAMPLES} >= {"mlp.mlir", "bert_layer.mlir", "bert_base.mlir"}
+
+
+@pytest.mark.parametrize(("model", "target"), sorted(UNDECIDED))
+def test_undecided_models_say_how_many_chips_packing_needs(model: str, target: str) -> None:
+    path = Path(__file__).parents[1] / "examples" / "models" / f"{model}.mlir"
+    graph = graph_from_module(load_module(path))
+    hint = packing_hint(graph, load_target(target))
+    assert "packing the ops in topological order needs 10 chips of 13.00 MiB" in hint
+    assert hint.endswith("the target has 8")
 
 
 @pytest.mark.parametrize(("model", "target"), sorted(TOO_BIG))

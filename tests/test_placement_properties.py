@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from chiplex.ir.graph import Graph
 from chiplex.passes.strategies import place_dp, place_greedy
-from chiplex.targets.legality import check_placement, chip_memory
+from chiplex.targets.legality import check_placement, chip_memory, topological_packing
 from chiplex.targets.target import Target, TargetRules
 from chiplex.testing import graph_and_target
 
@@ -96,3 +96,28 @@ def test_the_checker_catches_every_hand_broken_rule(
         other = int(apart[0])
         group = with_rules(target, colocated=((graph.op_names[node], graph.op_names[other]),))
         assert "colocated" in rules_of(graph, group, legal)
+
+
+@PROPERTY
+@given(graph_and_target(max_ops=30, max_chips=6))
+def test_topological_packing_fits_each_chip_and_is_first_fit(case: tuple[Graph, Target]) -> None:
+    graph, target = case
+    capacity = target.chip.capacity_bytes
+    packing = topological_packing(graph, capacity)
+    if packing is None:
+        # Only when some op cannot sit on a chip even with its inputs from elsewhere.
+        alone = [
+            chip_memory(graph, np.where(np.arange(graph.num_nodes) == v, 0, 1), 2).total[0]
+            for v in range(graph.num_nodes)
+        ]
+        assert max(alone) > capacity
+        return
+    chips = int(packing.max()) + 1
+    assert (np.diff(packing) >= 0).all() and set(packing.tolist()) == set(range(chips))
+    assert (chip_memory(graph, packing, chips).total <= capacity).all()
+    # First fit: the first op of every later chip would overflow the chip before it.
+    for chip in range(1, chips):
+        first = int(np.flatnonzero(packing == chip)[0])
+        moved = packing.copy()
+        moved[first] = chip - 1
+        assert chip_memory(graph, moved, chips).total[chip - 1] > capacity

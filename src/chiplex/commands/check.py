@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from chiplex.commands._args import positive_float
 from chiplex.errors import ChiplexError
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--time-limit",
-        type=float,
+        type=positive_float,
         default=10.0,
         metavar="S",
         help="seconds the solver may spend deciding feasibility (default 10)",
@@ -73,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.placement_from_ir and args.ignore_placement:
         raise ChiplexError("check: --placement-from-ir and --ignore-placement exclude each other")
-    if args.time_limit <= 0:
-        raise ChiplexError(f"check: --time-limit must be > 0, got {args.time_limit:g}")
     module = load_module(args.input)
     target = resolve_target(module, args.target, "check")
     graph = graph_from_module(module)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chiplex.commands._inputs import add_input_arguments, load_input
+from chiplex.commands._args import add_input_arguments, load_input, positive_int
 from chiplex.errors import ChiplexError
 
 
@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--simulate", action="store_true", help="simulate the schedule after compiling")
-    p.add_argument("--microbatches", type=int, default=64, help="micro-batches to simulate")
+    p.add_argument(
+        "--microbatches", type=positive_int, default=64, help="micro-batches to simulate"
+    )
     p.set_defaults(handler=run)
 
 

@@ -6,20 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from chiplex.commands._args import positive_int
 from chiplex.errors import ChiplexError
 
 PACKET_BYTES_HELP_DEFAULT = 4096
 """Shown in --help only (the real default is chiplex.runtime_sim.DEFAULT_PACKET_BYTES; a test keeps them equal)."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,21 +31,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--microbatches",
-        type=_positive_int,
+        type=positive_int,
         default=64,
         metavar="N",
         help="micro-batches to run (default 64)",
     )
     parser.add_argument(
         "--packet-bytes",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="B",
         help=f"packet size messages are cut into (default {PACKET_BYTES_HELP_DEFAULT})",
     )
     parser.add_argument(
         "--buffers",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="receive buffers per message: micro-batches of one message in flight at once (default 1, the one receive buffer the memory rule reserves)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from chiplex.models.transformer import PostNormBlock, TransformerStack, build_stack
+from chiplex.models.transformer import PostNormBlock, StackConfig, TransformerStack, build_stack
 
 
 class BertEmbeddings(nn.Module):
@@ -34,39 +34,16 @@ class BertEmbeddings(nn.Module):
 
 
 class BertEncoder(TransformerStack):
-    def __init__(
-        self,
-        *,
-        num_layers: int = 12,
-        hidden: int = 768,
-        heads: int = 12,
-        ffn: int = 3072,
-        seq: int = 128,
-        batch: int = 1,
-        with_embeddings: bool = False,
-        vocab_size: int = 30522,
-        max_positions: int = 512,
-        type_vocab: int = 2,
-        eps: float = 1e-12,
-    ) -> None:
-        super().__init__(
-            num_layers=num_layers,
-            hidden=hidden,
-            heads=heads,
-            ffn=ffn,
-            seq=seq,
-            batch=batch,
-            with_embeddings=with_embeddings,
-            vocab_size=vocab_size,
-            max_positions=max_positions,
-        )
+    def __init__(self, config: StackConfig, *, type_vocab: int = 2, eps: float = 1e-12) -> None:
+        super().__init__(config)
         self.embeddings = (
-            BertEmbeddings(vocab_size, hidden, max_positions, type_vocab, eps)
-            if with_embeddings
+            BertEmbeddings(config.vocab_size, config.hidden, config.max_positions, type_vocab, eps)
+            if config.with_embeddings
             else None
         )
         self.layers = nn.ModuleList(
-            PostNormBlock(hidden, heads, ffn, eps=eps) for _ in range(num_layers)
+            PostNormBlock(config.hidden, config.heads, config.ffn, eps=eps)
+            for _ in range(config.num_layers)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,18 +67,10 @@ def bert(
     seed: int = 0,
 ) -> BertEncoder:
     """A BERT encoder with random weights; `ffn` defaults to 4 x hidden."""
-    return build_stack(
-        BertEncoder,
-        num_layers=num_layers,
-        hidden=hidden,
-        heads=heads,
-        ffn=ffn,
-        seq=seq,
-        batch=batch,
-        with_embeddings=with_embeddings,
-        vocab_size=vocab_size,
-        seed=seed,
+    config = StackConfig(
+        num_layers, hidden, heads, ffn or 4 * hidden, seq, batch, with_embeddings, vocab_size, 512
     )
+    return build_stack(BertEncoder, config, seed)
 
 
 def bert_base(

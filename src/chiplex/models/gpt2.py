@@ -13,45 +13,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chiplex.models.transformer import PreNormBlock, TransformerStack, build_stack
+from chiplex.models.transformer import PreNormBlock, StackConfig, TransformerStack, build_stack
 
 
 class GPT2(TransformerStack):
     causal_mask: torch.Tensor
 
-    def __init__(
-        self,
-        *,
-        num_layers: int = 12,
-        hidden: int = 768,
-        heads: int = 12,
-        ffn: int = 3072,
-        seq: int = 128,
-        batch: int = 1,
-        with_embeddings: bool = False,
-        vocab_size: int = 50257,
-        max_positions: int = 1024,
-    ) -> None:
-        super().__init__(
-            num_layers=num_layers,
-            hidden=hidden,
-            heads=heads,
-            ffn=ffn,
-            seq=seq,
-            batch=batch,
-            with_embeddings=with_embeddings,
-            vocab_size=vocab_size,
-            max_positions=max_positions,
-        )
-        if with_embeddings:
-            self.wte = nn.Embedding(vocab_size, hidden)
-            self.wpe = nn.Embedding(max_positions, hidden)
+    def __init__(self, config: StackConfig) -> None:
+        super().__init__(config)
+        hidden = config.hidden
+        if config.with_embeddings:
+            self.wte = nn.Embedding(config.vocab_size, hidden)
+            self.wpe = nn.Embedding(config.max_positions, hidden)
         self.blocks = nn.ModuleList(
-            PreNormBlock(hidden, heads, ffn, fused_qkv=True) for _ in range(num_layers)
+            PreNormBlock(hidden, config.heads, config.ffn, fused_qkv=True)
+            for _ in range(config.num_layers)
         )
         self.ln_f = nn.LayerNorm(hidden)
         # Sized for the configured sequence: a [max_positions]^2 mask would be 2 MiB in bf16.
-        mask = torch.full((seq, seq), float("-inf")).triu(1)
+        mask = torch.full((config.seq, config.seq), float("-inf")).triu(1)
         self.register_buffer("causal_mask", mask, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,18 +66,10 @@ def gpt2(
     seed: int = 0,
 ) -> GPT2:
     """A GPT-2 decoder with random weights; `ffn` defaults to 4 x hidden."""
-    return build_stack(
-        GPT2,
-        num_layers=num_layers,
-        hidden=hidden,
-        heads=heads,
-        ffn=ffn,
-        seq=seq,
-        batch=batch,
-        with_embeddings=with_embeddings,
-        vocab_size=vocab_size,
-        seed=seed,
+    config = StackConfig(
+        num_layers, hidden, heads, ffn or 4 * hidden, seq, batch, with_embeddings, vocab_size, 1024
     )
+    return build_stack(GPT2, config, seed)
 
 
 def gpt2_small(

@@ -8,7 +8,8 @@ readable (`layers.3.attn.q.weight`): the importer keeps them as parameter names.
 from __future__ import annotations
 
 import math
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -123,6 +124,21 @@ def transformer_matmul_flops(
     return layers * (2 * weights * tokens + 2 * 2 * batch * seq * seq * hidden)
 
 
+@dataclass(frozen=True)
+class StackConfig:
+    """The sizes of a BERT or GPT-2 stack (`ffn` is usually 4 x hidden)."""
+
+    num_layers: int
+    hidden: int
+    heads: int
+    ffn: int
+    seq: int
+    batch: int
+    with_embeddings: bool
+    vocab_size: int
+    max_positions: int
+
+
 class TransformerStack(nn.Module):
     """Configuration and example inputs shared by the BERT and GPT-2 stacks.
 
@@ -130,26 +146,14 @@ class TransformerStack(nn.Module):
     `[batch, seq, hidden]`.
     """
 
-    def __init__(
-        self,
-        *,
-        num_layers: int,
-        hidden: int,
-        heads: int,
-        ffn: int,
-        seq: int,
-        batch: int,
-        with_embeddings: bool,
-        vocab_size: int,
-        max_positions: int,
-    ) -> None:
+    def __init__(self, config: StackConfig) -> None:
         super().__init__()
-        if with_embeddings and seq > max_positions:
-            raise ValueError(f"seq {seq} exceeds max_positions {max_positions}")
-        self.num_layers, self.hidden, self.heads, self.ffn = num_layers, hidden, heads, ffn
-        self.seq, self.batch = seq, batch
-        self.with_embeddings = with_embeddings
-        self.vocab_size = vocab_size
+        if config.with_embeddings and config.seq > config.max_positions:
+            raise ValueError(f"seq {config.seq} exceeds max_positions {config.max_positions}")
+        self.config = config
+        self.num_layers, self.hidden, self.heads = config.num_layers, config.hidden, config.heads
+        self.ffn, self.seq, self.batch = config.ffn, config.seq, config.batch
+        self.with_embeddings, self.vocab_size = config.with_embeddings, config.vocab_size
 
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         """Inputs of the configured batch and sequence length (token ids or hidden states)."""
@@ -172,10 +176,8 @@ class TransformerStack(nn.Module):
 StackT = TypeVar("StackT", bound=TransformerStack)
 
 
-def build_stack(
-    cls: type[StackT], *, hidden: int, ffn: int | None, seed: int, **config: Any
-) -> StackT:
-    """`cls` with seeded random weights in eval mode; `ffn` defaults to 4 x hidden."""
+def build_stack(cls: type[StackT], config: StackConfig, seed: int) -> StackT:
+    """`cls(config)` with seeded random weights, in eval mode."""
     with seeded(seed):
-        model = cls(hidden=hidden, ffn=ffn if ffn is not None else 4 * hidden, **config)
+        model = cls(config)
     return model.eval()

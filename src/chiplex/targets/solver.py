@@ -45,7 +45,13 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.targets import heuristics
 from chiplex.targets.cost import op_times
-from chiplex.targets.legality import RULES, PlacementRules, check_placement, resolve_rules
+from chiplex.targets.legality import (
+    RULES,
+    PlacementRules,
+    check_placement,
+    packing_hint,
+    resolve_rules,
+)
 from chiplex.targets.target import Target
 
 INT_LIMIT = 2**31 - 1
@@ -443,8 +449,8 @@ def _repair_minizinc(
         return RepairResult(found, *_distance(found, candidate), "heuristic", False)
     _warn_time_limit("repair", time_limit, "no legal placement found", 2)
     raise SolverTimeoutError(
-        f"no legal placement found within {time_limit:g} s (neither found nor proved impossible); "
-        "raise the time limit or run `chiplex check` for an explanation"
+        f"no legal placement found within {time_limit:g} s (neither found nor proved impossible)"
+        f"{packing_hint(problem.graph, target)}; raise the time limit or run `chiplex check`"
     )
 
 
@@ -524,6 +530,7 @@ def optimize(
     _warn_time_limit("optimize", time_limit, "no legal placement found")
     raise SolverTimeoutError(
         f"no legal placement found within {time_limit:g} s (neither found nor proved impossible)"
+        f"{packing_hint(graph, target)}"
     )
 
 
@@ -555,7 +562,10 @@ def explain(
     if status is True:
         return []
     if status is None:
-        return [f"undecided: no legal placement found and none ruled out within {time_limit:g} s"]
+        return [
+            f"undecided: no legal placement found and none ruled out within {time_limit:g} s"
+            f"{packing_hint(graph, target)}"
+        ]
     # Deletion filter: drop every rule whose removal keeps the model unsatisfiable.
     needed = list(present)
     for rule in present:

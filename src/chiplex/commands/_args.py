@@ -1,7 +1,7 @@
-"""The model input every compiling command accepts: an `.mlir` file or a PyTorch spec.
+"""Arguments shared by the subcommands: the model input and checked number types.
 
-A spec is `package.module:factory`, `path/to/file.py:factory` or a zoo model name, imported on the
-fly with the same options as `chiplex import-torch`.
+The model input is an `.mlir` file or a PyTorch spec (`package.module:factory`, `path/to/file.py:factory`
+or a zoo model name), imported on the fly with the same options as `chiplex import-torch`.
 """
 
 from __future__ import annotations
@@ -53,3 +53,31 @@ def load_input(args: argparse.Namespace) -> tuple[ModuleOp, str]:
         ) from None
     module = load_model_spec(source, args.input_shape, args.dtype, args.weight_dtype)
     return module, source.split(":")[-1].split("(")[0]
+
+
+def _number(text: str, kind: type[int] | type[float], what: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = int(_number(text, int, "a whole number"))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(_number(text, int, "a whole number"))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(_number(text, float, "a number"))
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
+    return value

@@ -1,0 +1,167 @@
+"""`chiplex search IN --target T --strategy anneal --budget 2000`: search for the best placement.
+
+Prints a progress bar with the best throughput so far, then the result next to the upper bound (the
+"gap to bound"), and optionally writes the input IR with the best placement as `mcm.chip` attributes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from chiplex.commands._args import (
+    add_input_arguments,
+    load_input,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from chiplex.errors import ChiplexError
+
+DEFAULT_EVALUATIONS = 2000
+
+
+# Shown in --help only; None on the command line means chiplex.runtime_sim.evaluate's REPORT_MICROBATCHES
+# and SEARCH_MICROBATCHES (not imported here: the CLI builds every parser before running any handler).
+HELP_REPORT_MICROBATCHES = 64
+HELP_SEARCH_MICROBATCHES = 16
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="search for the placement with the highest simulated throughput",
+        description=(
+            "Run a placement search strategy on IN for the target within a budget of evaluations "
+            "and/or seconds. Every candidate is repaired to a legal placement when it breaks a rule "
+            "and measured by the simulator; the best is re-simulated with --microbatches and printed "
+            "next to the throughput upper bound (gap to bound). Strategies: random, anneal, greedy, "
+            "dp, cp (greedy and dp evaluate once; cp runs MiniZinc with --seconds as its time limit)."
+        ),
+    )
+    add_input_arguments(p)
+    p.add_argument(
+        "--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)"
+    )
+    p.add_argument(
+        "--strategy", default="anneal", help="random, anneal, greedy, dp or cp (default: anneal)"
+    )
+    p.add_argument(
+        "--budget",
+        type=positive_int,
+        metavar="N",
+        help=f"evaluations to spend (default {DEFAULT_EVALUATIONS} unless only --seconds is given)",
+    )
+    p.add_argument(
+        "--seconds", type=positive_float, metavar="S", help="wall-clock seconds to spend"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="W",
+        help="evaluation processes (default: one per CPU; 1 runs in this process)",
+    )
+    p.add_argument(
+        "--microbatches",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"micro-batches of the final simulation (default {HELP_REPORT_MICROBATCHES})",
+    )
+    p.add_argument(
+        "--search-microbatches",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"micro-batches per simulation inside the search (default {HELP_SEARCH_MICROBATCHES})",
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, help="write IN's IR with the best placement (mcm.chip)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    p.set_defaults(handler=run)
+
+
+def format_result(result, graph_name: str, target_name: str) -> str:  # type: ignore[no-untyped-def]
+    """The result block: throughput, upper bound, gap, effort, and when 99% of it was reached."""
+    import numpy as np
+
+    reached = result.reached(0.99)
+    chips = np.bincount(result.placement)
+    lines = [
+        f"{result.strategy} on {graph_name} / {target_name} (seed {result.seed}):",
+        f"  throughput     {result.throughput:,.1f} samples/s  "
+        f"({result.microbatches} micro-batches; {result.search_throughput:,.1f} in the search at "
+        f"{result.search_microbatches})",
+        f"  upper bound    {result.upper_bound:,.1f} samples/s  ({result.upper_bound_reason})",
+        f"  gap to bound   {100 * result.gap_to_bound:.2f}%",
+        f"  evaluations    {result.evaluations} in {result.seconds:.1f} s "
+        f"({result.repaired} repaired, {result.failed} without a legal repair)",
+        f"  99% reached    after {reached.eval_index} evaluations, {reached.wall_s:.1f} s",
+        f"  chips used     {len(chips)} of the target's; ops per chip {' '.join(map(str, chips))}",
+    ]
+    lines.extend(f"  note           {note}" for note in result.notes)
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from xdsl.dialects.builtin import StringAttr
+
+    from chiplex.compile import module_text
+    from chiplex.ir.graph import graph_from_module
+    from chiplex.ir.mcm import set_chip
+    from chiplex.passes.common import TARGET_ATTR
+    from chiplex.passes.place import place_stationary_ops
+    from chiplex.passes.search import Budget, get_search_strategy, search
+    from chiplex.runtime_sim.evaluate import REPORT_MICROBATCHES, SEARCH_MICROBATCHES
+    from chiplex.targets.target import load_target
+
+    get_search_strategy(args.strategy)  # a bad name fails before any loading
+    if args.output is not None:
+        if args.output.exists() and not args.force:
+            raise ChiplexError(
+                f"refusing to overwrite {args.output}: pass --force or choose another -o"
+            )
+        if not args.output.parent.is_dir():
+            raise ChiplexError(
+                f"cannot write {args.output}: directory {args.output.parent} does not exist"
+            )
+    evaluations = args.budget
+    if evaluations is None and args.seconds is None:
+        evaluations = DEFAULT_EVALUATIONS
+    budget = Budget(evaluations=evaluations, seconds=args.seconds)
+    target = load_target(args.target)
+    started = time.perf_counter()
+    module, name = load_input(args)
+    graph = graph_from_module(module)
+    print(
+        f"searching {graph.subset_summary()} on {target.name} with {args.strategy}, "
+        f"budget {budget}, seed {args.seed}",
+        file=sys.stderr,
+    )
+    result = search(
+        graph,
+        target,
+        args.strategy,
+        budget,
+        args.seed,
+        workers=args.workers,
+        progress=not args.no_progress,
+        microbatches=args.microbatches or REPORT_MICROBATCHES,
+        search_microbatches=args.search_microbatches or SEARCH_MICROBATCHES,
+    )
+    print(format_result(result, graph.name, target.name))
+    if args.output is not None:
+        for op, chip in zip(graph.ops, result.placement.tolist(), strict=True):
+            set_chip(op, chip)
+        place_stationary_ops(module)
+        # Record the target so later passes (legalize-placement, split-chiplets) find it.
+        module.attributes[TARGET_ATTR] = StringAttr(args.target)
+        args.output.write_text(module_text(module))
+        print(f"wrote {args.output} ({name} with the best placement)")
+    print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return 0

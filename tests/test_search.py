@@ -1,0 +1,271 @@
+"""Placement search: legality of every strategy, exactness against brute force, determinism, the CLI."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from chiplex.cli import main
+from chiplex.errors import ChiplexError
+from chiplex.ir.graph import Graph
+from chiplex.passes.search import SEARCH_STRATEGIES, Budget, SearchResult, search
+from chiplex.runtime_sim.evaluate import (
+    EvalSettings,
+    Evaluator,
+    Executor,
+    LocalPoolExecutor,
+    SerialExecutor,
+)
+from chiplex.targets.legality import check_placement, is_legal, resolve_rules
+from chiplex.targets.solver import minizinc_available
+from chiplex.targets.target import ChipSpec, Target, build_target
+from chiplex.testing import graph_and_target, min_capacity, nn_graph
+
+ROOT = Path(__file__).parents[1]
+MLP = ROOT / "examples" / "models" / "mlp.mlir"
+STRATEGIES = list(SEARCH_STRATEGIES)
+needs_minizinc = pytest.mark.skipif(not minizinc_available(), reason="MiniZinc is not installed")
+
+
+def fast_link_target(graph: Graph, num_chips: int, slack: float) -> Target:
+    """A chain of identical chips whose links cost nothing: the simulated period is the busiest chip's
+    compute, which is exactly what `cp` minimises (its model has no link time), so cp must match the
+    brute-force optimum of the simulator here."""
+    capacity = int(np.ceil(slack * min_capacity(graph, num_chips)))
+    chip = ChipSpec(
+        matrix_ops={"bf16": 8e12},
+        vector_ops={"bf16": 1e12},
+        sram_bytes=capacity,
+        sram_bandwidth=400e9,
+    )
+    return build_target(
+        "fast-chain",
+        "chain",
+        chip,
+        num_chips=num_chips,
+        link_bandwidth=1e18,
+        link_latency=0.0,
+    )
+
+
+def tiny_graph(seed: int, num_ops: int = 8) -> Graph:
+    """An NN-shaped DAG (residual and fan-out edges, see `chiplex.testing.nn_graph`) of a few ops."""
+    rng = np.random.default_rng(seed)
+    return nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), num_ops, name=f"tiny{seed}")
+
+
+def brute_force(graph: Graph, target: Target, microbatches: int = 64) -> tuple[float, np.ndarray]:
+    """Best simulated throughput over every legal placement, with the search's own evaluator."""
+    rules = resolve_rules(graph, target)
+    evaluator = Evaluator(graph, target, EvalSettings())
+    best, best_placement = 0.0, np.zeros(0)
+    for chips in itertools.product(range(target.num_chips), repeat=graph.num_nodes):
+        placement = np.array(chips, dtype=np.int64)
+        if not is_legal(graph, target, placement, rules):
+            continue
+        value = evaluator.simulate(placement, microbatches)
+        if value > best:
+            best, best_placement = value, placement
+    return best, best_placement
+
+
+def same(a: SearchResult, b: SearchResult) -> bool:
+    return (
+        np.array_equal(a.placement, b.placement)
+        and a.throughput == b.throughput
+        and a.evaluations == b.evaluations
+        and [(p.eval_index, p.best_throughput) for p in a.history]
+        == [(p.eval_index, p.best_throughput) for p in b.history]
+    )
+
+
+# -- every strategy returns a legal placement ------------------------------------------------------
+@needs_minizinc
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph_and_target(min_ops=2, max_ops=14, max_chips=4))
+def test_every_strategy_returns_a_legal_placement(case: tuple[Graph, Target]) -> None:
+    graph, target = case
+    for strategy in STRATEGIES:
+        result = search(graph, target, strategy, Budget(evaluations=24), seed=1)
+        violations = check_placement(graph, target, result.placement)
+        assert not violations, f"{strategy}: {violations[0]}"
+        assert result.throughput > 0
+        assert result.throughput <= result.upper_bound * (1 + 1e-9), strategy
+        assert 1 <= result.evaluations <= 24
+        bests = [p.best_throughput for p in result.history]
+        assert bests == sorted(bests), "best-so-far never decreases"
+        assert [p.eval_index for p in result.history] == list(range(1, result.evaluations + 1))
+
+
+def test_search_strategies_spend_the_whole_budget() -> None:
+    graph = nn_graph(lambda lo, hi: (lo + hi) // 2, 30)
+    target = fast_link_target(graph, 4, 1.5)
+    for strategy in ("random", "anneal"):
+        result = search(graph, target, strategy, Budget(evaluations=40), seed=3)
+        assert result.evaluations == 40
+        assert len(result.history) == 40
+    for strategy in ("greedy", "dp"):
+        assert search(graph, target, strategy, Budget(evaluations=40)).evaluations == 1
+
+
+# -- exactness on tiny graphs ----------------------------------------------------------------------
+@needs_minizinc
+@pytest.mark.parametrize(
+    ("seed", "slack"), [(0, 1.5), (7, 1.5), (7, 3.0), (8, 1.5), (11, 1.5), (3, 1.0)]
+)
+def test_cp_equals_brute_force_and_nothing_beats_it(seed: int, slack: float) -> None:
+    graph = tiny_graph(seed)
+    target = fast_link_target(graph, 3, slack)
+    best, _ = brute_force(graph, target)
+    cp = search(graph, target, "cp", Budget(evaluations=1, seconds=20))
+    assert cp.throughput == pytest.approx(best, rel=1e-9)
+    for strategy in STRATEGIES:
+        result = search(graph, target, strategy, Budget(evaluations=60), seed=seed)
+        assert result.throughput <= best * (1 + 1e-9), strategy
+
+
+@needs_minizinc
+def test_no_strategy_beats_brute_force_on_a_real_target() -> None:
+    # Slow links and skip edges: the simulator's optimum may differ from cp's model, but the
+    # brute-force optimum over every legal placement bounds every strategy.
+    picks = iter([1, 0, 1, 1, 0, 2, 1, 0, 1, 1, 0, 1] * 8)
+    graph = nn_graph(lambda lo, hi: min(hi, lo + next(picks)), 8)
+    capacity = int(1.3 * min_capacity(graph, 3))
+    chip = ChipSpec({"bf16": 8e12}, {"bf16": 1e12}, capacity, 400e9)
+    target = build_target(
+        "slow-ring", "ring", chip, num_chips=3, link_bandwidth=4e9, link_latency=5e-7
+    )
+    best, _ = brute_force(graph, target)
+    for strategy in STRATEGIES:
+        result = search(graph, target, strategy, Budget(evaluations=60), seed=0)
+        assert result.throughput <= best * (1 + 1e-9), strategy
+        assert is_legal(graph, target, result.placement)
+
+
+# -- determinism ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def medium_case() -> tuple[Graph, Target]:
+    from chiplex.testing import target_for, transformer_graph
+
+    graph = transformer_graph(60, seed=2)
+    return graph, target_for(graph, 4, slack=1.1)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_same_seed_same_result(medium_case: tuple[Graph, Target], strategy: str) -> None:
+    if strategy == "cp" and not minizinc_available():
+        pytest.skip("MiniZinc is not installed")
+    graph, target = medium_case
+    first = search(graph, target, strategy, Budget(evaluations=48), seed=7)
+    second = search(graph, target, strategy, Budget(evaluations=48), seed=7)
+    assert same(first, second)
+
+
+def test_pool_and_serial_give_identical_results(medium_case: tuple[Graph, Target]) -> None:
+    graph, target = medium_case
+    with LocalPoolExecutor(2) as pool:
+        assert isinstance(pool, Executor)
+        for strategy in ("random", "anneal"):
+            serial = search(graph, target, strategy, Budget(evaluations=40), seed=5)
+            pooled = search(graph, target, strategy, Budget(evaluations=40), seed=5, executor=pool)
+            assert same(serial, pooled), strategy
+
+
+def test_different_seeds_explore_differently(medium_case: tuple[Graph, Target]) -> None:
+    graph, target = medium_case
+    a = search(graph, target, "random", Budget(evaluations=16), seed=0)
+    b = search(graph, target, "random", Budget(evaluations=16), seed=1)
+    assert [p.best_throughput for p in a.history] != [p.best_throughput for p in b.history]
+
+
+# -- the interface ----------------------------------------------------------------------------------
+def test_budget_needs_a_limit() -> None:
+    with pytest.raises(ChiplexError, match="budget"):
+        Budget()
+    with pytest.raises(ChiplexError, match=">= 1"):
+        Budget(evaluations=0)
+    with pytest.raises(ChiplexError, match="> 0"):
+        Budget(seconds=-1.0)
+
+
+def test_a_seconds_budget_stops_the_search(medium_case: tuple[Graph, Target]) -> None:
+    graph, target = medium_case
+    result = search(graph, target, "random", Budget(seconds=0.5), seed=0)
+    assert result.evaluations >= 1
+    assert result.seconds < 5.0
+
+
+def test_unknown_strategy_is_a_user_error(medium_case: tuple[Graph, Target]) -> None:
+    graph, target = medium_case
+    with pytest.raises(ChiplexError, match="unknown search strategy 'nope'.*anneal"):
+        search(graph, target, "nope", Budget(evaluations=1))
+
+
+def test_the_evaluator_repairs_illegal_candidates(medium_case: tuple[Graph, Target]) -> None:
+    graph, target = medium_case
+    evaluator = Evaluator(graph, target)
+    backwards = np.arange(graph.num_nodes)[::-1] % target.num_chips  # edges flow backwards
+    assert not is_legal(graph, target, backwards)
+    result = SerialExecutor().map(evaluator, [backwards])[0]
+    assert result.repaired and result.ok
+    assert result.placement is not None and is_legal(graph, target, result.placement)
+    assert result.throughput == evaluator.simulate(result.placement)
+
+
+def test_a_new_strategy_joins_with_one_line(medium_case: tuple[Graph, Target]) -> None:
+    graph, target = medium_case
+
+    def everything_on_chip_zero(run, rng) -> None:  # type: ignore[no-untyped-def]
+        run.evaluate([np.zeros(run.graph.num_nodes, dtype=np.int64)])
+
+    SEARCH_STRATEGIES["zero"] = everything_on_chip_zero
+    try:
+        result = search(graph, target, "zero", Budget(evaluations=5))
+    finally:
+        del SEARCH_STRATEGIES["zero"]
+    assert result.evaluations == 1 and is_legal(graph, target, result.placement)
+
+
+# -- the command line --------------------------------------------------------------------------------
+def test_cli_search_prints_the_gap_and_writes_the_placement(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "placed.mlir"
+    args = [
+        "search",
+        str(MLP),
+        "--target",
+        "tpu-ring8",
+        "--strategy",
+        "anneal",
+        "--budget",
+        "16",
+        "--workers",
+        "1",
+        "-o",
+        str(out),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "gap to bound" in printed and "upper bound" in printed
+    assert out.read_text().count("#mcm.chip<") >= 1
+    assert main(args) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert main([*args, "--force", "--no-progress"]) == 0
+
+
+def test_cli_search_rejects_an_unknown_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", str(MLP), "--strategy", "magic", "--budget", "3"]) == 1
+    assert "unknown search strategy 'magic'" in capsys.readouterr().err
+
+
+def test_cli_help_defaults_match_the_library() -> None:
+    from chiplex.commands import search as command
+    from chiplex.runtime_sim.evaluate import REPORT_MICROBATCHES, SEARCH_MICROBATCHES
+
+    assert command.HELP_REPORT_MICROBATCHES == REPORT_MICROBATCHES
+    assert command.HELP_SEARCH_MICROBATCHES == SEARCH_MICROBATCHES
