@@ -27,8 +27,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from chiplex.ir import nn
-from chiplex.ir.torch_import import parse_dtype
-from chiplex.ir.types import tensor_bytes
+from chiplex.ir.types import parse_dtype, tensor_bytes
 
 KINDS: tuple[str, ...] = ("transformer", "convnet", "mlp", "hybrid")
 

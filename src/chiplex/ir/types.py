@@ -12,12 +12,59 @@ from xdsl.dialects.builtin import (
     IndexType,
     IntegerType,
     TensorType,
+    bf16,
+    f16,
+    f32,
+    f64,
+    i8,
+    i16,
+    i32,
+    i64,
 )
 from xdsl.ir import Attribute
 from xdsl.utils.exceptions import VerifyException
 
+from chiplex.errors import ChiplexError
+
 DYNAMIC: int = -1
 """How xDSL stores a `?` dimension in `TensorType.get_shape()`."""
+
+_DTYPE_ALIASES: dict[str, Attribute] = {
+    "i8": i8,
+    "int8": i8,
+    "i16": i16,
+    "int16": i16,
+    "i32": i32,
+    "int32": i32,
+    "i64": i64,
+    "int64": i64,
+    "bf16": bf16,
+    "bfloat16": bf16,
+    "f16": f16,
+    "fp16": f16,
+    "float16": f16,
+    "half": f16,
+    "f32": f32,
+    "fp32": f32,
+    "float32": f32,
+    "float": f32,
+    "f64": f64,
+    "float64": f64,
+}
+DTYPE_NAMES: tuple[str, ...] = ("i8", "i16", "i32", "i64", "bf16", "f16", "f32", "f64")
+"""The canonical names accepted for `weight_dtype` and `activation_dtype` (aliases also work)."""
+
+
+def parse_dtype(name: str | None) -> Attribute | None:
+    """The IR element type named `name` (`i8`, `bf16`, `int8`, ...); None or "keep" keeps torch's."""
+    if name is None or name.lower() in ("keep", "none"):
+        return None
+    try:
+        return _DTYPE_ALIASES[name.lower()]
+    except KeyError:
+        raise ChiplexError(
+            f"unknown dtype '{name}': expected one of {', '.join(DTYPE_NAMES)} or 'keep'"
+        ) from None
 
 
 def element_bytes(t: Attribute) -> int:
