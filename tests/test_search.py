@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -252,6 +253,7 @@ def test_cli_search_prints_the_gap_and_writes_the_placement(
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "gap to bound" in printed and "upper bound" in printed
+    assert re.search(r"chips used +\d of 8; ops per chip", printed)
     assert out.read_text().count("#mcm.chip<") >= 1
     assert main(args) == 1
     assert "refusing to overwrite" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chiplex.commands._args import (
     add_input_arguments,
@@ -19,6 +20,9 @@ from chiplex.commands._args import (
     positive_int,
 )
 from chiplex.errors import ChiplexError
+
+if TYPE_CHECKING:
+    from chiplex.targets.target import Target
 
 DEFAULT_EVALUATIONS = 2000
 
@@ -86,14 +90,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def format_result(result, graph_name: str, target_name: str) -> str:  # type: ignore[no-untyped-def]
+def format_result(result, graph_name: str, target: Target) -> str:  # type: ignore[no-untyped-def]
     """The result block: throughput, upper bound, gap, effort, and when 99% of it was reached."""
     import numpy as np
 
     reached = result.reached(0.99)
     chips = np.bincount(result.placement)
     lines = [
-        f"{result.strategy} on {graph_name} / {target_name} (seed {result.seed}):",
+        f"{result.strategy} on {graph_name} / {target.name} (seed {result.seed}):",
         f"  throughput     {result.throughput:,.1f} samples/s  "
         f"({result.microbatches} micro-batches; {result.search_throughput:,.1f} in the search at "
         f"{result.search_microbatches})",
@@ -102,7 +106,7 @@ def format_result(result, graph_name: str, target_name: str) -> str:  # type: ig
         f"  evaluations    {result.evaluations} in {result.seconds:.1f} s "
         f"({result.repaired} repaired, {result.failed} without a legal repair)",
         f"  99% reached    after {reached.eval_index} evaluations, {reached.wall_s:.1f} s",
-        f"  chips used     {len(chips)} of the target's; ops per chip {' '.join(map(str, chips))}",
+        f"  chips used     {len(chips)} of {target.num_chips}; ops per chip {' '.join(map(str, chips))}",
     ]
     lines.extend(f"  note           {note}" for note in result.notes)
     return "\n".join(lines)
@@ -154,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         microbatches=args.microbatches or REPORT_MICROBATCHES,
         search_microbatches=args.search_microbatches or SEARCH_MICROBATCHES,
     )
-    print(format_result(result, graph.name, target.name))
+    print(format_result(result, graph.name, target))
     if args.output is not None:
         for op, chip in zip(graph.ops, result.placement.tolist(), strict=True):
             set_chip(op, chip)
