@@ -12,7 +12,7 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import graph_from_module
 from chiplex.ir.mcm import ProgramOp, RecvOp, SendOp
 from chiplex.ir.parse import load_module, parse_module
-from chiplex.targets.legality import check_placement, packing_hint
+from chiplex.targets.legality import check_placement
 from chiplex.targets.schedule import (
     ComputeStep,
     RecvStep,
@@ -20,6 +20,7 @@ from chiplex.targets.schedule import (
     build_schedule,
     schedule_from_json,
 )
+from chiplex.targets.solver import packing_hint
 from chiplex.targets.target import load_target
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples" / "models").glob("*.mlir"))

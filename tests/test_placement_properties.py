@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from chiplex.ir.graph import Graph
 from chiplex.passes.strategies import place_dp, place_greedy
-from chiplex.targets.legality import check_placement, chip_memory, topological_packing
+from chiplex.targets.heuristics import first_fit_packing, problem_for
+from chiplex.targets.legality import check_placement, chip_memory, resolve_rules
 from chiplex.targets.target import Target, TargetRules
 from chiplex.testing import graph_and_target
 
@@ -100,10 +101,10 @@ def test_the_checker_catches_every_hand_broken_rule(
 
 @PROPERTY
 @given(graph_and_target(max_ops=30, max_chips=6))
-def test_topological_packing_fits_each_chip_and_is_first_fit(case: tuple[Graph, Target]) -> None:
+def test_first_fit_packing_fits_each_chip_and_is_first_fit(case: tuple[Graph, Target]) -> None:
     graph, target = case
     capacity = target.chip.capacity_bytes
-    packing = topological_packing(graph, capacity)
+    packing = first_fit_packing(problem_for(graph, resolve_rules(graph, target)))
     if packing is None:
         # Only when some op cannot sit on a chip even with its inputs from elsewhere.
         alone = [

@@ -781,8 +781,7 @@ def heuristic_repair(problem: Problem, candidate: np.ndarray) -> np.ndarray | No
     # inflate receive buffers), the block order and the layer-by-layer order, which usually fit.
     ids = np.arange(problem.num_units)
     priorities = [priority, ids, depth_priority(problem) * problem.num_units + ids]
-    span = problem.max_span
-    modes: list[int | None] = [None] if span is None else ([0] if span == 0 else [None, 1])
+    modes = _band_modes(problem)
     for unit_priority in priorities:
         seq = sequence_of(problem, priority_order(problem, unit_priority))
         end = segment_ends(problem, seq)
@@ -800,6 +799,33 @@ def heuristic_repair(problem: Problem, candidate: np.ndarray) -> np.ndarray | No
     return None
 
 
+def _band_modes(problem: Problem) -> list[int | None]:
+    """`segment_band` modes to try: none without a hop span, else the span's own, then 1 hop."""
+    span = problem.max_span
+    return [None] if span is None else ([0] if span == 0 else [None, 1])
+
+
+def first_fit_packing(problem: Problem) -> np.ndarray | None:
+    """Ops packed in block (topological) order onto chips 0, 1, ..., each filled until the next op would
+    break the memory rule (`segment_ends`); None when one op alone does not fit a chip.
+
+    The chip count is not a lower bound (another order or a non-contiguous cut may pack tighter), but
+    it tells a user how far from fitting a model is when the solver cannot decide.
+    """
+    seq = sequence_of(problem, priority_order(problem, np.arange(problem.num_units)))
+    end = segment_ends(problem, seq)
+    cuts = np.flatnonzero(seq.boundary)
+    placement = np.empty(problem.n, dtype=np.int64)
+    chip, start = 0, 0
+    while start < problem.n:
+        stop = int(cuts[np.searchsorted(cuts, end[start], side="right") - 1])
+        if stop <= start:
+            return None
+        placement[seq.perm[start:stop]] = chip
+        chip, start = chip + 1, stop
+    return placement
+
+
 def heuristic_optimize(problem: Problem, times: np.ndarray) -> np.ndarray | None:
     """A legal placement with a small bottleneck (max per-chip sum of `times`), or None."""
     k = problem.k
@@ -808,8 +834,7 @@ def heuristic_optimize(problem: Problem, times: np.ndarray) -> np.ndarray | None
     times = np.asarray(times, dtype=np.float64)
     ids = np.arange(problem.num_units)
     priorities = [ids, depth_priority(problem) * problem.num_units + ids]
-    span = problem.max_span
-    modes: list[int | None] = [None] if span is None else ([0] if span == 0 else [None, 1])
+    modes = _band_modes(problem)
     best: tuple[float, np.ndarray] | None = None
     for priority in priorities:
         seq = sequence_of(problem, priority_order(problem, priority))

@@ -130,55 +130,6 @@ def chip_memory(graph: Graph, placement: np.ndarray, num_chips: int) -> ChipMemo
     )
 
 
-def topological_packing(graph: Graph, capacity_bytes: int) -> np.ndarray | None:
-    """First-fit packing of the ops, in topological order, onto chips 0, 1, ... under the memory rule.
-
-    Each chip takes ops until the next one would push weights + receive buffers + largest working set
-    over `capacity_bytes`. The number of chips it uses is not a lower bound (another order or a
-    non-contiguous cut may pack tighter), but it tells a user how far from fitting a model is when the
-    solver cannot decide. None when one op alone does not fit a chip.
-    """
-    preds = graph.predecessors()
-    placement = np.zeros(graph.num_nodes, dtype=np.int64)
-    chip, start = 0, 0
-    weights = receive = working = 0
-    counted: set[int] = set()  # producers before `start` already in this chip's receive buffers
-    for node in range(graph.num_nodes):
-        outside = [u for u in preds[node].tolist() if u < start and u not in counted]
-        extra = sum(int(graph.output_bytes[u]) for u in outside)
-        node_weights, node_working = (
-            int(graph.weight_bytes[node]),
-            int(graph.working_set_bytes[node]),
-        )
-        if weights + node_weights + receive + extra + max(working, node_working) > capacity_bytes:
-            chip, start, counted = chip + 1, node, set()
-            weights = receive = working = 0
-            outside = preds[node].tolist()
-            extra = sum(int(graph.output_bytes[u]) for u in outside)
-            if node_weights + extra + node_working > capacity_bytes:
-                return None
-        placement[node] = chip
-        counted.update(outside)
-        weights += node_weights
-        receive += extra
-        working = max(working, node_working)
-    return placement
-
-
-def packing_hint(graph: Graph, target: Target) -> str:
-    """A sentence on how many chips topological packing needs, for messages about no placement."""
-    capacity = target.chip.capacity_bytes
-    packing = topological_packing(graph, capacity)
-    needed = int(packing.max()) + 1 if packing is not None and len(packing) else 0
-    if needed <= target.num_chips:
-        return ""
-    return (
-        f"; packing the ops in topological order needs {needed} chips of "
-        f"{capacity / 2**20:.2f} MiB (weights {graph.weight_bytes.sum() / 2**20:.2f} MiB plus "
-        f"activation buffers), the target has {target.num_chips}"
-    )
-
-
 def check_placement(
     graph: Graph,
     target: Target,

@@ -49,7 +49,6 @@ from chiplex.targets.legality import (
     RULES,
     PlacementRules,
     check_placement,
-    packing_hint,
     resolve_rules,
 )
 from chiplex.targets.target import Target
@@ -450,7 +449,7 @@ def _repair_minizinc(
     _warn_time_limit("repair", time_limit, "no legal placement found", 2)
     raise SolverTimeoutError(
         f"no legal placement found within {time_limit:g} s (neither found nor proved impossible)"
-        f"{packing_hint(problem.graph, target)}; raise the time limit or run `chiplex check`"
+        f"{packing_hint(problem.graph, target, problem.rules)}; raise the time limit or run `chiplex check`"
     )
 
 
@@ -530,7 +529,21 @@ def optimize(
     _warn_time_limit("optimize", time_limit, "no legal placement found")
     raise SolverTimeoutError(
         f"no legal placement found within {time_limit:g} s (neither found nor proved impossible)"
-        f"{packing_hint(graph, target)}"
+        f"{packing_hint(graph, target, rules)}"
+    )
+
+
+def packing_hint(graph: Graph, target: Target, rules: PlacementRules | None = None) -> str:
+    """A clause on how many chips first-fit packing needs, for messages about no placement found."""
+    problem = heuristics.problem_for(graph, rules or resolve_rules(graph, target))
+    packing = heuristics.first_fit_packing(problem)
+    needed = int(packing.max()) + 1 if packing is not None and len(packing) else 0
+    if needed <= target.num_chips:
+        return ""
+    return (
+        f"; packing the ops in topological order needs {needed} chips of "
+        f"{problem.capacity / 2**20:.2f} MiB (weights {graph.weight_bytes.sum() / 2**20:.2f} MiB plus "
+        f"activation buffers), the target has {target.num_chips}"
     )
 
 
@@ -564,7 +577,7 @@ def explain(
     if status is None:
         return [
             f"undecided: no legal placement found and none ruled out within {time_limit:g} s"
-            f"{packing_hint(graph, target)}"
+            f"{packing_hint(graph, target, rules)}"
         ]
     # Deletion filter: drop every rule whose removal keeps the model unsatisfiable.
     needed = list(present)
