@@ -45,6 +45,7 @@ from xdsl.dialects.builtin import (
     Float16Type,
     Float32Type,
     Float64Type,
+    FloatAttr,
     IntegerType,
     ModuleOp,
     Signedness,
@@ -138,6 +139,12 @@ def _torch_elem(dtype: torch.dtype) -> Attribute:
 
 def _is_float_elem(t: Attribute) -> bool:
     return isinstance(t, Float16Type | BFloat16Type | Float32Type | Float64Type)
+
+
+def _rounds(value: float, elem: Attribute) -> bool:
+    """Whether storing `value` in the float type `elem` changes it (beyond float32 rounding)."""
+    stored = FloatAttr(float(value), cast(Float64Type, elem)).value.data
+    return stored != value and stored != float(torch.tensor(value, dtype=torch.float32).item())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +315,9 @@ class _Importer:
         # Materialised parameters: name -> (value, views it was stored with).
         self.params: dict[str, tuple[SSAValue, tuple[_View, ...]]] = {}
         self.param_views: dict[tuple[str, tuple[_View, ...]], SSAValue] = {}
-        self.consts: dict[int, SSAValue] = {}
+        # Keyed by the object (identity), which keeps it alive: an `id()` key could be reused by a
+        # later temporary _Const and hand back the wrong tensor.
+        self.consts: dict[_Const, SSAValue] = {}
         self.const_names: dict[str, list[tuple[torch.Tensor, SSAValue]]] = {}
         self.const_values: dict[str, torch.Tensor] = {}
         self.missing: set[object] = set()
@@ -361,6 +370,10 @@ class _Importer:
             value = int(value)
         if not _is_float_elem(elem) and isinstance(value, float) and not value.is_integer():
             elem = self.act_type or f32
+        if _is_float_elem(elem) and math.isfinite(value) and _rounds(value, elem):
+            # The activation dtype would round the value (0.1 in bf16 is 0.10009765625) and with
+            # it what the IR computes; a scalar costs nothing, so it keeps the value in f32.
+            elem = f32
         key = (value, elem)
         if key not in self.scalars:
             op = nn.ConstantOp(value, TensorType(elem, []))
@@ -398,8 +411,8 @@ class _Importer:
         return self.emit(nn.ReshapeOp(value, _retype(value, v.shape)))
 
     def materialize_const(self, c: _Const) -> SSAValue:
-        if id(c) in self.consts:
-            return self.consts[id(c)]
+        if c in self.consts:
+            return self.consts[c]
         t = c.tensor
         elem = self.elem(t.dtype)
         ttype = TensorType(elem, list(t.shape))
@@ -412,13 +425,13 @@ class _Importer:
             same = self.const_names.setdefault(c.name, [])
             for other, stored in same:
                 if other.shape == t.shape and other.dtype == t.dtype and torch.equal(other, t):
-                    self.consts[id(c)] = stored
+                    self.consts[c] = stored
                     return stored
             name = c.name if not same else f"{c.name}.{len(same) + 1}"
             value = self.emit(nn.ParamOp(name, ttype), name)
             same.append((t, value))
             self.const_values[name] = t
-        self.consts[id(c)] = value
+        self.consts[c] = value
         return value
 
     def value(self, v: _Value, elem: Attribute | None = None) -> SSAValue:
@@ -756,6 +769,23 @@ for _name, _cls in _UNARY.items():
         return handler
 
     _HANDLERS[_name] = _make_unary(_cls)
+
+
+@_handles("gelu")
+def _gelu(
+    imp: _Importer, node: torch.fx.Node, x: _Value, approximate: str = "none", **kw: Any
+) -> SSAValue:
+    v = imp.value(x)
+    if kw.get("approximate", approximate) != "tanh":
+        return imp.emit(nn.GeluOp(v))
+    # nn.gelu is the exact (erf) GELU; the tanh form differs by up to 5e-4, so it is spelled out:
+    # x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))). The factors are f32 scalars, which
+    # an activation dtype like bf16 would round (0.044715 -> 0.04468).
+    cube = imp.emit(nn.MulOp(imp.emit(nn.MulOp(v, v)), v))
+    inner = imp.emit(nn.AddOp(v, imp.emit(nn.MulOp(cube, imp.scalar(0.044715, f32)))))
+    t = imp.emit(nn.TanhOp(imp.emit(nn.MulOp(inner, imp.scalar(math.sqrt(2 / math.pi), f32)))))
+    half = imp.emit(nn.MulOp(v, imp.scalar(0.5, f32)))
+    return imp.emit(nn.MulOp(half, imp.emit(nn.AddOp(t, imp.scalar(1.0, f32)))))
 
 
 @_handles("clamp", "clip", "clamp_min", "clamp_max", "hardtanh", "relu6")
@@ -1177,9 +1207,24 @@ def _avg_pool(
     *rest: Any,
     **kw: Any,
 ) -> SSAValue:
+    names = ["ceil_mode", "count_include_pad", "divisor_override"]
+    options = {"count_include_pad": True, "divisor_override": None}
+    options |= dict(zip(names, rest, strict=False)) | kw
+    if options["divisor_override"] is not None:
+        raise _Unsupported("avg_pool2d with divisor_override")
     v = imp.value(x)
     k, s, p = _pool_params(kernel, stride, padding)
-    return imp.emit(nn.AvgPool2dOp(v, k, s, p, _check_pool(imp, node, v, k, s, p)))
+    rtype = _check_pool(imp, node, v, k, s, p)
+    out = imp.emit(nn.AvgPool2dOp(v, k, s, p, rtype))
+    if options["count_include_pad"] and any(p):
+        # nn.avg_pool2d divides by the cells inside the input; torch's default divides by the
+        # whole window: scale each output by (cells inside / window cells), a constant map.
+        h, w = _shape_of(v)[2:]
+        ones = torch.ones(1, 1, h, w)
+        inside = torch.nn.functional.avg_pool2d(ones, k, s, p, count_include_pad=True)
+        name = f"{imp.path}.pad_fraction" if imp.path else "avg_pool2d.pad_fraction"
+        out = imp.emit(nn.MulOp(out, imp.value(_Const(inside, name)), rtype))
+    return out
 
 
 @_handles("adaptive_avg_pool2d", "_adaptive_avg_pool2d")

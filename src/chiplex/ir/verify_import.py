@@ -102,3 +102,54 @@ def verify_import(
     ]
     got = run(ir, [t.numpy() for t in inputs], module_parameters(model, constants))
     return Verification(compare_outputs(got, expected), seed, len(expected))
+
+
+@dataclass(frozen=True)
+class ImportedSpec:
+    """What `import_spec` built: the IR, the module it came from and the data to run both."""
+
+    ir: ModuleOp
+    model: torch.nn.Module
+    example_inputs: tuple[torch.Tensor, ...]
+    constants: dict[str, torch.Tensor]
+
+
+def import_spec(
+    spec: str,
+    input_shapes: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    weight_dtype: str | None = "i8",
+    activation_dtype: str | None = "bf16",
+    name: str | None = None,
+) -> ImportedSpec:
+    """`load_model_spec`, keeping the module, its example inputs and the importer's constants."""
+    from chiplex.ir.torch_import import (
+        build_model,
+        import_with_constants,
+        parse_dtype,
+        parse_input_spec,
+    )
+
+    parse_dtype(weight_dtype)
+    parse_dtype(activation_dtype)
+    model, default_name = build_model(spec)
+    if input_shapes:
+        inputs = parse_input_spec(input_shapes, dtypes)
+    elif dtypes:
+        raise ChiplexError("--dtype needs --input-shape (one dtype per input shape)")
+    else:
+        make = getattr(model, "example_inputs", None)
+        if not callable(make):
+            raise ChiplexError(
+                f"{spec}: {type(model).__name__} has no example_inputs(); give the input shapes "
+                f"(--input-shape 1x128 --dtype int64)"
+            )
+        inputs = tuple(make())
+    ir, constants = import_with_constants(
+        model,
+        inputs,
+        weight_dtype=weight_dtype,
+        activation_dtype=activation_dtype,
+        name=name or default_name,
+    )
+    return ImportedSpec(ir, model, inputs, constants)
