@@ -157,6 +157,12 @@ def erf(x: np.ndarray) -> np.ndarray:
     return np.where(z < 0.5, small, large).astype(np.float32)
 
 
+def _blas(x: np.ndarray) -> np.ndarray:
+    """A float32 C-contiguous copy if needed: numpy's matmul calls BLAS only on such operands and
+    falls back to a slower loop on some transposed views (2x on a head-split attention)."""
+    return np.ascontiguousarray(_float(x))
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return _float(1.0 / (1.0 + np.exp(-x)))
 
@@ -231,13 +237,13 @@ class NNFunctions(InterpreterFunctions):
     def run_matmul(
         self, interpreter: Interpreter, op: nn.MatmulOp, args: PythonValues
     ) -> PythonValues:
-        return (np.matmul(_float(args[0]), _float(args[1])),)
+        return (np.matmul(_blas(args[0]), _blas(args[1])),)
 
     @impl(nn.BatchMatmulOp)
     def run_batch_matmul(
         self, interpreter: Interpreter, op: nn.BatchMatmulOp, args: PythonValues
     ) -> PythonValues:
-        return (np.matmul(_float(args[0]), _float(args[1])),)
+        return (np.matmul(_blas(args[0]), _blas(args[1])),)
 
     @impl(nn.Conv2dOp)
     def run_conv2d(
