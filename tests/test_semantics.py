@@ -112,3 +112,30 @@ def test_bit_identical_is_stricter_than_a_tolerance() -> None:
     )
     load_plugin(str(PLUGIN))
     assert_pipeline_preserves_semantics(module, "decompose-softmax", rtol=1e-6)
+
+
+NORMS = ROOT / "examples" / "passes" / "decompose_norms.py"
+
+
+@EXAMPLES
+@given(module=nn_programs())
+def test_a_user_pass_decomposing_layer_norm_and_gelu_preserves_meaning(module: ModuleOp) -> None:
+    load_plugin(str(NORMS))
+    assert_pipeline_preserves_semantics(module, "decompose-norms", rtol=1e-5)
+
+
+def test_the_user_pass_on_a_real_model_and_through_the_cli(tmp_path: Path) -> None:
+    from chiplex.cli import main
+    from chiplex.ir.parse import load_module
+
+    load_plugin(str(NORMS))
+    module = load_module(ROOT / "examples" / "models" / "bert_layer.mlir")
+    comparison = assert_pipeline_preserves_semantics(module, "decompose-norms", rtol=1e-5)
+    assert comparison.max_rel > 0  # a different summation order: close, not identical
+    pipeline = (
+        "decompose-norms,annotate-costs{target=tpu-ring8},place,legalize-placement,"
+        "insert-transfers,split-chiplets"
+    )
+    out = tmp_path / "out"
+    args = ["compile", str(ROOT / "examples" / "models" / "bert_layer.mlir")]
+    assert main([*args, "--plugin", str(NORMS), "--pipeline", pipeline, "-o", str(out)]) == 0
