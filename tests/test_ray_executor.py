@@ -280,3 +280,14 @@ def test_cli_rejects_a_ray_address_for_another_executor(capsys: pytest.CaptureFi
     args = ["search", str(MLP), "--budget", "3", "--executor", "local", "--ray-address", "h:6379"]
     assert main(args) == 1
     assert "needs the ray executor" in capsys.readouterr().err
+
+
+@needs_ray
+def test_an_unreachable_head_fails_fast_with_a_clear_error() -> None:
+    from chiplex.runtime_sim.ray_executor import _check_reachable
+
+    with pytest.raises(
+        ChiplexError, match=r"cannot reach the Ray head at 127\.0\.0\.1:1: .*ray start"
+    ):
+        _check_reachable("127.0.0.1:1")
+    _check_reachable("auto")  # resolved by Ray itself

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -50,6 +51,8 @@ under a second; a repair that falls back to MiniZinc stops after `EvalSettings.r
 DEFAULT_START_TIMEOUT = 180.0
 """Seconds the actors may take to start and build their evaluator (a cluster without free CPUs would
 otherwise leave them pending forever)."""
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for the Ray head's port to accept a connection."""
 POLL_SECONDS = 1.0
 """How often a waiting `map` checks its batches' deadlines."""
 
@@ -71,6 +74,49 @@ def _import_ray() -> Any:
             "the ray executor needs Ray: pip install 'chiplex[ray]' (or pick --executor local)"
         ) from None
     return ray
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Join the Ray cluster at `address` (default `RAY_ADDRESS`), else start a local Ray with
+    `num_cpus` CPUs (default one per CPU of this machine), quietly; nothing when Ray is already
+    initialised in this process. Whether this call initialised Ray: then the caller's `ray.shutdown()`
+    disconnects from the cluster (and stops the local Ray)."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get(RAY_ADDRESS_ENV) or None
+    quiet: dict[str, Any] = {
+        "log_to_driver": False,
+        "logging_level": logging.ERROR,
+        "include_dashboard": False,
+    }
+    try:
+        if address:
+            _check_reachable(address)
+            ray.init(address=address, **quiet)
+            return True
+        from chiplex.runtime_sim.evaluate import default_workers
+
+        ray.init(address="local", num_cpus=num_cpus or default_workers(), **quiet)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise ChiplexError(f"could not start or join {where}: {err}") from None
+    return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a head that does not answer: `ray.init` retries an unreachable address for
+    minutes, printing its own connection warnings."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as err:
+        raise ChiplexError(
+            f"cannot reach the Ray head at {address}: {err.strerror or err} (start one with "
+            "`ray start --head`, see docs/scale-out.md)"
+        ) from None
 
 
 class _Worker:
@@ -149,24 +195,7 @@ class RayExecutor:
         if self._ray is not None:
             return self._ray
         ray = _import_ray()
-        if not ray.is_initialized():
-            quiet: dict[str, Any] = {
-                "log_to_driver": False,
-                "logging_level": logging.ERROR,
-                "include_dashboard": False,
-            }
-            try:
-                if self.address:
-                    ray.init(address=self.address, **quiet)
-                else:
-                    from chiplex.runtime_sim.evaluate import default_workers
-
-                    cpus = self._requested_workers or default_workers()
-                    ray.init(address="local", num_cpus=cpus, **quiet)
-            except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
-                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
-                raise ChiplexError(f"could not start or join {where}: {err}") from None
-            self._started_ray = True
+        self._started_ray = init_ray(self.address, self._requested_workers)
         if self._requested_workers is None:
             self.workers = max(int(ray.cluster_resources().get("CPU", 1)), 1)
         self._ray = ray
