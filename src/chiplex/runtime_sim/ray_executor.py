@@ -99,8 +99,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
 
         ray.init(address="local", num_cpus=num_cpus or default_workers(), **quiet)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise ChiplexError(f"could not start or join {where}: {err}") from None
+        if not address:
+            raise ChiplexError(f"could not start a local Ray: {err}") from None
+        raise ChiplexError(
+            f"could not join the Ray cluster at {address}: {err} (a cluster with token "
+            "authentication needs RAY_AUTH_MODE=token and its token here, see docs/scale-out.md)"
+        ) from None
     return True
 
 
