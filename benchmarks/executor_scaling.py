@@ -32,6 +32,7 @@ Writes benchmarks/results/executor_scaling.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import platform
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", default=list(CASES), metavar="MODEL@TARGET")
     parser.add_argument("--evaluations", type=int, default=64)
     parser.add_argument("--overhead-items", type=int, default=512)
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="round-robin runs per configuration; the best counts"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     command = " ".join(
@@ -248,17 +252,26 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"\n== {spec}: {graph.subset_summary()}, {args.evaluations} evaluations", flush=True
             )
-            measured: list[Measured] = []
+            runs: dict[tuple[str, int], list[Measured]] = {config: [] for config in CONFIGS}
             reference: list[Evaluation] | None = None
-            for kind, workers in CONFIGS:
-                row, results = measure(kind, workers, evaluator, candidates, reference)
-                reference = reference or results
-                measured.append(row)
-                print(
-                    f"   {kind:>6} x{workers}: {row.rate:7.2f} evaluations/s  (start {row.start_s:.1f} s, "
-                    f"identical to serial: {row.identical})",
-                    flush=True,
+            # Round-robin repeats, best of each: on a shared machine every configuration meets the
+            # same spells of load, and the best run is the one least disturbed by it.
+            for _ in range(args.repeat):
+                for kind, workers in CONFIGS:
+                    row, results = measure(kind, workers, evaluator, candidates, reference)
+                    reference = reference or results
+                    runs[kind, workers].append(row)
+                    print(
+                        f"   {kind:>6} x{workers}: {row.rate:7.2f} evaluations/s  "
+                        f"(start {row.start_s:.1f} s, identical to serial: {row.identical})",
+                        flush=True,
+                    )
+            measured = [
+                dataclasses.replace(
+                    max(rows, key=lambda m: m.rate), identical=all(m.identical for m in rows)
                 )
+                for rows in runs.values()
+            ]
             repaired = sum(r.repaired for r in reference or [])
             serial = measured[0]
             t_eval = 1.0 / serial.rate
@@ -286,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"## {graph.name} on {target.name}",
                 "",
                 f"{graph.subset_summary()}; {target.num_chips} chips; {args.evaluations} random cuts "
-                f"({repaired} repaired). Serial evaluation: **{1e3 * t_eval:.1f} ms**.",
+                f"({repaired} repaired), best of {args.repeat} round-robin runs per executor. "
+                f"Serial evaluation: **{1e3 * t_eval:.1f} ms**.",
                 "",
                 "| executor | workers | evaluations/s | speed-up vs serial | start-up + warm-up (s) | identical to serial |",
                 "|---|---:|---:|---:|---:|---|",
