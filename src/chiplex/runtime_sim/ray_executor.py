@@ -246,7 +246,11 @@ class RayExecutor:
                     batch, slot = todo.popleft(), idle.popleft()
                     ref = self._actors[slot].run.remote(fn, batch.items)
                     running[ref] = (batch, slot, time.monotonic() + self.task_timeout)
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+                ready, rest = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+                if ready and rest:
+                    # Collect every batch already done in one call, not one wait per batch.
+                    done, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                    ready += done
                 for ref in ready:
                     batch, slot, _deadline = running.pop(ref)
                     try:
