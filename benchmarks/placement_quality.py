@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/placement_quality.py                  # the committed table (defaults)
     .venv/bin/python benchmarks/placement_quality.py --evaluations 300 --cases bert_base@tpu-ring8
+    .venv/bin/python benchmarks/placement_quality.py --executor ray --ray-address HEAD:6379   # on a cluster
 
 For each case (model @ target) every strategy in `chiplex.passes.search.SEARCH_STRATEGIES` runs with the
 same `Budget(evaluations, seconds)` and seed. random and anneal spend the evaluations; greedy and dp
@@ -11,6 +12,11 @@ is the best placement re-simulated with 64 micro-batches. Writes
 
     benchmarks/results/placement_quality.md      the table: throughput, gap to bound, effort to 99%
     benchmarks/results/placement_<case>.png      convergence (best so far vs evaluations and seconds)
+
+With `--executor ray` the whole grid of (case, strategy, seed) searches runs as Ray tasks (one CPU
+each, every search serial inside its task; the graph and target go into the object store once per
+case), on the cluster at `--ray-address` / `RAY_ADDRESS`, else on a local Ray with `--workers` CPUs.
+Results are the same as the serial run's (each search is deterministic); only the seconds change.
 
 Models come from `examples/models/<name>.mlir` (written by `chiplex import-torch`), or are imported
 from the zoo when the file is missing.
@@ -31,6 +37,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on CI machines
 import matplotlib.pyplot as plt  # noqa: E402
 
+from chiplex.commands._args import add_executor_arguments  # noqa: E402
 from chiplex.ir.graph import Graph, graph_from_module  # noqa: E402
 from chiplex.passes.search import (  # noqa: E402
     FINAL_CANDIDATES,
@@ -44,6 +51,7 @@ from chiplex.runtime_sim.evaluate import (  # noqa: E402
     SEARCH_MICROBATCHES,
     default_workers,
     make_executor,
+    strip_graph,
 )
 from chiplex.targets.target import Target, load_target  # noqa: E402
 
@@ -92,14 +100,19 @@ def load_graph(model: str) -> Graph:
 
 
 def run_case(
-    spec: str, strategies: list[str], budget: Budget, seeds: list[int], workers: int
+    spec: str,
+    strategies: list[str],
+    budget: Budget,
+    seeds: list[int],
+    workers: int,
+    kind: str | None = None,
 ) -> Case:
     model, _, target_name = spec.partition("@")
     graph = load_graph(model)
     target = load_target(target_name)
     case = Case(model, target_name, graph, target, [])
     print(f"\n== {case.name}: {graph.subset_summary()}", flush=True)
-    executor = make_executor(workers)
+    executor = make_executor(workers, kind)
     try:
         for seed in seeds:
             for strategy in strategies:
@@ -126,6 +139,56 @@ def run_case(
     finally:
         executor.close()
     return case
+
+
+def run_grid_on_ray(
+    specs: list[str],
+    strategies: list[str],
+    budget: Budget,
+    seeds: list[int],
+    workers: int,
+    address: str | None,
+) -> list[Case]:
+    """Every (case, seed, strategy) search of `run_case` as one Ray task; results in its order."""
+    import ray
+
+    from chiplex.runtime_sim.ray_executor import init_ray
+
+    started = init_ray(address, workers)
+    try:
+        # A task per search, one CPU each, serial inside; Ray re-runs a task whose worker died.
+        remote_search = ray.remote(num_cpus=1, max_retries=2)(search)
+        cases: list[Case] = []
+        pending: dict[object, tuple[Case, int]] = {}
+        for spec in specs:
+            model, _, target_name = spec.partition("@")
+            case = Case(model, target_name, load_graph(model), load_target(target_name), [])
+            cases.append(case)
+            graph_ref, target_ref = ray.put(strip_graph(case.graph)), ray.put(case.target)
+            for seed in seeds:
+                for strategy in strategies:
+                    if strategy in DETERMINISTIC and seed != seeds[0]:
+                        continue
+                    ref = remote_search.remote(
+                        graph_ref, target_ref, strategy, budget, seed, workers=1
+                    )
+                    pending[ref] = (case, len(case.results))
+                    case.results.append(None)  # type: ignore[arg-type]  # filled below
+        print(f"\n{len(pending)} searches submitted to Ray", flush=True)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            case, index = pending.pop(done[0])
+            result = case.results[index] = ray.get(done[0])
+            print(
+                f"   {case.name} {result.strategy} seed {result.seed}: "
+                f"{result.throughput:,.1f} samples/s  gap {100 * result.gap_to_bound:.2f}%  "
+                f"{result.evaluations} evals {result.seconds:.1f} s",
+                flush=True,
+            )
+    finally:
+        if started:
+            ray.shutdown()
+    return cases
 
 
 def plot_case(case: Case, path: Path) -> None:
@@ -256,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument("--workers", type=int, default=default_workers())
+    add_executor_arguments(parser)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     unknown = [s for s in args.strategies if s not in SEARCH_STRATEGIES]
@@ -276,9 +340,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{SEARCH_MICROBATCHES} micro-batches, reported at {REPORT_MICROBATCHES}"
     )
     started = time.perf_counter()
-    cases = [
-        run_case(spec, args.strategies, budget, args.seeds, args.workers) for spec in args.cases
-    ]
+    if args.executor == "ray" or args.ray_address:
+        cases = run_grid_on_ray(
+            args.cases, args.strategies, budget, args.seeds, args.workers, args.ray_address
+        )
+    else:
+        cases = [
+            run_case(spec, args.strategies, budget, args.seeds, args.workers, args.executor)
+            for spec in args.cases
+        ]
     total = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
     for case in cases:

@@ -26,5 +26,6 @@ if ! "$VENV/bin/python" -c "import torch_scatter" >/dev/null 2>&1; then
   echo "==> building torch-scatter 2.1.2 against torch 2.13.0 (about 5 minutes)"
   $PIP install --no-build-isolation torch-scatter==2.1.2
 fi
-$PIP install -e ".[dev]"
+# The ray extra too, so the Ray executor's tests run in CI (docs/scale-out.md).
+$PIP install -e ".[dev,ray]"
 "$VENV/bin/python" -c "import chiplex, torch, torch_scatter, xdsl, minizinc; print('chiplex ready: torch', torch.__version__, '| minizinc', minizinc.default_driver.minizinc_version if minizinc.default_driver else 'missing')"

@@ -81,3 +81,33 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value:g}")
     return value
+
+
+# -- where evaluations run ---------------------------------------------------------------------------
+# Kept in step with chiplex.runtime_sim.evaluate.EXECUTOR_KINDS (not imported: `--help` stays quick).
+EXECUTOR_CHOICES = ("serial", "local", "ray")
+
+
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """`--executor {serial,local,ray}` and `--ray-address`; read them back with `executor_from_args`."""
+    p.add_argument(
+        "--executor",
+        choices=EXECUTOR_CHOICES,
+        help="where evaluations run: serial (this process), local (a process pool), ray (a Ray "
+        "cluster, see docs/scale-out.md); default: local, or serial with --workers 1",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster to join (implies --executor ray); default: $RAY_ADDRESS, else a local "
+        "Ray started for this run",
+    )
+
+
+def executor_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The executor the options ask for (`args.workers`, when the command has it, sizes it).
+    Not started: the caller passes it to `search` (or starts it) and closes it when done."""
+    from chiplex.runtime_sim.evaluate import make_executor
+
+    kind = args.executor or ("ray" if args.ray_address else None)
+    return make_executor(getattr(args, "workers", None), kind, args.ray_address)

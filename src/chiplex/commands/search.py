@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chiplex.commands._args import (
+    add_executor_arguments,
     add_input_arguments,
+    executor_from_args,
     load_input,
     non_negative_int,
     positive_float,
@@ -68,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="W",
         help="evaluation processes (default: one per CPU; 1 runs in this process)",
     )
+    add_executor_arguments(p)
     p.add_argument(
         "--microbatches",
         type=positive_int,
@@ -138,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if evaluations is None and args.seconds is None:
         evaluations = DEFAULT_EVALUATIONS
     budget = Budget(evaluations=evaluations, seconds=args.seconds)
+    executor = executor_from_args(args)  # not started yet: bad options fail before any loading
     target = load_target(args.target)
     started = time.perf_counter()
     module, name = load_input(args)
@@ -147,17 +151,20 @@ def run(args: argparse.Namespace) -> int:
         f"budget {budget}, seed {args.seed}",
         file=sys.stderr,
     )
-    result = search(
-        graph,
-        target,
-        args.strategy,
-        budget,
-        args.seed,
-        workers=args.workers,
-        progress=not args.no_progress,
-        microbatches=args.microbatches or REPORT_MICROBATCHES,
-        search_microbatches=args.search_microbatches or SEARCH_MICROBATCHES,
-    )
+    try:
+        result = search(
+            graph,
+            target,
+            args.strategy,
+            budget,
+            args.seed,
+            executor=executor,
+            progress=not args.no_progress,
+            microbatches=args.microbatches or REPORT_MICROBATCHES,
+            search_microbatches=args.search_microbatches or SEARCH_MICROBATCHES,
+        )
+    finally:
+        executor.close()
     print(format_result(result, graph.name, target))
     if args.output is not None:
         for op, chip in zip(graph.ops, result.placement.tolist(), strict=True):
@@ -168,4 +175,8 @@ def run(args: argparse.Namespace) -> int:
         args.output.write_text(module_text(module))
         print(f"wrote {args.output} ({name} with the best placement)")
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if result.stopped:
+        # The best so far is printed (and written); the exit code still tells scripts it is partial.
+        print(f"error: the search stopped early: {result.stopped}", file=sys.stderr)
+        return 1
     return 0

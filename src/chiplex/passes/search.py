@@ -46,6 +46,8 @@ from chiplex.runtime_sim.evaluate import (
     Evaluation,
     Evaluator,
     Executor,
+    ExecutorError,
+    SerialExecutor,
     install_evaluator,
     keep_evaluator,
     make_executor,
@@ -130,6 +132,9 @@ class SearchResult:
     failed: int = 0
     """Candidates for which no legal placement was found."""
     notes: tuple[str, ...] = ()
+    stopped: str = ""
+    """Why the search ended before its budget (an executor failure), "" when it did not: the result is
+    then the best placement found before the failure."""
 
     @property
     def gap_to_bound(self) -> float:
@@ -170,6 +175,8 @@ class SearchRun:
         self.history: list[HistoryPoint] = []
         self.best: Evaluation | None = None
         self.notes: list[str] = []
+        self.stopped = ""
+        """The executor failure that ended the search early ("" while none)."""
         self._executor = executor
         self._task = EvaluateTask(evaluator.key)
         self._cache: dict[bytes, Evaluation] = {}
@@ -192,7 +199,7 @@ class SearchRun:
 
     @property
     def exhausted(self) -> bool:
-        if self.remaining == 0:
+        if self.stopped or self.remaining == 0:
             return True
         return self.budget.seconds is not None and self.elapsed >= self.budget.seconds
 
@@ -216,7 +223,7 @@ class SearchRun:
         """
         # The first batch always runs: a strategy whose own work (cp's solver, a slow heuristic) used
         # up the seconds still gets its answer judged.
-        if self.exhausted and self.evaluations > 0:
+        if self.stopped or (self.exhausted and self.evaluations > 0):
             return []
         take = list(candidates)
         if self.remaining is not None:
@@ -228,7 +235,12 @@ class SearchRun:
             if key not in self._cache and key not in todo:
                 todo[key] = array
         if todo:
-            results = self._executor.map(self._task, list(todo.values()))
+            try:
+                results = self._executor.map(self._task, list(todo.values()))
+            except ExecutorError as err:
+                # The batch is lost, not the search: stop here and keep what was found so far.
+                self.stopped = str(err)
+                return []
             self._cache.update(zip(todo.keys(), results, strict=True))
         out = [self._cache[key] for key in keys]
         now = self.elapsed
@@ -267,9 +279,19 @@ class SearchRun:
     def final(self, microbatches: int) -> tuple[Evaluation, Evaluation]:
         """Re-simulate the top candidates with `microbatches`; (its search evaluation, its final one)
         for the best. A short simulation overstates throughput by a placement-dependent fill transient,
-        so the loop's favourite is not always the best under the reporting settings."""
+        so the loop's favourite is not always the best under the reporting settings. After an executor
+        failure this runs in this process, where the evaluator is kept."""
         placements = [r.placement for r in self.top]
-        finals = self._executor.map(EvaluateTask(self._task.key, microbatches), placements)
+        task = EvaluateTask(self._task.key, microbatches)
+        finals = None
+        if not self.stopped:
+            try:
+                finals = self._executor.map(task, placements)
+            except ExecutorError as err:
+                self.stopped = str(err)
+                self.notes.append(f"final re-simulation ran in this process: {err}")
+        if finals is None:
+            finals = SerialExecutor().map(task, placements)
         best = max(range(len(finals)), key=lambda i: (finals[i].throughput, -i))
         return self.top[best], finals[best]
 
@@ -647,9 +669,15 @@ def search(
             bar(0, -1.0)  # close
             bar = None
         if not run.top:
+            stopped = f" before the executor failed: {run.stopped}" if run.stopped else ""
             raise ChiplexError(
                 f"{strategy} found no legal placement of {graph.name} on {target.name} in "
-                f"{run.evaluations} evaluations"
+                f"{run.evaluations} evaluations{stopped}"
+            )
+        if run.stopped:
+            run.notes.append(
+                f"stopped early after {run.evaluations} evaluations, keeping the best found so far: "
+                f"{run.stopped}"
             )
         chosen, final = run.final(microbatches)
     finally:
@@ -676,6 +704,7 @@ def search(
         repaired=run.repaired,
         failed=run.failed,
         notes=tuple(run.notes),
+        stopped=run.stopped,
     )
 
 

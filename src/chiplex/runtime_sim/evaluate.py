@@ -8,8 +8,10 @@ and measured by the event-driven simulator. The simulator is the only judge of t
 Evaluations run through an `Executor`: `SerialExecutor` in-process, `LocalPoolExecutor` on a local
 process pool sized to the machine. The graph and target are shipped to every worker once, through the
 executor's `start(initializer, initargs)` (the pool initializer), and each task then carries only a small
-key and a candidate array. A distributed executor (Ray, Dask, MPI) implements the same three methods:
-`start` broadcasts the evaluator, `map` runs tasks and returns results in input order, `close` tears down.
+key and a candidate array. A distributed executor implements the same three methods: `start` broadcasts
+the evaluator, `map` runs tasks and returns results in input order, `close` tears down;
+`chiplex.runtime_sim.ray_executor.RayExecutor` does it on a Ray cluster (`make_executor(kind="ray")`).
+An executor that loses work it cannot redo raises `ExecutorError`, and a search keeps its best so far.
 Because `map` preserves order and evaluation is deterministic, a search gives identical results on any
 executor for the same seed.
 """
@@ -23,6 +25,7 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -229,6 +232,15 @@ class EvaluateTask:
 
 
 # -- executors ----------------------------------------------------------------------------------------
+EXECUTOR_KINDS = ("serial", "local", "ray")
+"""Where evaluations run: this process, a local process pool, or a Ray cluster."""
+
+
+class ExecutorError(ChiplexError):
+    """The executor lost work it could not redo (a worker died, or a task kept failing or timing out
+    beyond its retries). A search that meets it stops and reports the best placement found so far."""
+
+
 @runtime_checkable
 class Executor(Protocol):
     """Runs picklable tasks over items, results in input order.
@@ -302,7 +314,12 @@ class LocalPoolExecutor:
             raise RuntimeError("LocalPoolExecutor.map before start()")
         # A few chunks per worker: fewer round trips than one task each, still balanced.
         chunksize = max(1, len(items) // (4 * self.workers))
-        return list(self._pool.map(fn, items, chunksize=chunksize))
+        try:
+            return list(self._pool.map(fn, items, chunksize=chunksize))
+        except BrokenProcessPool as err:
+            # A worker process died (killed, out of memory); the pool cannot run anything any more.
+            self.close()
+            raise ExecutorError(f"a local pool worker died: {err}") from None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -316,9 +333,32 @@ class LocalPoolExecutor:
         self.close()
 
 
-def make_executor(workers: int | None) -> Executor:
-    """`workers` 1 -> serial; None -> a pool sized to the machine (serial on a 1-CPU machine)."""
+def make_executor(
+    workers: int | None, kind: str | None = None, address: str | None = None
+) -> Executor:
+    """An executor of `kind` (one of EXECUTOR_KINDS) with `workers` workers.
+
+    kind None: `workers` 1 -> serial; None -> a pool sized to the machine (serial on a 1-CPU machine).
+    kind "ray": a `RayExecutor` on the cluster at `address` (default `RAY_ADDRESS`, else a local Ray
+    started for the run); `workers` None -> one per CPU of the cluster. Ray is imported by `start`.
+    """
+    if workers is not None and workers < 1:
+        raise ChiplexError(f"workers must be >= 1, got {workers}")
+    if kind not in (None, *EXECUTOR_KINDS):
+        raise ChiplexError(
+            f"unknown executor {kind!r}; expected one of {', '.join(EXECUTOR_KINDS)}"
+        )
+    if address is not None and kind != "ray":
+        raise ChiplexError("a Ray address needs the ray executor (--executor ray)")
+    if kind == "ray":
+        from chiplex.runtime_sim.ray_executor import RayExecutor
+
+        return RayExecutor(workers, address)
+    if kind == "serial":
+        if workers not in (None, 1):
+            raise ChiplexError(f"the serial executor runs 1 worker, not {workers}")
+        return SerialExecutor()
     count = default_workers() if workers is None else workers
-    if count < 1:
-        raise ChiplexError(f"workers must be >= 1, got {count}")
+    if kind == "local":
+        return LocalPoolExecutor(count)
     return SerialExecutor() if count == 1 else LocalPoolExecutor(count)
