@@ -47,6 +47,8 @@ class LinearModel:
     """Output name -> a variable name (output_var) or the array's elements (output_array)."""
     objective: str | None = None
     sense: str = "satisfy"
+    constraints: list[tuple[str, list[object]]] = field(default_factory=list)
+    """Every constraint item as (name, arguments), arrays resolved to their elements."""
 
     def column(self, name: str) -> int:
         if name not in self.columns:
@@ -156,7 +158,7 @@ def parse(text: str) -> LinearModel:
         if not item or item.startswith("predicate"):
             continue
         if item.startswith("constraint"):
-            _constraint(model, item[len("constraint") :].strip())
+            model.constraints.append(_read_constraint(model, item[len("constraint") :].strip()))
         elif item.startswith("solve"):
             _solve(model, item)
         elif item.startswith("array"):
@@ -225,13 +227,22 @@ def _resolve(model: LinearModel, arg: object) -> list[object]:
     raise ChiplexError(f"linear FlatZinc: expected an array, got {arg!r}")
 
 
-def _constraint(model: LinearModel, item: str) -> None:
+def _read_constraint(model: LinearModel, item: str) -> tuple[str, list[object]]:
     name, _, rest = item.partition("(")
-    name = name.strip()
     # Arguments hold no parentheses (arrays, names, literals); annotations may follow the first ")".
     body = rest[: rest.index(")")]
     args = [_atom(a) for a in _split_top(body)]
+    args = [model.arrays[a] if isinstance(a, str) and a in model.arrays else a for a in args]
+    return name.strip(), args
 
+
+def linear_rows(model: LinearModel) -> None:
+    """Turn the constraints into linear rows (HiGHS); only the linear subset is accepted."""
+    for name, args in model.constraints:
+        _linear_constraint(model, name, args)
+
+
+def _linear_constraint(model: LinearModel, name: str, args: list[object]) -> None:
     if name in ("int_lin_le", "int_lin_eq", "int_lin_lt", "bool_lin_le", "bool_lin_eq"):
         coefs, xs, rhs = _resolve(model, args[0]), _resolve(model, args[1]), args[2]
         rhs_value = model.constants[rhs] if isinstance(rhs, str) else _as_int(rhs)
@@ -281,6 +292,7 @@ def solve_with_highs(text: str, *, time_limit: float, seed: int) -> LinearResult
     import highspy
 
     model = parse(text)
+    linear_rows(model)
     n = len(model.lower)
     highs = highspy.Highs()
     for option, value in (
@@ -363,32 +375,107 @@ def solve_with_highs(text: str, *, time_limit: float, seed: int) -> LinearResult
 
 
 def solve_with_cp_sat(text: str, *, time_limit: float, seed: int, workers: int = 1) -> LinearResult:
-    """Solve linear FlatZinc `text` with OR-Tools CP-SAT within `time_limit` seconds (exact integer
-    arithmetic: no tolerances, unlike a MIP)."""
+    """Solve FlatZinc `text` with OR-Tools CP-SAT within `time_limit` seconds: the FlatZinc of
+    Gecode's library (reified comparisons, clauses, max, abs) maps one to one onto CP-SAT constraints
+    with exact integer arithmetic."""
     from ortools.sat.python import cp_model
 
     model = parse(text)
     cp = cp_model.CpModel()
     big = 2**62
-    columns = []
+    columns: list[object] = []
     for lo, hi, is_bool in zip(model.lower, model.upper, model.is_bool, strict=True):
         lo_i = -big if lo == -_INF else int(lo)
         hi_i = big if hi == _INF else int(hi)
-        columns.append(
-            cp.new_bool_var("")
-            if is_bool and lo_i == 0 and hi_i == 1
-            else cp.new_int_var(lo_i, hi_i, "")
-        )
-    for lo, hi, cols, vals in zip(
-        model.row_lower, model.row_upper, model.row_columns, model.row_values, strict=True
-    ):
-        if not cols:
-            cp.add_bool_or([])  # a constant row that fails
-            continue
-        expr = sum(int(v) * columns[c] for c, v in zip(cols, vals, strict=True))
-        lo_i = -big if lo == -_INF else math.ceil(lo - 1e-9)
-        hi_i = big if hi == _INF else math.floor(hi + 1e-9)
-        cp.add_linear_constraint(expr, lo_i, hi_i)
+        columns.append(cp.new_bool_var("") if is_bool else cp.new_int_var(lo_i, hi_i, ""))
+    true = cp.new_bool_var("true")
+    cp.add(true == 1)
+
+    def var(term: object):  # noqa: ANN202 - a CP-SAT expression or literal
+        if isinstance(term, str):
+            if term in model.constants:
+                return model.constants[term]
+            return columns[model.column(term)]
+        return _as_int(term)
+
+    def lit(term: object):  # noqa: ANN202 - a CP-SAT literal
+        if isinstance(term, str) and term not in model.constants:
+            return columns[model.column(term)]
+        return true if _as_int(var(term)) else ~true
+
+    def linear(coefs: object, xs: object):  # noqa: ANN202
+        return sum(_as_int(c) * var(x) for c, x in zip(coefs, xs, strict=True))  # type: ignore[arg-type]
+
+    def reify(holds, fails, r: object) -> None:  # noqa: ANN001 - CP-SAT constraint builders
+        literal = lit(r)
+        holds().only_enforce_if(literal)
+        fails().only_enforce_if(~literal)
+
+    compare = {
+        "eq": (lambda a, b: a == b, lambda a, b: a != b),
+        "ne": (lambda a, b: a != b, lambda a, b: a == b),
+        "le": (lambda a, b: a <= b, lambda a, b: a > b),
+        "lt": (lambda a, b: a < b, lambda a, b: a >= b),
+    }
+    for name, args in model.constraints:
+        parts = name.split("_")
+        if name.startswith("int_lin_") and parts[2] in compare:
+            yes, no = compare[parts[2]]
+            expr, rhs = linear(args[0], args[1]), var(args[2])
+            if name.endswith("_reif"):
+                reify(
+                    lambda e=expr, r=rhs, f=yes: cp.add(f(e, r)),
+                    lambda e=expr, r=rhs, f=no: cp.add(f(e, r)),
+                    args[3],
+                )
+            else:
+                cp.add(yes(expr, rhs))
+        elif parts[0] in ("int", "bool") and len(parts) >= 2 and parts[1] in compare:
+            yes, no = compare[parts[1]]
+            a, b2 = var(args[0]), var(args[1])
+            if name.endswith("_reif"):
+                reify(
+                    lambda a=a, b=b2, f=yes: cp.add(f(a, b)),
+                    lambda a=a, b=b2, f=no: cp.add(f(a, b)),
+                    args[2],
+                )
+            else:
+                cp.add(yes(a, b2))
+        elif name == "bool2int":
+            cp.add(var(args[1]) == var(args[0]))
+        elif name == "bool_not":
+            cp.add(var(args[0]) + var(args[1]) == 1)
+        elif name == "bool_clause":
+            cp.add_bool_or([lit(x) for x in args[0]] + [~lit(x) for x in args[1]])
+        elif name in ("array_bool_and", "array_bool_or"):
+            literals = [lit(x) for x in args[0]]
+            if name == "array_bool_and":
+                reify(
+                    lambda ls=literals: cp.add_bool_and(ls),
+                    lambda ls=literals: cp.add_bool_or([~x for x in ls]),
+                    args[1],
+                )
+            else:
+                reify(
+                    lambda ls=literals: cp.add_bool_or(ls),
+                    lambda ls=literals: cp.add_bool_and([~x for x in ls]),
+                    args[1],
+                )
+        elif name in ("array_int_maximum", "array_int_minimum"):
+            add = cp.add_max_equality if name.endswith("maximum") else cp.add_min_equality
+            add(var(args[0]), [var(x) for x in args[1]])
+        elif name in ("int_max", "int_min"):
+            add = cp.add_max_equality if name == "int_max" else cp.add_min_equality
+            add(var(args[2]), [var(args[0]), var(args[1])])
+        elif name == "int_abs":
+            cp.add_abs_equality(var(args[1]), var(args[0]))
+        elif name == "int_times":
+            cp.add_multiplication_equality(var(args[2]), [var(args[0]), var(args[1])])
+        elif name == "bool_lin_le" or name == "bool_lin_eq":
+            yes, _ = compare[parts[2]]
+            cp.add(yes(linear(args[0], args[1]), var(args[2])))
+        else:
+            raise ChiplexError(f"FlatZinc: the CP-SAT back end does not translate {name}")
     if model.objective is not None and model.objective not in model.constants:
         target = columns[model.column(model.objective)]
         if model.sense == "minimize":
@@ -400,12 +487,11 @@ def solve_with_cp_sat(text: str, *, time_limit: float, seed: int, workers: int =
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = workers
     status = solver.solve(cp)
+    has_objective = model.objective is not None and model.objective not in model.constants
     if status == cp_model.INFEASIBLE:
         return LinearResult("UNSATISFIABLE", None)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        bound = None
-        if model.objective is not None and model.objective not in model.constants:
-            bound = float(solver.best_objective_bound)
+        bound = float(solver.best_objective_bound) if has_objective else None
         return LinearResult("UNKNOWN", None, bound)
 
     def read(term: object) -> object:
@@ -413,7 +499,7 @@ def solve_with_cp_sat(text: str, *, time_limit: float, seed: int, workers: int =
             if term in model.constants:
                 return model.constants[term]
             col = model.column(term)
-            value = int(solver.value(columns[col]))
+            value = int(solver.value(columns[col]))  # type: ignore[arg-type]
             return bool(value) if model.is_bool[col] else value
         return term
 
@@ -423,7 +509,52 @@ def solve_with_cp_sat(text: str, *, time_limit: float, seed: int, workers: int =
     }
     if model.objective is None:
         return LinearResult("SATISFIED", values)
-    bound = float(solver.best_objective_bound) if model.objective not in model.constants else None
+    bound = float(solver.best_objective_bound) if has_objective else None
     return LinearResult(
         "OPTIMAL_SOLUTION" if status == cp_model.OPTIMAL else "SATISFIED", values, bound
     )
+
+
+SOLVE = {"highs": solve_with_highs, "cp-sat": solve_with_cp_sat}
+
+
+def solve_in_subprocess(
+    solver: str, fzn_path: str, *, time_limit: float, seed: int
+) -> LinearResult:
+    """Run `solver` on a linear FlatZinc file in a fresh Python process.
+
+    highspy and ortools (which bundles its own HiGHS) cannot be loaded into one process (their HiGHS
+    symbols clash), so HiGHS runs apart from the CP-SAT back end that chiplex loads by default."""
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "chiplex.targets.flatzinc", solver, fzn_path]
+    command += [str(time_limit), str(seed)]
+    try:
+        run = subprocess.run(
+            command, capture_output=True, text=True, timeout=time_limit + 30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return LinearResult("UNKNOWN", None)
+    if run.returncode != 0:
+        raise ChiplexError(f"{solver} failed on {fzn_path}: {run.stderr.strip()[-2000:]}")
+    answer = json.loads(run.stdout)
+    return LinearResult(answer["status"], answer["values"], answer["bound"])
+
+
+def main(argv: list[str]) -> int:
+    """`python -m chiplex.targets.flatzinc SOLVER FILE.fzn TIME_LIMIT SEED`: the answer as JSON."""
+    import json
+
+    solver, path, limit, seed = argv
+    with open(path) as handle:
+        answer = SOLVE[solver](handle.read(), time_limit=float(limit), seed=int(seed))
+    print(json.dumps({"status": answer.status, "values": answer.values, "bound": answer.bound}))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

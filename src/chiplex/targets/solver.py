@@ -157,8 +157,10 @@ def _run_minizinc(
     with tempfile.TemporaryDirectory(prefix="chiplex-mzn-") as tmp:
         data_path, fzn = Path(tmp) / "data.json", Path(tmp) / "model.fzn"
         data_path.write_text(json.dumps(data))
-        # highs and cp-sat read MiniZinc's linearisation: integer variables and linear rows only.
-        library = ["--solver", "gecode"] if solver == "gecode" else ["-G", "linear"]
+        # HiGHS reads MiniZinc's linearisation (integer variables and linear rows only); CP-SAT reads
+        # the FlatZinc of Gecode's library (reified comparisons and clauses), which it supports natively
+        # and which flattens 3x faster than the linear library.
+        library = ["-G", "linear"] if solver == "highs" else ["--solver", "gecode"]
         compile_cmd = [minizinc, *library, "-c", str(_model_path(model)), str(data_path)]
         compile_cmd += ["--fzn", str(fzn), "--no-output-ozn"]
         try:
@@ -179,9 +181,15 @@ def _run_minizinc(
         millis = int(_remaining(deadline) * 1000)
         if millis <= 0:
             return _Outcome("UNKNOWN", None, "flattening used up the time limit")
-        if solver in ("highs", "cp-sat"):
-            solve = flatzinc.solve_with_highs if solver == "highs" else flatzinc.solve_with_cp_sat
-            answer = solve(fzn.read_text(), time_limit=millis / 1000, seed=seed)
+        if solver == "cp-sat":
+            answer = flatzinc.solve_with_cp_sat(
+                fzn.read_text(), time_limit=millis / 1000, seed=seed
+            )
+            return _Outcome(answer.status, answer.values, "", answer.bound)
+        if solver == "highs":
+            answer = flatzinc.solve_in_subprocess(
+                "highs", str(fzn), time_limit=millis / 1000, seed=seed
+            )
             return _Outcome(answer.status, answer.values, "", answer.bound)
         assert gecode is not None
         solve_cmd = [gecode, "-time", str(millis), "-r", str(seed), str(fzn)]

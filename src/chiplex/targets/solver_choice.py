@@ -38,6 +38,15 @@ def check_solver_name(name: str, where: str = "solver") -> str:
     return name
 
 
+def with_solver(target: Target, solver: str | None, where: str = "solver") -> Target:
+    """`target` with its back end set to `solver` (unchanged when `solver` is None or empty)."""
+    if not solver:
+        return target
+    import dataclasses
+
+    return dataclasses.replace(target, solver=check_solver_name(solver, where))
+
+
 def solver_for(target: Target | None, solver: str | None = None) -> str:
     """The explicit `solver` if given, else the target's `[solver] backend`, else DEFAULT_SOLVER."""
     if solver:
