@@ -338,7 +338,7 @@ def implied_bounds(
     upper = np.full(n, k - 1, dtype=np.int64)
     if n == 0:
         return lower, upper
-    held = chip_weight_bound(problem).held if "memory" in active else 0
+    held = _known_chip_weight(problem) if "memory" in active else 0
     if "memory" in active and held > 0 and n <= 6000:
         # Each chip holds at most `held` bytes of weights (chip_weight.mzn; <= capacity).
         anc = _closure(problem, reverse=False)
@@ -437,7 +437,15 @@ def _scaled_chip_weight(
     total = int(scale.weight.sum())
     if check_mode or "memory" not in active or not scale.exact:
         return total
-    return min(total, chip_weight_bound(problem).held // scale.unit)
+    return min(total, _known_chip_weight(problem) // scale.unit)
+
+
+def _known_chip_weight(problem: heuristics.Problem) -> int:
+    """The per-chip weight bound if `chip_weight_bound` already ran for this problem (explain runs it
+    when the heuristic finds no placement), else the capacity: repair and optimize do not pay the
+    1-3 s it costs, since their proofs start from the heuristic's answer."""
+    cached = _CHIP_WEIGHT_CACHE.get(problem)
+    return cached.held if cached is not None else max(problem.capacity, 0)
 
 
 def _closure(problem: heuristics.Problem, *, reverse: bool) -> np.ndarray:
