@@ -57,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also check a placement with the MiniZinc model and report whether it agrees",
     )
     p.add_argument(
+        "--solver",
+        metavar="NAME",
+        help="constraint solver back end: cp-sat, highs or gecode (default: the target's [solver] "
+        "backend, else cp-sat)",
+    )
+    p.add_argument(
         "--time-limit",
         type=positive_float,
         default=10.0,
@@ -76,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         raise ChiplexError("check: --placement-from-ir and --ignore-placement exclude each other")
     module = load_module(args.input)
     target = resolve_target(module, args.target, "check")
+    if args.solver:
+        from chiplex.targets.solver_choice import with_solver
+
+        target = with_solver(target, args.solver, "check --solver")
     graph = graph_from_module(module)
     chips = [get_chip(op) for op in graph.ops]
     placed = [c for c in chips if c is not None]

@@ -65,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument(
+        "--solver",
+        metavar="NAME",
+        help="constraint solver back end of cp and exact repairs: cp-sat, highs or gecode "
+        "(default: the target's [solver] backend, else cp-sat)",
+    )
+    p.add_argument(
         "--workers",
         type=positive_int,
         metavar="W",
@@ -143,6 +149,10 @@ def run(args: argparse.Namespace) -> int:
     budget = Budget(evaluations=evaluations, seconds=args.seconds)
     executor = executor_from_args(args)  # not started yet: bad options fail before any loading
     target = load_target(args.target)
+    if args.solver:
+        from chiplex.targets.solver_choice import with_solver
+
+        target = with_solver(target, args.solver, "search --solver")
     started = time.perf_counter()
     module, name = load_input(args)
     graph = graph_from_module(module)

@@ -21,9 +21,13 @@ class LegalizePlacement(ModulePass):
     name = "legalize-placement"
     repair: bool = False
     target: str | None = None
+    solver: str | None = None
+    """Constraint solver back end of the repair (cp-sat, highs, gecode; default: the target's)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        target = resolve_target(op, self.target, self.name)
+        from chiplex.targets.solver_choice import with_solver
+
+        target = with_solver(resolve_target(op, self.target, self.name), self.solver, self.name)
         graph = graph_from_module(op)
         placement = placement_of(graph, self.name)
         violations = check_placement(graph, target, placement)

@@ -30,10 +30,14 @@ class Place(ModulePass):
     strategy: str = "dp"
     target: str | None = None
     seed: int = 0
+    solver: str | None = None
+    """Constraint solver back end for strategy=cp (cp-sat, highs, gecode; default: the target's)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from chiplex.targets.solver_choice import with_solver
+
         strategy = get_strategy(self.strategy)
-        target = resolve_target(op, self.target, self.name)
+        target = with_solver(resolve_target(op, self.target, self.name), self.solver, self.name)
         graph = graph_from_module(op)
         placement = strategy(graph, target, self.seed)
         for node, chip in zip(graph.ops, placement.tolist(), strict=True):

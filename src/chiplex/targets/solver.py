@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+import weakref
 from dataclasses import dataclass
 from functools import reduce
 from importlib import resources
@@ -43,13 +44,19 @@ import numpy as np
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
-from chiplex.targets import heuristics
+from chiplex.targets import flatzinc, heuristics
 from chiplex.targets.cost import op_times
 from chiplex.targets.legality import (
     RULES,
     PlacementRules,
     check_placement,
     resolve_rules,
+)
+from chiplex.targets.solver_choice import (
+    DEFAULT_SOLVER,
+    bound_solver,
+    check_solver_name,
+    solver_for,
 )
 from chiplex.targets.target import Target
 
@@ -111,6 +118,8 @@ class _Outcome:
     values: dict[str, object] | None
     """The last solution's output (`name = value;` lines, parsed)."""
     text: str
+    bound: float | None = None
+    """The objective's proved bound (HiGHS's dual bound: no solution is better); None if unknown."""
 
 
 def _model_path(name: str) -> Path:
@@ -122,16 +131,25 @@ def minizinc_available() -> bool:
 
 
 def _run_minizinc(
-    model: str, data: dict[str, object], *, time_limit: float, seed: int, optimise: bool = False
+    model: str,
+    data: dict[str, object],
+    *,
+    time_limit: float,
+    seed: int,
+    optimise: bool = False,
+    solver: str = DEFAULT_SOLVER,
 ) -> _Outcome:
-    """Flatten `model` with `data` (MiniZinc), then solve the FlatZinc with Gecode, within `time_limit`
-    seconds in total.
+    """Flatten `model` with `data` (MiniZinc), then solve the FlatZinc with the chosen back end, within
+    `time_limit` seconds in total.
 
     Two steps instead of `minizinc --time-limit`: MiniZinc only checks its limit after flattening, which
     takes seconds at 1000 ops x 36 chips, so a 1 s limit could take 3 s; here a flattening that outlives
-    the limit is stopped and the call reports UNKNOWN on time."""
+    the limit is stopped and the call reports UNKNOWN on time. `gecode` flattens with Gecode's library
+    and runs `fzn-gecode`; `highs` flattens with MiniZinc's linear library (`-G linear`) and hands the
+    linear FlatZinc to HiGHS (`chiplex.targets.flatzinc`)."""
+    solver = check_solver_name(solver)
     minizinc, gecode = shutil.which("minizinc"), shutil.which("fzn-gecode")
-    if minizinc is None or gecode is None:
+    if minizinc is None or (solver == "gecode" and gecode is None):
         raise ChiplexError(
             "MiniZinc with Gecode is not installed (Debian: apt-get install minizinc)"
         )
@@ -139,14 +157,11 @@ def _run_minizinc(
     with tempfile.TemporaryDirectory(prefix="chiplex-mzn-") as tmp:
         data_path, fzn = Path(tmp) / "data.json", Path(tmp) / "model.fzn"
         data_path.write_text(json.dumps(data))
-        compile_cmd = [
-            minizinc,
-            "--solver",
-            "gecode",
-            "-c",
-            str(_model_path(model)),
-            str(data_path),
-        ]
+        # HiGHS reads MiniZinc's linearisation (integer variables and linear rows only); CP-SAT reads
+        # the FlatZinc of Gecode's library (reified comparisons and clauses), which it supports natively
+        # and which flattens 3x faster than the linear library.
+        library = ["-G", "linear"] if solver == "highs" else ["--solver", "gecode"]
+        compile_cmd = [minizinc, *library, "-c", str(_model_path(model)), str(data_path)]
         compile_cmd += ["--fzn", str(fzn), "--no-output-ozn"]
         try:
             flat = subprocess.run(
@@ -166,6 +181,17 @@ def _run_minizinc(
         millis = int(_remaining(deadline) * 1000)
         if millis <= 0:
             return _Outcome("UNKNOWN", None, "flattening used up the time limit")
+        if solver == "cp-sat":
+            answer = flatzinc.solve_with_cp_sat(
+                fzn.read_text(), time_limit=millis / 1000, seed=seed
+            )
+            return _Outcome(answer.status, answer.values, "", answer.bound)
+        if solver == "highs":
+            answer = flatzinc.solve_in_subprocess(
+                "highs", str(fzn), time_limit=millis / 1000, seed=seed
+            )
+            return _Outcome(answer.status, answer.values, "", answer.bound)
+        assert gecode is not None
         solve_cmd = [gecode, "-time", str(millis), "-r", str(seed), str(fzn)]
         if optimise:
             # -a: print every improving solution, so the best one survives a time-out.
@@ -256,6 +282,7 @@ def _base_data(
     active: frozenset[str],
     check_mode: bool = False,
     placement: np.ndarray | None = None,
+    bounds: bool = True,
 ) -> tuple[dict[str, object], _MemoryScale]:
     """The data of legality.mzn (1-based op indices, as MiniZinc arrays are here)."""
     n, k = problem.n, problem.k
@@ -268,9 +295,12 @@ def _base_data(
         hi = int(max(placement.max(initial=0), k - 1))
         lower = np.full(n, lo, dtype=np.int64)
         upper = np.full(n, hi, dtype=np.int64)
-    else:
+    elif bounds:
         lo, hi = 0, k - 1
         lower, upper = implied_bounds(problem, active)
+    else:
+        lo, hi = 0, k - 1
+        lower, upper = np.zeros(n, dtype=np.int64), np.full(n, k - 1, dtype=np.int64)
     data: dict[str, object] = {
         "n": n,
         "K": k,
@@ -284,6 +314,7 @@ def _base_data(
         "output_bytes": scale.output.tolist(),
         "working_set": scale.working_set.tolist(),
         "capacity": scale.capacity,
+        "max_chip_weight": _scaled_chip_weight(problem, scale, active, check_mode or not bounds),
         "max_hop_span": -1 if rules.max_hop_span is None else int(rules.max_hop_span),
         "pinned": rules.pinned.astype(np.int64).tolist(),
         "num_groups": len(rules.colocated),
@@ -307,14 +338,16 @@ def implied_bounds(
     upper = np.full(n, k - 1, dtype=np.int64)
     if n == 0:
         return lower, upper
-    if "memory" in active and problem.capacity > 0 and n <= 6000:
+    held = _known_chip_weight(problem) if "memory" in active else 0
+    if "memory" in active and held > 0 and n <= 6000:
+        # Each chip holds at most `held` bytes of weights (chip_weight.mzn; <= capacity).
         anc = _closure(problem, reverse=False)
         desc = _closure(problem, reverse=True)
         w = problem.weight
         anc_w = anc.astype(np.float64) @ w
         desc_w = desc.astype(np.float64) @ w
-        lower = np.maximum(lower, np.ceil(anc_w / problem.capacity).astype(np.int64) - 1)
-        upper = np.minimum(upper, k - np.ceil(desc_w / problem.capacity).astype(np.int64))
+        lower = np.maximum(lower, np.ceil(anc_w / held).astype(np.int64) - 1)
+        upper = np.minimum(upper, k - np.ceil(desc_w / held).astype(np.int64))
     if "pinned" in active and (problem.rules.pinned >= 0).any():
         pins = problem.rules.pinned
         # Ancestors of a pinned op sit at or below its chip, descendants at or above.
@@ -331,6 +364,88 @@ def implied_bounds(
         lower = np.maximum(lower, lo_pin)
         upper = np.minimum(upper, hi_pin)
     return lower, upper
+
+
+@dataclass(frozen=True)
+class ChipWeightBound:
+    """The most weight bytes one chip can hold under the memory rule (chip_weight.mzn)."""
+
+    held: int
+    """No chip of any legal placement holds more weight bytes (a valid bound even when not proved)."""
+    proved: bool
+    """`held` is attained: `witness` is a set of ops that fits one chip and holds exactly that."""
+    witness: np.ndarray | None
+    """bool[n]: the ops of a chip holding the most weight found (None when none was found)."""
+
+
+_CHIP_WEIGHT_CACHE: weakref.WeakKeyDictionary[heuristics.Problem, ChipWeightBound] = (
+    weakref.WeakKeyDictionary()
+)
+CHIP_WEIGHT_TIME_LIMIT = 3.0
+"""Seconds for chip_weight.mzn; on a time-out the MIP's dual bound is still a valid (looser) bound."""
+
+
+def chip_weight_bound(
+    problem: heuristics.Problem, time_limit: float = CHIP_WEIGHT_TIME_LIMIT
+) -> ChipWeightBound:
+    """The most weight one chip can hold: chip_weight.mzn, solved by CP-SAT whatever the chosen back end
+    (it proves this knapsack in seconds where Gecode and HiGHS take minutes; its objective bound stays
+    valid when the time limit cuts the search short). Cached per problem."""
+    cached = _CHIP_WEIGHT_CACHE.get(problem)
+    if cached is not None:
+        return cached
+    cap = problem.capacity
+    total = int(problem.weight.sum())
+    trivial = ChipWeightBound(max(min(cap, total), 0), False, None)
+    if problem.n == 0 or cap <= 0 or total <= 0 or not minizinc_available():
+        return trivial
+    data, scale = _base_data(problem, active=frozenset(), bounds=False)
+    keys = ("n", "m", "src", "dst", "num_producers", "producer", "consumers", "weight")
+    keys += ("output_bytes", "working_set", "capacity")
+    answer = _run_minizinc(
+        "chip_weight.mzn",
+        {key: data[key] for key in keys},
+        time_limit=time_limit,
+        seed=0,
+        solver=bound_solver(),
+    )
+    witness = None
+    best_units = 0
+    if answer.values is not None:
+        witness = np.array(answer.values["on"], dtype=np.int64) == 1
+        best_units = int(scale.weight[witness].sum())
+    if answer.status == "UNSATISFIABLE":
+        bound = ChipWeightBound(0, True, None)  # no op fits alone: _cheap_checks says why
+    elif answer.bound is None:
+        bound = trivial
+    else:
+        # Scaled units back to bytes; exact when the scale is exact, else rounded up (still valid).
+        held_units = max(int(math.floor(answer.bound + 1e-6)), best_units)
+        proved = answer.status == "OPTIMAL_SOLUTION" and scale.exact
+        held = min(held_units * scale.unit, trivial.held) if scale.exact else trivial.held
+        if witness is not None and scale.exact:
+            held = max(held, int(problem.weight[witness].sum()))
+        bound = ChipWeightBound(int(held), proved, witness)
+    _CHIP_WEIGHT_CACHE[problem] = bound
+    return bound
+
+
+def _scaled_chip_weight(
+    problem: heuristics.Problem, scale: _MemoryScale, active: frozenset[str], check_mode: bool
+) -> int:
+    """max_chip_weight in the model's memory unit (no constraint unless memory is posted)."""
+    total = int(scale.weight.sum())
+    if check_mode or "memory" not in active or not scale.exact:
+        return total
+    return min(total, _known_chip_weight(problem) // scale.unit)
+
+
+def _known_chip_weight(problem: heuristics.Problem) -> int:
+    """The per-chip weight bound if `chip_weight_bound` already ran for this problem (explain runs it
+    when the heuristic finds no placement), else the capacity: repair and optimize do not pay the
+    1-3 s it costs, since their proofs start from the heuristic's answer."""
+    cached = _CHIP_WEIGHT_CACHE.get(problem)
+    return cached.held if cached is not None else max(problem.capacity, 0)
 
 
 def _closure(problem: heuristics.Problem, *, reverse: bool) -> np.ndarray:
@@ -367,6 +482,7 @@ def repair(
     time_limit: float = 10.0,
     rules: PlacementRules | None = None,
     seed: int = 0,
+    solver: str | None = None,
 ) -> RepairResult:
     """The legal placement nearest to `candidate` (fewest changed ops, then least total chip distance).
 
@@ -384,7 +500,14 @@ def repair(
     if found is not None and not exact:
         return RepairResult(found, *_distance(found, candidate), "heuristic", False)
     return _repair_minizinc(
-        problem, target, candidate, found, time_limit=time_limit, deadline=deadline, seed=seed
+        problem,
+        target,
+        candidate,
+        found,
+        time_limit=time_limit,
+        deadline=deadline,
+        seed=seed,
+        solver=solver_for(target, solver),
     )
 
 
@@ -397,6 +520,7 @@ def _repair_minizinc(
     time_limit: float,
     deadline: float,
     seed: int,
+    solver: str,
 ) -> RepairResult:
     weight = heuristics.change_weight(problem, candidate)
     lexicographic = weight * (problem.n + 1) <= INT_LIMIT
@@ -419,7 +543,7 @@ def _repair_minizinc(
         improve_only=found is not None,
     )
     outcome = _run_minizinc(
-        "repair.mzn", data, time_limit=_remaining(deadline), seed=seed, optimise=True
+        "repair.mzn", data, time_limit=_remaining(deadline), seed=seed, optimise=True, solver=solver
     )
     proved = outcome.status == "OPTIMAL_SOLUTION" and scale.exact and lexicographic
     if outcome.values is not None:
@@ -476,6 +600,7 @@ def optimize(
     time_limit: float = 30.0,
     seed: int = 0,
     rules: PlacementRules | None = None,
+    solver: str | None = None,
 ) -> OptimizeResult:
     """The legal placement with the smallest bottleneck stage time (see the module docstring)."""
     deadline = time.monotonic() + time_limit
@@ -507,7 +632,12 @@ def optimize(
         improve_only=found is not None,
     )
     outcome = _run_minizinc(
-        "optimize.mzn", data, time_limit=_remaining(deadline), seed=seed, optimise=True
+        "optimize.mzn",
+        data,
+        time_limit=_remaining(deadline),
+        seed=seed,
+        optimise=True,
+        solver=solver_for(target, solver),
     )
     proved = outcome.status == "OPTIMAL_SOLUTION" and scale.exact
     if outcome.values is not None:
@@ -554,6 +684,7 @@ def explain(
     *,
     time_limit: float = 10.0,
     rules: PlacementRules | None = None,
+    solver: str | None = None,
 ) -> list[str]:
     """Why no legal placement exists, in user terms; empty when one exists.
 
@@ -570,8 +701,13 @@ def explain(
         return messages
     if heuristics.heuristic_optimize(problem, np.ones(problem.n)) is not None:
         return []
+    solver = solver_for(target, solver)
+    chip_weight_bound(problem, min(CHIP_WEIGHT_TIME_LIMIT, 0.4 * _remaining(deadline)))
+    messages = _weight_bound_checks(problem, memory_word)
+    if messages:
+        return messages
     present = [r for r in OPTIONAL_RULES if _rule_present(problem, r)]
-    status = _satisfiable(problem, frozenset(RULES), _remaining(deadline))
+    status = _satisfiable(problem, frozenset(RULES), _remaining(deadline), solver)
     if status is True:
         return []
     if status is None:
@@ -584,9 +720,65 @@ def explain(
     for rule in present:
         trial = [r for r in needed if r != rule]
         active = frozenset(RULES) - frozenset(r for r in OPTIONAL_RULES if r not in trial)
-        if _satisfiable(problem, active, _remaining(deadline)) is False:
+        if _satisfiable(problem, active, _remaining(deadline), solver) is False:
             needed = trial
     return [_conflict_message(problem, needed, memory_word)]
+
+
+def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
+    """Infeasibility proofs from the per-chip weight bound (chip_weight.mzn): all weights against K
+    chips, and the ops before and after one op against the chips they need."""
+    bound = chip_weight_bound(problem)
+    held, k, cap = bound.held, problem.k, problem.capacity
+    total = int(problem.weight.sum())
+    if held <= 0 or held >= cap and total <= k * cap:
+        return []
+    out: list[str] = []
+    why = ""
+    if bound.witness is not None and bound.proved:
+        why = f" ({_describe_chip(problem, bound.witness, cap)})"
+    if total > k * held:
+        out.append(
+            f"no chip of {_size(cap)} {memory_word} can hold more than {_size(held)} of weights{why}, "
+            f"so {k} chips hold at most {_size(k * held)} of the {_size(total)} of weights"
+        )
+        return out
+    lower, upper = implied_bounds(problem, frozenset(RULES))
+    for op in np.flatnonzero(lower > upper)[:1].tolist():
+        anc = _closure(problem, reverse=False)[op]
+        desc = _closure(problem, reverse=True)[op]
+        before, after = int(problem.weight[anc].sum()), int(problem.weight[desc].sum())
+        out.append(
+            f"op `{problem.graph.op_names[op]}` and the ops it depends on hold {_size(before)} of "
+            f"weights, so it sits on chip {int(lower[op])} or later, and it and the ops that depend on "
+            f"it hold {_size(after)}, so it sits on chip {int(upper[op])} or earlier; no chip of "
+            f"{_size(cap)} {memory_word} holds more than {_size(held)} of weights{why}"
+        )
+    return out
+
+
+def _describe_chip(problem: heuristics.Problem, ops: np.ndarray, cap: int) -> str:
+    """What fills the heaviest chip: its weights, receive buffers and largest working set."""
+    members = np.flatnonzero(ops)
+    weights = int(problem.weight[members].sum())
+    received = 0
+    for u in range(problem.n):
+        if not ops[u] and len(problem.succs[u]) and ops[problem.succs[u]].any():
+            received += int(problem.output[u])
+    biggest = int(members[np.argmax(problem.working_set[members])]) if len(members) else -1
+    working = int(problem.working_set[biggest]) if biggest >= 0 else 0
+    heavy = members[np.argsort(-problem.weight[members], kind="stable")][:1].tolist()
+    extra = (
+        f"; one more {_size(problem.weight[heavy[0]])} op like `{problem.graph.op_names[heavy[0]]}` "
+        "does not fit"
+        if heavy and weights + received + working + int(problem.weight[heavy[0]]) > cap
+        else ""
+    )
+    return (
+        f"the heaviest fitting set, {len(members)} consecutive ops, holds {_size(weights)} of weights "
+        f"+ {_size(received)} of receive buffers + the {_size(working)} working set of "
+        f"`{problem.graph.op_names[biggest]}`{extra}"
+    )
 
 
 def _rule_present(problem: heuristics.Problem, rule: str) -> bool:
@@ -600,10 +792,10 @@ def _rule_present(problem: heuristics.Problem, rule: str) -> bool:
 
 
 def _satisfiable(
-    problem: heuristics.Problem, active: frozenset[str], time_limit: float
+    problem: heuristics.Problem, active: frozenset[str], time_limit: float, solver: str
 ) -> bool | None:
     data, _ = _base_data(problem, active=active)
-    outcome = _run_minizinc("satisfy.mzn", data, time_limit=time_limit, seed=0)
+    outcome = _run_minizinc("satisfy.mzn", data, time_limit=time_limit, seed=0, solver=solver)
     if outcome.values is not None:
         return True
     if outcome.status == "UNSATISFIABLE":
@@ -805,7 +997,9 @@ def check_with_minizinc(
             stacklevel=2,
         )
     data["placement"] = placement.tolist()
-    outcome = _run_minizinc("check.mzn", data, time_limit=time_limit, seed=0)
+    # The placement is data: flattening evaluates every rule and no search happens, so the back end
+    # does not matter; Gecode's flattening keeps `holds` as output (the linear one folds it away).
+    outcome = _run_minizinc("check.mzn", data, time_limit=time_limit, seed=0, solver="gecode")
     if outcome.values is None:
         raise ChiplexError(f"check.mzn gave no answer (status {outcome.status})")
     holds = outcome.values["holds"]

@@ -8,6 +8,7 @@ Physical positions are kept per chip for routing (dimension-order XY on meshes).
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import tomllib
 from dataclasses import dataclass, field
@@ -84,6 +85,8 @@ class Target:
     """(rows, cols) of the physical layout: (1, K) for rings and chains."""
     rules: TargetRules = field(default_factory=TargetRules)
     description: str = ""
+    solver: str | None = None
+    """The constraint solver back end from the TOML's `[solver] backend` (None: chiplex's default)."""
 
     def __post_init__(self) -> None:
         by_pair = {(link.src, link.dst): link.id for link in self.links}
@@ -321,7 +324,7 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
     pinned = tuple((str(p["ops"]), int(p["chip"])) for p in rules_t.get("pinned", []))
     colocated = tuple(tuple(str(g) for g in group) for group in rules_t.get("colocated", []))
     max_span = rules_t.get("max_hop_span")
-    return build_target(
+    target = build_target(
         name=str(data.get("name", Path(source).stem)),
         topology=kind,
         chip=chip,
@@ -337,6 +340,15 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
         ),
         description=str(data.get("description", "")),
     )
+    solver_t = data.get("solver", {})
+    if not isinstance(solver_t, dict) or set(solver_t) - {"backend"}:
+        raise ChiplexError(f"{source} [solver]: expected only the key 'backend' (a solver name)")
+    if "backend" in solver_t:
+        from chiplex.targets.solver_choice import check_solver_name
+
+        backend = check_solver_name(str(solver_t["backend"]), f"{source} [solver] backend")
+        target = dataclasses.replace(target, solver=backend)
+    return target
 
 
 def preset_names() -> list[str]:

@@ -1,0 +1,55 @@
+"""Which back end solves the MiniZinc models: the names, the default, and how a choice is resolved.
+
+The rules live in `chiplex/targets/models/*.mzn` whichever back end runs; a back end only decides how the
+flattened model is solved (see docs/placement.md, "Back ends", for the measurements behind the default).
+
+- `cp-sat`: MiniZinc's linear library (`-G linear`) + OR-Tools CP-SAT (PyPI `ortools`), a lazy-clause
+  CP/SAT solver with a linear relaxation.
+- `highs`: the same linear FlatZinc + HiGHS, a MIP solver (PyPI `highspy`).
+- `gecode`: Gecode's library + `fzn-gecode`, MiniZinc's bundled CP solver.
+
+Resolution order: an explicit choice (`--solver`, a pass option, a keyword argument), then the target's
+`[solver] backend`, then DEFAULT_SOLVER.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chiplex.errors import ChiplexError
+
+if TYPE_CHECKING:
+    from chiplex.targets.target import Target
+
+SOLVERS = ("cp-sat", "highs", "gecode")
+DEFAULT_SOLVER = "cp-sat"
+
+
+def bound_solver() -> str:
+    """The back end for chip_weight.mzn (a proof step, not a user choice): CP-SAT."""
+    return "cp-sat"
+
+
+def check_solver_name(name: str, where: str = "solver") -> str:
+    if name not in SOLVERS:
+        raise ChiplexError(
+            f"{where}: unknown solver {name!r}; expected one of {', '.join(SOLVERS)}"
+        )
+    return name
+
+
+def with_solver(target: Target, solver: str | None, where: str = "solver") -> Target:
+    """`target` with its back end set to `solver` (unchanged when `solver` is None or empty)."""
+    if not solver:
+        return target
+    import dataclasses
+
+    return dataclasses.replace(target, solver=check_solver_name(solver, where))
+
+
+def solver_for(target: Target | None, solver: str | None = None) -> str:
+    """The explicit `solver` if given, else the target's `[solver] backend`, else DEFAULT_SOLVER."""
+    if solver:
+        return check_solver_name(solver)
+    chosen = getattr(target, "solver", None) if target is not None else None
+    return check_solver_name(chosen) if chosen else DEFAULT_SOLVER
