@@ -51,12 +51,12 @@ def summary_table(result) -> str:  # type: ignore[no-untyped-def]
     from chiplex.targets.legality import chip_memory
 
     graph, target, placement = result.graph, result.target, result.placement
-    memory = chip_memory(graph, placement, target.num_chips)
+    memory = chip_memory(graph, placement, target.num_chips, target.chip.buffers_per_edge)
     est = estimate(graph, target, placement)
     capacity = target.chip.capacity_bytes
     lines = [
         f"{graph.name} on {target.name}: {graph.num_nodes} ops, {graph.flops.sum() / 1e9:.2f} GFLOP, "
-        f"{graph.weight_bytes.sum() / 2**20:.2f} MiB weights",
+        f"{graph.total_weight_bytes / 2**20:.2f} MiB weights",
         f"{'chip':>4} {'ops':>5} {'weights MiB':>11} {'memory MiB':>10} {'capacity MiB':>12} {'use':>5} {'busy us':>9}",
     ]
     counts = np.bincount(placement, minlength=target.num_chips)

@@ -10,6 +10,7 @@ The pipeline's steady-state period is its slowest resource: the busiest chip or 
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,12 +48,15 @@ def op_durations(
     if not chip.dram_bytes:
         return base, np.zeros(graph.num_nodes, dtype=bool)
     placement = np.asarray(placement, dtype=np.int64)
-    memory = chip_memory(graph, placement, target.num_chips)
+    memory = chip_memory(graph, placement, target.num_chips, chip.buffers_per_edge)
     budget = chip.sram_bytes - memory.receive - memory.working_set
     streamed = np.zeros(graph.num_nodes, dtype=bool)
+    params_of = node_params(graph)
     for c in range(target.num_chips):
         nodes = np.flatnonzero(placement == c)  # node order is schedule order
-        streamed[nodes] = streamed_weights(graph.weight_bytes[nodes], budget[c])
+        streamed[nodes] = streamed_ops(
+            [params_of[v] for v in nodes.tolist()], graph.param_bytes, budget[c]
+        )
     sram_bytes = (
         graph.activation_in_bytes + graph.output_bytes + np.where(streamed, 0, graph.weight_bytes)
     )
@@ -62,10 +66,37 @@ def op_durations(
     return np.maximum(compute_times(graph, target), memory_time), streamed
 
 
-def streamed_weights(weights: np.ndarray, sram_budget: float) -> np.ndarray:
-    """Which ops (in schedule order) read their weights from DRAM: SRAM fills first-come."""
-    within = np.cumsum(weights)
-    return (within > max(sram_budget, 0)) & (weights > 0)
+def node_params(graph: Graph) -> list[list[int]]:
+    """The param ids each node reads."""
+    params_of: list[list[int]] = [[] for _ in range(graph.num_nodes)]
+    for v, p in zip(graph.read_node.tolist(), graph.read_param.tolist(), strict=True):
+        params_of[v].append(p)
+    return params_of
+
+
+def streamed_ops(
+    op_params: Sequence[Sequence[Hashable]],
+    param_bytes: Mapping[Hashable, int] | np.ndarray,
+    sram_budget: float,
+) -> np.ndarray:
+    """Which ops of one chip (in schedule order) read their weights from DRAM.
+
+    Params take SRAM first-come: in the order of their first reader on the chip, one op's new params
+    at a time, until the budget is full; later params stay in DRAM. A param shared by several ops of
+    the chip is stored once, where its first reader put it, and an op that reads any param held in
+    DRAM streams its weights (the graph path and the emitter both call this, so they agree)."""
+    budget = max(sram_budget, 0)
+    in_dram: dict[Hashable, bool] = {}
+    used = 0
+    out = np.zeros(len(op_params), dtype=bool)
+    for i, params in enumerate(op_params):
+        new = [p for p in dict.fromkeys(params) if p not in in_dram]
+        if new:
+            used += sum(int(param_bytes[p]) for p in new)  # type: ignore[index]
+            for p in new:
+                in_dram[p] = used > budget and int(param_bytes[p]) > 0  # type: ignore[index]
+        out[i] = any(in_dram[p] for p in params)
+    return out
 
 
 def transfers(graph: Graph, placement: np.ndarray) -> list[tuple[int, int, int]]:
