@@ -61,7 +61,11 @@ def _boundary_time(costs: StageCosts, target: Target) -> np.ndarray:
     )
     if link is None:
         return np.zeros_like(costs.cut_bytes)
-    return np.where(costs.cut_bytes > 0, costs.cut_bytes / link.bandwidth + link.latency, 0.0)
+    serial = costs.cut_bytes / link.bandwidth
+    # The link's busy time, or a receive buffer's round trip over the buffers per edge (the estimate's
+    # terms, `chiplex.targets.cost.estimate`): with double buffering latency hides behind the transfer.
+    round_trip = (serial + link.latency) / target.chip.buffers_per_edge
+    return np.where(costs.cut_bytes > 0, np.maximum(serial, round_trip), 0.0)
 
 
 def _spill_time(weights: np.ndarray, budget: np.ndarray, target: Target) -> np.ndarray:

@@ -38,10 +38,11 @@ from dataclasses import dataclass
 from chiplex.errors import ChiplexError
 from chiplex.runtime_sim.report import SimReport
 from chiplex.runtime_sim.trace import SimTrace
+from chiplex.targets.cost import PACKET_BYTES
 from chiplex.targets.schedule import ComputeStep, RecvStep, Schedule, SendStep
 from chiplex.targets.target import Target
 
-DEFAULT_PACKET_BYTES = 4096
+DEFAULT_PACKET_BYTES = PACKET_BYTES
 """Packet size: small enough that multi-hop transfers pipeline, large enough to keep event counts low."""
 
 _COMPUTE, _SEND, _RECV = 0, 1, 2

@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+import weakref
 from dataclasses import dataclass
 from functools import reduce
 from importlib import resources
@@ -391,6 +392,7 @@ def repair(
     if not check_placement(graph, target, candidate, rules, limit_per_rule=1):
         return RepairResult(candidate.copy(), 0, 0, "unchanged", True)
     problem = heuristics.problem_for(graph, rules)
+    _raise_if_quickly_infeasible(problem, target)
     found = heuristics.heuristic_repair(problem, candidate)
     if found is not None and not exact:
         return RepairResult(found, *_distance(found, candidate), "heuristic", False)
@@ -492,6 +494,7 @@ def optimize(
     deadline = time.monotonic() + time_limit
     rules = rules or resolve_rules(graph, target)
     problem = heuristics.problem_for(graph, rules)
+    _raise_if_quickly_infeasible(problem, target)
     times = op_times(graph, target)
     k = problem.k
     total = float(times.sum())
@@ -544,6 +547,32 @@ def optimize(
     )
 
 
+_QUICK: weakref.WeakKeyDictionary[heuristics.Problem, list[str]] = weakref.WeakKeyDictionary()
+
+
+def quick_infeasibility(
+    graph: Graph, target: Target, rules: PlacementRules | None = None
+) -> list[str]:
+    """The cheap necessary conditions of `explain` (one op larger than a chip, total weights over
+    total memory, pins against the pipeline order): linear in the graph, so every search and every
+    solver call runs them first, whatever the graph's size. Empty when none fails (which does not
+    prove a placement exists)."""
+    problem = heuristics.problem_for(graph, rules or resolve_rules(graph, target))
+    return _quick_messages(problem, target)
+
+
+def _quick_messages(problem: heuristics.Problem, target: Target) -> list[str]:
+    if problem not in _QUICK:  # constant per problem: the RL loop repairs many candidates of one
+        _QUICK[problem] = _cheap_checks(problem, _memory_word(target))
+    return _QUICK[problem]
+
+
+def _raise_if_quickly_infeasible(problem: heuristics.Problem, target: Target) -> None:
+    messages = _quick_messages(problem, target)
+    if messages:
+        raise InfeasibleError(messages)
+
+
 def packing_hint(graph: Graph, target: Target, rules: PlacementRules | None = None) -> str:
     """A clause on how many chips first-fit packing needs, for messages about no placement found."""
     problem = heuristics.problem_for(graph, rules or resolve_rules(graph, target))
@@ -576,7 +605,7 @@ def explain(
     rules = rules or resolve_rules(graph, target)
     problem = heuristics.problem_for(graph, rules)
     memory_word = _memory_word(target)
-    messages = _cheap_checks(problem, memory_word)
+    messages = _quick_messages(problem, target)
     if messages:
         return messages
     if heuristics.heuristic_optimize(problem, np.ones(problem.n)) is not None:
