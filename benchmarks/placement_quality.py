@@ -37,6 +37,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on CI machines
 import matplotlib.pyplot as plt  # noqa: E402
 
+from chiplex.benchmarks_suite import SUITE  # noqa: E402
 from chiplex.commands._args import add_executor_arguments  # noqa: E402
 from chiplex.ir.graph import Graph, graph_from_module  # noqa: E402
 from chiplex.passes.search import (  # noqa: E402
@@ -57,7 +58,8 @@ from chiplex.targets.target import Target, load_target  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-CASES = ("bert_base@tpu-ring8", "gpt2_small@tpu-ring8", "resnet50@simba-6x6", "bert_base@simba-6x6")
+CASES = tuple(case.spec for case in SUITE)
+"""The placement benchmark suite (`chiplex.benchmarks_suite.SUITE`): one list for every placer."""
 DEFAULT_EVALUATIONS = 2000
 DEFAULT_SECONDS = 120.0
 """Wall-clock cap per strategy and case; it is also cp's MiniZinc time limit. Chosen so that random
@@ -225,8 +227,10 @@ def summary(cases: list[Case]) -> str:
     """Case x strategy: mean throughput over seeds (range when several) and the mean gap to bound."""
     strategies = list(dict.fromkeys(r.strategy for case in cases for r in case.results))
     lines = [
-        "| case | upper bound | " + " | ".join(strategies) + " |",
-        "|---|---:|" + "---:|" * len(strategies),
+        "| case | upper bound | "
+        + " | ".join(strategies)
+        + " | dp below best | best below bound |",
+        "|---|---:|" + "---:|" * len(strategies) + "---:|---:|",
     ]
     for case in cases:
         cells = []
@@ -245,10 +249,12 @@ def summary(cases: list[Case]) -> str:
             if max(values) == best:
                 text = f"**{text}**"
             cells.append(f"{text}, gap {100 * gap:.1f}%")
+        dp_runs = [r.throughput for r in case.results if r.strategy == "dp"]
+        dp_cell = f"{100 * (1 - dp_runs[0] / best):.1f}%" if dp_runs and best > 0 else ""
         lines.append(
             f"| {case.graph.name} @ {case.target.name} | {case.results[0].upper_bound:,.0f} | "
             + " | ".join(cells)
-            + " |"
+            + f" | {dp_cell} | {100 * (1 - best / case.results[0].upper_bound):.1f}% |"
         )
     return "\n".join(lines)
 
@@ -269,7 +275,7 @@ def markdown(
         f"seeds {', '.join(map(str, seeds))} and spend the evaluations; greedy and dp answer once; cp "
         "runs MiniZinc with the seconds as its time limit and is evaluated once (these three run once, "
         f"seed {seeds[0]}). cp's optimality is for its own model (the bottleneck stage's compute time, "
-        "no links or buffers), not for the simulator. Every candidate is repaired when it breaks a "
+        "no links or buffers), not for the simulator. Cases: `chiplex.benchmarks_suite.SUITE`. Every candidate is repaired when it breaks a "
         f"rule and simulated with {first.search_microbatches} micro-batches during the search; the "
         f"{FINAL_CANDIDATES} best distinct placements are re-simulated with {first.microbatches} "
         "micro-batches and the best of those is the reported throughput.",

@@ -29,12 +29,17 @@ TARGETS = ["tpu-ring8", "simba-6x6"]
 # activations are counted, but deciding that takes the solver's full time limit: the slow zoo test
 # in test_models covers it.)
 TOO_BIG = {("bert_large", "tpu-ring8"), ("gpt2_medium", "tpu-ring8")}
-UNDECIDED = {("vit_b16", "tpu-ring8")}
+# With double-buffered receive buffers (the preset's two per edge) GPT-2 small's 81.2 MiB and ViT-B/16's
+# 82.6 MiB no longer cut into 8 stages; the solver cannot decide within its time limit whether some
+# non-contiguous placement fits. Value: the chips first-fit packing needs.
+UNDECIDED = {("vit_b16", "tpu-ring8"): 12, ("gpt2_small", "tpu-ring8"): 9}
 
 
 @pytest.fixture(
     scope="module",
-    params=[(e, t) for e in EXAMPLES for t in TARGETS if (e.stem, t) not in TOO_BIG | UNDECIDED],
+    params=[
+        (e, t) for e in EXAMPLES for t in TARGETS if (e.stem, t) not in TOO_BIG | set(UNDECIDED)
+    ],
     ids=lambda p: f"{p[0].stem}-{p[1]}",
 )
 def compiled(request):  # type: ignore[no-untyped-def]
@@ -51,7 +56,8 @@ def test_undecided_models_say_how_many_chips_packing_needs(model: str, target: s
     path = Path(__file__).parents[1] / "examples" / "models" / f"{model}.mlir"
     graph = graph_from_module(load_module(path))
     hint = packing_hint(graph, load_target(target))
-    assert "packing the ops in topological order needs 10 chips of 13.00 MiB" in hint
+    chips = UNDECIDED[(model, target)]
+    assert f"packing the ops in topological order needs {chips} chips of 13.00 MiB" in hint
     assert hint.endswith("the target has 8")
 
 

@@ -72,7 +72,7 @@ def test_the_checker_catches_every_hand_broken_rule(
         skipped = np.where(legal >= gap, legal + 1, legal)
         assert "no-skipping-chips" in rules_of(graph, target, skipped)
 
-    memory = chip_memory(graph, legal, k).total
+    memory = chip_memory(graph, legal, k, target.chip.buffers_per_edge).total
     if memory.max() > 1:
         small = dataclasses.replace(
             target,
@@ -108,17 +108,23 @@ def test_first_fit_packing_fits_each_chip_and_is_first_fit(case: tuple[Graph, Ta
     if packing is None:
         # Only when some op cannot sit on a chip even with its inputs from elsewhere.
         alone = [
-            chip_memory(graph, np.where(np.arange(graph.num_nodes) == v, 0, 1), 2).total[0]
+            chip_memory(
+                graph,
+                np.where(np.arange(graph.num_nodes) == v, 0, 1),
+                2,
+                target.chip.buffers_per_edge,
+            ).total[0]
             for v in range(graph.num_nodes)
         ]
         assert max(alone) > capacity
         return
     chips = int(packing.max()) + 1
     assert (np.diff(packing) >= 0).all() and set(packing.tolist()) == set(range(chips))
-    assert (chip_memory(graph, packing, chips).total <= capacity).all()
+    buffers = target.chip.buffers_per_edge
+    assert (chip_memory(graph, packing, chips, buffers).total <= capacity).all()
     # First fit: the first op of every later chip would overflow the chip before it.
     for chip in range(1, chips):
         first = int(np.flatnonzero(packing == chip)[0])
         moved = packing.copy()
         moved[first] = chip - 1
-        assert chip_memory(graph, moved, chips).total[chip - 1] > capacity
+        assert chip_memory(graph, moved, chips, buffers).total[chip - 1] > capacity

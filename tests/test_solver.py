@@ -37,8 +37,12 @@ def chain(n: int, weight: int = MIB, out: int = 1024, names: list[str] | None = 
     )
 
 
-def ring(k: int, capacity: int, rules: TargetRules | None = None, dram: int = 0) -> Target:
+def ring(
+    k: int, capacity: int, rules: TargetRules | None = None, dram: int = 0, buffers: int = 1
+) -> Target:
+    # The sizes in these tests are worked out for one receive buffer per edge.
     chip = ChipSpec(
+        buffers_per_edge=buffers,
         matrix_ops={"bf16": 1e12},
         vector_ops={"bf16": 1e11},
         sram_bytes=capacity - dram,

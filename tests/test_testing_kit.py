@@ -62,13 +62,19 @@ def test_nn_graphs_have_skip_edges_and_branches() -> None:
 def test_generated_pairs_have_a_legal_placement(case: tuple[Graph, Target]) -> None:
     graph, target = case
     assert 1 <= target.num_chips <= 6
-    reference = reference_placement(graph, target.num_chips, target.chip.capacity_bytes)
+    buffers = target.chip.buffers_per_edge
+    reference = reference_placement(graph, target.num_chips, target.chip.capacity_bytes, buffers)
     assert reference is not None
     # The target's rules (hop span, pins, colocation) were drawn from a legal placement, so some
     # legal placement exists; the plain reference satisfies the structural and memory rules.
     rules = legality.resolve_rules(graph, target)
     plain = legality.PlacementRules(
-        target.num_chips, target.chip.capacity_bytes, None, np.full(graph.num_nodes, -1), ()
+        target.num_chips,
+        target.chip.capacity_bytes,
+        None,
+        np.full(graph.num_nodes, -1),
+        (),
+        buffers,
     )
     assert legality.check_placement(graph, target, reference, plain) == []
     if rules.max_hop_span is None and not (rules.pinned >= 0).any() and not rules.colocated:

@@ -76,10 +76,14 @@ OPS_PER_LAYER = 8
 
 
 # -- graphs ------------------------------------------------------------------------------------------
-def nn_graph(pick: Pick, num_ops: int, name: str = "nn") -> Graph:
+def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool = False) -> Graph:
     """A layered DAG shaped like a neural network: a main chain with parallel branches (q/k/v-style
     fan-out), residual skip edges, matmuls with weights and elementwise ops without (layer norms have
-    small ones). Sizes are those of a `tokens x width` activation in bf16 with int8 or bf16 weights."""
+    small ones). Sizes are those of a `tokens x width` activation in bf16 with int8 or bf16 weights.
+
+    With `shared_params`, weights are shared across layers as ALBERT or tied embeddings do: a matmul
+    often reuses the weight of an earlier matmul of the same shape, and the layer norms of one width
+    share one scale/shift param."""
     hidden = 64 * 2 ** pick(0, 3)
     tokens = 8 * 2 ** pick(0, 3)
     weight_elem = 1 if pick(0, 1) else 2
@@ -89,6 +93,9 @@ def nn_graph(pick: Pick, num_ops: int, name: str = "nn") -> Graph:
     flops: list[float] = []
     out_bytes: list[int] = []
     weights: list[int] = []
+    params: list[tuple[int, ...]] = []
+    param_bytes: list[int] = []
+    param_of_shape: dict[tuple[str, int, int], int] = {}
     for i in range(num_ops):
         preds: list[int] = []
         if i > 0:
@@ -122,13 +129,25 @@ def nn_graph(pick: Pick, num_ops: int, name: str = "nn") -> Graph:
         flops.append(flop)
         out_bytes.append(tokens * width * 2)
         weights.append(weight)
+        if weight:
+            shape = (kind, in_width, width)
+            reuse = shared_params and shape in param_of_shape
+            if reuse and (kind == "nn.layer_norm" or pick(0, 1)):
+                params.append((param_of_shape[shape],))
+            else:
+                param_of_shape[shape] = len(param_bytes)
+                params.append((len(param_bytes),))
+                param_bytes.append(weight)
+        else:
+            params.append(())
     names = [f"l{i // OPS_PER_LAYER}.{_SHORT[k]}{i}" for i, k in enumerate(kinds)]
     return make_graph(
         kinds=kinds,
         edges=edges,
         flops=flops,
         output_bytes=out_bytes,
-        weight_bytes=weights,
+        params=params,
+        param_bytes=param_bytes,
         name=name,
         op_names=names,
     )
@@ -212,28 +231,33 @@ def transformer_graph(
 
 
 @st.composite
-def nn_graphs(draw: st.DrawFn, min_ops: int = 1, max_ops: int = 40) -> Graph:
-    """Hypothesis strategy: NN-shaped DAGs (see `nn_graph`) with min_ops..max_ops ops."""
+def nn_graphs(
+    draw: st.DrawFn, min_ops: int = 1, max_ops: int = 40, shared_params: bool | None = None
+) -> Graph:
+    """Hypothesis strategy: NN-shaped DAGs (see `nn_graph`) with min_ops..max_ops ops; params shared
+    across layers in some of them (`shared_params=None`), all (True) or none (False)."""
     num_ops = draw(st.integers(min_ops, max_ops))
-    return nn_graph(lambda lo, hi: draw(st.integers(lo, hi)), num_ops)
+    share = draw(st.booleans()) if shared_params is None else shared_params
+    return nn_graph(lambda lo, hi: draw(st.integers(lo, hi)), num_ops, shared_params=share)
 
 
 # -- capacities and reference placements ---------------------------------------------------------------
-def _plain_rules(graph: Graph, num_chips: int, capacity: int) -> PlacementRules:
+def _plain_rules(graph: Graph, num_chips: int, capacity: int, buffers: int) -> PlacementRules:
     return PlacementRules(
         num_chips=num_chips,
         capacity_bytes=int(capacity),
         max_hop_span=None,
         pinned=np.full(graph.num_nodes, -1, dtype=np.int64),
         colocated=(),
+        buffers_per_edge=buffers,
     )
 
 
-def _greedy_cut(graph: Graph, num_chips: int, capacity: int) -> np.ndarray | None:
+def _greedy_cut(graph: Graph, num_chips: int, capacity: int, buffers: int = 2) -> np.ndarray | None:
     """Cut the block order greedily (each chip takes the longest prefix that fits); None if > K chips."""
     from chiplex.targets import heuristics
 
-    problem = heuristics.problem_for(graph, _plain_rules(graph, num_chips, capacity))
+    problem = heuristics.problem_for(graph, _plain_rules(graph, num_chips, capacity, buffers))
     seq = heuristics.sequence_of(problem, np.arange(graph.num_nodes))
     end = heuristics.segment_ends(problem, seq)
     placement = np.zeros(graph.num_nodes, dtype=np.int64)
@@ -246,36 +270,39 @@ def _greedy_cut(graph: Graph, num_chips: int, capacity: int) -> np.ndarray | Non
     return placement
 
 
-def min_capacity(graph: Graph, num_chips: int) -> int:
-    """The smallest chip capacity (bytes) at which the block order cuts into <= num_chips legal chips;
-    an upper bound on the true minimum over all placements."""
+def min_capacity(graph: Graph, num_chips: int, buffers_per_edge: int = 2) -> int:
+    """The smallest chip capacity (bytes) at which the block order cuts into <= num_chips legal chips
+    with `buffers_per_edge` receive buffers; an upper bound on the true minimum over all placements."""
     lo = 0
     hi = (
         int(
-            graph.weight_bytes.sum()
-            + graph.output_bytes.sum()
+            graph.total_weight_bytes
+            + buffers_per_edge * graph.output_bytes.sum()
             + graph.working_set_bytes.max(initial=0)
         )
         + 1
     )
     while lo < hi:
         mid = (lo + hi) // 2
-        if _greedy_cut(graph, num_chips, mid) is None:
+        if _greedy_cut(graph, num_chips, mid, buffers_per_edge) is None:
             lo = mid + 1
         else:
             hi = mid
     return max(lo, 1)
 
 
-def reference_placement(graph: Graph, num_chips: int, capacity: int) -> np.ndarray | None:
+def reference_placement(
+    graph: Graph, num_chips: int, capacity: int, buffers_per_edge: int = 2
+) -> np.ndarray | None:
     """A legal placement under the structural and memory rules (greedy cut of the block order)."""
-    return _greedy_cut(graph, num_chips, capacity)
+    return _greedy_cut(graph, num_chips, capacity, buffers_per_edge)
 
 
 # -- targets -------------------------------------------------------------------------------------------
-def _chip(capacity: int, dram_share: float = 0.0) -> ChipSpec:
+def _chip(capacity: int, dram_share: float = 0.0, buffers: int = 2) -> ChipSpec:
     dram = int(capacity * dram_share)
     return ChipSpec(
+        buffers_per_edge=buffers,
         matrix_ops={"i8": 16e12, "bf16": 8e12, "f32": 2e12},
         vector_ops={"i8": 1e12, "bf16": 1e12, "f32": 0.5e12},
         sram_bytes=int(capacity) - dram,
@@ -317,29 +344,33 @@ def target_for(
     rules: TargetRules | None = None,
     dram_share: float = 0.0,
     name: str = "synthetic",
+    buffers_per_edge: int = 2,
 ) -> Target:
-    """A target whose chip capacity is `slack` x `min_capacity(graph, num_chips)`."""
-    capacity = int(np.ceil(slack * min_capacity(graph, num_chips)))
-    return _build(topology, num_chips, _chip(capacity, dram_share), rules or TargetRules(), name)
+    """A target whose chip capacity is `slack` x `min_capacity(graph, num_chips, buffers_per_edge)`."""
+    capacity = int(np.ceil(slack * min_capacity(graph, num_chips, buffers_per_edge)))
+    chip = _chip(capacity, dram_share, buffers_per_edge)
+    return _build(topology, num_chips, chip, rules or TargetRules(), name)
 
 
 @st.composite
 def targets(
     draw: st.DrawFn, min_chips: int = 1, max_chips: int = 8, with_rules: bool = True
 ) -> Target:
-    """Hypothesis strategy: ring, chain or mesh targets with random capacities (sometimes with DRAM)
-    and, when `with_rules`, sometimes a hop-span limit, pins and colocation on `l<i>.*` op names."""
+    """Hypothesis strategy: ring, chain or mesh targets with random capacities (sometimes with DRAM),
+    1-3 receive buffers per edge and, when `with_rules`, sometimes a hop-span limit, pins and
+    colocation on `l<i>.*` op names."""
     num_chips = draw(st.integers(min_chips, max_chips))
     topology = draw(st.sampled_from(["ring", "chain", "mesh"]))
     capacity = draw(st.sampled_from([2**18, 2**20, 4 * 2**20, 16 * 2**20]))
     dram_share = draw(st.sampled_from([0.0, 0.0, 0.5]))
+    buffers = draw(st.integers(1, 3))
     rules = TargetRules()
     if with_rules and draw(st.booleans()):
         span = draw(st.one_of(st.none(), st.integers(1, 3)))
         pins = tuple(draw(st.lists(st.tuples(st.just("l0.*"), st.just(0)), max_size=1)))
         coloc = tuple(draw(st.lists(st.just(("l1.mm*",)), max_size=1)))
         rules = TargetRules(max_hop_span=span, pinned=pins, colocated=coloc)
-    return _build(topology, num_chips, _chip(capacity, dram_share), rules, "random")
+    return _build(topology, num_chips, _chip(capacity, dram_share, buffers), rules, "random")
 
 
 @st.composite
@@ -351,21 +382,26 @@ def graph_and_target(
     max_chips: int = 6,
     with_rules: bool = True,
     feasible: bool = True,
+    buffers_per_edge: int | None = None,
 ) -> tuple[Graph, Target]:
     """Hypothesis strategy: an NN-shaped graph and a target sized for it. With `feasible` (the default)
-    a legal placement always exists; with `feasible=False` the capacity is sometimes too small."""
+    a legal placement always exists; with `feasible=False` the capacity is sometimes too small.
+    Graphs share params across layers in about half the draws; targets have 1-3 buffers per edge
+    (`buffers_per_edge` fixes it)."""
     graph = draw(nn_graphs(min_ops=min_ops, max_ops=max_ops))
     num_chips = draw(st.integers(min_chips, max_chips))
-    need = min_capacity(graph, num_chips)
+    buffers = draw(st.integers(1, 3)) if buffers_per_edge is None else buffers_per_edge
+    need = min_capacity(graph, num_chips, buffers)
     slacks = [1.0, 1.05, 1.2, 1.5, 2.0, 4.0] if feasible else [0.5, 0.9, 1.0, 1.2, 2.0]
     capacity = int(np.ceil(draw(st.sampled_from(slacks)) * need))
     dram_share = draw(st.sampled_from([0.0, 0.0, 0.25]))
-    reference = reference_placement(graph, num_chips, capacity)
+    reference = reference_placement(graph, num_chips, capacity, buffers)
     rules = TargetRules()
     if with_rules and reference is not None and draw(st.integers(0, 2)) == 0:
         rules = _rules_from(draw, graph, reference)
     topology = draw(st.sampled_from(["ring", "chain", "mesh"]))
-    return graph, _build(topology, num_chips, _chip(capacity, dram_share), rules, "generated")
+    chip = _chip(capacity, dram_share, buffers)
+    return graph, _build(topology, num_chips, chip, rules, "generated")
 
 
 def _rules_from(draw: st.DrawFn, graph: Graph, reference: np.ndarray) -> TargetRules:
@@ -435,5 +471,5 @@ def placements(draw: st.DrawFn, graph: Graph, target: Target) -> np.ndarray:
 
 
 def with_capacity(target: Target, capacity: int) -> Target:
-    """The same target with another chip capacity (SRAM only)."""
-    return dataclasses.replace(target, chip=_chip(capacity))
+    """The same target with another chip capacity (SRAM only; the same buffers per edge)."""
+    return dataclasses.replace(target, chip=_chip(capacity, buffers=target.chip.buffers_per_edge))

@@ -110,7 +110,8 @@ def format_result(result, graph_name: str, target: Target) -> str:  # type: igno
         f"  throughput     {result.throughput:,.1f} samples/s  "
         f"({result.microbatches} micro-batches; {result.search_throughput:,.1f} in the search at "
         f"{result.search_microbatches})",
-        f"  upper bound    {result.upper_bound:,.1f} samples/s  ({result.upper_bound_reason})",
+        f"  upper bound    {result.upper_bound:,.1f} samples/s  (binding term: "
+        f"{result.upper_bound_reason})",
         f"  gap to bound   {100 * result.gap_to_bound:.2f}%",
         f"  evaluations    {result.evaluations} in {result.seconds:.1f} s "
         f"({result.repaired} repaired, {result.failed} without a legal repair)",

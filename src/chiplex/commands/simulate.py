@@ -46,9 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--buffers",
         type=positive_int,
-        default=1,
+        default=None,
         metavar="N",
-        help="receive buffers per message: micro-batches of one message in flight at once (default 1, the one receive buffer the memory rule reserves)",
+        help="receive buffers per message: micro-batches of one message in flight at once (default: the target's [chip] buffers_per_edge, what the memory rule reserves)",
     )
     parser.add_argument(
         "--trace",

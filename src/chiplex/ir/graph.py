@@ -1,10 +1,14 @@
 """The graph view: a `func.func` of `nn` ops as numpy arrays, for placement, learning and simulation.
 
 Nodes are the compute ops of the function body, in block order (which is a topological order).
-`nn.param` and `nn.constant` are stationary data, not nodes: their bytes count as the weight bytes of
-every node that uses them (a weight used by ops on two chips is stored on both). Function arguments
-arrive from the host; their bytes count in the consumer's `input_bytes`. An edge u -> v means v reads
-u's result, and moving it between chips costs `output_bytes[u]`.
+`nn.param` and `nn.constant` are stationary data, not nodes: each is a *param* with an identity
+(`param_bytes[p]`, and the (node, param) pairs `read_node`/`read_param` saying who reads it). A param is
+stored once on every chip that has a reader of it: a weight used by ops on two chips is stored on both,
+a weight shared by two ops on one chip is stored there once (`chiplex.targets.legality.chip_weights`).
+`weight_bytes[v]` is what node v reads (the bytes of its params, for the roofline), so summing it over a
+chip's nodes counts a shared param once per reader. Function arguments arrive from the host; their
+bytes count in the consumer's `input_bytes`. An edge u -> v means v reads u's result, and moving it
+between chips costs `output_bytes[u]`.
 """
 
 from __future__ import annotations
@@ -55,6 +59,48 @@ class Graph:
     samples_per_microbatch: int = 1
     ops: tuple[Operation, ...] = field(default=(), repr=False)
     """The IR op of each node, when built from IR."""
+    param_bytes: np.ndarray | None = field(default=None, repr=False)
+    """int64[P]: bytes of each param (an `nn.param` or `nn.constant`). None when built without param
+    identities: then every node with weights has one param of its own (nothing is shared)."""
+    read_node: np.ndarray | None = field(default=None, repr=False)
+    """int64[r]: the node of each (node, param) read pair, each pair once."""
+    read_param: np.ndarray | None = field(default=None, repr=False)
+    """int64[r]: the param of each read pair."""
+
+    def __post_init__(self) -> None:
+        if self.param_bytes is None:
+            owners = np.flatnonzero(self.weight_bytes > 0).astype(np.int64)
+            object.__setattr__(self, "param_bytes", self.weight_bytes[owners].astype(np.int64))
+            object.__setattr__(self, "read_node", owners)
+            object.__setattr__(self, "read_param", np.arange(len(owners), dtype=np.int64))
+        readers = np.bincount(self.read_param, minlength=len(self.param_bytes))
+        shared = readers[self.read_param] > 1
+        private = np.bincount(
+            self.read_node[~shared],
+            weights=self.param_bytes[self.read_param[~shared]],
+            minlength=self.num_nodes,
+        )
+        object.__setattr__(self, "_private", private.astype(np.int64))
+        object.__setattr__(self, "_shared_reads", shared)
+
+    @property
+    def private_weight_bytes(self) -> np.ndarray:
+        """int64[n]: bytes of the params that only this node reads (equal to `weight_bytes` when
+        nothing is shared)."""
+        return self._private  # type: ignore[attr-defined]
+
+    @property
+    def shared_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(param ids, their bytes, their readers as (param id, node) pairs) of the params read by two or
+        more nodes; the memory rule stores each once per chip that has a reader."""
+        mask = self._shared_reads  # type: ignore[attr-defined]
+        ids = np.unique(self.read_param[mask])
+        return ids, self.param_bytes[ids], np.stack([self.read_param[mask], self.read_node[mask]])
+
+    @property
+    def total_weight_bytes(self) -> int:
+        """Bytes of all params, each counted once (what the whole model stores)."""
+        return int(self.param_bytes.sum())
 
     @property
     def num_nodes(self) -> int:
@@ -91,7 +137,7 @@ class Graph:
     def subset_summary(self) -> str:
         return (
             f"{self.name}: {self.num_nodes} ops, {self.num_edges} edges, "
-            f"{self.flops.sum() / 1e9:.2f} GFLOP, {self.weight_bytes.sum() / 2**20:.1f} MiB weights"
+            f"{self.flops.sum() / 1e9:.2f} GFLOP, {self.total_weight_bytes / 2**20:.1f} MiB weights"
         )
 
 
@@ -133,6 +179,9 @@ def graph_from_func(function: func.FuncOp) -> Graph:
     weight_bytes: list[int] = []
     act_in_bytes: list[int] = []
     params: list[tuple[str, ...]] = []
+    param_of: dict[Operation, int] = {}
+    param_bytes: list[int] = []
+    reads: list[tuple[int, int]] = []
     edges: set[tuple[int, int]] = set()
     for op in block.ops:
         if isinstance(op, func.ReturnOp) or op.name in STATIONARY_OPS:
@@ -167,6 +216,10 @@ def graph_from_func(function: func.FuncOp) -> Graph:
                 activations += nbytes
             elif isinstance(operand, OpResult) and operand.op.name in STATIONARY_OPS:
                 weights += nbytes
+                if operand.op not in param_of:
+                    param_of[operand.op] = len(param_bytes)
+                    param_bytes.append(nbytes)
+                reads.append((index, param_of[operand.op]))
                 if operand.op.name == "nn.param":
                     used_params.append(operand.op.param_name.data)  # type: ignore[attr-defined]
             elif isinstance(operand, OpResult) and operand.op in node_of:
@@ -199,6 +252,9 @@ def graph_from_func(function: func.FuncOp) -> Graph:
         param_names=tuple(params),
         samples_per_microbatch=samples_per_microbatch(function),
         ops=tuple(ops),
+        param_bytes=np.array(param_bytes, dtype=np.int64),
+        read_node=np.array([r[0] for r in reads], dtype=np.int64),
+        read_param=np.array([r[1] for r in reads], dtype=np.int64),
     )
 
 
@@ -212,13 +268,32 @@ def make_graph(
     edges: list[tuple[int, int]],
     flops: list[float],
     output_bytes: list[int],
-    weight_bytes: list[int],
+    weight_bytes: list[int] | None = None,
     dtypes: list[str] | None = None,
     name: str = "graph",
     op_names: list[str] | None = None,
+    params: list[tuple[int, ...]] | None = None,
+    param_bytes: list[int] | None = None,
 ) -> Graph:
-    """A graph built directly from arrays (tests, synthetic corpora); nodes must be in topological order."""
+    """A graph built directly from arrays (tests, synthetic corpora); nodes must be in topological order.
+
+    Weights: either `weight_bytes` per node (each node owns its weights, nothing is shared), or
+    `params` (the param ids each node reads) with `param_bytes` (bytes per param id), which may share."""
     n = len(kinds)
+    reads: np.ndarray | None = None
+    if params is not None:
+        if param_bytes is None:
+            raise ValueError("params needs param_bytes")
+        pairs = sorted({(v, p) for v, ps in enumerate(params) for p in ps})
+        reads = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        table = np.array(param_bytes, dtype=np.int64)
+        weight_bytes = (
+            np.bincount(reads[:, 0], weights=table[reads[:, 1]], minlength=n)
+            .astype(np.int64)
+            .tolist()
+        )
+    elif weight_bytes is None:
+        raise ValueError("make_graph needs weight_bytes or params")
     unique = sorted(set(edges))
     for u, v in unique:
         if not (0 <= u < v < n):
@@ -242,4 +317,7 @@ def make_graph(
         src=src,
         dst=dst,
         param_names=tuple(() for _ in range(n)),
+        param_bytes=None if reads is None else np.array(param_bytes, dtype=np.int64),
+        read_node=None if reads is None else reads[:, 0],
+        read_param=None if reads is None else reads[:, 1],
     )

@@ -652,6 +652,13 @@ def search(
     strategy_fn = get_search_strategy(strategy)
     if graph.num_nodes == 0:
         raise ChiplexError(f"{graph.name} has no ops to place")
+    # The quick proofs (an op larger than a chip, total weights over total memory) first, for every
+    # graph size: no evaluation budget is spent on a graph that cannot be placed.
+    from chiplex.targets.solver import InfeasibleError, quick_infeasibility
+
+    infeasible = quick_infeasibility(graph, target)
+    if infeasible:
+        raise InfeasibleError(infeasible)
     eval_settings = settings or EvalSettings(microbatches=search_microbatches)
     evaluator = Evaluator(graph, target, eval_settings)
     own_executor = executor is None

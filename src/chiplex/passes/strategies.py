@@ -17,7 +17,12 @@ import numpy as np
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.targets.cost import op_times
-from chiplex.targets.legality import PlacementRules, check_placement, resolve_rules
+from chiplex.targets.legality import (
+    PlacementRules,
+    check_placement,
+    memory_data,
+    resolve_rules,
+)
 from chiplex.targets.target import Target
 
 Strategy = Callable[[Graph, Target, int], np.ndarray]
@@ -28,7 +33,6 @@ class StageCosts:
     """Per-node prefix sums shared by the contiguous-stage strategies."""
 
     time_prefix: np.ndarray
-    weight_prefix: np.ndarray
     cut_bytes: np.ndarray
     """cut_bytes[i]: bytes of results produced before node i and read at or after it (boundary at i)."""
 
@@ -45,7 +49,6 @@ def stage_costs(graph: Graph, target: Target) -> StageCosts:
     np.add.at(diff, last_consumer[producers] + 1, -graph.output_bytes[producers])
     return StageCosts(
         time_prefix=np.concatenate([[0.0], np.cumsum(times)]),
-        weight_prefix=np.concatenate([[0], np.cumsum(graph.weight_bytes)]),
         cut_bytes=np.cumsum(diff)[: n + 1],
     )
 
@@ -58,7 +61,11 @@ def _boundary_time(costs: StageCosts, target: Target) -> np.ndarray:
     )
     if link is None:
         return np.zeros_like(costs.cut_bytes)
-    return np.where(costs.cut_bytes > 0, costs.cut_bytes / link.bandwidth + link.latency, 0.0)
+    serial = costs.cut_bytes / link.bandwidth
+    # The link's busy time, or a receive buffer's round trip over the buffers per edge (the estimate's
+    # terms, `chiplex.targets.cost.estimate`): with double buffering latency hides behind the transfer.
+    round_trip = (serial + link.latency) / target.chip.buffers_per_edge
+    return np.where(costs.cut_bytes > 0, np.maximum(serial, round_trip), 0.0)
 
 
 def _spill_time(weights: np.ndarray, budget: np.ndarray, target: Target) -> np.ndarray:
@@ -79,7 +86,16 @@ def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
     boundary = _boundary_time(costs, target)
     capacity = rules.capacity_bytes
     preds = graph.predecessors()
-    working = graph.working_set_bytes.astype(np.float64)
+    memory_terms = memory_data(graph, rules.buffers_per_edge)
+    working = memory_terms.working_set.astype(np.float64)
+    weight_prefix = np.concatenate([[0], np.cumsum(memory_terms.weight)])
+    # Shared params read by each node, and the latest reader of each seen so far (-1: none yet).
+    shared_of: list[list[int]] = [[] for _ in range(n)]
+    for s, readers in enumerate(memory_terms.shared_readers):
+        for v in readers.tolist():
+            shared_of[v].append(s)
+    last_reader = np.full(len(memory_terms.shared_readers), -1, dtype=np.int64)
+    shared = np.zeros(n + 1, dtype=np.float64)  # shared[i]: shared param bytes of the stage [i, j)
     inf = np.inf
     # best[s, j]: the smallest period that places nodes [0, j) on chips 0..s-1 (stage s-1 ends at j).
     best = np.full((k + 1, n + 1), inf)
@@ -94,11 +110,15 @@ def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
         # stages starting after u's previous consumer (or u itself).
         for u in preds[node].tolist():
             start = last_use[u] + 1
-            receive[start:j] += graph.output_bytes[u]
+            receive[start:j] += memory_terms.receive[u]
             last_use[u] = node
+        # A shared param joins the stages that start after its previous reader (once per stage).
+        for s in shared_of[node]:
+            shared[last_reader[s] + 1 : j] += memory_terms.shared_bytes[s]
+            last_reader[s] = node
         max_working[:j] = np.maximum(max_working[:j], working[node])
         starts = np.arange(j)
-        weights = costs.weight_prefix[j] - costs.weight_prefix[:j]
+        weights = weight_prefix[j] - weight_prefix[:j] + shared[:j]
         memory = weights + receive[:j] + max_working[:j]
         fits = memory <= capacity
         if not fits.any():
@@ -130,10 +150,15 @@ def place_greedy(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
     times = op_times(graph, target)
     share = times.sum() / k
     capacity = target.chip.capacity_bytes
+    params_of: list[list[int]] = [[] for _ in range(n)]
+    for v, p in zip(graph.read_node.tolist(), graph.read_param.tolist(), strict=True):
+        params_of[v].append(p)
     placement = np.zeros(n, dtype=np.int64)
     chip, chip_time, chip_weights, chip_peak = 0, 0.0, 0, 0
+    on_chip: set[int] = set()  # params already stored on the current chip (a shared one once)
     for node in range(n):
-        weight = int(graph.weight_bytes[node])
+        new_params = [p for p in params_of[node] if p not in on_chip]
+        weight = int(graph.param_bytes[new_params].sum())
         peak = max(chip_peak, int(graph.working_set_bytes[node]))
         over_memory = chip_weights + weight + peak > capacity
         over_time = chip_time > 0 and chip_time + times[node] / 2 > share
@@ -144,6 +169,9 @@ def place_greedy(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
                 0,
                 int(graph.working_set_bytes[node]),
             )
+            on_chip.clear()
+            weight = int(graph.weight_bytes[node])
+        on_chip.update(params_of[node])
         placement[node] = chip
         chip_time += times[node]
         chip_weights += weight

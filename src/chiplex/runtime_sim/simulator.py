@@ -5,7 +5,8 @@ The model (docs/simulator.md has the full story and the closed forms the tests a
 - **Compute.** Each chip has one engine that runs its steps in list order, micro-batch 0 first, then 1, ...
   A compute step takes its `duration_s` (the cost model's roofline time, DRAM streaming included).
 - **Send.** A send is an asynchronous DMA: it takes no engine time, but it needs a free receive buffer on
-  the destination. Each message id has `buffers_per_edge` buffers at its destination: the send of
+  the destination. Each message id has `buffers_per_edge` buffers at its destination (default: the
+  target's `[chip] buffers_per_edge`, what the memory rule reserves): the send of
   micro-batch i waits until the recv of micro-batch i - buffers_per_edge has completed (a buffer is freed
   when its recv step completes; the consumer then reads the data from the chip's working memory).
 - **Links.** A message of B bytes is cut into ceil(B / packet_bytes) packets (at least one). Every
@@ -37,10 +38,11 @@ from dataclasses import dataclass
 from chiplex.errors import ChiplexError
 from chiplex.runtime_sim.report import SimReport
 from chiplex.runtime_sim.trace import SimTrace
+from chiplex.targets.cost import PACKET_BYTES
 from chiplex.targets.schedule import ComputeStep, RecvStep, Schedule, SendStep
 from chiplex.targets.target import Target
 
-DEFAULT_PACKET_BYTES = 4096
+DEFAULT_PACKET_BYTES = PACKET_BYTES
 """Packet size: small enough that multi-hop transfers pipeline, large enough to keep event counts low."""
 
 _COMPUTE, _SEND, _RECV = 0, 1, 2
@@ -247,7 +249,7 @@ def simulate(
     *,
     microbatches: int = 64,
     packet_bytes: int = DEFAULT_PACKET_BYTES,
-    buffers_per_edge: int = 1,
+    buffers_per_edge: int | None = None,
     trace: bool = False,
 ) -> SimReport:
     """Run `microbatches` micro-batches of the schedule on the target and report what was measured.
@@ -257,6 +259,9 @@ def simulate(
     steps and messages involved).
     """
     wall_start = time.perf_counter()
+    if buffers_per_edge is None:
+        # The hardware's buffering, which the memory rule reserved room for.
+        buffers_per_edge = target.chip.buffers_per_edge
     for name, value in (
         ("microbatches", microbatches),
         ("packet_bytes", packet_bytes),

@@ -11,9 +11,11 @@ import numpy as np
 from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp
 
 from chiplex.errors import ChiplexError
+from chiplex.ir.graph import STATIONARY_OPS
 from chiplex.ir.mcm import COST_ATTR_NAME as COST_ATTR
 from chiplex.ir.mcm import InputOp, OutputOp, ProgramOp, RecvOp, SendOp
-from chiplex.targets.cost import streamed_weights
+from chiplex.ir.types import tensor_bytes
+from chiplex.targets.cost import streamed_ops
 from chiplex.targets.schedule import ComputeStep, Message, RecvStep, Schedule, SendStep, Step
 from chiplex.targets.target import Target
 
@@ -49,13 +51,19 @@ def emit_schedule(module: ModuleOp, target: Target) -> Schedule:
             for op in chiplet.block.ops
             if op.attributes.get(COST_ATTR) is not None and not isinstance(op, SendOp | RecvOp)
         ]
-        receive = sum(
+        receive = chip.buffers_per_edge * sum(
             int(op.bytes.value.data) for op in chiplet.block.ops if isinstance(op, RecvOp)
         )
         working = max((_cost(op, "working_set") for op in computes), default=0.0)
-        weights = np.array([_cost(op, "weight_bytes") for op in computes])
+        # split-chiplets puts one copy of each param on every chip that reads it: a shared param is
+        # one op here, whatever the number of its readers.
+        op_params = [
+            [v.owner for v in op.operands if getattr(v.owner, "name", "") in STATIONARY_OPS]
+            for op in computes
+        ]
+        param_bytes = {p: tensor_bytes(p.results[0].type) for ps in op_params for p in ps}
         streamed = (
-            streamed_weights(weights, chip.sram_bytes - receive - working)
+            streamed_ops(op_params, param_bytes, chip.sram_bytes - receive - working)
             if chip.dram_bytes
             else (np.zeros(len(computes), dtype=bool))
         )

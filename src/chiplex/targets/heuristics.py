@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chiplex.ir.graph import Graph
-from chiplex.targets.legality import PlacementRules, check_placement
+from chiplex.targets.legality import PlacementRules, check_placement, memory_data
 
 INF = np.int64(2**62)
 _BLOCK_ELEMENTS = 2_000_000
@@ -52,7 +52,9 @@ class Problem:
     capacity: int
     max_span: int | None
     weight: np.ndarray
+    """Bytes of the params only this op reads (`legality.memory_data`)."""
     output: np.ndarray
+    """Receive-buffer bytes a consumer chip reserves for this op's result (output x buffers per edge)."""
     working_set: np.ndarray
     src: np.ndarray
     dst: np.ndarray
@@ -68,6 +70,9 @@ class Problem:
     unit_succs: list[np.ndarray]
     pinned_apart: list[tuple[int, int]] = field(default_factory=list)
     """Pairs of ops pinned to different chips but forced onto one chip (colocated or in between)."""
+    shared_bytes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Bytes of each param two or more ops read: stored once per chip holding a reader."""
+    shared_readers: tuple[np.ndarray, ...] = ()
 
     @property
     def num_units(self) -> int:
@@ -98,6 +103,7 @@ def _same_rules(a: PlacementRules, b: PlacementRules) -> bool:
         a.num_chips == b.num_chips
         and a.capacity_bytes == b.capacity_bytes
         and a.max_hop_span == b.max_hop_span
+        and a.buffers_per_edge == b.buffers_per_edge
         and np.array_equal(a.pinned, b.pinned)
         and len(a.colocated) == len(b.colocated)
         and all(np.array_equal(x, y) for x, y in zip(a.colocated, b.colocated, strict=True))
@@ -145,6 +151,7 @@ def _build_problem(graph: Graph, rules: PlacementRules) -> Problem:
         unit_succs = [empty] * num_units
     else:
         unit_preds, unit_succs = _adjacency(num_units, pairs[:, 0], pairs[:, 1])
+    memory = memory_data(graph, rules.buffers_per_edge)
     return Problem(
         graph=graph,
         rules=rules,
@@ -152,9 +159,11 @@ def _build_problem(graph: Graph, rules: PlacementRules) -> Problem:
         k=rules.num_chips,
         capacity=int(rules.capacity_bytes),
         max_span=rules.max_hop_span,
-        weight=graph.weight_bytes.astype(np.int64),
-        output=graph.output_bytes.astype(np.int64),
-        working_set=graph.working_set_bytes.astype(np.int64),
+        weight=memory.weight,
+        output=memory.receive,
+        working_set=memory.working_set,
+        shared_bytes=memory.shared_bytes,
+        shared_readers=memory.shared_readers,
         src=src,
         dst=dst,
         preds=preds,
@@ -352,6 +361,14 @@ def segment_ends(problem: Problem, seq: Sequence) -> np.ndarray:
         pv > prev
     )  # pv == prev: a duplicate consumer position (cannot happen; safe)
     rows_add, rows_sub, cols, val = prev[keep] + 1, pv[keep] + 1, pv[keep] + 1, val[keep]
+    if problem.shared_readers:
+        # A shared param is a producer at position -1 whose consumers are its readers: stored once
+        # in a segment iff one of its readers is in it.
+        s_prev, s_pos, s_val = _shared_rectangles(problem, seq)
+        rows_add = np.concatenate([rows_add, s_prev + 1])
+        rows_sub = np.concatenate([rows_sub, s_pos + 1])
+        cols = np.concatenate([cols, s_pos + 1])
+        val = np.concatenate([val, s_val])
     upd_rows = np.concatenate([rows_add, rows_sub])
     upd_cols = np.concatenate([cols, cols])
     upd_vals = np.concatenate([val, -val])
@@ -396,6 +413,23 @@ def segment_ends(problem: Problem, seq: Sequence) -> np.ndarray:
         end[j0:j1] = starts + fits.sum(axis=1)
         j0 = j1
     return end
+
+
+def _shared_rectangles(problem: Problem, seq: Sequence) -> tuple[np.ndarray, ...]:
+    """(previous reader position or -1, reader position, bytes) per reader of each shared param, in the
+    order `seq`: a segment [j, i) with prev < j <= pos < i holds the param first at pos."""
+    prevs, poss, vals = [], [], []
+    for nbytes, readers in zip(problem.shared_bytes.tolist(), problem.shared_readers, strict=True):
+        if nbytes <= 0:
+            continue
+        pos = np.sort(seq.position[readers])
+        prevs.append(np.concatenate([[-1], pos[:-1]]))
+        poss.append(pos)
+        vals.append(np.full(len(pos), nbytes, dtype=np.int64))
+    if not poss:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(prevs), np.concatenate(poss), np.concatenate(vals)
 
 
 # -- the cut programme ---------------------------------------------------------------------------------
@@ -525,6 +559,15 @@ def _backtrack(
     return placement
 
 
+def weights_of(problem: Problem, on: np.ndarray) -> int:
+    """Param bytes a chip holding the ops `on` (a bool mask) stores: each shared param once."""
+    return int(problem.weight[on].sum()) + sum(
+        int(nbytes)
+        for nbytes, readers in zip(problem.shared_bytes, problem.shared_readers, strict=True)
+        if on[readers].any()
+    )
+
+
 # -- local moves ---------------------------------------------------------------------------------------
 class LocalState:
     """A legal-so-far placement with the bookkeeping that single-unit moves need."""
@@ -539,7 +582,7 @@ class LocalState:
         on = placement == chip
         if not on.any():
             return 0
-        weights = int(prob.weight[on].sum())
+        weights = weights_of(prob, on)
         working = int(prob.working_set[on].max())
         crossing = on[prob.dst] & ~on[prob.src]
         receive = int(prob.output[np.unique(prob.src[crossing])].sum()) if crossing.any() else 0

@@ -11,9 +11,12 @@ the one name each carries everywhere (checker messages, MiniZinc constraint item
 - `pinned`             ops the target pins to a chip sit on it
 - `colocated`          ops the target groups together share a chip
 
-Memory of chip c (a conservative, placement-linear model the MiniZinc model and the DP share):
-    weights(c)        sum of weight_bytes of the ops on c
-  + receive(c)        sum of output_bytes of every op u off c that has a consumer on c (once per u)
+Memory of chip c (a conservative model the MiniZinc model, dp and the repair heuristic share; its data
+comes from `memory_data`, one place):
+    weights(c)        bytes of every param (nn.param / nn.constant) read by an op on c, each param once
+                      per chip however many of the chip's ops read it (`chip_weights`)
+  + receive(c)        buffers_per_edge x the output_bytes of every op u off c that has a consumer on c
+                      (once per u; the target's `[chip] buffers_per_edge`, 2 = double buffering)
   + working_set(c)    max over ops v on c of (activation input bytes + output bytes of v)
 """
 
@@ -65,6 +68,8 @@ class PlacementRules:
     """int[n]: the chip an op is pinned to, or -1."""
     colocated: tuple[np.ndarray, ...]
     """Groups of node indices that must share a chip."""
+    buffers_per_edge: int = 2
+    """Receive buffers per value arriving from another chip (the target's `[chip] buffers_per_edge`)."""
 
 
 def resolve_rules(graph: Graph, target: Target) -> PlacementRules:
@@ -90,6 +95,7 @@ def resolve_rules(graph: Graph, target: Target) -> PlacementRules:
         max_hop_span=target.rules.max_hop_span,
         pinned=pinned,
         colocated=tuple(groups),
+        buffers_per_edge=target.chip.buffers_per_edge,
     )
 
 
@@ -106,16 +112,68 @@ class ChipMemory:
         return self.weights + self.receive + self.working_set
 
 
-def chip_memory(graph: Graph, placement: np.ndarray, num_chips: int) -> ChipMemory:
+@dataclass(frozen=True)
+class MemoryData:
+    """The memory rule's data, computed in one place for every implementation of the rule (the checker,
+    the MiniZinc models, dp, the repair heuristic): a chip's memory is the sum of `weight` over its ops,
+    plus `shared_bytes[s]` once if any of `shared_readers[s]` is on it, plus `receive[u]` once per op u
+    off the chip with a consumer on it, plus the largest `working_set` of its ops."""
+
+    weight: np.ndarray
+    """int64[n]: bytes of the params only this op reads."""
+    receive: np.ndarray
+    """int64[n]: the receive buffers a consumer chip reserves for this op's result
+    (output bytes x buffers per edge)."""
+    working_set: np.ndarray
+    """int64[n]: activation inputs + output while the op runs."""
+    shared_bytes: np.ndarray
+    """int64[s]: bytes of each param read by two or more ops."""
+    shared_readers: tuple[np.ndarray, ...]
+    """The ops reading each shared param (ascending)."""
+
+
+def memory_data(graph: Graph, buffers_per_edge: int) -> MemoryData:
+    _, shared_bytes, pairs = graph.shared_params
+    order = np.lexsort((pairs[1], pairs[0]))
+    params, nodes = pairs[0][order], pairs[1][order]
+    splits = np.flatnonzero(np.diff(params)) + 1
+    readers = tuple(np.split(nodes.astype(np.int64), splits)) if len(params) else ()
+    return MemoryData(
+        weight=graph.private_weight_bytes.astype(np.int64),
+        receive=graph.output_bytes.astype(np.int64) * int(buffers_per_edge),
+        working_set=graph.working_set_bytes.astype(np.int64),
+        shared_bytes=shared_bytes.astype(np.int64),
+        shared_readers=readers,
+    )
+
+
+def chip_weights(graph: Graph, placement: np.ndarray, num_chips: int) -> np.ndarray:
+    """int64[K]: bytes of params stored on each chip, every param once per chip that has a reader of it
+    (the one place the memory rule's weight term is computed from a placement)."""
     placement = np.asarray(placement, dtype=np.int64)
-    weights = np.bincount(placement, weights=graph.weight_bytes, minlength=num_chips)[:num_chips]
+    if not len(graph.read_node):
+        return np.zeros(num_chips, dtype=np.int64)
+    num_params = max(len(graph.param_bytes), 1)
+    keys = np.unique(placement[graph.read_node] * num_params + graph.read_param)
+    chips, params = keys // num_params, keys % num_params
+    return np.bincount(chips, weights=graph.param_bytes[params], minlength=num_chips)[
+        :num_chips
+    ].astype(np.int64)
+
+
+def chip_memory(
+    graph: Graph, placement: np.ndarray, num_chips: int, buffers_per_edge: int = 2
+) -> ChipMemory:
+    """Per-chip memory under the rule; pass the target's `chip.buffers_per_edge`."""
+    placement = np.asarray(placement, dtype=np.int64)
+    weights = chip_weights(graph, placement, num_chips)
     crossing = placement[graph.src] != placement[graph.dst]
     receive = np.zeros(num_chips, dtype=np.float64)
     if crossing.any():
         pairs = np.unique(
             np.stack([graph.src[crossing], placement[graph.dst[crossing]]], axis=1), axis=0
         )
-        np.add.at(receive, pairs[:, 1], graph.output_bytes[pairs[:, 0]])
+        np.add.at(receive, pairs[:, 1], graph.output_bytes[pairs[:, 0]] * buffers_per_edge)
     working = graph.working_set_bytes
     working_set = np.zeros(num_chips, dtype=np.float64)
     working_op = np.full(num_chips, -1, dtype=np.int64)
@@ -192,7 +250,7 @@ def check_placement(
                 )
             )
 
-    memory = chip_memory(graph, placement, k)
+    memory = chip_memory(graph, placement, k, rules.buffers_per_edge)
     for c in np.flatnonzero(memory.total > rules.capacity_bytes)[:limit_per_rule]:
         c = int(c)
         ws_op = int(memory.working_set_op[c])
@@ -200,7 +258,7 @@ def check_placement(
             Violation(
                 "memory",
                 f"chip {c} needs {mib(memory.total[c])} (weights {mib(memory.weights[c])} + receive "
-                f"buffers {mib(memory.receive[c])} + working set {mib(memory.working_set[c])} of "
+                f"buffers {mib(memory.receive[c])} ({rules.buffers_per_edge} per edge) + working set {mib(memory.working_set[c])} of "
                 f"{names[ws_op]}) > capacity {mib(rules.capacity_bytes)}",
                 (ws_op,),
                 (c,),

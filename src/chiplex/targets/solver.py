@@ -253,17 +253,25 @@ class _MemoryScale:
     output: np.ndarray
     working_set: np.ndarray
     capacity: int
+    shared: np.ndarray
 
 
 def _memory_scale(problem: heuristics.Problem) -> _MemoryScale:
-    sizes = np.concatenate([problem.weight, problem.output, problem.working_set])
+    arrays = (problem.weight, problem.output, problem.working_set, problem.shared_bytes)
+    sizes = np.concatenate(arrays)
     nonzero = sizes[sizes > 0]
     unit = int(reduce(math.gcd, nonzero.tolist(), 0)) or 1
-    scaled = [problem.weight // unit, problem.output // unit, problem.working_set // unit]
+    scaled = [a // unit for a in arrays]
     capacity = problem.capacity // unit
 
     def worst(arrays: list[np.ndarray], cap: int) -> int:
-        return int(arrays[0].sum() + arrays[1].sum() + arrays[2].max(initial=0) + max(cap, 0))
+        return int(
+            arrays[0].sum()
+            + arrays[1].sum()
+            + arrays[2].max(initial=0)
+            + arrays[3].sum()
+            + max(cap, 0)
+        )
 
     exact = True
     while worst(scaled, capacity) > INT_LIMIT:
@@ -271,9 +279,9 @@ def _memory_scale(problem: heuristics.Problem) -> _MemoryScale:
         # placement (it may reject a few borderline legal ones).
         exact = False
         unit *= 2
-        scaled = [-(-a // unit) for a in (problem.weight, problem.output, problem.working_set)]
+        scaled = [-(-a // unit) for a in arrays]
         capacity = problem.capacity // unit
-    return _MemoryScale(unit, exact, scaled[0], scaled[1], scaled[2], int(capacity))
+    return _MemoryScale(unit, exact, scaled[0], scaled[1], scaled[2], int(capacity), scaled[3])
 
 
 def _base_data(
@@ -313,6 +321,9 @@ def _base_data(
         "weight": scale.weight.tolist(),
         "output_bytes": scale.output.tolist(),
         "working_set": scale.working_set.tolist(),
+        "num_shared": len(problem.shared_readers),
+        "shared_bytes": scale.shared.tolist(),
+        "shared_readers": [{"set": (r + 1).tolist()} for r in problem.shared_readers],
         "capacity": scale.capacity,
         "max_chip_weight": _scaled_chip_weight(problem, scale, active, check_mode or not bounds),
         "max_hop_span": -1 if rules.max_hop_span is None else int(rules.max_hop_span),
@@ -496,6 +507,7 @@ def repair(
     if not check_placement(graph, target, candidate, rules, limit_per_rule=1):
         return RepairResult(candidate.copy(), 0, 0, "unchanged", True)
     problem = heuristics.problem_for(graph, rules)
+    _raise_if_quickly_infeasible(problem, target)
     found = heuristics.heuristic_repair(problem, candidate)
     if found is not None and not exact:
         return RepairResult(found, *_distance(found, candidate), "heuristic", False)
@@ -606,6 +618,7 @@ def optimize(
     deadline = time.monotonic() + time_limit
     rules = rules or resolve_rules(graph, target)
     problem = heuristics.problem_for(graph, rules)
+    _raise_if_quickly_infeasible(problem, target)
     times = op_times(graph, target)
     k = problem.k
     total = float(times.sum())
@@ -663,6 +676,32 @@ def optimize(
     )
 
 
+_QUICK: weakref.WeakKeyDictionary[heuristics.Problem, list[str]] = weakref.WeakKeyDictionary()
+
+
+def quick_infeasibility(
+    graph: Graph, target: Target, rules: PlacementRules | None = None
+) -> list[str]:
+    """The cheap necessary conditions of `explain` (one op larger than a chip, total weights over
+    total memory, pins against the pipeline order): linear in the graph, so every search and every
+    solver call runs them first, whatever the graph's size. Empty when none fails (which does not
+    prove a placement exists)."""
+    problem = heuristics.problem_for(graph, rules or resolve_rules(graph, target))
+    return _quick_messages(problem, target)
+
+
+def _quick_messages(problem: heuristics.Problem, target: Target) -> list[str]:
+    if problem not in _QUICK:  # constant per problem: the RL loop repairs many candidates of one
+        _QUICK[problem] = _cheap_checks(problem, _memory_word(target))
+    return _QUICK[problem]
+
+
+def _raise_if_quickly_infeasible(problem: heuristics.Problem, target: Target) -> None:
+    messages = _quick_messages(problem, target)
+    if messages:
+        raise InfeasibleError(messages)
+
+
 def packing_hint(graph: Graph, target: Target, rules: PlacementRules | None = None) -> str:
     """A clause on how many chips first-fit packing needs, for messages about no placement found."""
     problem = heuristics.problem_for(graph, rules or resolve_rules(graph, target))
@@ -672,7 +711,7 @@ def packing_hint(graph: Graph, target: Target, rules: PlacementRules | None = No
         return ""
     return (
         f"; packing the ops in topological order needs {needed} chips of "
-        f"{problem.capacity / 2**20:.2f} MiB (weights {graph.weight_bytes.sum() / 2**20:.2f} MiB plus "
+        f"{problem.capacity / 2**20:.2f} MiB (weights {graph.total_weight_bytes / 2**20:.2f} MiB plus "
         f"activation buffers), the target has {target.num_chips}"
     )
 
@@ -696,7 +735,7 @@ def explain(
     rules = rules or resolve_rules(graph, target)
     problem = heuristics.problem_for(graph, rules)
     memory_word = _memory_word(target)
-    messages = _cheap_checks(problem, memory_word)
+    messages = _quick_messages(problem, target)
     if messages:
         return messages
     if heuristics.heuristic_optimize(problem, np.ones(problem.n)) is not None:
@@ -831,7 +870,7 @@ def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_wor
     if needed == ["memory"]:
         return (
             f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: every op fits alone and the "
-            f"total weights ({_size(problem.weight.sum())}) fit, but forward-only dataflow, contiguous "
+            f"total weights ({_size(problem.graph.total_weight_bytes)}) fit, but forward-only dataflow, contiguous "
             "chips and the receive buffers of cross-chip edges need more room"
         )
     return (
@@ -867,16 +906,17 @@ def _cheap_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
             f"between colocated ops) but are pinned to chips {rules.pinned[a]} and {rules.pinned[b]}"
         )
     # One op against one chip: its weights, then its weights plus its working set.
-    heavy = np.flatnonzero(problem.weight > cap)
-    for op in heavy[np.argsort(-problem.weight[heavy], kind="stable")][:5].tolist():
+    op_weight = graph.weight_bytes  # every param an op reads sits on its chip
+    heavy = np.flatnonzero(op_weight > cap)
+    for op in heavy[np.argsort(-op_weight[heavy], kind="stable")][:5].tolist():
         out.append(
-            f"the weights of {_describe_op(problem, op)} ({_size(problem.weight[op])}) exceed {one_chip}"
+            f"the weights of {_describe_op(problem, op)} ({_size(op_weight[op])}) exceed {one_chip}"
         )
-    wide = np.flatnonzero((problem.weight <= cap) & (problem.weight + problem.working_set > cap))
+    wide = np.flatnonzero((op_weight <= cap) & (op_weight + problem.working_set > cap))
     for op in wide[:5].tolist():
         out.append(
-            f"op `{names[op]}` needs {_size(problem.weight[op] + problem.working_set[op])} on its chip "
-            f"(weights {_size(problem.weight[op])} + working set {_size(problem.working_set[op])}), "
+            f"op `{names[op]}` needs {_size(op_weight[op] + problem.working_set[op])} on its chip "
+            f"(weights {_size(op_weight[op])} + working set {_size(problem.working_set[op])}), "
             f"more than {one_chip}"
         )
     more = len(heavy) + len(wide) - min(len(heavy), 5) - min(len(wide), 5)
@@ -885,15 +925,17 @@ def _cheap_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
     for members in problem.units:
         if len(members) < 2:
             continue
-        need = int(problem.weight[members].sum() + problem.working_set[members].max())
-        if need > cap and (problem.weight[members] + problem.working_set[members]).max() <= cap:
+        on = np.zeros(n, dtype=bool)
+        on[members] = True
+        need = heuristics.weights_of(problem, on) + int(problem.working_set[members].max())
+        if need > cap and (op_weight[members] + problem.working_set[members]).max() <= cap:
             shown = ", ".join(f"`{names[m]}`" for m in members[:4].tolist())
             shown += " ..." if len(members) > 4 else ""
             out.append(
                 f"ops {shown} must share one chip (colocated, or between colocated ops) but together "
                 f"need {_size(need)}, more than {one_chip}"
             )
-    total = int(problem.weight.sum())
+    total = graph.total_weight_bytes  # each param once: a lower bound whatever the placement
     if total > k * cap:
         out.append(f"total weights {_size(total)} > {k} chips x {_size(cap)} {memory_word}")
     elif n and total + int(problem.working_set.max()) > k * cap:
@@ -947,14 +989,14 @@ def _pin_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
                     f"{pin}) are {hops} edges apart, but with max_hop_span {span} data moves at most "
                     f"{span * hops} chips in {hops} edges"
                 )
-        weight_before = int(problem.weight[list(before)].sum())
+        weight_before = _weights_of_ops(problem, list(before))
         if weight_before > (chip + 1) * cap:
             out.append(
                 f"op `{names[op]}` is pinned to chip {chip}, but it and the ops it depends on hold "
                 f"{_size(weight_before)} of weights, more than chips 0..{chip} can hold "
                 f"({chip + 1} x {_size(cap)} {memory_word})"
             )
-        weight_after = int(problem.weight[list(after)].sum())
+        weight_after = _weights_of_ops(problem, list(after))
         if weight_after > (k - chip) * cap:
             out.append(
                 f"op `{names[op]}` is pinned to chip {chip}, but it and the ops that depend on it "
@@ -971,6 +1013,12 @@ def _pin_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
         if len(out) >= 5:
             break
     return list(dict.fromkeys(out))[:5]
+
+
+def _weights_of_ops(problem: heuristics.Problem, ops: list[int]) -> int:
+    on = np.zeros(problem.n, dtype=bool)
+    on[ops] = True
+    return heuristics.weights_of(problem, on)
 
 
 # -- check ---------------------------------------------------------------------------------------------

@@ -34,6 +34,11 @@ class ChipSpec:
     dram_bytes: int = 0
     """Optional off-chip memory per chip; weights that do not fit SRAM stream from it."""
     dram_bandwidth: float = 0.0
+    buffers_per_edge: int = 2
+    """Receive buffers a chip reserves per value arriving from another chip. Two (double buffering,
+    as real accelerators do) let the sender of micro-batch i + 1 proceed while the consumer still
+    reads micro-batch i; one serialises each transfer with its consumer. The memory rule reserves
+    this many copies of every received value, and the simulator gives each message this many buffers."""
 
     @property
     def capacity_bytes(self) -> int:
@@ -288,6 +293,13 @@ def _number(
     return float(value)
 
 
+def _whole_number(table: dict, key: str, where: str, *, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ChiplexError(f"{where}: '{key}' must be a whole number >= 1, got {value!r}")
+    return value
+
+
 def _ops_table(table: dict, key: str, where: str) -> dict[str, float]:
     raw = table.get(key)
     if not isinstance(raw, dict) or not raw:
@@ -313,6 +325,7 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
         sram_bandwidth=_number(chip_t, "sram_bandwidth", f"{source} [chip]"),
         dram_bytes=int(_number(chip_t, "dram_bytes", f"{source} [chip]", required=False)),
         dram_bandwidth=_number(chip_t, "dram_bandwidth", f"{source} [chip]", required=False),
+        buffers_per_edge=_whole_number(chip_t, "buffers_per_edge", f"{source} [chip]", default=2),
     )
     if chip.dram_bytes and not chip.dram_bandwidth:
         raise ChiplexError(f"{source} [chip]: dram_bytes needs dram_bandwidth")
