@@ -198,6 +198,8 @@ def _run(args: argparse.Namespace) -> int:
     }
     if result.schedule is not None:
         texts[OUTPUT_FILES["schedule"]] = result.schedule.to_text()
+    elif args.simulate:
+        raise ChiplexError("--simulate needs a pipeline that ends in split-chiplets")
     # All files land together, and files of an earlier run that this one does not produce go.
     written = write_outputs(out, texts, stale=OUTPUT_FILES.values())
     if (result.placement >= 0).all():
@@ -206,9 +208,7 @@ def _run(args: argparse.Namespace) -> int:
         f"wrote {out}/ ({', '.join(f.name for f in written)}) "
         f"in {time.perf_counter() - started:.1f} s"
     )
-    if args.simulate:
-        if result.schedule is None:
-            raise ChiplexError("--simulate needs a pipeline that ends in split-chiplets")
+    if args.simulate and result.schedule is not None:
         from chiplex.runtime_sim import format_report, simulate
 
         report = simulate(result.schedule, result.target, microbatches=args.microbatches)

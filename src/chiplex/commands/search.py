@@ -20,6 +20,7 @@ from chiplex.commands._args import (
     positive_int,
 )
 from chiplex.errors import ChiplexError
+from chiplex.fileio import atomic_write_text, check_writable_file
 
 if TYPE_CHECKING:
     from chiplex.targets.target import Target
@@ -126,10 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
     get_search_strategy(args.strategy)  # a bad name fails before any loading
     if args.output is not None:
-        if args.output.exists() and not args.force:
-            raise ChiplexError(
-                f"refusing to overwrite {args.output}: pass --force or choose another -o"
-            )
+        check_writable_file(args.output, force=args.force)
         if not args.output.parent.is_dir():
             raise ChiplexError(
                 f"cannot write {args.output}: directory {args.output.parent} does not exist"
@@ -165,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         place_stationary_ops(module)
         # Record the target so later passes (legalize-placement, split-chiplets) find it.
         module.attributes[TARGET_ATTR] = StringAttr(args.target)
-        args.output.write_text(module_text(module))
+        atomic_write_text(args.output, module_text(module))
         print(f"wrote {args.output} ({name} with the best placement)")
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0

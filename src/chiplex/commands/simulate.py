@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
     trace_path = Path(args.trace) if args.trace else None
     if trace_path is not None:
-        if trace_path.exists() and not args.force:
-            raise ChiplexError(f"trace file {trace_path} exists; pass --force to overwrite it")
+        from chiplex.fileio import check_writable_file
+
+        check_writable_file(trace_path, force=args.force, what="trace")
         if not trace_path.parent.is_dir():
             raise ChiplexError(
                 f"cannot write trace {trace_path}: directory {trace_path.parent} does not exist"
