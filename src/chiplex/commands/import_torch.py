@@ -7,11 +7,14 @@ import sys
 import time
 from pathlib import Path
 
+from chiplex.errors import EXIT_CODES_HELP
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import-torch",
         help="import a PyTorch module (package.module:factory or a zoo model) as nn IR",
+        epilog=EXIT_CODES_HELP,
         description=(
             "Call FACTORY to build a torch.nn.Module, capture it with torch.export on example inputs "
             "of the given shapes and dtypes, and write the equivalent func.func of nn ops. SPEC is "

@@ -19,7 +19,7 @@ from chiplex.commands._args import (
     positive_float,
     positive_int,
 )
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, ChiplexError
 from chiplex.fileio import atomic_write_text, check_writable_file
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "search",
         help="search for the placement with the highest simulated throughput",
+        epilog=EXIT_CODES_HELP,
         description=(
             "Run a placement search strategy on IN for the target within a budget of evaluations "
             "and/or seconds. Every candidate is repaired to a legal placement when it breaks a rule "

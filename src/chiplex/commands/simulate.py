@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from chiplex.commands._args import positive_int
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, ChiplexError
 
 PACKET_BYTES_HELP_DEFAULT = 4096
 """Shown in --help only (the real default is chiplex.runtime_sim.DEFAULT_PACKET_BYTES; a test keeps them equal)."""
@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
         help="run a compiled schedule on the event-driven MCM simulator",
+        epilog=EXIT_CODES_HELP,
         description=(
             "Run SCHEDULE (a schedule.json from `chiplex compile`) micro-batch after micro-batch on the "
             "target's chips and links, and print the steady-state throughput, latency, per-chip and "
