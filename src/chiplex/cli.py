@@ -8,7 +8,15 @@ import pkgutil
 import sys
 
 from chiplex import __version__
-from chiplex.errors import ChiplexError
+from chiplex.errors import (
+    EXIT_CODES_HELP,
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_UNDECIDED,
+    ChiplexError,
+    ChiplexTimeout,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chiplex",
         description="Partition ML tensor programs across the chiplets of a multi-chip module.",
+        epilog=EXIT_CODES_HELP,
     )
     parser.add_argument("--version", action="version", version=f"chiplex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -34,16 +43,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
+    except ChiplexTimeout as err:
+        print(f"chiplex: undecided: {err}", file=sys.stderr)
+        return EXIT_UNDECIDED
     except ChiplexError as err:
         print(f"chiplex: error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except BrokenPipeError:
         # The reader went away (`chiplex ... | head`): not an error worth a traceback.
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
         print("chiplex: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - a bug: one clear line, the traceback on request
+        return report_internal_error("chiplex", err)
+
+
+def report_internal_error(prog: str, err: BaseException) -> int:
+    """A bug, not bad input: say so in one line (with where it happened); CHIPLEX_TRACEBACK=1 shows all."""
+    import os
+    import traceback
+
+    if os.environ.get("CHIPLEX_TRACEBACK"):
+        traceback.print_exception(err)
+    frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    where = f" at {frame.filename}:{frame.lineno}" if frame else ""
+    print(
+        f"{prog}: internal error: {type(err).__name__}: {err}{where}\n"
+        f"{prog}: this is a bug in chiplex; please report it with the command and input "
+        "(CHIPLEX_TRACEBACK=1 prints the traceback)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

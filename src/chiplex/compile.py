@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import PassPipeline
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
@@ -15,11 +17,14 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module
 from chiplex.ir.mcm import get_chip
 from chiplex.ir.parse import load_module, make_context
-from chiplex.passes import PASSES, default_pipeline
+from chiplex.passes import PASSES, default_pipeline, pipeline_value
+from chiplex.passes.common import TARGET_ATTR
 from chiplex.targets.emit import emit_schedule
+from chiplex.targets.legality import check_placement
 from chiplex.targets.schedule import Schedule
 from chiplex.targets.target import Target, load_target
 
+DEFAULT_TARGET = "tpu-ring8"
 LOWERING_PASSES = ("insert-transfers", "split-chiplets")
 """The placed IR is the module just before the first of these (still one function, chips attached)."""
 
@@ -49,43 +54,151 @@ def parse_pipeline(spec: str) -> PassPipeline:
     try:
         return PassPipeline.parse_spec(PASSES, spec)
     except (ArgSpecParseError, ParseError, ValueError, TypeError, KeyError) as err:
-        raise ChiplexError(f"bad pipeline {spec!r}: {err}. Passes: {', '.join(PASSES)}") from None
+        hint = ""
+        if "Unknown token" in str(err):
+            hint = (
+                ' (quote option values that are file paths: annotate-costs{target="my_mcm.toml"})'
+            )
+        raise ChiplexError(
+            f"bad pipeline {spec!r}: {err}{hint}. Passes: {', '.join(PASSES)}"
+        ) from None
+
+
+def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
+    """Run one pass; a user pass that raises anything but ChiplexError is reported, located."""
+    try:
+        pass_.apply(ctx, module)
+    except ChiplexError:
+        raise
+    except Exception as err:
+        if type(pass_).__module__.startswith("chiplex."):
+            raise  # a bug in chiplex itself: the CLI reports it as an internal error
+        frames = traceback.extract_tb(err.__traceback__)
+        user = [f for f in frames if "/xdsl/" not in f.filename and "/chiplex/" not in f.filename]
+        frame = (user or frames)[-1]
+        raise ChiplexError(
+            f"{frame.filename}:{frame.lineno}: error: pass '{pass_.name}' failed: "
+            f"{type(err).__name__}: {err}\n(raise chiplex.errors.ChiplexError in a pass for a "
+            "message without this location)"
+        ) from None
+
+
+@dataclass
+class PipelineRun:
+    module: ModuleOp
+    placed_text: str
+    """The module just before the first lowering pass (or at the end), as MLIR text."""
+    placed_graph: Graph | None
+    """The graph of that module, when it is still one function of nn ops."""
 
 
 def run_pipeline(module: ModuleOp, spec: str) -> tuple[ModuleOp, str]:
     """Run the passes; return the final module and the placed IR (the text before lowering to chips)."""
+    run = run_pipeline_full(module, spec)
+    return run.module, run.placed_text
+
+
+def run_pipeline_full(module: ModuleOp, spec: str) -> PipelineRun:
     ctx = make_context()
     pipeline = parse_pipeline(spec)
     placed_text = ""
+    placed_graph = None
+
+    def snapshot() -> None:
+        nonlocal placed_text, placed_graph
+        placed_text = module_text(module)
+        try:
+            placed_graph = graph_from_module(module)
+        except ChiplexError:
+            placed_graph = None
+
     for p in pipeline.passes:
         if p.name in LOWERING_PASSES and not placed_text:
-            placed_text = module_text(module)
-        p.apply(ctx, module)
+            snapshot()
+        _apply(p, ctx, module)
     if not placed_text:
-        placed_text = module_text(module)
+        snapshot()
     try:
         module.verify()
-    except Exception as err:  # noqa: BLE001 - a pass produced invalid IR: a compiler bug, say so clearly
-        raise ChiplexError(f"internal error: the pipeline produced invalid IR: {err}") from None
-    return module, placed_text
+    except Exception as err:  # noqa: BLE001 - a pass produced invalid IR: say so clearly
+        raise ChiplexError(f"the pipeline produced invalid IR: {err}") from None
+    return PipelineRun(module, placed_text, placed_graph)
+
+
+def _pipeline_targets(spec: str) -> list[str]:
+    """The `target=` options the pipeline's passes name."""
+    return [
+        p.target
+        for p in parse_pipeline(spec).passes
+        if isinstance(getattr(p, "target", None), str) and p.target
+    ]
 
 
 def compile_module(
-    module: ModuleOp, target: str | Target, *, pipeline: str | None = None, strategy: str = "dp"
+    module: ModuleOp,
+    target: str | Target | None = None,
+    *,
+    pipeline: str | None = None,
+    strategy: str = "dp",
 ) -> CompileResult:
-    target_obj = load_target(target) if isinstance(target, str) else target
-    target_spec = target if isinstance(target, str) else target.name
+    """Run the pipeline (default: annotate-costs, place, legalize-placement, insert-transfers,
+    split-chiplets on `target`) and emit the schedule.
+
+    `target` may be omitted when `pipeline` names one. A `target` that disagrees with the pipeline's
+    target is an error (costs and schedule would describe different machines), and so is a placement
+    that breaks a rule: nothing is emitted that `chiplex check` would reject.
+    """
+    requested = load_target(target) if isinstance(target, str) else target
+    if pipeline is None:
+        target_spec = (
+            target if isinstance(target, str) else (target.name if target else DEFAULT_TARGET)
+        )
+        spec = default_pipeline(target_spec, strategy)
+    else:
+        spec = pipeline
+        if requested is not None:
+            for named in _pipeline_targets(spec):
+                if load_target(named) != requested:
+                    raise ChiplexError(
+                        f"--target {requested.name} disagrees with the pipeline's target={named}: "
+                        "name one target (drop --target, or make the pipeline's target= match it)"
+                    )
     graph = graph_from_module(module)
-    spec = pipeline or default_pipeline(target_spec, strategy)
-    module, placed_text = run_pipeline(module, spec)
+    run = run_pipeline_full(module, spec)
+    module = run.module
+    recorded = module.attributes.get(TARGET_ATTR)
+    if isinstance(recorded, StringAttr):
+        used = load_target(recorded.data)
+        if requested is not None and used != requested:
+            raise ChiplexError(
+                f"--target {requested.name} disagrees with the target the module was annotated for "
+                f"({recorded.data}): run annotate-costs{{target={pipeline_value(requested.name)}}} "
+                "or drop --target"
+            )
+        target_obj = used
+    else:
+        target_obj = requested or load_target(DEFAULT_TARGET)
+    if run.placed_graph is not None:
+        graph = run.placed_graph
     placement = np.array(
         [get_chip(op) if get_chip(op) is not None else -1 for op in graph.ops], dtype=np.int64
     )
     from chiplex.ir.mcm import ProgramOp
 
     has_program = any(isinstance(op, ProgramOp) for op in module.ops)
-    schedule = emit_schedule(module, target_obj) if has_program else None
-    return CompileResult(target_obj, graph, placement, placed_text, module, schedule)
+    schedule = None
+    if has_program:
+        # The emitter never emits what the checker rejects (a pipeline may skip legalize-placement).
+        violations = check_placement(graph, target_obj, placement)
+        if violations:
+            lines = "\n".join(f"  {v}" for v in violations)
+            raise ChiplexError(
+                f"illegal placement on {target_obj.name} ({len(violations)} violations), "
+                f"no schedule emitted:\n{lines}\nhint: put legalize-placement{{repair=true}} "
+                "before insert-transfers in the pipeline"
+            )
+        schedule = emit_schedule(module, target_obj)
+    return CompileResult(target_obj, graph, placement, run.placed_text, module, schedule)
 
 
 def compile_to_schedule(source: str | Path | ModuleOp, target: str) -> Schedule:

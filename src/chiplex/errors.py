@@ -1,5 +1,30 @@
-"""The one error type users see: a message (located when it can be), never a traceback."""
+"""The one error type users see: a message (located when it can be), never a traceback.
+
+Exit codes of `chiplex` and `chiplex-opt` (documented in README and every `--help` epilog):
+"""
+
+EXIT_OK = 0
+"""Success (for `check`: legal, or a legal placement exists)."""
+EXIT_ERROR = 1
+"""Bad input or a negative answer: a located error, an illegal placement, no legal placement exists."""
+EXIT_USAGE = 2
+"""The command line itself is wrong (unknown option, missing argument): argparse's convention."""
+EXIT_UNDECIDED = 3
+"""The solver or the time limit (`--time-limit`) ran out before an answer."""
+EXIT_INTERNAL = 4
+"""A bug in chiplex: the message says what failed; set CHIPLEX_TRACEBACK=1 to see the traceback."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C."""
+
+EXIT_CODES_HELP = (
+    "exit codes: 0 success; 1 bad input, illegal or infeasible; 2 bad command line; "
+    "3 undecided / time limit reached; 4 internal error (a bug: please report it); 130 interrupted"
+)
 
 
 class ChiplexError(Exception):
     """A user-facing error; the CLI prints its message and exits with code 1."""
+
+
+class ChiplexTimeout(ChiplexError):
+    """A time limit ran out before an answer; the CLI exits with code 3 (EXIT_UNDECIDED)."""

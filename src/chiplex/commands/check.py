@@ -5,7 +5,7 @@
   first, MiniZinc second; print a witness (its bottleneck stage time and chips) or why none exists.
 
 Exit codes: 0 legal / a legal placement exists, 1 violations / no legal placement / bad input,
-2 undecided within the time limit.
+3 undecided within the time limit (chiplex.errors.EXIT_UNDECIDED; 2 is argparse's usage error).
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ import argparse
 from typing import TYPE_CHECKING
 
 from chiplex.commands._args import positive_float
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, EXIT_UNDECIDED, ChiplexError
 
 if TYPE_CHECKING:
     from chiplex.ir.graph import Graph
     from chiplex.targets.target import Target
-
-EXIT_UNDECIDED = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "no-skipping-chips, memory, hop-span, pinned, colocated). Placed IR (every op has "
             "#mcm.chip<N>) is checked as placed; unplaced IR is checked for the existence of any legal "
             "placement, with the reason when there is none. Exit code 0: legal; 1: illegal or "
-            "infeasible; 2: undecided within --time-limit."
+            "infeasible; 3: undecided within --time-limit."
         ),
+        epilog=EXIT_CODES_HELP,
     )
     p.add_argument("input", metavar="IN.mlir", help="the IR file to check")
     p.add_argument(

@@ -9,35 +9,100 @@ from pathlib import Path
 
 import numpy as np
 
-from chiplex.commands._args import add_input_arguments, load_input, positive_int
-from chiplex.errors import ChiplexError
+from chiplex.commands._args import add_input_arguments, load_input, positive_float, positive_int
+from chiplex.commands._limits import time_limit
+from chiplex.errors import EXIT_CODES_HELP, ChiplexError
+
+SUMMARY_ABOVE = 16
+"""`--table auto` lists every chip up to this many chips, and summarises larger targets."""
+SUMMARY_ROWS = 8
+
+
+COMPILE_DESCRIPTION = """\
+Compile IN (an .mlir file of nn ops, or a PyTorch `package.module:factory` / zoo model name imported on
+the fly) for a multi-chip module: annotate costs, place every op on a chiplet, check (and repair) the
+placement, insert the transfers and split the program per chiplet. Writes into the output directory:
+  placed.mlir     the placed function (every op carries #mcm.chip<N>)
+  chiplets.mlir   the final module (an mcm.program with one mcm.chiplet per chip)
+  schedule.json   per-chip steps and messages, the simulator's input (docs/schedule-format.md)
+and prints the per-chip table (ops, weights, SRAM and DRAM use, busy time) and the estimated
+throughput. Files are written atomically; with --force, files of an earlier run that this run does
+not produce are removed, so the directory never mixes two runs."""
+
+COMPILE_EXAMPLES = """\
+examples:
+  chiplex compile examples/models/bert_base.mlir --target tpu-ring8 -o out/bert --simulate
+  chiplex compile gpt2_small --target simba-6x6 --table summary
+  chiplex compile model.mlir --target my_mcm.toml --strategy greedy --time-limit 60
+  chiplex compile model.mlir --plugin my_pass.py \\
+      --pipeline 'my-pass,annotate-costs{target=tpu-ring8},place,legalize-placement,insert-transfers,split-chiplets'
+
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "compile", help="compile an IR file (or a torch module:factory) to chiplet schedules"
+        "compile",
+        help="compile an IR file (or a torch module:factory) to chiplet schedules",
+        description=COMPILE_DESCRIPTION,
+        epilog=COMPILE_EXAMPLES + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_input_arguments(p)
     p.add_argument(
-        "--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)"
+        "--target",
+        metavar="NAME_OR_TOML",
+        help="preset name (tpu-ring8, simba-6x6, ...) or a target TOML file (default: the target "
+        "named in --pipeline, else tpu-ring8)",
     )
-    p.add_argument("-o", "--output", type=Path, help="output directory (default: out/<input name>)")
-    p.add_argument("--pipeline", help="override the pass pipeline (MLIR syntax: 'a{opt=1},b')")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="output directory (default: out/<input name>)",
+    )
+    p.add_argument(
+        "--pipeline",
+        metavar="PASSES",
+        help="override the pass pipeline (MLIR syntax: 'a{opt=1},b'; quote file paths: "
+        'annotate-costs{target="my.toml"}); default: annotate-costs, place, legalize-placement, '
+        "insert-transfers, split-chiplets",
+    )
     p.add_argument(
         "--plugin",
         action="append",
         default=[],
-        help="a Python file whose ModulePasses join the pipeline",
+        metavar="FILE.py",
+        help="a Python file whose ModulePasses join the pipeline (repeatable)",
     )
     p.add_argument(
         "--strategy",
         default="dp",
-        help="placement strategy for the default pipeline (dp, greedy, cp)",
+        help="placement strategy of the default pipeline: dp, greedy, cp, ... (default: dp)",
     )
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--force", action="store_true", help="replace the outputs of an earlier run")
     p.add_argument("--simulate", action="store_true", help="simulate the schedule after compiling")
     p.add_argument(
-        "--microbatches", type=positive_int, default=64, help="micro-batches to simulate"
+        "--microbatches",
+        type=positive_int,
+        default=64,
+        metavar="N",
+        help="micro-batches to simulate (default: 64)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="give up after S seconds of wall-clock time, exit code 3 (default: no limit)",
+    )
+    p.add_argument(
+        "--table",
+        choices=("auto", "full", "summary"),
+        default="auto",
+        help=f"per-chip table: one row per chip (full), or the totals and the {SUMMARY_ROWS} "
+        f"fullest chips (summary); auto = summary above {SUMMARY_ABOVE} chips (default: auto)",
     )
     p.set_defaults(handler=run)
 
@@ -50,25 +115,53 @@ def _mib(nbytes: float) -> str:
     return f"{nbytes / 2**20:7.2f}"
 
 
-def summary_table(result) -> str:  # type: ignore[no-untyped-def]
+def summary_table(result, mode: str = "auto") -> str:  # type: ignore[no-untyped-def]
+    """The per-chip table: ops, weights, SRAM and DRAM in use, share of capacity, busy time."""
     from chiplex.targets.cost import estimate
     from chiplex.targets.legality import chip_memory
 
     graph, target, placement = result.graph, result.target, result.placement
     memory = chip_memory(graph, placement, target.num_chips, target.chip.buffers_per_edge)
     est = estimate(graph, target, placement)
-    capacity = target.chip.capacity_bytes
+    chip = target.chip
+    capacity = chip.capacity_bytes
+    # What does not fit SRAM streams from DRAM (the memory model of docs/placement.md).
+    sram_used = np.minimum(memory.total, chip.sram_bytes)
+    dram_used = np.maximum(memory.total - chip.sram_bytes, 0)
+    counts = np.bincount(placement, minlength=target.num_chips)
+    header = (
+        f"{'chip':>4} {'ops':>5} {'weights MiB':>11} {'SRAM MiB':>9} {'DRAM MiB':>9} "
+        f"{'capacity MiB':>12} {'use':>5} {'busy us':>9}"
+    )
+
+    def row(c: int) -> str:
+        return (
+            f"{c:>4} {counts[c]:>5} {_mib(memory.weights[c]):>11} {_mib(sram_used[c]):>9} "
+            f"{_mib(dram_used[c]):>9} {_mib(capacity):>12} {memory.total[c] / capacity:>5.0%} "
+            f"{est.chip_busy_s[c] * 1e6:>9.1f}"
+        )
+
     lines = [
         f"{graph.name} on {target.name}: {graph.num_nodes} ops, {graph.flops.sum() / 1e9:.2f} GFLOP, "
         f"{graph.total_weight_bytes / 2**20:.2f} MiB weights",
-        f"{'chip':>4} {'ops':>5} {'weights MiB':>11} {'memory MiB':>10} {'capacity MiB':>12} {'use':>5} {'busy us':>9}",
     ]
-    counts = np.bincount(placement, minlength=target.num_chips)
-    for c in range(target.num_chips):
-        lines.append(
-            f"{c:>4} {counts[c]:>5} {_mib(memory.weights[c]):>11} {_mib(memory.total[c]):>10} "
-            f"{_mib(capacity):>12} {memory.total[c] / capacity:>5.0%} {est.chip_busy_s[c] * 1e6:>9.1f}"
-        )
+    summary = mode == "summary" or (mode == "auto" and target.num_chips > SUMMARY_ABOVE)
+    if not summary:
+        lines += [header, *(row(c) for c in range(target.num_chips))]
+    else:
+        used = np.flatnonzero(counts)
+        use = memory.total / capacity
+        fullest = sorted(used.tolist(), key=lambda c: (-use[c], c))[:SUMMARY_ROWS]
+        busiest = int(np.argmax(est.chip_busy_s))
+        lines += [
+            f"{len(used)} of {target.num_chips} chips in use; memory use min "
+            f"{use[used].min():.0%} / median {np.median(use[used]):.0%} / max {use[used].max():.0%}; "
+            f"SRAM {sram_used.sum() / 2**20:.2f} MiB, DRAM {dram_used.sum() / 2**20:.2f} MiB in total",
+            f"the {len(fullest)} fullest chips (--table full lists every chip):",
+            header,
+            *(row(c) for c in sorted(fullest)),
+            f"busiest chip: {busiest} ({est.chip_busy_s[busiest] * 1e6:.1f} us per micro-batch)",
+        ]
     lines.append(
         f"estimated throughput {est.throughput:,.1f} samples/s (analytic model: period "
         f"{est.period_s * 1e6:.1f} us, critical: {est.critical})"
@@ -89,40 +182,50 @@ def summary_table(result) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines)
 
 
+OUTPUT_FILES = {
+    "placed": "placed.mlir",
+    "chiplets": "chiplets.mlir",
+    "schedule": "schedule.json",
+}
+
+
 def run(args: argparse.Namespace) -> int:
+    with time_limit(args.time_limit, "compile"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from chiplex.compile import compile_module, module_text
+    from chiplex.fileio import prepare_output_dir, write_outputs
     from chiplex.passes import load_plugin
 
     started = time.perf_counter()
     for plugin in args.plugin:
         load_plugin(plugin)
+    # Refuse an unusable -o before the (possibly long) work; the default directory needs the input.
+    if args.output is not None:
+        prepare_output_dir(args.output, OUTPUT_FILES.values(), force=args.force)
     module, stem = load_input(args)
     out = args.output or Path("out") / stem
-    files = {
-        "placed": out / "placed.mlir",
-        "chiplets": out / "chiplets.mlir",
-        "schedule": out / "schedule.json",
-    }
-    existing = [str(f) for f in files.values() if f.exists()]
-    if existing and not args.force:
-        raise ChiplexError(
-            f"refusing to overwrite {', '.join(existing)}: pass --force or choose another -o"
-        )
+    prepare_output_dir(out, OUTPUT_FILES.values(), force=args.force)
     result = compile_module(module, args.target, pipeline=args.pipeline, strategy=args.strategy)
-    out.mkdir(parents=True, exist_ok=True)
-    files["placed"].write_text(result.placed_ir)
-    files["chiplets"].write_text(module_text(result.module))
+    texts = {
+        OUTPUT_FILES["placed"]: result.placed_ir,
+        OUTPUT_FILES["chiplets"]: module_text(result.module),
+    }
     if result.schedule is not None:
-        result.schedule.write(files["schedule"])
+        texts[OUTPUT_FILES["schedule"]] = result.schedule.to_text()
+    elif args.simulate:
+        raise ChiplexError("--simulate needs a pipeline that ends in split-chiplets")
+    # All files land together, and files of an earlier run that this one does not produce go.
+    written = write_outputs(out, texts, stale=OUTPUT_FILES.values())
     if (result.placement >= 0).all():
-        print(summary_table(result))
+        print(summary_table(result, args.table))
     print(
-        f"wrote {out}/ ({', '.join(f.name for f in files.values() if f.exists())}) "
+        f"wrote {out}/ ({', '.join(f.name for f in written)}) "
         f"in {time.perf_counter() - started:.1f} s"
     )
-    if args.simulate:
-        if result.schedule is None:
-            raise ChiplexError("--simulate needs a pipeline that ends in split-chiplets")
+    if args.simulate and result.schedule is not None:
         from chiplex.runtime_sim import format_report, simulate
 
         report = simulate(result.schedule, result.target, microbatches=args.microbatches)

@@ -7,13 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_CODES_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import-torch",
         help="import a PyTorch module (package.module:factory or a zoo model) as nn IR",
+        epilog=EXIT_CODES_HELP,
         description=(
             "Call FACTORY to build a torch.nn.Module, capture it with torch.export on example inputs "
             "of the given shapes and dtypes, and write the equivalent func.func of nn ops. SPEC is "
@@ -78,8 +79,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out: Path | None = args.output
-    if out is not None and out.exists() and not args.force:
-        raise ChiplexError(f"refusing to overwrite {out}: pass --force or choose another -o")
+    if out is not None:
+        from chiplex.fileio import check_writable_file
+
+        check_writable_file(out, force=args.force)
     # torch is slow to import: only once the arguments are known to be usable.
     from chiplex.compile import module_text
     from chiplex.ir.torch_import import module_stats
@@ -119,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(text)
     else:
-        if out.parent and not out.parent.exists():
-            out.parent.mkdir(parents=True)
-        out.write_text(text, encoding="utf-8")
+        from chiplex.fileio import atomic_write_text
+
+        atomic_write_text(out, text)
     stats = module_stats(ir)
     # Statistics go to stderr so that stdout stays valid IR when no -o is given.
     print(

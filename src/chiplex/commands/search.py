@@ -21,7 +21,8 @@ from chiplex.commands._args import (
     positive_float,
     positive_int,
 )
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, ChiplexError
+from chiplex.fileio import atomic_write_text, check_writable_file
 
 if TYPE_CHECKING:
     from chiplex.targets.target import Target
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "search",
         help="search for the placement with the highest simulated throughput",
+        epilog=EXIT_CODES_HELP,
         description=(
             "Run a placement search strategy on IN for the target within a budget of evaluations "
             "and/or seconds. Every candidate is repaired to a legal placement when it breaks a rule "
@@ -136,10 +138,7 @@ def run(args: argparse.Namespace) -> int:
 
     get_search_strategy(args.strategy)  # a bad name fails before any loading
     if args.output is not None:
-        if args.output.exists() and not args.force:
-            raise ChiplexError(
-                f"refusing to overwrite {args.output}: pass --force or choose another -o"
-            )
+        check_writable_file(args.output, force=args.force)
         if not args.output.parent.is_dir():
             raise ChiplexError(
                 f"cannot write {args.output}: directory {args.output.parent} does not exist"
@@ -183,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         place_stationary_ops(module)
         # Record the target so later passes (legalize-placement, split-chiplets) find it.
         module.attributes[TARGET_ATTR] = StringAttr(args.target)
-        args.output.write_text(module_text(module))
+        atomic_write_text(args.output, module_text(module))
         print(f"wrote {args.output} ({name} with the best placement)")
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if result.stopped:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from chiplex.commands._args import positive_int
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, ChiplexError
 
 PACKET_BYTES_HELP_DEFAULT = 4096
 """Shown in --help only (the real default is chiplex.runtime_sim.DEFAULT_PACKET_BYTES; a test keeps them equal)."""
@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
         help="run a compiled schedule on the event-driven MCM simulator",
+        epilog=EXIT_CODES_HELP,
         description=(
             "Run SCHEDULE (a schedule.json from `chiplex compile`) micro-batch after micro-batch on the "
             "target's chips and links, and print the steady-state throughput, latency, per-chip and "
@@ -66,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
     trace_path = Path(args.trace) if args.trace else None
     if trace_path is not None:
-        if trace_path.exists() and not args.force:
-            raise ChiplexError(f"trace file {trace_path} exists; pass --force to overwrite it")
+        from chiplex.fileio import check_writable_file
+
+        check_writable_file(trace_path, force=args.force, what="trace")
         if not trace_path.parent.is_dir():
             raise ChiplexError(
                 f"cannot write trace {trace_path}: directory {trace_path.parent} does not exist"

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import BlockArgument, Operation, OpResult
+from xdsl.ir import Attribute, BlockArgument, Operation, OpResult
 
 from chiplex.errors import ChiplexError
+from chiplex.ir.locations import locate
 from chiplex.ir.types import tensor_bytes
 
 STATIONARY_OPS = ("nn.param", "nn.constant")
@@ -148,7 +149,10 @@ def _dtype_name(t: TensorType) -> str:
 def single_function(module: ModuleOp) -> func.FuncOp:
     funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
     if len(funcs) != 1:
-        raise ChiplexError(f"expected exactly one func.func in the module, found {len(funcs)}")
+        where = locate(funcs[1] if len(funcs) > 1 else module)
+        raise ChiplexError(
+            f"{where}expected exactly one func.func in the module, found {len(funcs)}"
+        )
     return funcs[0]
 
 
@@ -160,12 +164,34 @@ def samples_per_microbatch(function: func.FuncOp) -> int:
     return 1
 
 
+MAX_TENSOR_BYTES = 2**50
+"""1 PiB: a larger tensor is a typo, and its sizes would overflow the int64 arrays of the graph."""
+
+
+def _checked_bytes(tensor_type: Attribute, op: Operation) -> int:
+    nbytes = tensor_bytes(tensor_type)
+    if nbytes > MAX_TENSOR_BYTES:
+        raise ChiplexError(
+            f"{locate(op)}{op.name}: {tensor_type} holds {nbytes:.3g} bytes, more than the "
+            f"{MAX_TENSOR_BYTES / 2**50:g} PiB chiplex accepts (a typo in a dimension?)"
+        )
+    return nbytes
+
+
 def graph_from_func(function: func.FuncOp) -> Graph:
     """Build the graph view of a function whose body is `nn` ops and a `func.return`."""
     from chiplex.ir.nn import NNOp
 
+    where = locate(function)
     if not function.body.blocks:
-        raise ChiplexError(f"function @{function.sym_name.data} has no body")
+        raise ChiplexError(f"{where}function @{function.sym_name.data} has no body")
+    if len(function.body.blocks) > 1:
+        second = function.body.blocks.first.next_block  # type: ignore[union-attr]
+        first_op = second.first_op if second is not None else None
+        raise ChiplexError(
+            f"{locate(first_op) or where}function @{function.sym_name.data} has "
+            f"{len(function.body.blocks)} blocks: chiplex places straight-line code (one block)"
+        )
     block = function.body.blocks.first
     assert block is not None
     node_of: dict[Operation, int] = {}
@@ -188,10 +214,11 @@ def graph_from_func(function: func.FuncOp) -> Graph:
             continue
         if not isinstance(op, NNOp):
             raise ChiplexError(
-                f"unsupported op '{op.name}' in @{function.sym_name.data}: only nn ops can be placed"
+                f"{locate(op)}unsupported op '{op.name}' in @{function.sym_name.data}: "
+                "only nn ops can be placed"
             )
         if len(op.results) != 1 or not isinstance(op.results[0].type, TensorType):
-            raise ChiplexError(f"op '{op.name}' must have exactly one tensor result")
+            raise ChiplexError(f"{locate(op)}op '{op.name}' must have exactly one tensor result")
         index = len(ops)
         node_of[op] = index
         ops.append(op)
@@ -202,7 +229,7 @@ def graph_from_func(function: func.FuncOp) -> Graph:
         kinds.append(op.name)
         dtypes.append(_dtype_name(result.type))
         flops.append(float(op.flops()))
-        output_bytes.append(tensor_bytes(result.type))
+        output_bytes.append(_checked_bytes(result.type, op))
         host = weights = activations = 0
         used_params: list[str] = []
         seen: set[object] = set()
@@ -210,7 +237,7 @@ def graph_from_func(function: func.FuncOp) -> Graph:
             if operand in seen:
                 continue
             seen.add(operand)
-            nbytes = tensor_bytes(operand.type)
+            nbytes = _checked_bytes(operand.type, op)
             if isinstance(operand, BlockArgument):
                 host += nbytes
                 activations += nbytes
@@ -227,12 +254,17 @@ def graph_from_func(function: func.FuncOp) -> Graph:
                 edges.add((node_of[operand.op], index))
             else:
                 raise ChiplexError(
-                    f"op '{op.name}' reads a value defined outside the function body"
+                    f"{locate(op)}op '{op.name}' reads a value defined outside the function body"
                 )
         input_bytes.append(host)
         weight_bytes.append(weights)
         act_in_bytes.append(activations)
         params.append(tuple(used_params))
+    if not ops:
+        raise ChiplexError(
+            f"{where}function @{function.sym_name.data} has no compute op (only params, "
+            "constants and the return): there is nothing to place"
+        )
     edge_list = sorted(edges)
     src = np.array([e[0] for e in edge_list], dtype=np.int32)
     dst = np.array([e[1] for e in edge_list], dtype=np.int32)

@@ -50,6 +50,9 @@ from xdsl.utils.exceptions import VerifyException
 from chiplex.ir.types import check_static, tensor_bytes
 
 CHIP_ATTR_NAME = "mcm.chip"
+MAX_CHIP_ID = 2**31 - 1
+"""Chip ids above this are rejected while parsing (they would overflow the int64 arrays downstream);
+ids that merely exceed the target's chips are the checker's `chip-range` violation."""
 """Discardable attribute holding an op's placement."""
 COST_ATTR_NAME = "mcm.cost"
 """Discardable attribute holding an op's roofline cost on the target (set by annotate-costs)."""
@@ -76,15 +79,22 @@ class ChipAttr(ParametrizedAttribute):
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
+            start = parser.pos
             chip = parser.parse_integer(allow_boolean=False, allow_negative=False)
+            if chip > MAX_CHIP_ID:
+                parser.raise_error(
+                    f"#mcm.chip id {chip} is absurd (at most {MAX_CHIP_ID})", start, parser.pos
+                )
         return (IntAttr(chip),)
 
     def print_parameters(self, printer: Printer) -> None:
         printer.print_string(f"<{self.id.data}>")
 
     def verify(self) -> None:
-        if self.id.data < 0:
-            raise VerifyException(f"#mcm.chip id must be >= 0, got {self.id.data}")
+        if not 0 <= self.id.data <= MAX_CHIP_ID:
+            raise VerifyException(
+                f"#mcm.chip id must be in 0..{MAX_CHIP_ID}, got {self.id.data}"
+            )
 
 
 def get_chip(op: Operation) -> int | None:

@@ -6,6 +6,7 @@ each op started so a failing op can be reported at `file:line:col` like a syntax
 
 from __future__ import annotations
 
+import bisect
 import re
 from pathlib import Path
 
@@ -13,12 +14,13 @@ from xdsl.context import Context
 from xdsl.dialects.arith import Arith
 from xdsl.dialects.builtin import Builtin, ModuleOp
 from xdsl.dialects.func import Func
-from xdsl.ir import Operation
+from xdsl.ir import Operation, OpResult
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.utils.lexer import Input, Span
 
 from chiplex.errors import ChiplexError
+from chiplex.ir import locations
 from chiplex.ir.mcm import MCM
 from chiplex.ir.nn import NN
 
@@ -31,11 +33,18 @@ def make_context() -> Context:
     return ctx
 
 
+_STRING_LITERAL = re.compile(r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"')
+"""MLIR's string literal (escapes \\n \\t \\\\ \\" and two hex digits), without backtracking."""
+
+
 class _LocatingParser(Parser):
     """A Parser that records the source offset of every op it builds."""
 
     def __init__(self, ctx: Context, text: str, name: str) -> None:
         super().__init__(ctx, text, name)
+        # xDSL 0.74's string-literal regex backtracks exponentially on a literal that is never closed
+        # (minutes for one line): the same language with possessive quantifiers fails in linear time.
+        self.lexer._unescaped_characters_regex = _STRING_LITERAL  # type: ignore[attr-defined]
         self.op_offsets: dict[int, int] = {}
         # Offsets of the ops being parsed, innermost last: locates non-ParseError failures.
         self.open_ops: list[int] = []
@@ -100,6 +109,16 @@ def _verify_located(module: ModuleOp, parser: _LocatingParser) -> None:
         raise ChiplexError(_format(source, 0, 1, str(e))) from None
 
 
+_CLEARER = {
+    "End of file reached before closing string literal.": (
+        'unterminated string literal: no closing " on this line (or an escape other than '
+        '\\n \\t \\\\ \\" \\XX)'
+    ),
+    "Could not parse entire input!": "unexpected text after the end of the module (a stray token?)",
+}
+"""xDSL parse messages that read better for a user of chiplex."""
+
+
 def _first_use(text: str, name: str, start: int, end: int) -> tuple[int, int]:
     match = re.search(rf"%{re.escape(name)}(?![\w$.-])", text)
     return (match.start(), match.end()) if match else (start, end)
@@ -107,22 +126,73 @@ def _first_use(text: str, name: str, start: int, end: int) -> tuple[int, int]:
 
 def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
     """Parse and verify `text`; any failure raises ChiplexError `file:line:col: error: ...`."""
-    parser = _LocatingParser(make_context(), text, filename)
+    # A byte-order mark (some Windows editors write one) is not part of the program.
+    text = text.removeprefix("\ufeff")
+    source = Input(text, filename)
     if not text.strip():
-        raise ChiplexError(_format(parser.input, 0, 0, "empty input: expected an operation"))
+        raise ChiplexError(_format(source, 0, 0, "empty input: expected an operation"))
+    parser: _LocatingParser | None = None
     try:
+        # The constructor already lexes the first token: it can fail like the rest of the parse.
+        parser = _LocatingParser(make_context(), text, filename)
         module = parser.parse_module()
     except ParseError as e:
         start, end = e.span.start, e.span.end
-        if parser.forward_ssa_references and e.msg.startswith("values used but not defined"):
+        msg = _CLEARER.get(e.msg, e.msg)
+        if (
+            parser is not None
+            and parser.forward_ssa_references
+            and msg.startswith("values used but not defined")
+        ):
             # xDSL reports this at the end of the file; the first use is far more useful.
             start, end = _first_use(text, next(iter(parser.forward_ssa_references)), start, end)
-        raise ChiplexError(_format(parser.input, start, end, e.msg)) from None
+        raise ChiplexError(_format(source, start, end, msg)) from None
+    except RecursionError:
+        start = parser.open_ops[-1] if parser is not None and parser.open_ops else 0
+        raise ChiplexError(_format(source, start, start + 1, "nested too deeply")) from None
     except Exception as e:  # noqa: BLE001 - op builders may raise anything; locate it anyway
-        start = parser.open_ops[-1] if parser.open_ops else parser.pos
-        raise ChiplexError(_format(parser.input, start, start + 1, str(e) or repr(e))) from None
+        start = 0
+        if parser is not None:
+            start = parser.open_ops[-1] if parser.open_ops else parser.pos
+        raise ChiplexError(_format(source, start, start + 1, str(e) or repr(e))) from None
     _verify_located(module, parser)
+    _record_positions(module, parser)
+    _check_definitions_dominate_uses(module, parser)
     return module
+
+
+def _record_positions(module: ModuleOp, parser: _LocatingParser) -> None:
+    source = parser.input
+    line_starts = [0] + [m.end() for m in re.finditer("\n", source.content)]
+    for op in module.walk():
+        offset = parser.op_offsets.get(id(op))
+        if offset is not None:
+            line = bisect.bisect_right(line_starts, offset)
+            locations.record(op, f"{source.name}:{line}:{offset - line_starts[line - 1] + 1}")
+
+
+def _check_definitions_dominate_uses(module: ModuleOp, parser: _LocatingParser) -> None:
+    """In a block every value must be defined before it is used (xDSL accepts forward references,
+    which in a function body means a use before the definition or an op reading its own result)."""
+    for op in module.walk():
+        for region in op.regions:
+            for block in region.blocks:
+                order = {inner: i for i, inner in enumerate(block.ops)}
+                for inner in block.ops:
+                    for operand in inner.operands:
+                        if not isinstance(operand, OpResult) or operand.op not in order:
+                            continue
+                        if order[operand.op] < order[inner]:
+                            continue
+                        name = f"%{operand.name_hint}" if operand.name_hint else "a value"
+                        what = (
+                            f"{inner.name} reads its own result {name} (a cycle)"
+                            if operand.op is inner
+                            else f"{inner.name} uses {name} before it is defined "
+                            f"(at {locations.locate(operand.op).rstrip(': ') or 'a later op'})"
+                        )
+                        start = parser.op_offsets.get(id(inner), 0)
+                        raise ChiplexError(_format(parser.input, start, start + 1, what))
 
 
 def load_module(path: str | Path) -> ModuleOp:

@@ -46,9 +46,21 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
 }
 
 
+def pipeline_value(value: str) -> str:
+    """`value` as a pass option in a pipeline string: bare when it is a plain name, else quoted
+    (a TOML path such as `my_mcm.toml` or `/tmp/a b.toml` is not a pipeline token)."""
+    import json
+    import re
+
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", value):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
 def default_pipeline(target: str, strategy: str = "dp") -> str:
     return (
-        f"annotate-costs{{target={target}}},place{{strategy={strategy}}},legalize-placement,"
+        f"annotate-costs{{target={pipeline_value(target)}}},"
+        f"place{{strategy={pipeline_value(strategy)}}},legalize-placement,"
         "insert-transfers,split-chiplets"
     )
 
@@ -63,6 +75,8 @@ def load_plugin(path: str) -> list[str]:
     """Import a Python file and register every ModulePass it defines; return their names."""
     import importlib.util
     import inspect
+    import sys
+    import traceback
     from pathlib import Path
 
     from chiplex.errors import ChiplexError
@@ -70,14 +84,28 @@ def load_plugin(path: str) -> list[str]:
     file = Path(path)
     if not file.is_file():
         raise ChiplexError(f"pass plugin not found: {file}")
-    spec = importlib.util.spec_from_file_location(f"chiplex_plugin_{file.stem}", file)
-    assert spec is not None and spec.loader is not None
+    if file.suffix != ".py":
+        raise ChiplexError(f"{file}: a pass plugin must be a Python file (.py)")
+    module_name = f"chiplex_plugin_{''.join(c if c.isalnum() else '_' for c in file.stem)}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise ChiplexError(f"{file}: cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs: dataclasses (and anything else resolving string annotations, as
+    # `from __future__ import annotations` makes them) look the module up in sys.modules.
+    sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as err:  # noqa: BLE001 - user code: report it as a located user error
+    except BaseException as err:  # noqa: BLE001 - user code: report it as a located user error
+        sys.modules.pop(module_name, None)
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(file)]
+        where = f"{file}:{frames[-1].lineno}" if frames else str(file)
+        if isinstance(err, SyntaxError) and err.lineno:
+            where = f"{file}:{err.lineno}:{err.offset or 1}"
         raise ChiplexError(
-            f"{file}: failed to load pass plugin: {type(err).__name__}: {err}"
+            f"{where}: error: failed to load pass plugin: {type(err).__name__}: {err}"
         ) from None
     names = []
     for _, value in inspect.getmembers(module, inspect.isclass):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chiplex.errors import ChiplexError
+from chiplex.fileio import atomic_write_text
 from chiplex.targets.schedule import ComputeStep, Schedule, SendStep
 from chiplex.targets.target import Target
 
@@ -186,8 +187,4 @@ def trace_events(report: SimReport) -> dict[str, Any]:
 
 def write_trace(report: SimReport, path: str | Path) -> None:
     """Write the trace of a report simulated with `trace=True` to `path` (overwrites)."""
-    path = Path(path)
-    try:
-        path.write_text(json.dumps(trace_events(report)) + "\n")
-    except OSError as err:
-        raise ChiplexError(f"cannot write trace {path}: {err.strerror}") from None
+    atomic_write_text(path, json.dumps(trace_events(report)) + "\n")

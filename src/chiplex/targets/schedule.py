@@ -18,8 +18,10 @@ from typing import Any, Literal
 import numpy as np
 
 from chiplex.errors import ChiplexError
+from chiplex.fileio import atomic_write_text
 from chiplex.ir.graph import Graph
 from chiplex.targets.cost import op_durations
+from chiplex.targets.schema import validate_schedule_json
 from chiplex.targets.target import Target
 
 FORMAT = "chiplex.schedule"
@@ -107,8 +109,12 @@ class Schedule:
             "messages": [{**asdict(m), "route": list(m.route)} for m in self.messages],
         }
 
+    def to_text(self) -> str:
+        # allow_nan=False: a NaN or infinity must fail here, never reach a file the simulator reads.
+        return json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
+
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        atomic_write_text(path, self.to_text())
 
     @property
     def num_steps(self) -> int:
@@ -131,6 +137,8 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
         raise ChiplexError(
             f"{source}: schedule version {data.get('version')!r} is not supported (expected {VERSION})"
         )
+    # Types and ranges of every field (one table: chiplex.targets.schema.SCHEDULE_SCHEMA).
+    validate_schedule_json(data, source)
     num_chips = _field(data, "num_chips", int, source)
     chips_json = _field(data, "chips", list, source)
     if len(chips_json) != num_chips:
@@ -207,9 +215,13 @@ def load_schedule(path: str | Path) -> Schedule:
     if not path.is_file():
         raise ChiplexError(f"schedule file not found: {path}")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         raise ChiplexError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    except RecursionError:
+        raise ChiplexError(f"{path}: invalid JSON: nested too deeply") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ChiplexError(f"{path}: cannot read schedule: {err}") from None
     return schedule_from_json(data, str(path))
 
 

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from chiplex.errors import ChiplexError
+from chiplex.targets.schema import validate_target
 
 TOPOLOGIES = ("ring", "chain", "mesh", "torus", "links")
 
@@ -314,9 +315,13 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ChiplexError(f"{source}: invalid TOML: {err}") from None
+    except RecursionError:
+        raise ChiplexError(f"{source}: invalid TOML: nested too deeply") from None
     for section in ("chip", "link", "topology"):
         if not isinstance(data.get(section), dict):
             raise ChiplexError(f"{source}: missing section [{section}]")
+    # Types, ranges and finiteness of every key (one table: chiplex.targets.schema.TARGET_SCHEMA).
+    validate_target(data, source)
     chip_t, link_t, topo_t = data["chip"], data["link"], data["topology"]
     chip = ChipSpec(
         matrix_ops=_ops_table(chip_t, "matrix_ops", f"{source} [chip]"),
@@ -335,17 +340,26 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
     shape = topo_t.get("shape")
     rules_t = data.get("rules", {})
     pinned = tuple((str(p["ops"]), int(p["chip"])) for p in rules_t.get("pinned", []))
+    num_chips = topo_t.get("num_chips")
+    if topo_t["kind"] in ("mesh", "torus"):
+        num_chips = int(shape[0]) * int(shape[1])
+    for i, (_, pin_chip) in enumerate(pinned):
+        if pin_chip >= num_chips:
+            raise ChiplexError(
+                f"{source}: rules.pinned[{i}].chip: chip {pin_chip} does not exist "
+                f"(the target has chips 0..{num_chips - 1})"
+            )
     colocated = tuple(tuple(str(g) for g in group) for group in rules_t.get("colocated", []))
     max_span = rules_t.get("max_hop_span")
     target = build_target(
         name=str(data.get("name", Path(source).stem)),
         topology=kind,
         chip=chip,
-        num_chips=topo_t.get("num_chips"),
-        shape=tuple(shape) if shape else None,
+        num_chips=int(num_chips),
+        shape=(int(shape[0]), int(shape[1])) if shape else None,
         link_bandwidth=_number(link_t, "bandwidth", f"{source} [link]"),
         link_latency=_number(link_t, "latency", f"{source} [link]"),
-        explicit_links=[tuple(p) for p in topo_t["links"]] if "links" in topo_t else None,
+        explicit_links=[(int(a), int(b)) for a, b in topo_t["links"]] if "links" in topo_t else None,
         rules=TargetRules(
             max_hop_span=int(max_span) if max_span is not None else None,
             pinned=pinned,
@@ -380,7 +394,11 @@ def load_target(name_or_path: str) -> Target:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise ChiplexError(f"target file not found: {path}")
-        return target_from_toml(path.read_text(), str(path))
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ChiplexError(f"{path}: cannot read target file: {err}") from None
+        return target_from_toml(text, str(path))
     raise ChiplexError(
         f"unknown target {name_or_path!r}: expected a preset ({', '.join(preset_names())}) "
         "or a path to a .toml file"

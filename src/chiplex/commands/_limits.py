@@ -1,0 +1,33 @@
+"""A wall-clock limit for a whole command (`--time-limit`), shared by the subcommands that offer one."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+from chiplex.errors import ChiplexTimeout
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise ChiplexTimeout (exit code 3) in the main thread once `seconds` have passed.
+
+    A SIGALRM timer interrupts whatever runs (the solver's subprocesses are killed by
+    `subprocess.run` on the way out). Without a limit, or off the main thread, it does nothing.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise ChiplexTimeout(f"{what} did not finish within --time-limit {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,323 @@
+"""Bad input a hostile but realistic user writes: every case ends in a located error with exit code 1
+(or works), never a traceback, a hang, or a file written that should not be."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chiplex.cli import main
+from chiplex.errors import ChiplexError
+from chiplex.ir.parse import parse_module
+from chiplex.targets.schedule import load_schedule
+from chiplex.targets.target import load_target
+
+ROOT = Path(__file__).parents[1]
+MLP = ROOT / "examples" / "models" / "mlp.mlir"
+PRESET = ROOT / "src" / "chiplex" / "targets" / "presets" / "tpu-ring8.toml"
+
+SMALL = """\
+func.func @f(%x: tensor<4x8xbf16>) -> tensor<4x8xbf16> {
+  %w = nn.param "w" : tensor<8x8xi8>
+  %y = nn.matmul %x, %w : tensor<4x8xbf16>, tensor<8x8xi8> -> tensor<4x8xbf16>
+  %z = nn.relu %y : tensor<4x8xbf16>
+  func.return %z : tensor<4x8xbf16>
+}
+"""
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chiplex.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def user_target(tmp_path: Path, name: str = "my_mcm", **replace: str) -> Path:
+    """A target file as a user writes one: a copy of the tpu-ring8 preset, renamed and edited."""
+    text = PRESET.read_text().replace('name = "tpu-ring8"', f'name = "{name}"')
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+# -- hangs -------------------------------------------------------------------------------------------
+def test_an_unterminated_string_literal_fails_fast_and_located(tmp_path: Path) -> None:
+    # xDSL's lexer backtracked exponentially on this: minutes for one line.
+    bad = tmp_path / "unterminated.mlir"
+    bad.write_text(MLP.read_text().replace('nn.param "layers.0.bias"', 'nn.param "layers.0.bias'))
+    proc = run_cli("check", str(bad), "--target", "tpu-ring8", timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert re.search(r"unterminated\.mlir:\d+:\d+: error: unterminated string literal", proc.stderr)
+    assert "Traceback" not in proc.stderr
+
+
+def test_absurd_message_sizes_and_microbatch_counts_are_refused_not_run(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main(["compile", str(MLP), "-o", str(out)]) == 0
+    data = json.loads((out / "schedule.json").read_text())
+    for chip in data["chips"]:
+        for step in chip["steps"]:
+            if step["type"] in ("send", "recv"):
+                step["bytes"] = 10**15
+    for message in data["messages"]:
+        message["bytes"] = 10**15
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps(data))
+    proc = run_cli("simulate", str(huge), "--target", "tpu-ring8", timeout=30)
+    assert proc.returncode == 1 and "micro-batches" in proc.stderr and "events" in proc.stderr
+    proc = run_cli(
+        "simulate", str(out / "schedule.json"), "--microbatches", "1000000000", timeout=30
+    )
+    assert proc.returncode == 1 and "use fewer micro-batches" in proc.stderr
+
+
+# -- target files on the command line ----------------------------------------------------------------
+def test_compile_with_a_user_written_target_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # A path with a dot, a dash and a space: none of them is a pipeline token.
+    folder = tmp_path / "my targets"
+    folder.mkdir()
+    target = user_target(folder, "my-mcm.v2")
+    out = tmp_path / "out"
+    assert main(["compile", str(MLP), "--target", str(target), "-o", str(out)]) == 0
+    assert "mlp on my-mcm.v2" in capsys.readouterr().out
+    assert json.loads((out / "schedule.json").read_text())["target"] == "my-mcm.v2"
+    # The README's form: the target file named inside --pipeline, quoted.
+    pipeline = (
+        f'annotate-costs{{target="{target}"}},place{{strategy=greedy}},'
+        "legalize-placement{repair=true},insert-transfers,split-chiplets"
+    )
+    assert main(["compile", str(MLP), "--pipeline", pipeline, "-o", str(out), "--force"]) == 0
+    # Unquoted, the error says how to quote it.
+    assert main(["compile", str(MLP), "--pipeline", "annotate-costs{target=my.toml}"]) == 1
+    assert 'target="my_mcm.toml"' in capsys.readouterr().err
+
+
+def test_compile_target_disagreeing_with_the_pipeline_is_an_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "o"
+    pipeline = (
+        "annotate-costs{target=simba-6x6},place,legalize-placement,insert-transfers,split-chiplets"
+    )
+    code = main(
+        ["compile", str(MLP), "--target", "tpu-ring8", "--pipeline", pipeline, "-o", str(out)]
+    )
+    assert code == 1
+    assert "disagrees with the pipeline's target=simba-6x6" in capsys.readouterr().err
+    assert not out.exists()
+    # The pipeline's target alone is fine, and is what the schedule names.
+    assert main(["compile", str(MLP), "--pipeline", pipeline, "-o", str(out)]) == 0
+    assert load_schedule(out / "schedule.json").target == "simba-6x6"
+
+
+def test_a_pipeline_that_skips_legalize_placement_never_emits_an_illegal_schedule(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    first = tmp_path / "first"
+    assert main(["compile", str(MLP), "-o", str(first)]) == 0
+    # Every op on chip 0: 16 MiB of weights on a 13 MiB chip.
+    crammed = tmp_path / "crammed.mlir"
+    crammed.write_text(
+        re.sub(r"#mcm\.chip<\d+>", "#mcm.chip<0>", (first / "placed.mlir").read_text())
+    )
+    out = tmp_path / "o"
+    capsys.readouterr()
+    code = main(
+        ["compile", str(crammed), "--pipeline", "insert-transfers,split-chiplets", "-o", str(out)]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "[memory]" in err and "no schedule emitted" in err
+    assert not (out / "schedule.json").exists()
+
+
+def test_plugin_with_future_annotations_and_an_option_loads_and_runs(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    plugin = tmp_path / "count_ops.py"
+    plugin.write_text(
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass\n"
+        "from xdsl.passes import ModulePass\n\n"
+        "@dataclass(frozen=True)\n"
+        "class CountOps(ModulePass):\n"
+        "    name = 'count-ops'\n"
+        "    label: str = 'ops'\n\n"
+        "    def apply(self, ctx, op) -> None:\n"
+        "        print(self.label, sum(1 for _ in op.walk()))\n"
+    )
+    pipeline = "count-ops{label=counted},annotate-costs{target=tpu-ring8},place,legalize-placement"
+    args = ["compile", str(MLP), "--plugin", str(plugin), "--pipeline", pipeline]
+    assert main([*args, "-o", str(tmp_path / "o")]) == 0
+    assert re.search(r"^counted \d+$", capsys.readouterr().out, re.M)
+
+
+def test_a_user_pass_that_raises_is_reported_at_its_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    plugin = tmp_path / "broken.py"
+    plugin.write_text(
+        "from dataclasses import dataclass\n"
+        "from xdsl.passes import ModulePass\n\n"
+        "@dataclass(frozen=True)\n"
+        "class Broken(ModulePass):\n"
+        "    name = 'broken'\n\n"
+        "    def apply(self, ctx, op) -> None:\n"
+        "        raise KeyError('no such thing')\n"
+    )
+    code = main(["compile", str(MLP), "--plugin", str(plugin), "--pipeline", "broken"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"{plugin}:9: error: pass 'broken' failed: KeyError" in err
+
+
+# -- target TOML schema --------------------------------------------------------------------------------
+BAD_TARGETS = [
+    ({"num_chips = 8": 'num_chips = "8"'}, "topology.num_chips: expected a whole number"),
+    (
+        {'kind = "ring"\nnum_chips = 8': 'kind = "mesh"\nshape = [6]'},
+        "topology.shape: expected exactly 2",
+    ),
+    (
+        {"num_chips = 8": "num_chips = 8\n[rules]\npinned = [{ chip = 0 }]"},
+        "rules.pinned[0].ops: missing",
+    ),
+    (
+        {"num_chips = 8": 'num_chips = 8\n[rules]\npinned = [{ ops = "x", chip = 9 }]'},
+        "chip 9 does not exist",
+    ),
+    ({"bandwidth = 4.0e9": "bandwidth = nan"}, "link.bandwidth: expected a finite number > 0"),
+    ({"bandwidth = 4.0e9": "bandwidth = inf"}, "link.bandwidth: expected a finite number > 0"),
+    ({"bandwidth = 4.0e9": "bandwidth = 0"}, "link.bandwidth: expected a finite number > 0"),
+    ({"latency = 500.0e-9": "latency = -1e-9"}, "link.latency: expected a finite number >= 0"),
+    ({"i8 = 16.0e12": "i8 = -16.0e12"}, "chip.matrix_ops.i8: expected a finite number > 0"),
+    ({"sram_bandwidth = 400.0e9": "sram_bandwidth = nan"}, "chip.sram_bandwidth"),
+    ({"num_chips = 8": "num_chips = 0"}, "topology.num_chips: expected a whole number >= 1"),
+    ({"num_chips = 8": "num_chips = 100000000"}, "topology.num_chips"),
+    ({"sram_bytes = 13631488": "sram_byte = 13631488"}, "did you mean 'sram_bytes'"),
+    ({"sram_bytes = 13631488": "sram_bytes = 1.5"}, "chip.sram_bytes: expected a whole number"),
+    ({"[link]": "[link]\nlatency = 1"}, "invalid TOML"),
+]
+
+
+@pytest.mark.parametrize(("edits", "message"), BAD_TARGETS)
+def test_bad_target_files_name_file_and_key(
+    tmp_path: Path, edits: dict[str, str], message: str
+) -> None:
+    path = user_target(tmp_path, "bad", **edits)
+    with pytest.raises(ChiplexError) as info:
+        load_target(str(path))
+    assert str(info.value).startswith(str(path)) and message in str(info.value)
+
+
+def test_a_bad_target_file_through_the_cli_exits_1_and_writes_nothing(tmp_path: Path) -> None:
+    path = user_target(tmp_path, "bad", **{"bandwidth = 4.0e9": "bandwidth = nan"})
+    out = tmp_path / "o"
+    proc = run_cli("compile", str(MLP), "--target", str(path), "-o", str(out))
+    assert (
+        proc.returncode == 1 and "link.bandwidth" in proc.stderr and "Traceback" not in proc.stderr
+    )
+    assert not out.exists()
+
+
+# -- schedule JSON schema ------------------------------------------------------------------------------
+def _edit(data: dict, path: str, value: object) -> None:
+    *parents, last = path.split(".")
+    node: object = data
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]  # type: ignore[index]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value  # type: ignore[index]
+
+
+BAD_SCHEDULES = [
+    ("num_chips", 0, "num_chips: expected a whole number >= 1"),
+    ("num_chips", "8", "num_chips: expected a whole number"),
+    ("chips", [], "chips: expected at least 1 items"),
+    ("chips.0.steps.0.duration_s", float("nan"), "chips[0].steps[0].duration_s"),
+    ("chips.0.steps.0.duration_s", -1.0, "chips[0].steps[0].duration_s"),
+    ("chips.0.steps.0.flops", "many", "chips[0].steps[0].flops"),
+    ("chips.0.steps.0.type", "teleport", "chips[0].steps[0].type: expected one of"),
+    ("chips.0.steps", {}, "chips[0].steps: expected a list"),
+    ("samples_per_microbatch", 0, "samples_per_microbatch"),
+    ("messages.0.route", [0], "messages[0].route"),
+]
+
+
+@pytest.mark.parametrize(("where", "value", "message"), BAD_SCHEDULES)
+def test_bad_schedules_name_file_and_key(
+    tmp_path: Path, where: str, value: object, message: str
+) -> None:
+    out = tmp_path / "o"
+    assert main(["compile", str(MLP), "-o", str(out)]) == 0
+    data = json.loads((out / "schedule.json").read_text())
+    _edit(data, where, value)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ChiplexError) as info:
+        load_schedule(bad)
+    assert str(info.value).startswith(str(bad)) and message in str(info.value)
+
+
+# -- IR edge cases ---------------------------------------------------------------------------------------
+BAD_IR = {
+    "stray-token": (SMALL + "}\n", ":7:1: error: unexpected text after the end of the module"),
+    "gigantic-dimension": (
+        SMALL.replace("4x8xbf16", "4x99999999999999999xbf16").replace(
+            "8x8xi8", "99999999999999999x99999999999999999xi8"
+        ),
+        ":3:3: nn.matmul: tensor<4x99999999999999999xbf16> holds",
+    ),
+    "absurd-chip": (
+        SMALL.replace("nn.relu %y :", "nn.relu %y {mcm.chip = #mcm.chip<99999999999999999999>} :"),
+        ":4:41: error: #mcm.chip id 99999999999999999999 is absurd",
+    ),
+    "two-functions": (SMALL + SMALL.replace("@f", "@g"), ":7:1: expected exactly one func.func"),
+    "two-blocks": (
+        SMALL.replace(
+            "  func.return %z", "  func.return %z : tensor<4x8xbf16>\n^bb1:\n  func.return %y"
+        ),
+        ":7:3: function @f has 2 blocks",
+    ),
+    "no-compute-op": (
+        "func.func @f(%x: tensor<4xbf16>) -> tensor<4xbf16> {\n  func.return %x : tensor<4xbf16>\n}\n",
+        ":1:1: function @f has no compute op",
+    ),
+    "use-before-def": (
+        SMALL.replace("%z = nn.relu %y", "%z = nn.relu %q").replace(
+            "  func.return", "  %q = nn.relu %z : tensor<4x8xbf16>\n  func.return"
+        ),
+        ":4:3: error: nn.relu uses %q before it is defined (at ",
+    ),
+    "self-cycle": (
+        SMALL.replace("%z = nn.relu %y", "%z = nn.relu %z"),
+        ":4:3: error: nn.relu reads its own result %z",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IR))
+@pytest.mark.parametrize("command", ["check", "compile"])
+def test_ir_edge_cases_are_located(case: str, command: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    text, location = BAD_IR[case]
+    source = tmp_path / f"{case}.mlir"
+    source.write_text(text)
+    args = ["--target", "tpu-ring8"] + (["-o", str(tmp_path / "o")] if command == "compile" else [])
+    assert main([command, str(source), *args]) == 1
+    err = capsys.readouterr().err
+    assert f"{case}.mlir{location}" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_leading_byte_order_mark_is_not_part_of_the_program() -> None:
+    module = parse_module("\ufeff" + SMALL, "bom.mlir")
+    assert len(list(module.walk())) == 6
+    with pytest.raises(ChiplexError, match=r"bom\.mlir:1:\d+: error"):
+        parse_module("\ufeff\ufeff" + SMALL, "bom.mlir")
