@@ -10,7 +10,12 @@ and the CLI import it (the `learned` search strategy is `chiplex.passes.learned`
     checkpoint.py  save_checkpoint / load_checkpoint with a JSON header
 """
 
-from chiplex.learned.checkpoint import Checkpoint, CheckpointHeader, load_checkpoint, save_checkpoint
+from chiplex.learned.checkpoint import (
+    Checkpoint,
+    CheckpointHeader,
+    load_checkpoint,
+    save_checkpoint,
+)
 from chiplex.learned.features import FEATURE_VERSION, GraphFeatures, graph_features
 from chiplex.learned.policy import (
     PlacementPolicy,

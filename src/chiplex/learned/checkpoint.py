@@ -113,7 +113,9 @@ def read_header(path: Path, raw: object) -> CheckpointHeader:
     except json.JSONDecodeError as err:
         raise ChiplexError(f"{path}: checkpoint header is not valid JSON: {err}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ChiplexError(f"{path}: not a chiplex policy checkpoint (format {data.get('format')!r})")
+        raise ChiplexError(
+            f"{path}: not a chiplex policy checkpoint (format {data.get('format')!r})"
+        )
     if data.get("format_version") != FORMAT_VERSION:
         raise ChiplexError(
             f"{path}: checkpoint format version {data.get('format_version')}, this chiplex reads "

@@ -68,14 +68,24 @@ class MessagePassing(nn.Module):
         self.update = mlp(3 * hidden, hidden, hidden)
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, edge_index: torch.Tensor, edge: torch.Tensor
+    ) -> torch.Tensor:
         src, dst = edge_index[0], edge_index[1]
         n = h.shape[0]
         incoming = scatter(
-            self.forward_message(torch.cat([h[src], edge], dim=1)), dst, 0, dim_size=n, reduce="mean"
+            self.forward_message(torch.cat([h[src], edge], dim=1)),
+            dst,
+            0,
+            dim_size=n,
+            reduce="mean",
         )
         outgoing = scatter(
-            self.backward_message(torch.cat([h[dst], edge], dim=1)), src, 0, dim_size=n, reduce="mean"
+            self.backward_message(torch.cat([h[dst], edge], dim=1)),
+            src,
+            0,
+            dim_size=n,
+            reduce="mean",
         )
         return self.norm(h + self.update(torch.cat([h, incoming, outgoing], dim=1)))
 
@@ -89,7 +99,11 @@ class GraphEncoder(nn.Module):
         self.layers = nn.ModuleList(MessagePassing(config.hidden) for _ in range(config.gnn_layers))
 
     def forward(
-        self, node: torch.Tensor, problem: torch.Tensor, edge_index: torch.Tensor, edge: torch.Tensor
+        self,
+        node: torch.Tensor,
+        problem: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge: torch.Tensor,
     ) -> torch.Tensor:
         h = self.embed(torch.cat([node, problem.expand(node.shape[0], -1)], dim=1))
         for layer in self.layers:
