@@ -142,7 +142,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated/corrupt files raise many types
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err).strip()
+        reason = text.splitlines()[0].split(". ")[0] if text else type(err).__name__
         raise ChiplexError(
             f"{path}: cannot read checkpoint (truncated or not a torch file): {reason}"
         ) from None
