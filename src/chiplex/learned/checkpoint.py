@@ -86,6 +86,9 @@ def save_checkpoint(
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
