@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--strategy",
         default="dp",
-        help="placement strategy of the default pipeline: dp, greedy, cp, ... (default: dp)",
+        help="placement strategy of the default pipeline: dp, greedy, cp, learned, ... (default: dp)",
     )
     p.add_argument("--force", action="store_true", help="replace the outputs of an earlier run")
     p.add_argument("--simulate", action="store_true", help="simulate the schedule after compiling")
