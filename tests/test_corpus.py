@@ -53,7 +53,9 @@ def test_structure_key_sees_structure_not_names(held_out) -> None:  # type: igno
     import dataclasses
 
     bert = held_out["bert_base"]
-    renamed = dataclasses.replace(bert, name="other", op_names=tuple(f"x{i}" for i in range(bert.num_nodes)))
+    renamed = dataclasses.replace(
+        bert, name="other", op_names=tuple(f"x{i}" for i in range(bert.num_nodes))
+    )
     assert structure_key(renamed) == structure_key(bert)
     heavier = dataclasses.replace(bert, weight_bytes=bert.weight_bytes + 1)
     assert structure_key(heavier) != structure_key(bert)
