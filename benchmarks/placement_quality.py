@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/placement_quality.py                  # the committed table (defaults)
     .venv/bin/python benchmarks/placement_quality.py --evaluations 300 --cases bert_base@tpu-ring8
+    .venv/bin/python benchmarks/placement_quality.py --strategies learned --merge   # add one strategy
 
 For each case (model @ target) every strategy in `chiplex.passes.search.SEARCH_STRATEGIES` runs with the
 same `Budget(evaluations, seconds)` and seed. random and anneal spend the evaluations; greedy and dp
@@ -11,6 +12,11 @@ is the best placement re-simulated with 64 micro-batches. Writes
 
     benchmarks/results/placement_quality.md      the table: throughput, gap to bound, effort to 99%
     benchmarks/results/placement_<case>.png      convergence (best so far vs evaluations and seconds)
+    benchmarks/results/learned_<case>.png        the learned placer's learning curves (best throughput
+                                                 and mean reward of each PPO update vs evaluations)
+
+With `--merge`, the rows of strategies that were not run are kept from the existing table (so one
+strategy can be added or re-run without the whole grid); convergence plots are then not redrawn.
 
 Models come from `examples/models/<name>.mlir` (written by `chiplex import-torch`), or are imported
 from the zoo when the file is missing.
@@ -23,7 +29,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -64,6 +70,7 @@ STYLE = {
     "greedy": ("tab:green", "--"),
     "dp": ("tab:blue", "--"),
     "cp": ("tab:purple", ":"),
+    "learned": ("tab:orange", "-"),
 }
 
 
@@ -74,6 +81,8 @@ class Case:
     graph: Graph
     target: Target
     results: list[SearchResult]
+    curves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    """learned: (evaluations so far, mean reward of the update) per seed."""
 
     @property
     def name(self) -> str:
@@ -105,6 +114,14 @@ def run_case(
             for strategy in strategies:
                 if strategy in DETERMINISTIC and seed != seeds[0]:
                     continue
+                options = None
+                if strategy == "learned":
+                    curve = case.curves.setdefault(seed, [])
+                    options = {
+                        "on_update": lambda evals, stats, curve=curve: curve.append(
+                            (evals, stats.mean_reward)
+                        )
+                    }
                 result = search(
                     graph,
                     target,
@@ -113,6 +130,7 @@ def run_case(
                     seed,
                     executor=executor,
                     progress=sys.stderr.isatty(),
+                    options=options,
                 )
                 case.results.append(result)
                 reached = result.reached(0.99)
@@ -158,6 +176,105 @@ def plot_case(case: Case, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_learning(case: Case, path: Path) -> None:
+    """The learned placer per seed: best throughput so far and each update's mean reward."""
+    runs = [r for r in case.results if r.strategy == "learned" and r.seed in case.curves]
+    if not runs:
+        return
+    fig, (best_ax, reward_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    bound = runs[0].upper_bound
+    for result in runs:
+        best_ax.step(
+            [p.eval_index for p in result.history],
+            [p.best_throughput for p in result.history],
+            where="post",
+            label=f"seed {result.seed}",
+        )
+        evals, rewards = zip(*case.curves[result.seed], strict=True)
+        reward_ax.plot(evals, rewards, marker=".", label=f"seed {result.seed}")
+    best_ax.axhline(bound, color="black", linestyle="-.", linewidth=1, label="upper bound")
+    best_ax.set_ylabel(f"best samples/s ({runs[0].search_microbatches} micro-batches)")
+    reward_ax.set_ylabel("mean reward of the update (throughput / upper bound)")
+    for ax in (best_ax, reward_ax):
+        ax.set_xlabel("evaluations")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle(f"learned on {case.graph.name} / {case.target.name}: learning curves")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    eval_index: int
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A row of an existing table (for --merge): what the table needs, without the history."""
+
+    strategy: str
+    seed: int
+    throughput: float
+    evaluations: int
+    seconds: float
+    to_99: StoredPoint
+    repaired: int
+    notes: tuple[str, ...]
+    upper_bound: float
+    upper_bound_reason: str
+    microbatches: int
+    search_microbatches: int
+
+    @property
+    def gap_to_bound(self) -> float:
+        return 1.0 - self.throughput / self.upper_bound
+
+    def reached(self, fraction: float = 0.99) -> StoredPoint:
+        return self.to_99
+
+
+def stored_rows(report: Path, case: Case) -> list[StoredResult]:
+    """The rows of `case` in an existing placement_quality.md."""
+    import re
+
+    if not report.exists():
+        return []
+    text = report.read_text()
+    micro = re.search(r"simulated with (\d+) micro-batches during the search", text)
+    final = re.search(r"re-simulated with (\d+) micro-batches", text)
+    header = f"## {case.graph.name} on {case.target.name}\n"
+    if header not in text:
+        return []
+    section = text.split(header, 1)[1].split("\n## ", 1)[0]
+    bound = re.search(r"Upper bound ([\d,.]+) samples/s \(([^)]*)\)", section)
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 10 or not cells[1].isdigit():
+            continue
+        number = float(cells[2].strip("*").replace(",", ""))
+        rows.append(
+            StoredResult(
+                strategy=cells[0],
+                seed=int(cells[1]),
+                throughput=number,
+                evaluations=int(cells[4]),
+                seconds=float(cells[5]),
+                to_99=StoredPoint(int(cells[6]), float(cells[7])),
+                repaired=int(cells[8]),
+                notes=tuple(n for n in cells[9].split("; ") if n),
+                upper_bound=float(bound.group(1).replace(",", "")) if bound else 0.0,
+                upper_bound_reason=bound.group(2) if bound else "",
+                microbatches=int(final.group(1)) if final else REPORT_MICROBATCHES,
+                search_microbatches=int(micro.group(1)) if micro else SEARCH_MICROBATCHES,
+            )
+        )
+    return rows
+
+
 def summary(cases: list[Case]) -> str:
     """Case x strategy: mean throughput over seeds (range when several) and the mean gap to bound."""
     strategies = list(dict.fromkeys(r.strategy for case in cases for r in case.results))
@@ -179,7 +296,7 @@ def summary(cases: list[Case]) -> str:
             text = f"{mean:,.0f}"
             if len(values) > 1:
                 text += f" ({min(values):,.0f}-{max(values):,.0f})"
-            if max(values) == best:
+            if round(max(values), 1) == round(best, 1):  # merged rows carry 0.1 precision
                 text = f"**{text}**"
             cells.append(f"{text}, gap {100 * gap:.1f}%")
         lines.append(
@@ -202,7 +319,7 @@ def markdown(
         f"Machine: {default_workers()} CPUs ({platform.processor() or platform.machine()}), "
         f"Python {platform.python_version()}. Whole run: **{total_s / 60:.1f} min**.",
         "",
-        f"Budget per strategy and case: {budget} (first reached wins). random and anneal run with "
+        f"Budget per strategy and case: {budget} (first reached wins). random, anneal and learned run with "
         f"seeds {', '.join(map(str, seeds))} and spend the evaluations; greedy and dp answer once; cp "
         "runs MiniZinc with the seconds as its time limit and is evaluated once (these three run once, "
         f"seed {seeds[0]}). cp's optimality is for its own model (the bottleneck stage's compute time, "
@@ -236,7 +353,7 @@ def markdown(
         best = max(r.throughput for r in case.results)
         for r in case.results:
             reached = r.reached(0.99)
-            mark = "**" if r.throughput == best else ""
+            mark = "**" if round(r.throughput, 1) == round(best, 1) else ""
             lines.append(
                 f"| {r.strategy} | {r.seed} | {mark}{r.throughput:,.1f}{mark} | "
                 f"{100 * r.gap_to_bound:.1f}% | {r.evaluations} | {r.seconds:.1f} | "
@@ -257,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the existing table's rows of the strategies not run (plots: learned only)",
+    )
     args = parser.parse_args(argv)
     unknown = [s for s in args.strategies if s not in SEARCH_STRATEGIES]
     if unknown:
@@ -281,10 +403,41 @@ def main(argv: list[str] | None = None) -> int:
     ]
     total = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    for case in cases:
-        plot_case(case, args.out / f"placement_{case.name.replace('@', '_')}.png")
     report = args.out / "placement_quality.md"
-    report.write_text(markdown(cases, budget, args.seeds, command, total))
+    for case in cases:
+        stem = case.name.replace("@", "_")
+        plot_learning(case, args.out / f"learned_{stem}.png")
+        if args.merge:
+            kept = [r for r in stored_rows(report, case) if r.strategy not in args.strategies]
+            case.results = sorted(
+                [*kept, *case.results],  # type: ignore[list-item]
+                key=lambda r: (
+                    r.seed,
+                    list(STYLE).index(r.strategy) if r.strategy in STYLE else 99,
+                ),
+            )
+        else:
+            plot_case(case, args.out / f"placement_{stem}.png")
+    text = markdown(cases, budget, args.seeds, command, total)
+    if args.merge and report.exists():
+        import re
+
+        old = report.read_text()
+        before = re.search(r"Regenerate: `([^`]*)`", old)
+        minutes = re.search(r"Whole run: \*\*([\d.]+) min\*\*", old)
+        if before and before.group(1) != command:
+            text = text.replace(
+                f"Regenerate: `{command}`",
+                f"Regenerate: `{before.group(1)}`, then `{command}` (merged: its strategies' rows "
+                "replace theirs, the other rows are kept)",
+            )
+        if minutes:
+            text = text.replace(
+                f"Whole run: **{total / 60:.1f} min**",
+                f"Whole run: **{float(minutes.group(1)) + total / 60:.1f} min** "
+                f"({total / 60:.1f} min for {', '.join(args.strategies)})",
+            )
+    report.write_text(text)
     print(f"\nwrote {report} and {len(cases)} plots in {args.out} ({total / 60:.1f} min)")
     print(f"regenerate with: {command}")
     return 0

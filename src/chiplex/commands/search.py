@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "and/or seconds. Every candidate is repaired to a legal placement when it breaks a rule "
             "and measured by the simulator; the best is re-simulated with --microbatches and printed "
             "next to the throughput upper bound (gap to bound). Strategies: random, anneal, greedy, "
-            "dp, cp (greedy and dp evaluate once; cp runs MiniZinc with --seconds as its time limit)."
+            "dp, cp (greedy and dp evaluate once; cp runs MiniZinc with --seconds as its time limit), "
+            "learned (PPO on a graph policy, from scratch or from --checkpoint)."
         ),
     )
     add_input_arguments(p)
@@ -50,7 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)"
     )
     p.add_argument(
-        "--strategy", default="anneal", help="random, anneal, greedy, dp or cp (default: anneal)"
+        "--strategy",
+        default="anneal",
+        help="random, anneal, greedy, dp, cp or learned (default: anneal)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="F",
+        help="learned only: start from this policy checkpoint (see chiplex finetune)",
     )
     p.add_argument(
         "--budget",
@@ -125,6 +134,12 @@ def run(args: argparse.Namespace) -> int:
     from chiplex.targets.target import load_target
 
     get_search_strategy(args.strategy)  # a bad name fails before any loading
+    if args.checkpoint is not None:
+        if args.strategy != "learned":
+            raise ChiplexError("--checkpoint needs --strategy learned")
+        from chiplex.learned.checkpoint import load_checkpoint
+
+        load_checkpoint(args.checkpoint)  # a bad checkpoint fails before any loading
     if args.output is not None:
         if args.output.exists() and not args.force:
             raise ChiplexError(
@@ -157,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         microbatches=args.microbatches or REPORT_MICROBATCHES,
         search_microbatches=args.search_microbatches or SEARCH_MICROBATCHES,
+        options={"checkpoint": args.checkpoint} if args.checkpoint is not None else None,
     )
     print(format_result(result, graph.name, target))
     if args.output is not None:

@@ -30,8 +30,9 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -158,8 +159,11 @@ class SearchRun:
         evaluator: Evaluator,
         executor: Executor,
         on_progress: Callable[[int, float], None] | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.graph = evaluator.graph
+        self.options: Mapping[str, Any] = options or {}
+        """Strategy-specific settings (the learned placer's checkpoint); other strategies ignore them."""
         self.target = target
         self.budget = budget
         self.seed = seed
@@ -568,6 +572,13 @@ def _one_shot(place: Callable[[Graph, Target, int], np.ndarray]) -> SearchStrate
     return strategy
 
 
+def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
+    """PPO on the GNN placement policy (`chiplex.passes.learned`; imported on use: it loads torch)."""
+    from chiplex.passes.learned import search_learned as learned
+
+    learned(run, rng)
+
+
 def search_cp(run: SearchRun, rng: np.random.Generator) -> None:
     """MiniZinc's bottleneck optimisation, limited to the budget's seconds (or CP_TIME_LIMIT); one evaluation.
 
@@ -594,7 +605,7 @@ SEARCH_STRATEGIES: dict[str, SearchStrategy] = {
     "greedy": _one_shot(place_greedy),
     "dp": _one_shot(place_dp),
     "cp": search_cp,
-    # "learned": search_learned,   <- the learned placer joins here with one line
+    "learned": search_learned,
 }
 
 
@@ -620,12 +631,14 @@ def search(
     microbatches: int = REPORT_MICROBATCHES,
     search_microbatches: int = SEARCH_MICROBATCHES,
     settings: EvalSettings | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Run `strategy` on (graph, target) within `budget`; the best legal placement and how it was found.
 
     `executor` runs the evaluations (it is started for this graph and left open for the caller to close);
     without one, `workers` picks serial (1) or a local process pool (None: one worker per CPU), closed
-    at the end. `progress` shows a tqdm bar with the best so far on stderr.
+    at the end. `progress` shows a tqdm bar with the best so far on stderr. `options` reach the strategy
+    as `run.options` (the learned placer's checkpoint, see `chiplex.passes.learned`).
     """
     strategy_fn = get_search_strategy(strategy)
     if graph.num_nodes == 0:
@@ -640,7 +653,7 @@ def search(
     keep_evaluator(evaluator)
     try:
         runner.start(install_evaluator, (evaluator.spec,))
-        run = SearchRun(graph, target, budget, seed, evaluator, runner, bar)
+        run = SearchRun(graph, target, budget, seed, evaluator, runner, bar, options)
         strategy_fn(run, rng)
         seconds = run.elapsed
         if bar is not None:

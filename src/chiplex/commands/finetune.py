@@ -1,0 +1,107 @@
+"""`chiplex finetune IN --target T --budget N [--checkpoint F] -o F`: train the learned placer on one
+graph and save the policy.
+
+Runs the `learned` search strategy (PPO, every sample repaired and simulated by the shared evaluator)
+for N evaluations, starting from --checkpoint or from a new policy seeded by --seed, prints the result
+like `chiplex search` and writes the trained policy as a checkpoint (state dict + JSON header: feature
+version, sizes, PPO settings, what it was trained on) to -o.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from chiplex.commands._args import (
+    add_input_arguments,
+    load_input,
+    non_negative_int,
+    positive_int,
+)
+from chiplex.errors import ChiplexError
+
+DEFAULT_EVALUATIONS = 2000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "finetune",
+        help="train the learned placer on one model and save the policy checkpoint",
+        description=(
+            "Train the learned placement policy with PPO on IN for the target within N evaluations "
+            "(each sampled placement is repaired and simulated), from --checkpoint or from scratch, "
+            "print the best placement found and save the policy to -o."
+        ),
+    )
+    add_input_arguments(p)
+    p.add_argument(
+        "--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)"
+    )
+    p.add_argument(
+        "--budget",
+        type=positive_int,
+        default=DEFAULT_EVALUATIONS,
+        metavar="N",
+        help=f"evaluations to train for (default {DEFAULT_EVALUATIONS})",
+    )
+    p.add_argument("--checkpoint", type=Path, metavar="F", help="start from this checkpoint")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="where to write the trained checkpoint"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="W",
+        help="evaluation processes (default: one per CPU; 1 runs in this process)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chiplex.commands.search import format_result
+    from chiplex.ir.graph import graph_from_module
+    from chiplex.learned.checkpoint import load_checkpoint
+    from chiplex.passes.search import Budget, search
+    from chiplex.targets.target import load_target
+
+    output: Path = args.output
+    if output.exists() and not args.force:
+        raise ChiplexError(f"refusing to overwrite {output}: pass --force or choose another -o")
+    if not output.parent.is_dir():
+        raise ChiplexError(f"cannot write {output}: directory {output.parent} does not exist")
+    if args.checkpoint is not None:
+        load_checkpoint(args.checkpoint)  # a bad checkpoint fails before any loading
+    target = load_target(args.target)
+    started = time.perf_counter()
+    module, _ = load_input(args)
+    graph = graph_from_module(module)
+    start = f"from {args.checkpoint}" if args.checkpoint else "from scratch"
+    print(
+        f"fine-tuning on {graph.subset_summary()} on {target.name} {start}, "
+        f"budget {args.budget} evaluations, seed {args.seed}",
+        file=sys.stderr,
+    )
+    result = search(
+        graph,
+        target,
+        "learned",
+        Budget(evaluations=args.budget),
+        args.seed,
+        workers=args.workers,
+        progress=not args.no_progress,
+        options={
+            "checkpoint": args.checkpoint,
+            "save": output,
+            "created_by": "chiplex finetune " + " ".join(map(shlex.quote, sys.argv[2:])),
+        },
+    )
+    print(format_result(result, graph.name, target))
+    print(f"wrote {output} (policy trained on {graph.name} / {target.name})")
+    print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,99 @@
+"""The `learned` search strategy: PPO on the placement policy, every sample judged by `SearchRun.evaluate`.
+
+    search(graph, target, "learned", Budget(evaluations=2000), seed=0)                  # from scratch
+    search(..., options={"checkpoint": "policy.pt"})                                   # fine-tune
+    search(..., options={"save": "out.pt", "created_by": "chiplex finetune ..."})      # keep the policy
+
+The strategy is an adapter: `chiplex.learned` knows nothing about searches; here its `Problem.evaluate`
+is `run.evaluate`, so the budget, the repair, the cache, best-tracking, the history and the executor
+are the same as for every other strategy. Options (all optional):
+
+    checkpoint   start from this checkpoint (else a new policy seeded from the search seed)
+    save         write the trained policy here when the budget is spent (with the PPO state)
+    created_by   recorded in the saved checkpoint's header
+    on_update    callable(evaluations so far, UpdateStats) after every PPO update (learning curves)
+    ppo          a PPOConfig to train with (default: the checkpoint's, else PPOConfig())
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
+from chiplex.learned.features import graph_features
+from chiplex.learned.policy import PolicyConfig, new_policy
+from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats, train
+from chiplex.passes.search import SearchRun
+from chiplex.targets.cost import throughput_upper_bound
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch on `count` threads: the evaluator's worker processes use the other cores, and a
+    single thread keeps the forward and backward passes bit-for-bit reproducible."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
+    """PPO from scratch (or from a checkpoint) within the run's budget; the best sample is the answer."""
+    del rng  # torch draws its own numbers, seeded from the search seed
+    options: dict[str, Any] = dict(run.options)
+    started = time.perf_counter()
+    with torch_threads(1):
+        if options.get("checkpoint"):
+            checkpoint = load_checkpoint(options["checkpoint"])
+            policy, header = checkpoint.policy, checkpoint.header
+            config = options.get("ppo") or header.ppo
+        else:
+            policy = new_policy(PolicyConfig(), seed=run.seed)
+            config = options.get("ppo") or PPOConfig()
+            header = CheckpointHeader(policy=policy.config, ppo=config)
+        ppo = PPO(policy, config, seed=run.seed)
+        problem = Problem(
+            features=graph_features(run.graph, run.target),
+            upper_bound=throughput_upper_bound(run.graph, run.target).throughput,
+            evaluate=run.evaluate,
+        )
+        on_update = options.get("on_update")
+
+        def report(stats: UpdateStats) -> None:
+            if on_update is not None:
+                on_update(run.evaluations, stats)
+
+        history = train(ppo, [problem], lambda: run.exhausted, report)
+        total = time.perf_counter() - started
+        learn = total - sum(s.evaluate_seconds for s in history)
+        if history:
+            last = history[-1]
+            run.notes.append(
+                f"learned: {len(history)} PPO updates; last mean reward {last.mean_reward:.3f}, "
+                f"std {last.std:.3f}; PPO's own time {learn:.1f} s of {total:.1f} s "
+                f"({100 * learn / max(total, 1e-9):.0f}%)"
+            )
+        if options.get("save"):
+            header.ppo = config
+            header.trained_on.append(
+                {
+                    "graph": run.graph.name,
+                    "target": run.target.name,
+                    "ops": run.graph.num_nodes,
+                    "chips": run.target.num_chips,
+                    "evaluations": run.evaluations,
+                    "seed": run.seed,
+                }
+            )
+            if options.get("created_by"):
+                header.created_by = str(options["created_by"])
+            save_checkpoint(Path(options["save"]), policy, header, trainer=ppo.state_dict())
