@@ -52,6 +52,10 @@ CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 CURVE = "learning_curve.png"
 CONFIG = "pretrain.json"
+REPAIR_SECONDS = 1.0
+"""MiniZinc's time limit when the repair heuristic fails during pre-training. A search allows 10 s, but
+a corpus of tight modules makes such candidates common early on, and a failed repair is only a
+penalised sample here: a second is enough to find the easy ones and keeps an update's time bounded."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,12 @@ class Pretrainer:
         )
         self.order = np.random.default_rng(config.seed).permutation(len(self.corpus))
         self.evaluators = [
-            Evaluator(p.graph, p.target, EvalSettings(), key=f"pretrain-{i}")
+            Evaluator(
+                p.graph,
+                p.target,
+                EvalSettings(repair_time_limit=REPAIR_SECONDS),
+                key=f"pretrain-{i}",
+            )
             for i, p in enumerate(self.corpus)
         ]
         self.problems = [
