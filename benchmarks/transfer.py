@@ -1,0 +1,257 @@
+"""Transfer: the pre-trained policy on held-out models and module shapes, against search from scratch.
+
+    .venv/bin/python benchmarks/transfer.py                                   # the committed table
+    .venv/bin/python benchmarks/transfer.py --cases bert_base@tpu-ring8 --budgets 50,200 --evaluations 500
+
+For each held-out case (a model of `chiplex.learned.corpus.HELD_OUT_MODELS` on a preset, or on a module
+of a held-out shape, `held-out-ring16` / `held-out-mesh25`, sized 'tight' for the model) it runs, on
+equal terms (`chiplex.passes.search.search`, one evaluator, every reported throughput re-simulated with
+64 micro-batches):
+
+    zero-shot      the checkpoint's policy, best of its first update's samples (16), no training
+    ft@B           fine-tuned from the checkpoint for B evaluations (B in --budgets)
+    scratch        the learned placer from a new policy for --evaluations
+    random@B, anneal@B   at every budget B and at --evaluations
+    dp, cp         one answer each (cp: MiniZinc, --cp-seconds)
+
+and writes benchmarks/results/transfer.md (throughput, gap to the upper bound, evaluations each learned
+variant needs to reach anneal's final throughput) and benchmarks/results/transfer_<case>.png (best so
+far against evaluations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from chiplex.ir.graph import Graph, graph_from_module  # noqa: E402
+from chiplex.learned.checkpoint import load_checkpoint  # noqa: E402
+from chiplex.learned.corpus import HELD_OUT_MODELS, held_out_targets  # noqa: E402
+from chiplex.passes.learned import default_checkpoint  # noqa: E402
+from chiplex.passes.search import Budget, SearchResult, search  # noqa: E402
+from chiplex.runtime_sim.evaluate import make_executor  # noqa: E402
+from chiplex.targets.target import Target, load_target  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+CASES = (
+    "bert_base@tpu-ring8",
+    "bert_base@simba-6x6",
+    "resnet50@simba-6x6",
+    "gpt2_medium@simba-6x6",
+    "vit_b16@simba-6x6",
+    "bert_base@held-out-ring16",
+    "resnet50@held-out-mesh25",
+)
+BUDGETS = (50, 200, 1000)
+EVALUATIONS = 2000
+ZERO_SHOT_SAMPLES = 16
+
+
+@dataclass
+class Row:
+    variant: str
+    result: SearchResult
+
+
+@dataclass
+class Case:
+    name: str
+    graph: Graph
+    target: Target
+    rows: list[Row] = field(default_factory=list)
+
+    def get(self, variant: str) -> SearchResult | None:
+        return next((r.result for r in self.rows if r.variant == variant), None)
+
+
+def load_case(spec: str) -> tuple[Graph, Target]:
+    model, _, target_name = spec.partition("@")
+    if model not in HELD_OUT_MODELS:
+        raise SystemExit(f"{model} is not a held-out model ({', '.join(HELD_OUT_MODELS)})")
+    path = ROOT / "examples" / "models" / f"{model}.mlir"
+    if path.exists():
+        from chiplex.ir.parse import load_module
+
+        graph = graph_from_module(load_module(path))
+    else:
+        from chiplex.ir.torch_import import load_model_spec
+
+        graph = graph_from_module(load_model_spec(model))
+    if target_name.startswith("held-out-"):
+        targets = {t.name: t for t in held_out_targets(graph)}
+        if target_name not in targets:
+            raise SystemExit(
+                f"unknown held-out target {target_name}; expected {', '.join(targets)}"
+            )
+        return graph, targets[target_name]
+    return graph, load_target(target_name)
+
+
+def evaluations_to_reach(result: SearchResult, level: float) -> int | None:
+    """The first evaluation whose best-so-far (search micro-batches) reaches `level`, or None."""
+    for point in result.history:
+        if point.best_throughput >= level:
+            return point.eval_index
+    return None
+
+
+def run_case(spec: str, args: argparse.Namespace, checkpoint: Path) -> Case:
+    graph, target = load_case(spec)
+    case = Case(spec, graph, target)
+    print(f"\n== {spec}: {graph.subset_summary()}; {target.num_chips} chips", flush=True)
+    executor = make_executor(args.workers)
+    budgets = sorted({*args.budgets, args.evaluations})
+    plan: list[tuple[str, str, int, dict | None]] = [
+        ("zero-shot", "learned", ZERO_SHOT_SAMPLES, {"checkpoint": checkpoint})
+    ]
+    plan += [(f"ft@{b}", "learned", b, {"checkpoint": checkpoint}) for b in args.budgets]
+    plan.append((f"scratch@{args.evaluations}", "learned", args.evaluations, None))
+    for b in budgets:
+        plan += [(f"random@{b}", "random", b, None), (f"anneal@{b}", "anneal", b, None)]
+    plan += [("dp", "dp", 1, None), ("cp", "cp", 1, None)]
+    try:
+        for variant, strategy, evaluations, options in plan:
+            started = time.perf_counter()
+            budget = Budget(
+                evaluations=evaluations, seconds=args.cp_seconds if strategy == "cp" else None
+            )
+            result = search(
+                graph, target, strategy, budget, args.seed, executor=executor, options=options
+            )
+            case.rows.append(Row(variant, result))
+            print(
+                f"  {variant:14s} {result.throughput:10,.1f} samples/s  gap {result.gap_to_bound:6.1%}"
+                f"  {result.evaluations:5d} evals  {time.perf_counter() - started:6.1f} s",
+                flush=True,
+            )
+    finally:
+        executor.close()
+    return case
+
+
+def table(cases: list[Case], args: argparse.Namespace) -> str:
+    anneal_final = f"anneal@{args.evaluations}"
+    learned = ["zero-shot", *(f"ft@{b}" for b in args.budgets), f"scratch@{args.evaluations}"]
+    baselines = [f"random@{args.evaluations}", anneal_final, "dp", "cp"]
+    header = ["case", "bound", *learned, *baselines]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    reach_lines = [
+        "| case | anneal's final (search) | "
+        + " | ".join(f"{v}: evals to reach" for v in learned)
+        + " |",
+        "|" + "---|" * (len(learned) + 2),
+    ]
+    for case in cases:
+        first = case.rows[0].result
+        cells = [case.name, f"{first.upper_bound:,.0f}"]
+        for variant in [*learned, *baselines]:
+            r = case.get(variant)
+            cells.append("-" if r is None else f"{r.throughput:,.0f} ({r.gap_to_bound:.1%})")
+        lines.append("| " + " | ".join(cells) + " |")
+        anneal = case.get(anneal_final)
+        if anneal is None:
+            continue
+        level = anneal.search_throughput
+        reach = []
+        for variant in learned:
+            r = case.get(variant)
+            n = None if r is None else evaluations_to_reach(r, level)
+            reach.append("not reached" if n is None else str(n))
+        reach_lines.append(f"| {case.name} | {level:,.0f} | " + " | ".join(reach) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(reach_lines) + "\n"
+
+
+def equal_budget_table(cases: list[Case], args: argparse.Namespace) -> str:
+    budgets = sorted({*args.budgets})
+    lines = [
+        "| case | budget | fine-tuned | random | anneal | fine-tuned / random | fine-tuned / anneal |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in cases:
+        for b in budgets:
+            ft, rnd, ann = case.get(f"ft@{b}"), case.get(f"random@{b}"), case.get(f"anneal@{b}")
+            if ft is None or rnd is None or ann is None:
+                continue
+            lines.append(
+                f"| {case.name} | {b} | {ft.throughput:,.0f} | {rnd.throughput:,.0f} | "
+                f"{ann.throughput:,.0f} | {ft.throughput / rnd.throughput:.3f} | "
+                f"{ft.throughput / ann.throughput:.3f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(case: Case, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for row in case.rows:
+        if row.variant in ("dp", "cp") or len(row.result.history) < 2:
+            continue
+        xs = [p.eval_index for p in row.result.history]
+        ys = [p.best_throughput for p in row.result.history]
+        ax.step(xs, ys, where="post", label=row.variant, alpha=0.8)
+    zero = case.get("zero-shot")
+    if zero is not None:
+        ax.axhline(zero.search_throughput, color="k", ls=":", label="zero-shot")
+    ax.set_xscale("log")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("best samples/s so far (16 micro-batches)")
+    ax.set_title(case.name)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES))
+    parser.add_argument(
+        "--budgets",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=list(BUDGETS),
+        help="fine-tuning budgets, comma-separated (default 50,200,1000)",
+    )
+    parser.add_argument("--evaluations", type=int, default=EVALUATIONS)
+    parser.add_argument("--cp-seconds", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped one")
+    parser.add_argument("--out", type=Path, default=RESULTS / "transfer.md")
+    args = parser.parse_args(argv)
+    checkpoint = args.checkpoint or default_checkpoint()
+    header = load_checkpoint(checkpoint).header
+    started = time.perf_counter()
+    cases = [run_case(spec, args, checkpoint) for spec in args.cases]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        plot(case, RESULTS / f"transfer_{case.name.replace('@', '_')}.png")
+    command = "python benchmarks/transfer.py " + " ".join(map(shlex.quote, argv or sys.argv[1:]))
+    text = (
+        "# Transfer: the pre-trained policy on held-out models and module shapes\n\n"
+        f"Made by `{command.strip()}` in {(time.perf_counter() - started) / 60:.1f} min on "
+        f"{platform.machine()} ({make_executor(args.workers).workers} evaluation workers), seed "
+        f"{args.seed}; checkpoint `{checkpoint.name}` ({header.trained_on[0] if header.trained_on else 'untrained'}).\n\n"
+        "Simulated samples/s (gap to the upper bound). zero-shot: best of the checkpoint's first "
+        f"{ZERO_SHOT_SAMPLES} samples; ft@B: fine-tuned for B evaluations; scratch: a new policy.\n\n"
+        + table(cases, args)
+        + "\nFine-tuning against search at equal budgets:\n\n"
+        + equal_budget_table(cases, args)
+    )
+    args.out.write_text(text, encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""`chiplex train -o DIR`: pre-train the learned placer on the corpus, resumably.
+
+Writes DIR/checkpoint.pt (policy + PPO state), DIR/history.json, DIR/learning_curve.png and
+DIR/pretrain.json every --checkpoint-every updates. Run the same command again after an interrupt or a
+kill and it continues from the last checkpoint; give a larger --updates to train further. --force starts
+over (it removes only those four files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from chiplex.commands._args import non_negative_int, positive_int
+from chiplex.errors import ChiplexError
+
+DEFAULTS = {"updates": 600, "checkpoint_every": 25, "graphs": 48, "targets_per_graph": 2}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="pre-train the learned placer on the training corpus (resumable)",
+        description=(
+            "Pre-train the learned placement policy with PPO on the training corpus (seeded synthetic "
+            "graphs and zoo models on a family of generated modules and the presets; the held-out "
+            "models and module shapes of chiplex.learned.corpus are never used). Checkpoints every "
+            "--checkpoint-every updates; re-running the command resumes from the last one."
+        ),
+        epilog="example: chiplex train -o runs/pretrain --updates 600 --checkpoint-every 25",
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="run directory")
+    p.add_argument(
+        "--updates",
+        type=positive_int,
+        default=DEFAULTS["updates"],
+        metavar="N",
+        help=f"PPO updates in all, one corpus problem each (default {DEFAULTS['updates']})",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=DEFAULTS["checkpoint_every"],
+        metavar="N",
+        help=f"updates between checkpoints (default {DEFAULTS['checkpoint_every']})",
+    )
+    p.add_argument(
+        "--graphs",
+        type=positive_int,
+        default=DEFAULTS["graphs"],
+        metavar="N",
+        help=f"synthetic training graphs (default {DEFAULTS['graphs']})",
+    )
+    p.add_argument(
+        "--targets-per-graph",
+        type=positive_int,
+        default=DEFAULTS["targets_per_graph"],
+        metavar="N",
+        help=f"generated modules per graph, besides the presets (default {DEFAULTS['targets_per_graph']})",
+    )
+    p.add_argument(
+        "--corpus-seed", type=non_negative_int, default=0, help="corpus seed (default 0)"
+    )
+    p.add_argument("--no-zoo", action="store_true", help="synthetic graphs only (no zoo models)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="training seed (default 0)")
+    p.add_argument(
+        "--samples",
+        type=positive_int,
+        default=16,
+        metavar="S",
+        help="placements sampled and evaluated per update (default 16)",
+    )
+    p.add_argument(
+        "--hidden", type=positive_int, default=64, metavar="H", help="policy width (default 64)"
+    )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="W",
+        help="evaluation processes (default: one per CPU; 1 runs in this process)",
+    )
+    p.add_argument("--force", action="store_true", help="start over, replacing the run in DIR")
+    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from chiplex.learned.pretrain import (
+        CHECKPOINT,
+        CONFIG,
+        CURVE,
+        HISTORY,
+        PretrainConfig,
+        Pretrainer,
+    )
+    from chiplex.runtime_sim.evaluate import make_executor
+
+    out: Path = args.output
+    if out.exists() and not out.is_dir():
+        raise ChiplexError(f"{out}: exists and is not a directory")
+    config = PretrainConfig(
+        updates=args.updates,
+        checkpoint_every=args.checkpoint_every,
+        graphs=args.graphs,
+        targets_per_graph=args.targets_per_graph,
+        corpus_seed=args.corpus_seed,
+        zoo=not args.no_zoo,
+        seed=args.seed,
+        samples_per_update=args.samples,
+        hidden=args.hidden,
+    )
+    if args.force:
+        for name in (CHECKPOINT, HISTORY, CURVE, CONFIG):
+            (out / name).unlink(missing_ok=True)
+    started = time.perf_counter()
+    print(f"building the corpus ({config.corpus_description()}) ...", file=sys.stderr)
+    executor = make_executor(args.workers)
+    try:
+        trainer = Pretrainer(config, out, executor)
+        print(
+            f"{len(trainer.corpus)} problems, {config.updates} updates of {config.samples_per_update} "
+            f"samples, checkpoint every {config.checkpoint_every} -> {out}",
+            file=sys.stderr,
+        )
+        history = trainer.train(progress=not args.no_progress)
+    finally:
+        executor.close()
+    if history:
+        recent = history[-min(len(history), 25) :]
+        mean = sum(h["mean_reward"] for h in recent) / len(recent)
+        print(
+            f"trained {trainer.ppo.updates} updates ({trainer.evaluations} evaluations); mean reward "
+            f"over the last {len(recent)} updates {mean:.3f}; wrote {out / CHECKPOINT}, "
+            f"{out / CURVE}"
+        )
+    print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return 0

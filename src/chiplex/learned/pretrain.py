@@ -1,0 +1,331 @@
+"""Pre-training: PPO over the whole corpus (`chiplex.learned.corpus`), resumable after an interrupt or a kill.
+
+    run = Pretrainer(PretrainConfig(updates=600), out_dir, executor)
+    run.train(progress=True)          # resumes from out_dir/checkpoint.pt when it is there
+
+One update is one PPO step (`chiplex.learned.ppo.PPO.step`) on one corpus problem; problems are visited in
+a fixed shuffled order derived from the seed, so update u always sees the same problem. Every
+`checkpoint_every` updates the policy, the PPO state (optimiser, random streams, update count) and the
+per-update history are written atomically to the output directory; a run killed at any point resumes
+from the last checkpoint and repeats exactly what an uninterrupted run would have done after it (at most
+one interval of work is lost). The learning curve (`learning_curve.png`) is redrawn at every checkpoint.
+
+All evaluators of the corpus are installed in the executor's workers once, at start; each task carries
+only an evaluator key and a candidate, as in a search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chiplex.errors import ChiplexError
+from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
+from chiplex.learned.corpus import training_corpus
+from chiplex.learned.features import graph_features
+from chiplex.learned.policy import PolicyConfig, new_policy
+from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats
+from chiplex.runtime_sim.evaluate import (
+    EvalSettings,
+    EvalSpec,
+    EvaluateTask,
+    Evaluation,
+    Evaluator,
+    Executor,
+    install_evaluator,
+    keep_evaluator,
+    uninstall_evaluator,
+)
+from chiplex.targets.cost import throughput_upper_bound
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.json"
+CURVE = "learning_curve.png"
+CONFIG = "pretrain.json"
+REPAIR_SECONDS = 1.0
+"""MiniZinc's time limit when the repair heuristic fails during pre-training. A search allows 10 s, but
+a corpus of tight modules makes such candidates common early on, and a failed repair is only a
+penalised sample here: a second is enough to find the easy ones and keeps an update's time bounded."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """What a pre-training run does; stored beside its checkpoint so a resume can check it."""
+
+    updates: int = 600
+    """PPO updates in all (each on one corpus problem)."""
+    checkpoint_every: int = 25
+    graphs: int = 48
+    """Synthetic training graphs (the zoo's training models come on top when `zoo`)."""
+    targets_per_graph: int = 2
+    corpus_seed: int = 0
+    zoo: bool = True
+    seed: int = 0
+    """Seeds the policy's initial weights, PPO's random streams and the problem order."""
+    samples_per_update: int = 16
+    hidden: int = PolicyConfig.hidden
+
+    def __post_init__(self) -> None:
+        for name in (
+            "updates",
+            "checkpoint_every",
+            "graphs",
+            "targets_per_graph",
+            "samples_per_update",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ChiplexError(f"pre-training {name} must be an integer >= 1, got {value!r}")
+
+    def corpus_description(self) -> str:
+        return (
+            f"training_corpus(graphs={self.graphs}, targets_per_graph={self.targets_per_graph}, "
+            f"seed={self.corpus_seed}, zoo={self.zoo})"
+        )
+
+
+def install_evaluators(specs: list[EvalSpec]) -> None:
+    """Executor initializer: every corpus evaluator, built once per worker."""
+    for spec in specs:
+        install_evaluator(spec)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Pretrainer:
+    """One resumable pre-training run writing into `out_dir`."""
+
+    def __init__(
+        self,
+        config: PretrainConfig,
+        out_dir: Path,
+        executor: Executor,
+        *,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.executor = executor
+        self.log = log or (lambda line: print(line, file=sys.stderr))
+        self.corpus = training_corpus(
+            config.graphs, config.targets_per_graph, config.corpus_seed, zoo=config.zoo
+        )
+        self.order = np.random.default_rng(config.seed).permutation(len(self.corpus))
+        self.evaluators = [
+            Evaluator(
+                p.graph,
+                p.target,
+                EvalSettings(repair_time_limit=REPAIR_SECONDS),
+                key=f"pretrain-{i}",
+            )
+            for i, p in enumerate(self.corpus)
+        ]
+        self.problems = [
+            Problem(
+                features=graph_features(p.graph, p.target),
+                upper_bound=throughput_upper_bound(p.graph, p.target).throughput,
+                evaluate=self._judge(evaluator.key),
+            )
+            for p, evaluator in zip(self.corpus, self.evaluators, strict=True)
+        ]
+        self.history: list[dict[str, Any]] = []
+        self.evaluations = 0
+        self.ppo = self._resume_or_start()
+
+    # -- state -------------------------------------------------------------------------------------
+    def _judge(self, key: str) -> Callable[[list[np.ndarray]], list[Evaluation]]:
+        def evaluate(candidates: list[np.ndarray]) -> list[Evaluation]:
+            return self.executor.map(EvaluateTask(key), candidates)
+
+        return evaluate
+
+    def _resume_or_start(self) -> PPO:
+        path = self.out_dir / CHECKPOINT
+        ppo_config = PPOConfig(samples_per_update=self.config.samples_per_update)
+        if not path.exists():
+            policy = new_policy(PolicyConfig(hidden=self.config.hidden), seed=self.config.seed)
+            return PPO(policy, ppo_config, seed=self.config.seed)
+        saved = self._saved_config()
+        if saved != self.config:
+            changed = [
+                f"{f.name} {getattr(saved, f.name)} -> {getattr(self.config, f.name)}"
+                for f in dataclasses.fields(PretrainConfig)
+                if getattr(saved, f.name) != getattr(self.config, f.name) and f.name != "updates"
+            ]
+            if changed:
+                raise ChiplexError(
+                    f"{self.out_dir}: holds a run with other settings ({'; '.join(changed)}): "
+                    "use another directory, or --force to start over"
+                )
+        checkpoint = load_checkpoint(path)
+        if checkpoint.trainer is None:
+            raise ChiplexError(f"{path}: checkpoint has no trainer state to resume from")
+        ppo = PPO(checkpoint.policy, checkpoint.header.ppo, seed=self.config.seed)
+        ppo.load_state_dict(checkpoint.trainer)
+        history_path = self.out_dir / HISTORY
+        if history_path.exists():
+            try:
+                history = json.loads(history_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as err:
+                raise ChiplexError(f"{history_path}: not valid JSON ({err})") from None
+            # Updates after the last checkpoint were lost with the process: forget them.
+            self.history = list(history)[: ppo.updates]
+            self.evaluations = sum(int(h["samples"]) for h in self.history)
+        self.log(f"resuming {self.out_dir} at update {ppo.updates} of {self.config.updates}")
+        return ppo
+
+    def _saved_config(self) -> PretrainConfig:
+        path = self.out_dir / CONFIG
+        try:
+            return PretrainConfig(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ChiplexError(f"{path}: missing beside {CHECKPOINT}; cannot resume") from None
+        except (json.JSONDecodeError, TypeError) as err:
+            raise ChiplexError(f"{path}: not a pre-training configuration ({err})") from None
+
+    def save(self) -> None:
+        """Checkpoint, history, configuration and curve; the checkpoint last, so a kill in between
+        leaves a history at least as long as the checkpoint's update count (trimmed on resume)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.out_dir / CONFIG, json.dumps(dataclasses.asdict(self.config), indent=1))
+        _write_atomic(self.out_dir / HISTORY, json.dumps(self.history))
+        header = CheckpointHeader(
+            policy=self.ppo.policy.config,
+            ppo=self.ppo.config,
+            trained_on=[
+                {
+                    "corpus": self.config.corpus_description(),
+                    "problems": len(self.corpus),
+                    "updates": self.ppo.updates,
+                    "evaluations": self.evaluations,
+                    "seed": self.config.seed,
+                }
+            ],
+            created_by="chiplex train",
+        )
+        save_checkpoint(self.out_dir / CHECKPOINT, self.ppo.policy, header, self.ppo.state_dict())
+        plot_learning_curve(self.history, self.out_dir / CURVE)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def train(
+        self, *, progress: bool = False, stop_after: int | None = None, summary_every: int = 10
+    ) -> list[dict[str, Any]]:
+        """Run updates until `config.updates` (or `stop_after` more, for tests); returns the history."""
+        import torch
+        from tqdm import tqdm
+
+        target_updates = self.config.updates
+        if stop_after is not None:
+            target_updates = min(target_updates, self.ppo.updates + stop_after)
+        specs = [e.spec for e in self.evaluators]
+        for evaluator in self.evaluators:
+            keep_evaluator(evaluator)
+        bar = tqdm(
+            total=self.config.updates,
+            initial=self.ppo.updates,
+            desc="pre-train",
+            unit="update",
+            file=sys.stderr,
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # reproducible forward/backward; workers use the other cores
+        try:
+            self.executor.start(install_evaluators, (specs,))
+            started = time.perf_counter()
+            while self.ppo.updates < target_updates:
+                index = int(self.order[self.ppo.updates % len(self.order)])
+                stats = self.ppo.step(self.problems[index])
+                assert stats is not None  # the corpus judges have no budget
+                self.evaluations += stats.samples
+                self.history.append(self._record(index, stats))
+                bar.update(1)
+                bar.set_postfix_str(f"reward {stats.mean_reward:.3f}", refresh=False)
+                if self.ppo.updates % summary_every == 0:
+                    recent = self.history[-summary_every:]
+                    bar.write(
+                        f"update {self.ppo.updates}/{self.config.updates}: mean reward "
+                        f"{np.mean([h['mean_reward'] for h in recent]):.3f}, best "
+                        f"{np.mean([h['best_reward'] for h in recent]):.3f} (last {len(recent)}), "
+                        f"{self.evaluations} evaluations, {time.perf_counter() - started:.0f} s",
+                        file=sys.stderr,
+                    )
+                if (
+                    self.ppo.updates % self.config.checkpoint_every == 0
+                    or self.ppo.updates == target_updates
+                ):
+                    self.save()
+        finally:
+            torch.set_num_threads(threads)
+            bar.close()
+            for evaluator in self.evaluators:
+                uninstall_evaluator(evaluator.key)
+        return self.history
+
+    def _record(self, index: int, stats: UpdateStats) -> dict[str, Any]:
+        return {
+            "update": self.ppo.updates,
+            "problem": self.corpus[index].name,
+            "evaluations": self.evaluations,
+            **{
+                k: v
+                for k, v in dataclasses.asdict(stats).items()
+                if k in ("samples", "mean_reward", "best_reward", "failed", "entropy", "std")
+            },
+        }
+
+
+def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
+    """Mean and best reward per update (and their running means) against evaluations."""
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    evals = np.array([h["evaluations"] for h in history])
+    mean = np.array([h["mean_reward"] for h in history])
+    best = np.array([h["best_reward"] for h in history])
+    window = max(1, min(25, len(history) // 5))
+    kernel = np.ones(window) / window
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(evals, mean, ".", alpha=0.25, color="C0", label="mean reward per update")
+    ax.plot(evals, best, ".", alpha=0.25, color="C1", label="best reward per update")
+    if len(history) >= window:
+        ax.plot(evals[window - 1 :], np.convolve(mean, kernel, "valid"), color="C0")
+        ax.plot(evals[window - 1 :], np.convolve(best, kernel, "valid"), color="C1")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("reward (throughput / upper bound)")
+    ax.set_title("chiplex pre-training")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)

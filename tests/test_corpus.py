@@ -1,0 +1,97 @@
+"""The pre-training corpus: deterministic, solvable, and disjoint from the held-out graphs and shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chiplex.learned.corpus import (
+    HELD_OUT_MODELS,
+    HELD_OUT_SHAPES,
+    MEMORY_REGIMES,
+    TRAINING_MODELS,
+    TRAINING_SHAPES,
+    held_out_graphs,
+    held_out_targets,
+    sized_target,
+    structure_key,
+    target_shape,
+    training_corpus,
+    training_graphs,
+)
+from chiplex.targets.heuristics import first_fit_packing, problem_for
+from chiplex.targets.legality import resolve_rules
+
+
+@pytest.fixture(scope="module")
+def held_out() -> dict[str, object]:
+    return dict(held_out_graphs())
+
+
+@pytest.fixture(scope="module")
+def corpus():  # type: ignore[no-untyped-def]
+    return training_corpus(graphs=8, targets_per_graph=2, seed=3)
+
+
+def test_split_lists_are_disjoint() -> None:
+    assert not set(HELD_OUT_MODELS) & set(TRAINING_MODELS)
+    assert not {name for name in TRAINING_MODELS.values()} & {
+        f"chiplex.models:{name}()" for name in HELD_OUT_MODELS
+    }
+    assert not set(HELD_OUT_SHAPES) & set(TRAINING_SHAPES)
+
+
+def test_no_held_out_structure_reaches_training(held_out, corpus) -> None:  # type: ignore[no-untyped-def]
+    held_keys = {structure_key(g): name for name, g in held_out.items()}
+    assert len(held_keys) == len(HELD_OUT_MODELS)
+    for problem in corpus:
+        assert structure_key(problem.graph) not in held_keys, problem.name
+        assert target_shape(problem.target) not in HELD_OUT_SHAPES, problem.name
+
+
+def test_structure_key_sees_structure_not_names(held_out) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    bert = held_out["bert_base"]
+    renamed = dataclasses.replace(
+        bert, name="other", op_names=tuple(f"x{i}" for i in range(bert.num_nodes))
+    )
+    assert structure_key(renamed) == structure_key(bert)
+    heavier = dataclasses.replace(bert, weight_bytes=bert.weight_bytes + 1)
+    assert structure_key(heavier) != structure_key(bert)
+
+
+def test_corpus_is_deterministic(corpus) -> None:  # type: ignore[no-untyped-def]
+    again = training_corpus(graphs=8, targets_per_graph=2, seed=3)
+    assert [p.name for p in again] == [p.name for p in corpus]
+    for a, b in zip(again, corpus, strict=True):
+        assert structure_key(a.graph) == structure_key(b.graph)
+        assert a.target.chip == b.target.chip and a.target.num_chips == b.target.num_chips
+    other = training_corpus(graphs=8, targets_per_graph=2, seed=4, zoo=False)
+    assert [p.name for p in other] != [p.name for p in corpus]
+
+
+def test_every_problem_is_solvable_and_regimes_vary(corpus) -> None:  # type: ignore[no-untyped-def]
+    seen_regimes = set()
+    for problem in corpus:
+        rules = resolve_rules(problem.graph, problem.target)
+        assert first_fit_packing(problem_for(problem.graph, rules)) is not None, problem.name
+        seen_regimes.update(r for r in MEMORY_REGIMES if problem.target.name.endswith(r))
+    assert len(seen_regimes) >= 2
+    assert {p.target.num_chips for p in corpus} >= {8, 36}
+
+
+def test_held_out_targets_have_unseen_shapes(held_out) -> None:  # type: ignore[no-untyped-def]
+    targets = held_out_targets(held_out["resnet50"])
+    assert [target_shape(t) for t in targets] == list(HELD_OUT_SHAPES)
+    assert [t.num_chips for t in targets] == [16, 25]
+
+
+def test_sized_target_regimes() -> None:
+    _, graph = next(training_graphs(1, seed=0, zoo=False))
+    tight = sized_target(graph, "ring", (1, 4), "tight")
+    loose = sized_target(graph, "ring", (1, 4), "loose")
+    dram = sized_target(graph, "ring", (1, 4), "dram")
+    assert tight.chip.sram_bytes < loose.chip.sram_bytes
+    assert dram.chip.dram_bytes > 0 and tight.chip.dram_bytes == 0
+    assert np.isclose(tight.chip.sram_bandwidth, loose.chip.sram_bandwidth)

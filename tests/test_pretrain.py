@@ -1,0 +1,123 @@
+"""Pre-training: resumable to the bit, writes its files atomically, refuses a mismatched directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from chiplex.cli import main
+from chiplex.errors import ChiplexError
+from chiplex.learned.checkpoint import load_checkpoint
+from chiplex.learned.pretrain import CHECKPOINT, CURVE, HISTORY, PretrainConfig, Pretrainer
+from chiplex.runtime_sim.evaluate import SerialExecutor
+
+SMALL = PretrainConfig(
+    updates=4,
+    checkpoint_every=2,
+    graphs=2,
+    targets_per_graph=1,
+    zoo=False,
+    samples_per_update=4,
+    hidden=16,
+)
+
+
+def run(out: Path, config: PretrainConfig = SMALL, stop_after: int | None = None) -> Pretrainer:
+    trainer = Pretrainer(config, out, SerialExecutor(), log=lambda line: None)
+    trainer.train(stop_after=stop_after)
+    return trainer
+
+
+def weights(out: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(out / CHECKPOINT).policy.state_dict()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("whole")
+    run(out)
+    return out
+
+
+def test_writes_checkpoint_history_and_curve(uninterrupted: Path) -> None:
+    history = json.loads((uninterrupted / HISTORY).read_text())
+    assert [h["update"] for h in history] == [1, 2, 3, 4]
+    assert all(h["samples"] == 4 for h in history)
+    assert (uninterrupted / CURVE).stat().st_size > 1000
+    header = load_checkpoint(uninterrupted / CHECKPOINT).header
+    assert header.trained_on[0]["updates"] == 4
+    assert header.trained_on[0]["evaluations"] == 16
+
+
+def test_resume_after_a_kill_repeats_the_uninterrupted_run(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "killed"
+    run(out, stop_after=2)  # checkpoint at update 2
+    shutil.copy(out / CHECKPOINT, tmp_path / "at2.pt")
+    run(out, stop_after=1)  # update 3 is done and saved ...
+    # ... then the process is killed before the next checkpoint: the checkpoint on disk is update
+    # 2's while the history already records update 3 (what a kill between the two writes leaves).
+    shutil.copy(tmp_path / "at2.pt", out / CHECKPOINT)
+    resumed = run(out)
+    assert [h["update"] for h in resumed.history] == [1, 2, 3, 4]
+    expected, got = weights(uninterrupted), weights(out)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+    assert json.loads((out / HISTORY).read_text()) == json.loads(
+        (uninterrupted / HISTORY).read_text()
+    )
+
+
+def test_refuses_a_directory_with_other_settings(uninterrupted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "other"
+    shutil.copytree(uninterrupted, out)
+    other = PretrainConfig(**{**SMALL.__dict__, "graphs": 3})
+    with pytest.raises(ChiplexError, match="other settings.*graphs 2 -> 3"):
+        Pretrainer(other, out, SerialExecutor(), log=lambda line: None)
+
+
+def test_bad_settings_are_errors() -> None:
+    with pytest.raises(ChiplexError, match="updates must be an integer >= 1"):
+        PretrainConfig(updates=0)
+
+
+def test_cli_trains_resumes_and_forces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    args = [
+        "train",
+        "-o",
+        str(out),
+        "--updates",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--graphs",
+        "1",
+        "--targets-per-graph",
+        "1",
+        "--no-zoo",
+        "--samples",
+        "4",
+        "--hidden",
+        "16",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    assert json.loads((out / HISTORY).read_text())[-1]["update"] == 2
+    assert main([*args[:4], "3", *args[5:]]) == 0  # more updates: resumes at 2
+    assert "resuming" in capsys.readouterr().err
+    assert json.loads((out / HISTORY).read_text())[-1]["update"] == 3
+    changed = [*args]
+    changed[changed.index("--graphs") + 1] = "2"
+    assert main(changed) == 1
+    assert "other settings" in capsys.readouterr().err
+    assert main([*changed, "--force"]) == 0
+    assert json.loads((out / HISTORY).read_text())[-1]["update"] == 2
