@@ -139,3 +139,14 @@ def test_the_user_pass_on_a_real_model_and_through_the_cli(tmp_path: Path) -> No
     out = tmp_path / "out"
     args = ["compile", str(ROOT / "examples" / "models" / "bert_layer.mlir")]
     assert main([*args, "--plugin", str(NORMS), "--pipeline", pipeline, "-o", str(out)]) == 0
+
+
+@pytest.mark.parametrize("kind", ["transformer", "convnet", "mlp", "hybrid"])
+def test_synthetic_graphs_placed_and_split_are_bit_identical(kind: str, tmp_path: Path) -> None:
+    """The learned placer's training graphs: realistic sizes, every family."""
+    from chiplex.ir.synthetic import SyntheticConfig, random_graph
+
+    module = random_graph(1, kind, SyntheticConfig(max_blocks=1))
+    target = tight_target(module, tmp_path)
+    pipeline = ",".join([f'annotate-costs{{target="{target}"}}'] + LOWERING)
+    assert_pipeline_preserves_semantics(module, pipeline, bit_identical=True)
