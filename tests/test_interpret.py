@@ -16,7 +16,6 @@ from xdsl.ir import Block, Region
 from chiplex.compile import run_pipeline
 from chiplex.errors import ChiplexError
 from chiplex.ir import interpret, nn
-from chiplex.ir.graph import graph_from_module
 from chiplex.ir.interpret import (
     McmFunctions,
     NNFunctions,
@@ -30,7 +29,7 @@ from chiplex.ir.parse import load_module, parse_module
 from chiplex.ir.torch_import import import_with_constants
 from chiplex.ir.verify_import import module_parameters
 from chiplex.models import bert, example_inputs, gpt2, mlp, resnet, vit
-from chiplex.testing import min_capacity
+from chiplex.testing import tight_target
 
 ROOT = Path(__file__).parents[1]
 
@@ -206,21 +205,6 @@ SMALL_ZOO = {
 }
 
 
-def small_target(tmp_path: Path, module: ModuleOp) -> str:
-    """A 6-chip ring whose SRAM holds the module only when split over about 4 chips."""
-    sram = int(1.5 * min_capacity(graph_from_module(module), 4))
-    path = tmp_path / "tiny.toml"
-    path.write_text(
-        'name = "tiny"\n'
-        "[chip]\nmatrix_ops = { i8 = 1.0e12, bf16 = 1.0e12, f32 = 1.0e12 }\n"
-        "vector_ops = { i8 = 1.0e11, bf16 = 1.0e11, f32 = 1.0e11 }\n"
-        f"sram_bytes = {sram}\nsram_bandwidth = 1.0e11\n"
-        "[link]\nbandwidth = 1.0e9\nlatency = 1.0e-6\n"
-        '[topology]\nkind = "ring"\nnum_chips = 6\n'
-    )
-    return str(path)
-
-
 @pytest.mark.parametrize("name", sorted(SMALL_ZOO))
 def test_placed_and_split_zoo_models_are_bit_identical(name: str, tmp_path: Path) -> None:
     model = SMALL_ZOO[name]()
@@ -228,7 +212,7 @@ def test_placed_and_split_zoo_models_are_bit_identical(name: str, tmp_path: Path
     params = module_parameters(model, consts)
     inputs = random_inputs(ir, seed=3)
     expected = run(ir, inputs, params)
-    target = small_target(tmp_path, ir)
+    target = tight_target(ir, tmp_path)
     placed = ir.clone()
     run_pipeline(
         placed,

@@ -139,3 +139,64 @@ def test_the_user_pass_on_a_real_model_and_through_the_cli(tmp_path: Path) -> No
     out = tmp_path / "out"
     args = ["compile", str(ROOT / "examples" / "models" / "bert_layer.mlir")]
     assert main([*args, "--plugin", str(NORMS), "--pipeline", pipeline, "-o", str(out)]) == 0
+
+
+@pytest.mark.parametrize("kind", ["transformer", "convnet", "mlp", "hybrid"])
+def test_synthetic_graphs_placed_and_split_are_bit_identical(kind: str, tmp_path: Path) -> None:
+    """The learned placer's training graphs: realistic sizes, every family."""
+    from chiplex.ir.synthetic import SyntheticConfig, random_graph
+
+    module = random_graph(1, kind, SyntheticConfig(max_blocks=1))
+    target = tight_target(module, tmp_path)
+    pipeline = ",".join([f'annotate-costs{{target="{target}"}}'] + LOWERING)
+    assert_pipeline_preserves_semantics(module, pipeline, bit_identical=True)
+
+
+WRONG_PLUGIN = '''
+from dataclasses import dataclass
+
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern,
+)
+
+from chiplex.ir import nn
+
+
+class TanhGelu(RewritePattern):
+    """A user's 'GELU' lowering that forgets the 1 + ...: wrong."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.GeluOp, rewriter, /):
+        t = nn.TanhOp(op.input)
+        rewriter.replace(op, [t, nn.MulOp(op.input, t)])
+
+
+@dataclass(frozen=True)
+class BadGelu(ModulePass):
+    name = "bad-gelu"
+
+    def apply(self, ctx, op):
+        PatternRewriteWalker(GreedyRewritePatternApplier([TanhGelu()])).rewrite_module(op)
+'''
+
+
+def test_compile_check_semantics_catches_a_wrong_user_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chiplex.cli import main
+
+    plugin = tmp_path / "bad_gelu.py"
+    plugin.write_text(WRONG_PLUGIN)
+    model = str(ROOT / "examples" / "models" / "bert_layer.mlir")
+    lowering = (
+        "annotate-costs{target=tpu-ring8},place,legalize-placement,insert-transfers,split-chiplets"
+    )
+    out = tmp_path / "out"
+    args = ["compile", model, "--plugin", str(plugin), "--check-semantics", "-o", str(out)]
+    assert main([*args, "--pipeline", f"bad-gelu,{lowering}"]) == 1
+    err = capsys.readouterr().err
+    assert "--check-semantics: the pipeline changed what the program computes" in err
+    assert "Traceback" not in err and not out.exists()
+    assert main([*args, "--pipeline", lowering]) == 0
+    assert "semantics kept: bit-identical" in capsys.readouterr().out

@@ -91,6 +91,17 @@ class Attention(tnn.Module):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal)
 
 
+class MaskedBuffer(tnn.Module):
+    """A constant mask filled with a finite value and with -inf."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mask", torch.rand(5, 8) > 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.masked_fill(self.mask, 0.5) + x.masked_fill(self.mask, -2.0).softmax(-1)
+
+
 IMG = (2, 3, 8, 8)
 SEQ = (2, 5, 8)
 
@@ -259,6 +270,15 @@ FAMILIES: dict[str, tuple[Callable[[], tnn.Module], Callable[[], tuple[torch.Ten
         lambda: Fn(lambda m, x, c: x.masked_fill(c, 0.25)),
         lambda: (_r(*SEQ), torch.rand(5, 8) > 0.5),
     ),
+    "masked_fill_inf": (
+        lambda: Fn(
+            lambda m, x, c: (
+                torch.softmax(x.masked_fill(c, float("-inf")), -1) + torch.where(c, x, float("inf"))
+            )
+        ),
+        lambda: (_r(*SEQ), torch.eye(5, 8, dtype=torch.bool) | (torch.rand(5, 8) > 0.5)),
+    ),
+    "masked_fill_buffer": (lambda: MaskedBuffer(), lambda: (_r(*SEQ),)),
     "factories": (
         lambda: Fn(
             lambda m, x: x + torch.ones(5, 8) * 2 + torch.full((8,), 0.5) + torch.zeros_like(x)

@@ -768,8 +768,8 @@ def _supplied_shape(op: nn.ParamOp) -> tuple[int, ...]:
 def random_parameters(module: ModuleOp | Operation, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded random data for every parameter, in the shape the interpreter expects to be given.
 
-    Floats are normal with standard deviation 1 / sqrt(fan-in) for matrices (1 otherwise), so
-    deep graphs stay in range. A parameter read as indices (by an embedding or a gather) holds
+    Floats are normal with standard deviation 1 / sqrt(fan-in) for matmul and conv weights (1
+    otherwise), so deep graphs stay in range. A parameter read as indices (by an embedding or a gather) holds
     integers within the table. Integer element types otherwise stand for quantised float weights.
     """
     rng = np.random.default_rng(seed)
@@ -783,7 +783,14 @@ def random_parameters(module: ModuleOp | Operation, seed: int = 0) -> dict[str, 
             out[op.param_name.data] = rng.integers(0, bound, size=shape)
             continue
         declared = _shape(op.result)
-        fan_in = declared[0] if len(declared) == 2 else 1
+        # A matmul weight is stored [in, out], a conv weight [out, in/groups, kh, kw].
+        fan_in = (
+            declared[0]
+            if len(declared) == 2
+            else math.prod(declared[1:])
+            if len(declared) == 4
+            else 1
+        )
         scale = 1.0 / math.sqrt(max(fan_in, 1))
         out[op.param_name.data] = (rng.standard_normal(shape) * scale).astype(np.float32)
     return out

@@ -1491,11 +1491,16 @@ def _masked_fill(
 def _select_by_mask(
     imp: _Importer, node: torch.fx.Node, cond: _Value, a: _Value, b: _Value
 ) -> SSAValue:
-    """where(c, a, b) = b + c * (a - b): nn has no select op, so the mask becomes arithmetic."""
+    """where(c, a, b) = b + c * (a - b): nn has no select op, so the mask becomes arithmetic.
+
+    An infinite fill would make that NaN where c is 0 (0 * inf), so where(c, +-inf, b) is
+    b +- -log(1 - c) instead (log(1) = 0, log(0) = -inf), and where(c, a, +-inf) is a +- -log(c).
+    """
     rtype = imp.meta_type(node)
     elem = rtype.get_element_type()
-    if isinstance(cond, _Const) and isinstance(a, bool | int | float) and not isinstance(b, _Const):
-        # A constant mask filled with a constant (a causal mask): one additive tensor.
+    infinite_a = isinstance(a, float) and math.isinf(a)
+    if isinstance(cond, _Const) and infinite_a and not isinstance(b, _Const):
+        # A constant mask filled with -inf (a causal mask): one additive tensor.
         fill = torch.zeros(cond.tensor.shape, dtype=torch.float32).masked_fill(
             cond.tensor, float(a)
         )
@@ -1503,6 +1508,15 @@ def _select_by_mask(
     c = imp.value(cond)
     if cast(TensorType, c.type).get_element_type() != elem:
         c = imp.emit(nn.CastOp(c, _retype_elem(rtype, _shape_of(c))))
+    infinite_b = isinstance(b, float) and math.isinf(b)
+    if infinite_a != infinite_b:
+        fill, other, where_fill = (a, b, imp.emit(nn.SubOp(imp.scalar(1, elem), c)))
+        if infinite_b:
+            fill, other, where_fill = (b, a, c)
+        # log(where_fill) is 0 where `other` is chosen and -inf where the fill is.
+        log = imp.emit(nn.LogOp(where_fill))
+        step = nn.AddOp if fill < 0 else nn.SubOp
+        return imp.emit(step(imp.value(other, elem), log, rtype))
     av, bv = imp.value(a, elem), imp.value(b, elem)
     diff = imp.emit(nn.SubOp(av, bv))
     return imp.emit(nn.AddOp(bv, imp.emit(nn.MulOp(c, diff)), rtype))
