@@ -291,3 +291,23 @@ def test_an_unreachable_head_fails_fast_with_a_clear_error() -> None:
     ):
         _check_reachable("127.0.0.1:1")
     _check_reachable("auto")  # resolved by Ray itself
+
+
+def test_ray_is_imported_only_when_an_executor_starts() -> None:
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import chiplex.cli, chiplex.passes.search\n"
+        "from chiplex.runtime_sim.evaluate import make_executor\n"
+        "make_executor(2, 'ray')\n"
+        "assert 'ray' not in sys.modules, 'ray imported too early'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_cli_executor_choices_match_the_library() -> None:
+    from chiplex.commands._args import EXECUTOR_CHOICES
+    from chiplex.runtime_sim.evaluate import EXECUTOR_KINDS
+
+    assert EXECUTOR_CHOICES == EXECUTOR_KINDS
