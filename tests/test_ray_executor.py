@@ -175,6 +175,14 @@ def test_a_stuck_task_times_out_instead_of_hanging(local_ray: None) -> None:
             executor.map(sleep_forever, [1])
 
 
+@needs_ray
+def test_more_workers_than_the_cluster_has_cpus_fail_at_start(local_ray: None) -> None:
+    executor = RayExecutor(3, start_timeout=2.0)  # the module's Ray has 2 CPUs
+    with pytest.raises(ExecutorError, match="did not start 3 workers within 2 s"):
+        executor.start(nothing_to_install, ())
+    executor.close()
+
+
 class KillsAWorkerOnMap:
     """An executor that forwards to `inner`, except that on its `fatal_map`-th map the first item's
     task kills its worker process every time it runs (so the retries cannot save it)."""
