@@ -175,6 +175,14 @@ def test_a_stuck_task_times_out_instead_of_hanging(local_ray: None) -> None:
             executor.map(sleep_forever, [1])
 
 
+@needs_ray
+def test_more_workers_than_the_cluster_has_cpus_fail_at_start(local_ray: None) -> None:
+    executor = RayExecutor(3, start_timeout=2.0)  # the module's Ray has 2 CPUs
+    with pytest.raises(ExecutorError, match="did not start 3 workers within 2 s"):
+        executor.start(nothing_to_install, ())
+    executor.close()
+
+
 class KillsAWorkerOnMap:
     """An executor that forwards to `inner`, except that on its `fatal_map`-th map the first item's
     task kills its worker process every time it runs (so the retries cannot save it)."""
@@ -291,3 +299,23 @@ def test_an_unreachable_head_fails_fast_with_a_clear_error() -> None:
     ):
         _check_reachable("127.0.0.1:1")
     _check_reachable("auto")  # resolved by Ray itself
+
+
+def test_ray_is_imported_only_when_an_executor_starts() -> None:
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import chiplex.cli, chiplex.passes.search\n"
+        "from chiplex.runtime_sim.evaluate import make_executor\n"
+        "make_executor(2, 'ray')\n"
+        "assert 'ray' not in sys.modules, 'ray imported too early'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_cli_executor_choices_match_the_library() -> None:
+    from chiplex.commands._args import EXECUTOR_CHOICES
+    from chiplex.runtime_sim.evaluate import EXECUTOR_KINDS
+
+    assert EXECUTOR_CHOICES == EXECUTOR_KINDS
