@@ -288,11 +288,14 @@ class LinearResult:
 
 
 def solve_with_highs(text: str, *, time_limit: float, seed: int) -> LinearResult:
-    """Solve linear FlatZinc `text` with HiGHS within `time_limit` seconds."""
+    """Solve linear FlatZinc `text` with HiGHS within `time_limit` seconds. Not in a process that has
+    loaded ortools (see `solve_in_subprocess`)."""
     import highspy
 
     model = parse(text)
     linear_rows(model)
+    # A dummy column keeps HiGHS from calling a model whose variables flattening fixed all "empty".
+    model.new_column("chiplex_dummy_", 0.0, 0.0, False)
     n = len(model.lower)
     highs = highspy.Highs()
     for option, value in (
