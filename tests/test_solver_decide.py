@@ -252,3 +252,25 @@ def test_a_chain_that_cannot_fit_is_infeasible_on_every_back_end() -> None:
     for backend in SOLVERS:
         messages = solver.explain(graph, target, solver=backend)
         assert messages and not messages[0].startswith("undecided"), backend
+
+
+# -- honest claims -------------------------------------------------------------------------------------
+def test_answers_say_what_is_proved(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", str(ROOT / "examples/models/mlp.mlir"), "--target", "tpu-ring8"])
+    out = capsys.readouterr().out
+    assert code == 0 and "(proved by this witness)" in out
+    assert "proved optimal, solver cp-sat" in out
+    graph = transformer_graph(40, seed=1)
+    target = target_for(graph, 4, slack=1.2)
+    candidate = np.zeros(graph.num_nodes, dtype=np.int64)
+    candidate[::3] = 3
+    quick = solver.repair(graph, target, candidate)
+    assert quick.claim.endswith("feasible only (not proved the fewest)")
+    exact = solver.repair(graph, target, candidate, exact=True, time_limit=20)
+    assert exact.proved_optimal and exact.claim == f"{exact.changed} ops moved, proved the fewest"
+    assert exact.changed <= quick.changed
+    best = solver.optimize(graph, target, time_limit=20)
+    if best.proved_optimal:
+        assert best.claim == "proved optimal"
+    else:
+        assert best.claim.startswith("feasible only, not proved optimal (lower bound")

@@ -137,13 +137,14 @@ def _check_placed(
 
 def _check_feasible(graph: Graph, target: Target, args: argparse.Namespace) -> int:
     from chiplex.targets.solver import InfeasibleError, SolverTimeoutError, explain, optimize
+    from chiplex.targets.solver_choice import solver_for
 
     messages = explain(graph, target, time_limit=args.time_limit)
     if messages and messages[0].startswith("undecided"):
-        print(f"{args.input}: {messages[0]}")
+        print(f"{args.input}: {messages[0]} (solver {solver_for(target)})")
         return EXIT_UNDECIDED
     if messages:
-        print(f"{args.input}: no legal placement exists on {target.name}:")
+        print(f"{args.input}: no legal placement exists on {target.name} (proved):")
         for message in messages:
             print(f"  {message}")
         return 1
@@ -156,10 +157,10 @@ def _check_feasible(graph: Graph, target: Target, args: argparse.Namespace) -> i
         print(f"{args.input}: undecided: {err}")
         return EXIT_UNDECIDED
     used = int(result.placement.max()) + 1 if graph.num_nodes else 0
-    proof = "optimal" if result.proved_optimal else f"lower bound {result.bound_s * 1e6:.2f} us"
     print(
-        f"{args.input}: a legal placement exists on {target.name}: e.g. {graph.num_nodes} ops on "
-        f"{used} chips with a bottleneck stage of {result.period_s * 1e6:.2f} us ({proof}; link time "
+        f"{args.input}: a legal placement exists on {target.name} (proved by this witness): "
+        f"{graph.num_nodes} ops on {used} chips with a bottleneck stage of "
+        f"{result.period_s * 1e6:.2f} us ({result.claim}, solver {solver_for(target)}; link time "
         "not included)"
     )
     return 0

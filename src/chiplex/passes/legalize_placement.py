@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -42,6 +43,8 @@ class LegalizePlacement(ModulePass):
         from chiplex.targets.solver import repair
 
         result = repair(graph, target, placement)
+        # The claim travels with the answer: proved the fewest moves, or feasible only.
+        print(f"legalize-placement: repaired the placement: {result.claim}", file=sys.stderr)
         for node, chip in zip(graph.ops, result.placement.tolist(), strict=True):
             set_chip(node, chip)
         place_stationary_ops(op)

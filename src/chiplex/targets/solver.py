@@ -97,6 +97,17 @@ class RepairResult:
     proved_optimal: bool
     """The (changed, distance) pair is proved minimal (by MiniZinc, or trivially for `unchanged`)."""
 
+    @property
+    def claim(self) -> str:
+        """What is known about this answer, for messages: proved optimal or feasible only."""
+        if self.method == "unchanged":
+            return "the candidate was legal"
+        return (
+            f"{self.changed} ops moved, proved the fewest"
+            if self.proved_optimal
+            else f"{self.changed} ops moved, feasible only (not proved the fewest)"
+        )
+
 
 @dataclass(frozen=True)
 class OptimizeResult:
@@ -108,6 +119,13 @@ class OptimizeResult:
     proved_optimal: bool
     method: str
     """`heuristic` or `minizinc`: who found the placement."""
+
+    @property
+    def claim(self) -> str:
+        """What is known about this answer, for messages: proved optimal or feasible only."""
+        if self.proved_optimal:
+            return "proved optimal"
+        return f"feasible only, not proved optimal (lower bound {self.bound_s * 1e6:.2f} us)"
 
 
 # -- running MiniZinc ----------------------------------------------------------------------------------
