@@ -1,4 +1,4 @@
-"""Solver back ends (cp-sat, highs, gecode), the per-chip weight bound and the `--solver` choice.
+"""Solver back ends (auto, cp-sat, highs, gecode), the per-chip weight bound and the `--solver` choice.
 
 - every back end's exact repair and optimum agree with brute force over the checker (the oracle) and
   with each other on tiny instances, and explain decides feasibility the same way;
@@ -23,7 +23,7 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, make_graph
 from chiplex.targets import flatzinc, heuristics, solver
 from chiplex.targets.legality import chip_memory, is_legal, resolve_rules
-from chiplex.targets.solver_choice import SOLVERS, solver_for, with_solver
+from chiplex.targets.solver_choice import SOLVERS, backend_for, solver_for, with_solver
 from chiplex.targets.target import Target, load_target, target_from_toml
 from chiplex.testing import (
     graph_and_target,
@@ -189,7 +189,7 @@ def test_unknown_flatzinc_constraints_are_refused() -> None:
 # -- choosing a back end -------------------------------------------------------------------------------
 def test_unknown_solver_names_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(
-        ChiplexError, match="unknown solver 'nope'; expected one of cp-sat, highs, gecode"
+        ChiplexError, match="unknown solver 'nope'; expected one of auto, cp-sat, highs, gecode"
     ):
         solver_for(None, "nope")
     code = main(
@@ -204,7 +204,7 @@ def test_unknown_solver_names_are_clear_errors(capsys: pytest.CaptureFixture[str
     )
     assert code == 1
     assert (
-        "check --solver: unknown solver 'nope'; expected one of cp-sat, highs, gecode"
+        "check --solver: unknown solver 'nope'; expected one of auto, cp-sat, highs, gecode"
         in capsys.readouterr().err
     )
 
@@ -214,7 +214,10 @@ def test_the_target_toml_chooses_the_default_back_end() -> None:
     target = target_from_toml(text + '\n[solver]\nbackend = "gecode"\n', "mine.toml")
     assert target.solver == "gecode" and solver_for(target) == "gecode"
     assert solver_for(target, "highs") == "highs"  # an explicit choice wins
-    assert solver_for(load_target("tpu-ring8")) == "cp-sat"
+    assert solver_for(load_target("tpu-ring8")) == "auto"
+    assert backend_for("auto", "repair.mzn") == "gecode"
+    assert backend_for("auto", "satisfy.mzn") == backend_for("auto", "optimize.mzn") == "cp-sat"
+    assert backend_for("highs", "repair.mzn") == "highs"
     with pytest.raises(ChiplexError, match=r"mine.toml \[solver\] backend: unknown solver 'cbc'"):
         target_from_toml(text + '\n[solver]\nbackend = "cbc"\n', "mine.toml")
     with pytest.raises(
@@ -237,7 +240,7 @@ def test_pass_options_choose_the_back_end(
     bad = main(["compile", str(model), "--pipeline", pipeline % "bogus", "-o", str(tmp_path / "b")])
     assert bad == 1
     err = capsys.readouterr().err
-    assert "place: unknown solver 'bogus'; expected one of cp-sat, highs, gecode" in err
+    assert "place: unknown solver 'bogus'; expected one of auto, cp-sat, highs, gecode" in err
 
 
 def test_a_chain_that_cannot_fit_is_infeasible_on_every_back_end() -> None:

@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solver",
         metavar="NAME",
-        help="constraint solver back end: cp-sat, highs or gecode (default: the target's [solver] "
-        "backend, else cp-sat)",
+        help="constraint solver back end: auto, cp-sat, highs or gecode (default: the target's "
+        "[solver] backend, else auto: gecode for repairs, cp-sat for the rest)",
     )
     p.add_argument(
         "--time-limit",
@@ -137,11 +137,13 @@ def _check_placed(
 
 def _check_feasible(graph: Graph, target: Target, args: argparse.Namespace) -> int:
     from chiplex.targets.solver import InfeasibleError, SolverTimeoutError, explain, optimize
-    from chiplex.targets.solver_choice import solver_for
+    from chiplex.targets.solver_choice import backend_for, solver_for
 
     messages = explain(graph, target, time_limit=args.time_limit)
     if messages and messages[0].startswith("undecided"):
-        print(f"{args.input}: {messages[0]} (solver {solver_for(target)})")
+        print(
+            f"{args.input}: {messages[0]} (solver {backend_for(solver_for(target), 'satisfy.mzn')})"
+        )
         return EXIT_UNDECIDED
     if messages:
         print(f"{args.input}: no legal placement exists on {target.name} (proved):")
@@ -160,7 +162,8 @@ def _check_feasible(graph: Graph, target: Target, args: argparse.Namespace) -> i
     print(
         f"{args.input}: a legal placement exists on {target.name} (proved by this witness): "
         f"{graph.num_nodes} ops on {used} chips with a bottleneck stage of "
-        f"{result.period_s * 1e6:.2f} us ({result.claim}, solver {solver_for(target)}; link time "
+        f"{result.period_s * 1e6:.2f} us ({result.claim}, solver "
+        f"{backend_for(solver_for(target), 'optimize.mzn')}; link time "
         "not included)"
     )
     return 0

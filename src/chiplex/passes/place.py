@@ -31,7 +31,7 @@ class Place(ModulePass):
     target: str | None = None
     seed: int = 0
     solver: str | None = None
-    """Constraint solver back end for strategy=cp (cp-sat, highs, gecode; default: the target's)."""
+    """Constraint solver back end for strategy=cp (auto, cp-sat, highs, gecode; default: the target's)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from chiplex.targets.solver_choice import with_solver

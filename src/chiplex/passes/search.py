@@ -579,11 +579,11 @@ def search_cp(run: SearchRun, rng: np.random.Generator) -> None:
 
     limit = run.budget.seconds if run.budget.seconds is not None else CP_TIME_LIMIT
     limit = max(limit - run.elapsed, 1.0)
-    from chiplex.targets.solver_choice import solver_for
+    from chiplex.targets.solver_choice import backend_for, solver_for
 
     result = optimize(run.graph, run.target, time_limit=limit, seed=run.seed)
     run.notes.append(
-        f"cp ({solver_for(run.target)}): "
+        f"cp ({backend_for(solver_for(run.target), 'optimize.mzn')}): "
         + (
             "proved optimal for its model (compute bottleneck)"
             if result.proved_optimal

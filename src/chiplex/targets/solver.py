@@ -54,6 +54,7 @@ from chiplex.targets.legality import (
 )
 from chiplex.targets.solver_choice import (
     DEFAULT_SOLVER,
+    backend_for,
     bound_solver,
     check_solver_name,
     solver_for,
@@ -165,7 +166,7 @@ def _run_minizinc(
     the limit is stopped and the call reports UNKNOWN on time. `gecode` flattens with Gecode's library
     and runs `fzn-gecode`; `highs` flattens with MiniZinc's linear library (`-G linear`) and hands the
     linear FlatZinc to HiGHS (`chiplex.targets.flatzinc`)."""
-    solver = check_solver_name(solver)
+    solver = backend_for(check_solver_name(solver), model)
     minizinc, gecode = shutil.which("minizinc"), shutil.which("fzn-gecode")
     if minizinc is None or (solver == "gecode" and gecode is None):
         raise ChiplexError(
