@@ -587,7 +587,7 @@ def search_cp(run: SearchRun, rng: np.random.Generator) -> None:
         + (
             "proved optimal for its model (compute bottleneck)"
             if result.proved_optimal
-            else f"{result.claim} for its model after {limit:g} s"
+            else f"{result.claim} for its model after {limit:.1f} s"
         )
     )
     run.evaluate([result.placement])
