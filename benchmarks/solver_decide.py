@@ -67,7 +67,7 @@ def instances(count: int) -> list[Instance]:
             graph = transformer_graph(n, seed=i)
             kind = "transformer"
         else:
-            graph = nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), n, name=f"nn{i}")
+            graph = nn_graph(lambda lo, hi, r=rng: int(r.integers(lo, hi + 1)), n, name=f"nn{i}")
             kind = "nn"
         k = min(k, graph.num_nodes)
         slack = float(rng.choice([0.8, 0.9, 0.97, 1.0, 1.05, 1.2, 1.5, 2.0]))
@@ -222,14 +222,21 @@ def summarise(rows: list[dict[str, object]], solvers: list[str], args: argparse.
         mine = [r for r in rows if r["solver"] == backend]
         if not mine:
             continue
-        decided = [r for r in mine if r["decided"] and float(r["decide_s"]) <= args.decide_limit + 0.5]  # type: ignore[arg-type]
+        decided = [
+            r for r in mine if r["decided"] and float(r["decide_s"]) <= args.decide_limit + 0.5
+        ]  # type: ignore[arg-type]
         times = [float(r["decide_s"]) for r in mine]  # type: ignore[arg-type]
         infeasible = [r for r in mine if r["feasible"] is False]
         reps = [x for r in mine for x in r.get("repairs", [])]  # type: ignore[attr-defined]
         proved = [x for x in reps if x.get("proved")]
         rep_times = [x["seconds"] for x in reps if "seconds" in x]
         opt = [r for r in mine if r["instance"] in optimum and "period_s" in r]
-        close = [r for r in opt if float(r["period_s"]) <= 1.01 * optimum[str(r["instance"])] and float(r["optimize_s"]) <= args.optimize_limit + 1.0]  # type: ignore[arg-type]
+        close = [
+            r
+            for r in opt
+            if float(r["period_s"]) <= 1.01 * optimum[str(r["instance"])]
+            and float(r["optimize_s"]) <= args.optimize_limit + 1.0
+        ]  # type: ignore[arg-type]
         opt_all = [r for r in mine if r["feasible"]]
         opt_proved = [r for r in opt_all if r.get("optimize_proved")]
         lines.append(
@@ -249,7 +256,9 @@ def summarise(rows: list[dict[str, object]], solvers: list[str], args: argparse.
             if "heuristic_changed" in x:
                 heur[key] = int(x["heuristic_changed"])
     lines.append("")
-    lines.append("| candidates | proved optimum known | heuristic changes more ops | mean extra ops | max extra |")
+    lines.append(
+        "| candidates | proved optimum known | heuristic changes more ops | mean extra ops | max extra |"
+    )
     lines.append("|---|---|---|---|---|")
     for kind in ("noisy", "random"):
         keys = [k for k in best if k[1] == kind and k in heur]
@@ -263,9 +272,16 @@ def summarise(rows: list[dict[str, object]], solvers: list[str], args: argparse.
 
 
 def zoo_table(rows: list[dict[str, object]]) -> str:
-    lines = ["| model | target | solver | ops | answer | decide s | optimize s | proved |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | target | solver | ops | answer | decide s | optimize s | proved |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        answer = "feasible" if r["feasible"] else ("infeasible" if r["feasible"] is False else "undecided")
+        answer = (
+            "feasible"
+            if r["feasible"]
+            else ("infeasible" if r["feasible"] is False else "undecided")
+        )
         lines.append(
             f"| {r['model']} | {r['target']} | {r['solver']} | {r['ops']} | {answer} | "
             f"{float(r['decide_s']):.2f} | {float(r.get('optimize_s', 0.0)):.2f} | "  # type: ignore[arg-type]
@@ -309,7 +325,9 @@ def main() -> None:
         + "\n"
     )
     (args.out / "solver_decide.md").write_text(text)
-    (args.out / "solver_decide.json").write_text(json.dumps({"instances": rows, "zoo": zoo}, indent=1))
+    (args.out / "solver_decide.json").write_text(
+        json.dumps({"instances": rows, "zoo": zoo}, indent=1)
+    )
     print(text)
 
 

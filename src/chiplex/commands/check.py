@@ -58,8 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solver",
         metavar="NAME",
-        help="constraint solver back end: cp-sat, highs or gecode (default: the target's [solver] "
-        "backend, else cp-sat)",
+        help="constraint solver back end: auto, cp-sat, highs or gecode (default: the target's "
+        "[solver] backend, else auto: gecode for repairs, cp-sat for the rest)",
     )
     p.add_argument(
         "--time-limit",
@@ -136,13 +136,16 @@ def _check_placed(
 
 def _check_feasible(graph: Graph, target: Target, args: argparse.Namespace) -> int:
     from chiplex.targets.solver import InfeasibleError, SolverTimeoutError, explain, optimize
+    from chiplex.targets.solver_choice import backend_for, solver_for
 
     messages = explain(graph, target, time_limit=args.time_limit)
     if messages and messages[0].startswith("undecided"):
-        print(f"{args.input}: {messages[0]}")
+        print(
+            f"{args.input}: {messages[0]} (solver {backend_for(solver_for(target), 'satisfy.mzn')})"
+        )
         return EXIT_UNDECIDED
     if messages:
-        print(f"{args.input}: no legal placement exists on {target.name}:")
+        print(f"{args.input}: no legal placement exists on {target.name} (proved):")
         for message in messages:
             print(f"  {message}")
         return 1
@@ -155,10 +158,11 @@ def _check_feasible(graph: Graph, target: Target, args: argparse.Namespace) -> i
         print(f"{args.input}: undecided: {err}")
         return EXIT_UNDECIDED
     used = int(result.placement.max()) + 1 if graph.num_nodes else 0
-    proof = "optimal" if result.proved_optimal else f"lower bound {result.bound_s * 1e6:.2f} us"
     print(
-        f"{args.input}: a legal placement exists on {target.name}: e.g. {graph.num_nodes} ops on "
-        f"{used} chips with a bottleneck stage of {result.period_s * 1e6:.2f} us ({proof}; link time "
+        f"{args.input}: a legal placement exists on {target.name} (proved by this witness): "
+        f"{graph.num_nodes} ops on {used} chips with a bottleneck stage of "
+        f"{result.period_s * 1e6:.2f} us ({result.claim}, solver "
+        f"{backend_for(solver_for(target), 'optimize.mzn')}; link time "
         "not included)"
     )
     return 0

@@ -78,8 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solver",
         metavar="NAME",
-        help="constraint solver back end of cp and exact repairs: cp-sat, highs or gecode "
-        "(default: the target's [solver] backend, else cp-sat)",
+        help="constraint solver back end of cp and exact repairs: auto, cp-sat, highs or gecode "
+        "(default: the target's [solver] backend, else auto: gecode for repairs, cp-sat for the rest)",
     )
     p.add_argument(
         "--workers",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -22,7 +23,7 @@ class LegalizePlacement(ModulePass):
     repair: bool = False
     target: str | None = None
     solver: str | None = None
-    """Constraint solver back end of the repair (cp-sat, highs, gecode; default: the target's)."""
+    """Constraint solver back end of the repair (auto, cp-sat, highs, gecode; default: the target's)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from chiplex.targets.solver_choice import with_solver
@@ -42,6 +43,8 @@ class LegalizePlacement(ModulePass):
         from chiplex.targets.solver import repair
 
         result = repair(graph, target, placement)
+        # The claim travels with the answer: proved the fewest moves, or feasible only.
+        print(f"legalize-placement: repaired the placement: {result.claim}", file=sys.stderr)
         for node, chip in zip(graph.ops, result.placement.tolist(), strict=True):
             set_chip(node, chip)
         place_stationary_ops(op)

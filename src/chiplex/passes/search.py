@@ -612,11 +612,16 @@ def search_cp(run: SearchRun, rng: np.random.Generator) -> None:
 
     limit = run.budget.seconds if run.budget.seconds is not None else CP_TIME_LIMIT
     limit = max(limit - run.elapsed, 1.0)
+    from chiplex.targets.solver_choice import backend_for, solver_for
+
     result = optimize(run.graph, run.target, time_limit=limit, seed=run.seed)
     run.notes.append(
-        "cp: proved optimal for its model (compute bottleneck)"
-        if result.proved_optimal
-        else f"cp: not proved optimal in {limit:g} s"
+        f"cp ({backend_for(solver_for(run.target), 'optimize.mzn')}): "
+        + (
+            "proved optimal for its model (compute bottleneck)"
+            if result.proved_optimal
+            else f"{result.claim} for its model after {limit:.1f} s"
+        )
     )
     run.evaluate([result.placement])
 

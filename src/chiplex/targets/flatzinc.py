@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -288,16 +289,20 @@ class LinearResult:
 
 
 def solve_with_highs(text: str, *, time_limit: float, seed: int) -> LinearResult:
-    """Solve linear FlatZinc `text` with HiGHS within `time_limit` seconds."""
+    """Solve linear FlatZinc `text` with HiGHS within `time_limit` seconds. Not in a process that has
+    loaded ortools (see `solve_in_subprocess`)."""
     import highspy
 
+    started = time.monotonic()  # the time limit covers reading and building the model too
     model = parse(text)
     linear_rows(model)
+    # A dummy column keeps HiGHS from calling a model whose variables flattening fixed all "empty".
+    model.new_column("chiplex_dummy_", 0.0, 0.0, False)
     n = len(model.lower)
     highs = highspy.Highs()
     for option, value in (
         ("output_flag", False),
-        ("time_limit", max(float(time_limit), 0.01)),
+        ("time_limit", max(float(time_limit) - (time.monotonic() - started), 0.01)),
         ("random_seed", int(seed)),
         ("threads", 1),
         # Optimality means optimal: no relative gap (the default 1e-4 would stop early), and the
@@ -380,6 +385,7 @@ def solve_with_cp_sat(text: str, *, time_limit: float, seed: int, workers: int =
     with exact integer arithmetic."""
     from ortools.sat.python import cp_model
 
+    started = time.monotonic()  # the time limit covers reading and building the model too
     model = parse(text)
     cp = cp_model.CpModel()
     big = 2**62
@@ -483,7 +489,9 @@ def solve_with_cp_sat(text: str, *, time_limit: float, seed: int, workers: int =
         else:
             cp.maximize(target)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(float(time_limit), 0.01)
+    solver.parameters.max_time_in_seconds = max(
+        float(time_limit) - (time.monotonic() - started), 0.01
+    )
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = workers
     status = solver.solve(cp)

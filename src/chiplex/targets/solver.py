@@ -2,7 +2,8 @@
 
 The models live in `chiplex/targets/models/*.mzn` (one named constraint item per legality rule, the
 same names as the checker in `chiplex.targets.legality`) and receive all data as arrays in a JSON data
-file. MiniZinc 2.6 with Gecode 6.2 runs them (see docs/placement.md for the measured speed).
+file. MiniZinc 2.6 flattens them; a back end solves the FlatZinc (`solver_choice`: Gecode 6.2, OR-Tools
+CP-SAT or HiGHS; `auto` picks per model), see docs/placement.md for the measured speed.
 
 - `repair(graph, target, candidate)`: a legal placement changing as few ops as possible (ties: the total
   chip distance). A legal candidate returns unchanged without any solver; otherwise the heuristic answers
@@ -11,8 +12,9 @@ file. MiniZinc 2.6 with Gecode 6.2 runs them (see docs/placement.md for the meas
 - `optimize(graph, target)`: the smallest bottleneck stage time, where a chip's stage time is the sum of
   `op_times` (the roofline with weights in SRAM) of its ops. Link time is not in this objective: the
   search harness measures it with the simulator.
-- `explain(graph, target)`: why no legal placement exists, from cheap necessary checks first and a
-  minimal conflicting set of rules found with the solver second; empty when a placement exists.
+- `explain(graph, target)`: why no legal placement exists, from cheap necessary checks first, the
+  per-chip weight bound (`chip_weight_bound`, chip_weight.mzn) second and a minimal conflicting set of
+  rules found with the solver third; empty when a placement exists.
 - `check_with_minizinc(graph, target, placement)`: the rules the MiniZinc model says are violated (the
   property tests check that the model and the Python checker agree).
 
@@ -20,7 +22,7 @@ Gecode's integers are 32-bit: memory sizes are divided by their greatest common 
 coarsened (rounded conservatively: sizes up, capacity down) only when they still overflow; op times are
 scaled to a unit of total time / 2^30.
 
-Determinism: Gecode runs single-threaded with a fixed seed, so a call that finishes within its time limit
+Determinism: every back end runs single-threaded with a fixed seed, so a call that finishes within its time limit
 returns the same answer every time; a call cut off by its time limit returns the best answer found in
 that time, which can depend on machine load.
 """
@@ -54,6 +56,7 @@ from chiplex.targets.legality import (
 )
 from chiplex.targets.solver_choice import (
     DEFAULT_SOLVER,
+    backend_for,
     bound_solver,
     check_solver_name,
     solver_for,
@@ -97,6 +100,17 @@ class RepairResult:
     proved_optimal: bool
     """The (changed, distance) pair is proved minimal (by MiniZinc, or trivially for `unchanged`)."""
 
+    @property
+    def claim(self) -> str:
+        """What is known about this answer, for messages: proved optimal or feasible only."""
+        if self.method == "unchanged":
+            return "the candidate was legal"
+        return (
+            f"{self.changed} ops moved, proved the fewest"
+            if self.proved_optimal
+            else f"{self.changed} ops moved, feasible only (not proved the fewest)"
+        )
+
 
 @dataclass(frozen=True)
 class OptimizeResult:
@@ -108,6 +122,13 @@ class OptimizeResult:
     proved_optimal: bool
     method: str
     """`heuristic` or `minizinc`: who found the placement."""
+
+    @property
+    def claim(self) -> str:
+        """What is known about this answer, for messages: proved optimal or feasible only."""
+        if self.proved_optimal:
+            return "proved optimal"
+        return f"feasible only, not proved optimal (lower bound {self.bound_s * 1e6:.2f} us)"
 
 
 # -- running MiniZinc ----------------------------------------------------------------------------------
@@ -147,7 +168,7 @@ def _run_minizinc(
     the limit is stopped and the call reports UNKNOWN on time. `gecode` flattens with Gecode's library
     and runs `fzn-gecode`; `highs` flattens with MiniZinc's linear library (`-G linear`) and hands the
     linear FlatZinc to HiGHS (`chiplex.targets.flatzinc`)."""
-    solver = check_solver_name(solver)
+    solver = backend_for(check_solver_name(solver), model)
     minizinc, gecode = shutil.which("minizinc"), shutil.which("fzn-gecode")
     if minizinc is None or (solver == "gecode" and gecode is None):
         raise ChiplexError(
