@@ -47,8 +47,10 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
 
 
 def default_pipeline(target: str, strategy: str = "dp") -> str:
+    # Quoted: a TOML path (`my/target.toml`) is not a bare pipeline token.
+    quoted = target.replace("\\", "\\\\").replace('"', '\\"')
     return (
-        f"annotate-costs{{target={target}}},place{{strategy={strategy}}},legalize-placement,"
+        f'annotate-costs{{target="{quoted}"}},place{{strategy={strategy}}},legalize-placement,'
         "insert-transfers,split-chiplets"
     )
 
