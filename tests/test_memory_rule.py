@@ -37,6 +37,7 @@ from chiplex.testing import (
 )
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MINIZINC = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BUFFERS = [1, 2, 3]
 
 
@@ -54,7 +55,7 @@ def hand_weights(graph: Graph, placement: np.ndarray, num_chips: int) -> list[in
 
 # -- k receive buffers per edge -------------------------------------------------------------------------
 @pytest.mark.parametrize("buffers", BUFFERS)
-@PROPERTY
+@MINIZINC  # each example runs MiniZinc; test_solver_properties covers more with 1-3 buffers drawn
 @given(data=st.data())
 def test_minizinc_and_the_checker_agree_on_memory(buffers: int, data: st.DataObject) -> None:
     graph, target = data.draw(
