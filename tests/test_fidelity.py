@@ -134,3 +134,24 @@ def test_a_384_layer_bert_stack_is_rejected_before_any_search(
     ):
         with pytest.raises(solver.InfeasibleError, match="total weights"):
             attempt()
+
+
+def test_compile_prints_the_estimate_and_the_simulation_for_a_users_target(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from chiplex.cli import main
+
+    target = tmp_path / "my targets" / "ring3.toml"
+    target.parent.mkdir()
+    target.write_text(
+        "[chip]\nmatrix_ops = { bf16 = 1e12 }\nvector_ops = { bf16 = 1e11 }\n"
+        "sram_bytes = 100000000\nsram_bandwidth = 1e11\nbuffers_per_edge = 1\n"
+        '[link]\nbandwidth = 1e9\nlatency = 1e-6\n[topology]\nkind = "ring"\nnum_chips = 3\n'
+    )
+    mlp = Path(__file__).parents[1] / "examples" / "models" / "mlp.mlir"
+    assert main(["compile", str(mlp), "--target", str(target), "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "estimated throughput" in out and "(analytic model: period" in out
+    assert "simulated throughput" in out and "1 buffers per edge" in out

@@ -82,6 +82,11 @@ def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     rules = resolve_rules(graph, target)
+    from chiplex.targets.solver import InfeasibleError, quick_infeasibility
+
+    infeasible = quick_infeasibility(graph, target, rules)  # before the quadratic programme
+    if infeasible:
+        raise InfeasibleError(infeasible)
     costs = stage_costs(graph, target)
     boundary = _boundary_time(costs, target)
     capacity = rules.capacity_bytes

@@ -9,7 +9,9 @@ dynamic programme over cut positions only has to handle memory, pins and the hop
   Kahn's algorithm with the candidate's chip as the priority, so a legal candidate is itself a cut of the
   order; optimisation tries a few orders (block order, by depth).
 - **Memory.** For a segment [j, i) of the order, weights and the largest working set are prefix sums and
-  running maxima; receive buffers are the outputs of producers before j with a consumer in [j, i).
+  running maxima; receive buffers are the outputs of producers before j with a consumer in [j, i)
+  (times the buffers per edge), and a shared param is a producer before every op whose consumers are
+  its readers (stored once per segment that holds one).
   Growing i never shrinks any of them, so each start j has a last feasible end `end[j]`, found for all j
   at once with 2-D prefix sums over (start, end).
 - **Hop span.** With max_hop_span = s, a cut is legal when every op on chip c + s + 1 or later only
