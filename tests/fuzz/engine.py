@@ -307,7 +307,7 @@ def base_schedule() -> bytes:
 
         result = compile_module(load_module(EXAMPLES / "mlp.mlir"), "tpu-ring8")
         assert result.schedule is not None
-        _SCHEDULE_CACHE["mlp"] = result.schedule.to_text().encode()
+        _SCHEDULE_CACHE["mlp"] = json.dumps(result.schedule.to_json(), indent=1).encode()
     return _SCHEDULE_CACHE["mlp"]
 
 
@@ -654,6 +654,10 @@ class Campaign:
         self.conn = None
 
     def _start(self) -> None:
+        # torch's C extension cannot be initialised twice in one process: import it once here, so a
+        # time limit firing inside a worker's first `import torch` cannot leave it half-imported.
+        import chiplex.ir.torch_import  # noqa: F401
+
         parent, child = self.context.Pipe()
         self.process = self.context.Process(target=_worker, args=(child,), daemon=True)
         self.process.start()
