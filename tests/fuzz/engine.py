@@ -591,7 +591,9 @@ def run_case(case: Case, folder: Path | None = None) -> Outcome:
         seconds = time.perf_counter() - started
         problems = []
         if "Traceback" in err or "internal error" in err:
-            problems.append("traceback: " + err.strip().splitlines()[-1][:300])
+            lines = err.strip().splitlines()
+            first = next((line for line in lines if "internal error" in line), lines[-1])
+            problems.append("traceback: " + first[:400])
         if code not in OK_CODES:
             problems.append(f"exit code {code}")
         forced = "--force" in case.argv
@@ -644,6 +646,9 @@ def _worker(conn) -> None:  # type: ignore[no-untyped-def]
         conn.send(outcome)
 
 
+_WARM = False
+
+
 class Campaign:
     """Run cases in a forked worker; a case running past `hang_seconds` is a hang (worker replaced)."""
 
@@ -655,8 +660,17 @@ class Campaign:
 
     def _start(self) -> None:
         # torch's C extension cannot be initialised twice in one process: import it once here, so a
-        # time limit firing inside a worker's first `import torch` cannot leave it half-imported.
-        import chiplex.ir.torch_import  # noqa: F401
+        # time limit firing inside a worker's first `import torch` cannot leave it half-imported; and
+        # one tiny export warms torch.export's caches, which every forked worker inherits (the first
+        # export in a process takes seconds that are not chiplex's).
+        global _WARM
+        if not _WARM:
+            import torch
+
+            from chiplex.ir.torch_import import import_module
+
+            import_module(torch.nn.Linear(4, 4), (torch.randn(1, 4),))
+            _WARM = True
 
         parent, child = self.context.Pipe()
         self.process = self.context.Process(target=_worker, args=(child,), daemon=True)
