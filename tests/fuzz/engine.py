@@ -673,7 +673,8 @@ class Campaign:
             _WARM = True
 
         parent, child = self.context.Pipe()
-        self.process = self.context.Process(target=_worker, args=(child,), daemon=True)
+        # Not a daemon: a case may start worker processes of its own (search --workers).
+        self.process = self.context.Process(target=_worker, args=(child,))
         self.process.start()
         self.conn = parent
 
