@@ -340,3 +340,21 @@ def test_fuzz_finds_a_file_name_too_long(tmp_path: Path, capsys) -> None:  # typ
     assert main(["simulate", name, "--target", "tpu-ring8"]) == 1
     err = capsys.readouterr().err
     assert "File name too long" in err and "internal error" not in err
+
+
+def test_a_failing_torch_export_prints_no_logged_traceback(tmp_path: Path) -> None:
+    # torch.export logs a traceback through its own logging handler before raising; the user sees
+    # only chiplex's one-line error.
+    factory = tmp_path / "factory.py"
+    factory.write_text("import torch\ndef make():\n    return torch.nn.Linear(8, 8)\n")
+    proc = run_cli(
+        "import-torch",
+        f"{factory}:make",
+        "--input-shape",
+        "2x3",
+        "-o",
+        str(tmp_path / "m.mlir"),
+        timeout=300,
+    )
+    assert proc.returncode == 1 and "torch.export could not capture Linear" in proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr

@@ -538,15 +538,26 @@ def _call(case: Case) -> tuple[int, str, str]:
 
     entry = opt_main if case.program == "chiplex-opt" else chiplex_main
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    # Libraries that log to the process's stderr directly (torch's logging handlers hold the original
+    # stream) are caught at the file-descriptor level.
+    with tempfile.TemporaryFile() as raw:
+        saved = os.dup(2)
+        os.dup2(raw.fileno(), 2)
         try:
-            code = entry(case.argv)
-        except SystemExit as stop:  # argparse usage errors and --help
-            code = stop.code if isinstance(stop.code, int) else 2
-        except BaseException:  # noqa: BLE001 - exactly what the fuzzer looks for
-            err.write("Traceback (escaped main):\n" + traceback.format_exc())
-            code = 4
-    return code, out.getvalue(), err.getvalue()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = entry(case.argv)
+                except SystemExit as stop:  # argparse usage errors and --help
+                    code = stop.code if isinstance(stop.code, int) else 2
+                except BaseException:  # noqa: BLE001 - exactly what the fuzzer looks for
+                    err.write("Traceback (escaped main):\n" + traceback.format_exc())
+                    code = 4
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        raw.seek(0)
+        direct = raw.read().decode("utf-8", "replace")
+    return code, out.getvalue(), err.getvalue() + direct
 
 
 def _half_written(folder: Path, before: dict[str, bytes]) -> list[str]:

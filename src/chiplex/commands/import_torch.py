@@ -67,18 +67,20 @@ def run(args: argparse.Namespace) -> int:
 
         check_writable_file(out, force=args.force)
     # torch is slow to import: only once the arguments are known to be usable.
+    from chiplex.commands._args import quiet_torch_export
     from chiplex.compile import module_text
     from chiplex.ir.torch_import import load_model_spec, module_stats
 
     started = time.perf_counter()
-    ir = load_model_spec(
-        args.spec,
-        args.input_shape,
-        args.dtype,
-        weight_dtype=args.weight_dtype,
-        activation_dtype=args.activation_dtype,
-        name=args.name,
-    )
+    with quiet_torch_export():
+        ir = load_model_spec(
+            args.spec,
+            args.input_shape,
+            args.dtype,
+            weight_dtype=args.weight_dtype,
+            activation_dtype=args.activation_dtype,
+            name=args.name,
+        )
     imported = time.perf_counter()
     text = module_text(ir)
     if out is None:
