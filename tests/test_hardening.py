@@ -321,3 +321,40 @@ def test_a_leading_byte_order_mark_is_not_part_of_the_program() -> None:
     assert len(list(module.walk())) == 6
     with pytest.raises(ChiplexError, match=r"bom\.mlir:1:\d+: error"):
         parse_module("\ufeff\ufeff" + SMALL, "bom.mlir")
+
+
+# -- found by the fuzzer ---------------------------------------------------------------------------------
+def test_fuzz_finds_a_step_type_that_is_a_list(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main(["compile", str(MLP), "-o", str(out)]) == 0
+    data = json.loads((out / "schedule.json").read_text())
+    data["chips"][0]["steps"][0]["type"] = ["compute"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ChiplexError, match=r"chips\[0\]\.steps\[0\]\.type: expected one of"):
+        load_schedule(bad)
+
+
+def test_fuzz_finds_a_file_name_too_long(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    name = str(tmp_path / ("x" * 300 + ".json"))
+    assert main(["simulate", name, "--target", "tpu-ring8"]) == 1
+    err = capsys.readouterr().err
+    assert "File name too long" in err and "internal error" not in err
+
+
+def test_a_failing_torch_export_prints_no_logged_traceback(tmp_path: Path) -> None:
+    # torch.export logs a traceback through its own logging handler before raising; the user sees
+    # only chiplex's one-line error.
+    factory = tmp_path / "factory.py"
+    factory.write_text("import torch\ndef make():\n    return torch.nn.Linear(8, 8)\n")
+    proc = run_cli(
+        "import-torch",
+        f"{factory}:make",
+        "--input-shape",
+        "2x3",
+        "-o",
+        str(tmp_path / "m.mlir"),
+        timeout=300,
+    )
+    assert proc.returncode == 1 and "torch.export could not capture Linear" in proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr

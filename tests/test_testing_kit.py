@@ -4,6 +4,7 @@ README's few-line property test works as advertised."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -150,3 +151,59 @@ def my_placer(graph: Graph, target: Target) -> np.ndarray:
 def test_the_readme_example(case: tuple[Graph, Target]) -> None:
     graph, target = case
     assert is_legal(graph, target, my_placer(graph, target))
+
+
+# -- rules independent of the block cuts, and assertion messages in full -------------------------------
+def rule_blind_placer(graph: Graph, target: Target) -> np.ndarray:
+    """First fit along the block order: legal on memory and structure, blind to pins, colocation and
+    the hop span."""
+    placement = reference_placement(graph, target.num_chips, target.chip.capacity_bytes)
+    assert placement is not None
+    return placement
+
+
+def test_a_rule_blind_placer_is_caught() -> None:
+    from hypothesis import find
+
+    def broken(case: tuple[Graph, Target]) -> bool:
+        graph, target = case
+        return not is_legal(graph, target, rule_blind_placer(graph, target))
+
+    graph, target = find(
+        graph_and_target(max_ops=20, max_chips=4),
+        broken,
+        settings=settings(max_examples=300, deadline=None, database=None),
+    )
+    rules = {
+        v.rule for v in legality.check_placement(graph, target, rule_blind_placer(graph, target))
+    }
+    assert rules & {"pinned", "colocated", "hop-span"} and not rules & {
+        "memory",
+        "acyclic-dataflow",
+    }
+
+
+@KIT
+@given(graph_and_target(min_ops=2, max_ops=20, max_chips=4))
+def test_rules_are_drawn_off_the_block_cuts_yet_stay_satisfiable(
+    case: tuple[Graph, Target],
+) -> None:
+    graph, target = case
+    if target.rules.pinned or target.rules.colocated or target.rules.max_hop_span is not None:
+        result = repair(graph, target, rule_blind_placer(graph, target), time_limit=10)
+        assert is_legal(graph, target, result.placement)
+
+
+def test_violation_report_prints_every_violation_in_full() -> None:
+    graph = transformer_graph(28)
+    target = kit.target_for(graph, 4)
+    crammed = np.zeros(graph.num_nodes, dtype=np.int64)
+    crammed[::2] = 3  # backwards edges everywhere, and chip 3 overfull
+    report = kit.violation_report(graph, target, crammed)
+    violations = legality.check_placement(graph, target, crammed)
+    assert report.count("\n  [") == len(violations) > 5
+    assert all(str(v) in report for v in violations)
+    with pytest.raises(AssertionError) as info:
+        kit.assert_legal(graph, target, crammed)
+    assert str(info.value) == report
+    assert kit.violation_report(graph, target, rule_blind_placer(graph, target)).startswith("legal")

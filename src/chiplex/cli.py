@@ -56,8 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chiplex: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as err:
+        # The file system said no (a name too long, no permission, a full disk): the user's to fix.
+        print(f"chiplex: error: {os_error_message(err)}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as err:  # noqa: BLE001 - a bug: one clear line, the traceback on request
         return report_internal_error("chiplex", err)
+
+
+def os_error_message(err: OSError) -> str:
+    where = f"{err.filename}: " if err.filename is not None else ""
+    return f"{where}{err.strerror or err}"
 
 
 def report_internal_error(prog: str, err: BaseException) -> int:

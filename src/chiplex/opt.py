@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from chiplex.cli import report_internal_error
+    from chiplex.cli import os_error_message, report_internal_error
 
     args = build_parser().parse_args(argv)
     try:
@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chiplex-opt: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as err:
+        print(f"chiplex-opt: error: {os_error_message(err)}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as err:  # noqa: BLE001 - a bug: one clear line, the traceback on request
         return report_internal_error("chiplex-opt", err)
 

@@ -15,7 +15,9 @@ Property-test your own placement function in a few lines::
 Every generated (graph, target) pair from `graph_and_target` has a legal placement unless you ask for
 `feasible=False`: the chip capacity is at least the smallest capacity at which cutting the graph's block
 order into at most K pieces fits, and the optional target rules (hop span, pins, colocation) are taken
-from such a legal placement.
+from a random contiguous split of the op order (independent of the cuts a first-fit placer makes, so a
+placer blind to a rule fails), with the capacity raised until that split is legal.
+`violation_report` / `assert_legal` give assertion messages that list every violation in full.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target
 __all__ = [
     "Violation",
     "assert_pipeline_preserves_semantics",
+    "assert_legal",
+    "violation_report",
     "check_placement",
     "graph_and_target",
     "is_legal",
@@ -396,23 +400,59 @@ def graph_and_target(
     capacity = int(np.ceil(draw(st.sampled_from(slacks)) * need))
     dram_share = draw(st.sampled_from([0.0, 0.0, 0.25]))
     reference = reference_placement(graph, num_chips, capacity, buffers)
-    rules = TargetRules()
-    if with_rules and reference is not None and draw(st.integers(0, 2)) == 0:
-        rules = _rules_from(draw, graph, reference)
     topology = draw(st.sampled_from(["ring", "chain", "mesh"]))
-    chip = _chip(capacity, dram_share, buffers)
-    return graph, _build(topology, num_chips, chip, rules, "generated")
+    if not (with_rules and reference is not None and draw(st.integers(0, 2)) == 0):
+        return graph, _build(
+            topology, num_chips, _chip(capacity, dram_share, buffers), TargetRules(), "generated"
+        )
+    # Rules come from a witness drawn independently of the block cuts a first-fit placer makes (a
+    # random contiguous split of the op order), so a placer that ignores pins, colocation or the
+    # hop span is caught; the capacity grows until the witness fits, so it stays a legal placement.
+    witness = _random_split(draw, graph, num_chips)
+    rules = _rules_from(draw, graph, witness)
+    target = _build(topology, num_chips, _chip(capacity, dram_share, buffers), rules, "generated")
+    for _ in range(64):
+        if is_legal(graph, target, witness):
+            break
+        capacity = int(capacity * 1.5) + 1
+        target = _build(topology, num_chips, _chip(capacity, dram_share, buffers), rules, "generated")
+    else:  # pragma: no cover - the witness satisfies every rule but memory, which growth fixes
+        raise AssertionError("the witness placement never became legal")
+    return graph, target
+
+
+def _random_split(draw: st.DrawFn, graph: Graph, num_chips: int) -> np.ndarray:
+    """A random split of the (topological) op order into 1..K contiguous pieces, piece i on chip i:
+    acyclic and without skipped chips by construction, cut wherever hypothesis likes."""
+    n = graph.num_nodes
+    pieces = draw(st.integers(1, max(1, min(num_chips, n))))
+    cuts = (
+        sorted(
+            draw(
+                st.lists(
+                    st.integers(1, n - 1), min_size=pieces - 1, max_size=pieces - 1, unique=True
+                )
+            )
+        )
+        if n > 1
+        else []
+    )
+    placement = np.zeros(n, dtype=np.int64)
+    for cut in cuts:
+        placement[cut:] += 1
+    return placement
 
 
 def _rules_from(draw: st.DrawFn, graph: Graph, reference: np.ndarray) -> TargetRules:
-    """Target rules that `reference` satisfies: so the pair keeps a legal placement."""
+    """Target rules that `reference` satisfies: so the pair keeps a legal placement (pins, a
+    colocated pair on one chip, and a hop span at least as wide as its widest edge)."""
     n = graph.num_nodes
     span = None
     if graph.num_edges and draw(st.booleans()):
         widest = int((reference[graph.dst] - reference[graph.src]).max())
         span = widest + draw(st.integers(0, 1))
     pinned: list[tuple[str, int]] = []
-    for op in draw(st.lists(st.integers(0, n - 1), max_size=2, unique=True)):
+    for op in draw(st.lists(st.integers(0, n - 1), max_size=3, unique=True)):
         pinned.append((graph.op_names[op], int(reference[op])))
     colocated: list[tuple[str, ...]] = []
     if draw(st.booleans()):
@@ -473,3 +513,29 @@ def placements(draw: st.DrawFn, graph: Graph, target: Target) -> np.ndarray:
 def with_capacity(target: Target, capacity: int) -> Target:
     """The same target with another chip capacity (SRAM only; the same buffers per edge)."""
     return dataclasses.replace(target, chip=_chip(capacity, buffers=target.chip.buffers_per_edge))
+
+
+# -- assertion messages ------------------------------------------------------------------------------
+def violation_report(graph: Graph, target: Target, placement: np.ndarray) -> str:
+    """Every violated rule of `placement`, one per line and in full, for an assertion message.
+
+    pytest and hypothesis shorten the repr of a list; a string with one violation per line is shown
+    as is::
+
+        assert is_legal(graph, target, placement), violation_report(graph, target, placement)
+    """
+    violations = check_placement(graph, target, placement)
+    if not violations:
+        return f"legal: {graph.num_nodes} ops on {target.name}"
+    head = (
+        f"{len(violations)} violations of {graph.name} ({graph.num_nodes} ops) on {target.name} "
+        f"({target.num_chips} chips, {target.chip.capacity_bytes:,} bytes each, rules {target.rules}):"
+    )
+    body = "\n".join(f"  {violation}" for violation in violations)
+    return f"{head}\n{body}\n  placement: {np.asarray(placement).tolist()}"
+
+
+def assert_legal(graph: Graph, target: Target, placement: np.ndarray) -> None:
+    """Raise AssertionError with `violation_report` unless `placement` is legal."""
+    if not is_legal(graph, target, placement):
+        raise AssertionError(violation_report(graph, target, placement))

@@ -7,6 +7,8 @@ or a zoo model name), imported on the fly with the same options as `chiplex impo
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +40,21 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+@contextlib.contextmanager
+def quiet_torch_export() -> Iterator[None]:
+    """Keep torch's logged tracebacks off the user's terminal: torch.export logs a full traceback
+    (logger `torch._subclasses.fake_tensor`) before raising the error chiplex reports, located."""
+    import logging
+
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def load_input(args: argparse.Namespace) -> tuple[ModuleOp, str]:
     """The module named by `args.input` and a short name for output paths and reports."""
     from chiplex.ir.parse import load_module
@@ -51,7 +68,8 @@ def load_input(args: argparse.Namespace) -> tuple[ModuleOp, str]:
         raise ChiplexError(
             f"{source}: no such file (and the PyTorch importer is not available)"
         ) from None
-    module = load_model_spec(source, args.input_shape, args.dtype, args.weight_dtype)
+    with quiet_torch_export():
+        module = load_model_spec(source, args.input_shape, args.dtype, args.weight_dtype)
     return module, source.split(":")[-1].split("(")[0]
 
 

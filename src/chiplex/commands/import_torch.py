@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_writable_file(out, force=args.force)
     # torch is slow to import: only once the arguments are known to be usable.
+    from chiplex.commands._args import quiet_torch_export
     from chiplex.compile import module_text
     from chiplex.ir.torch_import import module_stats
     from chiplex.ir.verify_import import import_spec, verify_import
@@ -91,14 +92,15 @@ def run(args: argparse.Namespace) -> int:
     if args.verify_rtol < 0:
         raise ChiplexError(f"--verify-rtol must be >= 0, got {args.verify_rtol}")
     started = time.perf_counter()
-    imported_spec = import_spec(
-        args.spec,
-        args.input_shape,
-        args.dtype,
-        weight_dtype=args.weight_dtype,
-        activation_dtype=args.activation_dtype,
-        name=args.name,
-    )
+    with quiet_torch_export():
+        imported_spec = import_spec(
+            args.spec,
+            args.input_shape,
+            args.dtype,
+            weight_dtype=args.weight_dtype,
+            activation_dtype=args.activation_dtype,
+            name=args.name,
+        )
     ir = imported_spec.ir
     imported = time.perf_counter()
     if args.verify:

@@ -187,7 +187,7 @@ class Tagged(Spec):
             errors.append(f"{path}: expected an object, got {_show(value)}")
             return
         kind = value.get(self.tag)
-        if kind not in self.variants:
+        if not isinstance(kind, str) or kind not in self.variants:
             errors.append(
                 f"{path}.{self.tag}: expected one of {', '.join(self.variants)}, got {_show(kind)}"
             )

@@ -1,0 +1,194 @@
+"""Every documented example runs as written: each fenced `sh` and `python` block of README.md and
+docs/*.md.
+
+A fence may carry tags after the language: ```` ```sh norun ```` (never run: a synopsis, or minutes of
+work such as `make test` or a benchmark) and ```` ```python slow ```` (run with `pytest -m slow` only).
+Shell blocks run with bash (`set -e`) in a scratch directory holding the files the docs assume a user
+has (`model.mlir`, `my_mcm.toml`, `my_pass.py`, `mypkg/models.py`, `path/to/model.py`, `placed.mlir`,
+and `examples/`), with `chiplex` and `chiplex-opt` on the PATH; the `. .venv/bin/activate` line is
+skipped (the test already runs inside the environment). The python blocks of one file run in order in
+one namespace that provides the names the docs use for a user's objects (`graph`, `target`,
+`candidate`, `placement`, `schedule`, `my_placer`, `torch_module`, `example_input`); every `test_*`
+function a block defines is called.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```(sh|python)([^\n]*)\n(.*?)^```$", re.M | re.S)
+
+
+def blocks(language: str) -> list[tuple[Path, int, set[str], str]]:
+    found = []
+    for doc in DOCS:
+        text = doc.read_text()
+        for match in FENCE.finditer(text):
+            if match.group(1) == language:
+                line = text.count("\n", 0, match.start()) + 1
+                found.append((doc, line, set(match.group(2).split()), match.group(3)))
+    return found
+
+
+def _params(language: str) -> list:  # type: ignore[type-arg]
+    params = []
+    for doc, line, tags, code in blocks(language):
+        marks = []
+        if "norun" in tags:
+            marks.append(pytest.mark.skip(reason="marked norun in the docs"))
+        if "slow" in tags:
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(doc, line, code, marks=marks, id=f"{doc.name}:{line}"))
+    return params
+
+
+USER_TARGET_NAME = 'name = "my_mcm"'
+MY_PASS = """\
+from dataclasses import dataclass
+
+from xdsl.passes import ModulePass
+
+
+@dataclass(frozen=True)
+class MyPass(ModulePass):
+    name = "my-pass"
+
+    def apply(self, ctx, op) -> None:
+        pass
+"""
+MYPKG_MODELS = """\
+import torch
+
+
+def make_model():
+    return torch.nn.Sequential(torch.nn.Embedding(1000, 64), torch.nn.Linear(64, 64))
+"""
+PATH_MODEL = """\
+import torch
+
+
+def factory():
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=4), torch.nn.ReLU())
+"""
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The files a user of the docs has: a model, a target file, a pass, a package of models."""
+    from chiplex.compile import compile_module
+    from chiplex.ir.parse import load_module
+
+    work = tmp_path_factory.mktemp("user")
+    (work / "examples").symlink_to(ROOT / "examples")
+    mlp = ROOT / "examples" / "models" / "mlp.mlir"
+    (work / "model.mlir").write_text(mlp.read_text())
+    preset = (ROOT / "src" / "chiplex" / "targets" / "presets" / "tpu-ring8.toml").read_text()
+    (work / "my_mcm.toml").write_text(preset.replace('name = "tpu-ring8"', USER_TARGET_NAME))
+    (work / "my_pass.py").write_text(MY_PASS)
+    (work / "mypkg").mkdir()
+    (work / "mypkg" / "__init__.py").write_text("")
+    (work / "mypkg" / "models.py").write_text(MYPKG_MODELS)
+    (work / "path" / "to").mkdir(parents=True)
+    (work / "path" / "to" / "model.py").write_text(PATH_MODEL)
+    (work / "placed.mlir").write_text(compile_module(load_module(mlp), "tpu-ring8").placed_ir)
+    bin_dir = work / ".bin"
+    bin_dir.mkdir()
+    for name, module in (("chiplex", "chiplex.cli"), ("chiplex-opt", "chiplex.opt")):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
+        script.chmod(0o755)
+    return work
+
+
+@pytest.mark.parametrize(("doc", "line", "code"), _params("sh"))
+def test_shell_example_runs(
+    doc: Path, line: int, code: str, user_dir: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    subprocess.run(["cp", "-a", f"{user_dir}/.", str(work)], check=True)
+    script = "\n".join(
+        text for text in code.splitlines() if not text.strip().startswith(". .venv/bin/activate")
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{work / '.bin'}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(work)]),
+    }
+    proc = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, (
+        f"{doc.name}:{line}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    assert "Traceback" not in proc.stderr
+
+
+def _user_objects() -> dict[str, object]:
+    import numpy as np
+    import torch
+
+    from chiplex.targets.schedule import build_schedule
+    from chiplex.targets.solver import optimize
+    from chiplex.testing import noisy_placement, target_for, transformer_graph
+
+    graph = transformer_graph(28)
+    target = target_for(graph, 4)
+    legal = optimize(graph, target, time_limit=5).placement
+    return {
+        "np": np,
+        "graph": graph,
+        "target": target,
+        "candidate": noisy_placement(legal, target.num_chips, seed=1),
+        "placement": legal,
+        "schedule": build_schedule(graph, target, legal),
+        "my_placer": lambda g, t: optimize(g, t, time_limit=2).placement,
+        "torch_module": torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU()),
+        "example_input": torch.randn(2, 8),
+    }
+
+
+def _python_params() -> list:  # type: ignore[type-arg]
+    """One case per doc: its python blocks in order (a `norun` block is left out, `slow` marks all)."""
+    by_doc: dict[Path, list[tuple[int, set[str], str]]] = {}
+    for doc, line, tags, code in blocks("python"):
+        by_doc.setdefault(doc, []).append((line, tags, code))
+    params = []
+    for doc, items in by_doc.items():
+        runnable = [(line, code) for line, tags, code in items if "norun" not in tags]
+        marks = [pytest.mark.slow] if any("slow" in tags for _, tags, _ in items) else []
+        if runnable:
+            params.append(pytest.param(doc, runnable, marks=marks, id=doc.name))
+    return params
+
+
+@pytest.mark.parametrize(("doc", "runnable"), _python_params())
+def test_python_examples_run(
+    doc: Path, runnable: list[tuple[int, str]], tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": f"doc_{doc.stem}", **_user_objects()}
+    for line, code in runnable:
+        exec(compile(code, f"{doc}:{line}", "exec"), namespace)  # noqa: S102 - the docs are ours
+        for name, value in list(namespace.items()):
+            if name.startswith("test_") and callable(value):
+                value()
+                del namespace[name]
+
+
+def test_every_block_is_runnable_or_says_why_not() -> None:
+    tagged = [b for b in blocks("sh") + blocks("python") if {"norun", "slow"} & b[2]]
+    total = len(blocks("sh")) + len(blocks("python"))
+    assert len(tagged) <= total // 2, "most documented examples must run in the default test run"
