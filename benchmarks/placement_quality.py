@@ -274,7 +274,7 @@ def plot_learning(case: Case, curves: dict[str, dict[str, list]], path: Path) ->
         reward_ax.plot(evals, rewards, marker=".", label=f"seed {seed}")
     best_ax.axhline(bound, color="black", linestyle="-.", linewidth=1, label="upper bound")
     best_ax.set_ylabel(f"best samples/s ({case.results[0].search_microbatches} micro-batches)")
-    reward_ax.set_ylabel("mean reward of the update (throughput / upper bound)")
+    reward_ax.set_ylabel("mean reward per update (throughput / bound)")
     for ax in (best_ax, reward_ax):
         ax.set_xlabel("evaluations")
         ax.grid(True, alpha=0.3)
