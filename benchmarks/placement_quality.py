@@ -15,8 +15,9 @@ is the best placement re-simulated with 64 micro-batches. Writes
     benchmarks/results/learned_<case>.png        the learned placer's learning curves (best throughput
                                                  and mean reward of each PPO update vs evaluations)
 
-With `--merge`, the rows of strategies that were not run are kept from the existing table (so one
-strategy can be added or re-run without the whole grid); convergence plots are then not redrawn.
+With `--merge`, the rows of strategies, seeds and cases that were not run are kept from the existing
+table (so one strategy, case or seed can be added or re-run without the whole grid); convergence plots
+are then not redrawn, the learned curves (`learned_<case>.json`) are merged per seed.
 
 Models come from `examples/models/<name>.mlir` (written by `chiplex import-torch`), or are imported
 from the zoo when the file is missing.
@@ -176,24 +177,38 @@ def plot_case(case: Case, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_learning(case: Case, path: Path) -> None:
+def learning_curves(case: Case, store: Path, merge: bool) -> dict[str, dict[str, list]]:
+    """This run's learned curves per seed ({"best": [[evals, best]], "reward": [[evals, mean]]}),
+    merged over the curves already in `store` (a JSON file per case) when merging."""
+    import json
+
+    curves: dict[str, dict[str, list]] = {}
+    if merge and store.exists():
+        curves = json.loads(store.read_text())
+    for result in case.results:
+        if result.strategy == "learned" and result.seed in case.curves:
+            curves[str(result.seed)] = {
+                "best": [[p.eval_index, p.best_throughput] for p in result.history],
+                "reward": [list(point) for point in case.curves[result.seed]],
+            }
+    if curves:
+        store.write_text(json.dumps(curves))
+    return curves
+
+
+def plot_learning(case: Case, curves: dict[str, dict[str, list]], path: Path) -> None:
     """The learned placer per seed: best throughput so far and each update's mean reward."""
-    runs = [r for r in case.results if r.strategy == "learned" and r.seed in case.curves]
-    if not runs:
+    if not curves:
         return
     fig, (best_ax, reward_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
-    bound = runs[0].upper_bound
-    for result in runs:
-        best_ax.step(
-            [p.eval_index for p in result.history],
-            [p.best_throughput for p in result.history],
-            where="post",
-            label=f"seed {result.seed}",
-        )
-        evals, rewards = zip(*case.curves[result.seed], strict=True)
-        reward_ax.plot(evals, rewards, marker=".", label=f"seed {result.seed}")
+    bound = case.results[0].upper_bound
+    for seed, curve in sorted(curves.items()):
+        evals, best = zip(*curve["best"], strict=True)
+        best_ax.step(evals, best, where="post", label=f"seed {seed}")
+        evals, rewards = zip(*curve["reward"], strict=True)
+        reward_ax.plot(evals, rewards, marker=".", label=f"seed {seed}")
     best_ax.axhline(bound, color="black", linestyle="-.", linewidth=1, label="upper bound")
-    best_ax.set_ylabel(f"best samples/s ({runs[0].search_microbatches} micro-batches)")
+    best_ax.set_ylabel(f"best samples/s ({case.results[0].search_microbatches} micro-batches)")
     reward_ax.set_ylabel("mean reward of the update (throughput / upper bound)")
     for ax in (best_ax, reward_ax):
         ax.set_xlabel("evaluations")
@@ -406,9 +421,14 @@ def main(argv: list[str] | None = None) -> int:
     report = args.out / "placement_quality.md"
     for case in cases:
         stem = case.name.replace("@", "_")
-        plot_learning(case, args.out / f"learned_{stem}.png")
+        curves = learning_curves(case, args.out / f"learned_{stem}.json", args.merge)
+        plot_learning(case, curves, args.out / f"learned_{stem}.png")
         if args.merge:
-            kept = [r for r in stored_rows(report, case) if r.strategy not in args.strategies]
+            kept = [
+                r
+                for r in stored_rows(report, case)
+                if r.strategy not in args.strategies or r.seed not in args.seeds
+            ]
             case.results = sorted(
                 [*kept, *case.results],  # type: ignore[list-item]
                 key=lambda r: (
@@ -418,6 +438,18 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             plot_case(case, args.out / f"placement_{stem}.png")
+    if args.merge:
+        # Cases not run this time keep their existing section (every strategy's rows).
+        for spec in CASES:
+            if spec in args.cases:
+                continue
+            model, _, target_name = spec.partition("@")
+            kept_case = Case(model, target_name, load_graph(model), load_target(target_name), [])
+            kept_case.results = stored_rows(report, kept_case)  # type: ignore[assignment]
+            if kept_case.results:
+                cases.append(kept_case)
+        order = {spec: i for i, spec in enumerate(CASES)}
+        cases.sort(key=lambda case: order.get(case.name, len(order)))
     text = markdown(cases, budget, args.seeds, command, total)
     if args.merge and report.exists():
         import re

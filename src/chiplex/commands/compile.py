@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--strategy",
         default="dp",
-        help="placement strategy for the default pipeline (dp, greedy, cp)",
+        help="placement strategy for the default pipeline (dp, greedy, cp, learned)",
     )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--simulate", action="store_true", help="simulate the schedule after compiling")

@@ -86,6 +86,9 @@ def save_checkpoint(
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -142,7 +145,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated/corrupt files raise many types
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err).strip()
+        reason = text.splitlines()[0].split(". ")[0] if text else type(err).__name__
         raise ChiplexError(
             f"{path}: cannot read checkpoint (truncated or not a torch file): {reason}"
         ) from None

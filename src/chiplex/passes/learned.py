@@ -26,12 +26,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from chiplex.errors import ChiplexError
+from chiplex.ir.graph import Graph
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.features import graph_features
 from chiplex.learned.policy import PolicyConfig, new_policy
 from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats, train
-from chiplex.passes.search import SearchRun
+from chiplex.passes.search import Budget, SearchRun, search
 from chiplex.targets.cost import throughput_upper_bound
+from chiplex.targets.target import Target
+
+LEARNED_BUDGET = 200
+"""Evaluations `place{strategy=learned}` trains for when no budget is given."""
 
 
 @contextmanager
@@ -97,3 +103,28 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
             if options.get("created_by"):
                 header.created_by = str(options["created_by"])
             save_checkpoint(Path(options["save"]), policy, header, trainer=ppo.state_dict())
+
+
+def place_learned(
+    graph: Graph,
+    target: Target,
+    seed: int = 0,
+    checkpoint: str | None = None,
+    budget: int | None = None,
+) -> np.ndarray:
+    """The `place` pass's learned strategy: train for `budget` evaluations (from `checkpoint` when
+    given) on a local process pool and return the best legal placement found."""
+    if budget is not None and budget < 1:
+        raise ChiplexError(f"place: budget must be >= 1, got {budget}")
+    if checkpoint:
+        load_checkpoint(checkpoint)  # fail before starting workers
+    result = search(
+        graph,
+        target,
+        "learned",
+        Budget(evaluations=budget or LEARNED_BUDGET),
+        seed,
+        workers=None,
+        options={"checkpoint": checkpoint} if checkpoint else None,
+    )
+    return result.placement

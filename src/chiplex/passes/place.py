@@ -1,4 +1,8 @@
-"""`place{strategy=dp seed=0}`: attach `#mcm.chip<N>` to every op, chosen by a placement strategy."""
+"""`place{strategy=dp seed=0}`: attach `#mcm.chip<N>` to every op, chosen by a placement strategy.
+
+`place{strategy=learned checkpoint="policy.pt" budget=200 seed=0}` trains the learned placer (from the
+checkpoint, or from scratch without one) for `budget` evaluations and places with the best sample.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
+from chiplex.errors import ChiplexError
 from chiplex.ir.graph import STATIONARY_OPS, graph_from_module, single_function
 from chiplex.ir.mcm import get_chip, set_chip
 from chiplex.passes.common import resolve_target
@@ -30,12 +35,22 @@ class Place(ModulePass):
     strategy: str = "dp"
     target: str | None = None
     seed: int = 0
+    checkpoint: str | None = None
+    """learned only: the policy checkpoint to start from."""
+    budget: int | None = None
+    """learned only: evaluations to spend (default LEARNED_BUDGET)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        strategy = get_strategy(self.strategy)
+        if self.strategy != "learned" and (self.checkpoint is not None or self.budget is not None):
+            raise ChiplexError(f"{self.name}: checkpoint and budget need strategy=learned")
         target = resolve_target(op, self.target, self.name)
         graph = graph_from_module(op)
-        placement = strategy(graph, target, self.seed)
+        if self.strategy == "learned":
+            from chiplex.passes.learned import place_learned
+
+            placement = place_learned(graph, target, self.seed, self.checkpoint, self.budget)
+        else:
+            placement = get_strategy(self.strategy)(graph, target, self.seed)
         for node, chip in zip(graph.ops, placement.tolist(), strict=True):
             set_chip(node, chip)
         place_stationary_ops(op)

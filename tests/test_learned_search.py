@@ -1,0 +1,173 @@
+"""The `learned` search strategy through the shared evaluator, the CLI (search, finetune) and `place`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+
+from chiplex.cli import main
+from chiplex.compile import compile_module
+from chiplex.ir.graph import Graph
+from chiplex.ir.parse import load_module
+from chiplex.learned import load_checkpoint
+from chiplex.learned.checkpoint import CheckpointHeader, save_checkpoint
+from chiplex.learned.policy import PolicyConfig, new_policy
+from chiplex.learned.ppo import PPOConfig
+from chiplex.passes.search import Budget, search
+from chiplex.runtime_sim.evaluate import LocalPoolExecutor
+from chiplex.targets.legality import check_placement
+from chiplex.testing import graph_and_target, nn_graph, target_for
+
+ROOT = Path(__file__).parents[1]
+MLP = ROOT / "examples" / "models" / "mlp.mlir"
+FAST = PPOConfig(samples_per_update=8, update_epochs=2)
+
+
+def graph(seed: int, num_ops: int = 24) -> Graph:
+    rng = np.random.default_rng(seed)
+    return nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), num_ops, name=f"g{seed}")
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph_and_target(max_ops=24, max_chips=6))
+def test_every_learned_placement_is_legal(problem: tuple[Graph, object]) -> None:
+    g, target = problem
+    result = search(g, target, "learned", Budget(evaluations=8), seed=0, options={"ppo": FAST})
+    assert check_placement(g, target, result.placement) == []
+    assert result.evaluations <= 8 and result.throughput > 0
+
+
+def test_same_seed_same_result_on_any_executor() -> None:
+    g = graph(1, 30)
+    target = target_for(g, 4, slack=1.1)
+    budget = Budget(evaluations=24)
+
+    def run(seed: int, **kwargs: object):  # type: ignore[no-untyped-def]
+        return search(g, target, "learned", budget, seed, options={"ppo": FAST}, **kwargs)
+
+    first, again = run(0), run(0)
+    assert np.array_equal(first.placement, again.placement)
+    assert first.throughput == again.throughput
+    assert [p.best_throughput for p in first.history] == [p.best_throughput for p in again.history]
+    with LocalPoolExecutor(2) as pool:
+        pooled = run(0, executor=pool)
+    assert np.array_equal(first.placement, pooled.placement)
+    assert [p.best_throughput for p in first.history] == [p.best_throughput for p in pooled.history]
+    assert torch.get_num_threads() >= 1  # the strategy restores torch's thread count
+
+
+def test_learned_reports_updates_and_saves_a_checkpoint(tmp_path: Path) -> None:
+    g = graph(2, 20)
+    target = target_for(g, 3)
+    curve: list[tuple[int, float]] = []
+    out = tmp_path / "p.pt"
+    result = search(
+        g,
+        target,
+        "learned",
+        Budget(evaluations=20),
+        seed=3,
+        options={
+            "ppo": FAST,
+            "save": out,
+            "on_update": lambda evals, stats: curve.append((evals, stats.mean_reward)),
+        },
+    )
+    assert [e for e, _ in curve] == [8, 16, 20]  # the last batch is cut to the budget
+    assert all(0 < reward <= 1 for _, reward in curve)
+    assert any(note.startswith("learned: 3 PPO updates") for note in result.notes)
+    loaded = load_checkpoint(out)
+    assert loaded.header.trained_on == [
+        {
+            "graph": g.name,
+            "target": target.name,
+            "ops": 20,
+            "chips": 3,
+            "evaluations": 20,
+            "seed": 3,
+        }
+    ]
+    assert loaded.trainer is not None and loaded.header.ppo == FAST
+
+
+# -- the CLI ---------------------------------------------------------------------------------------------
+def test_cli_finetune_then_search_from_the_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "mlp.pt"
+    args = ["finetune", str(MLP), "--budget", "16", "--workers", "1", "--no-progress"]
+    assert main([*args, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "learned on mlp / tpu-ring8" in text and f"wrote {out}" in text
+    header = load_checkpoint(out).header
+    assert header.trained_on[0]["graph"] == "mlp" and header.created_by.startswith(
+        "chiplex finetune"
+    )
+    # Never overwritten without --force.
+    before = out.read_bytes()
+    assert main([*args, "-o", str(out)]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert main([*args, "-o", str(out), "--force", "--checkpoint", str(out)]) == 0
+    assert len(load_checkpoint(out).header.trained_on) == 2  # fine-tuning appends
+    capsys.readouterr()
+    search_args = ["search", str(MLP), "--strategy", "learned", "--budget", "8", "--workers", "1"]
+    assert main([*search_args, "--checkpoint", str(out), "--no-progress"]) == 0
+    assert "learned on mlp" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["search", "finetune"])
+def test_cli_bad_checkpoint_is_one_line_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 100)
+    extra = ["--strategy", "learned"] if command == "search" else ["-o", str(tmp_path / "o.pt")]
+    assert main([command, str(MLP), *extra, "--checkpoint", str(bad), "--budget", "4"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"chiplex: error: {bad}: cannot read checkpoint")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o.pt").exists()
+
+
+def test_cli_checkpoint_needs_the_learned_strategy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", str(MLP), "--checkpoint", str(tmp_path / "x.pt")]) == 1
+    assert "--checkpoint needs --strategy learned" in capsys.readouterr().err
+
+
+def test_cli_checkpoint_of_other_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "small.pt"
+    small = PolicyConfig(hidden=16, heads=2)
+    policy = new_policy(small)
+    header = CheckpointHeader(policy=PolicyConfig(hidden=32, heads=2), ppo=PPOConfig())
+    save_checkpoint(path, policy, header)
+    assert main(["search", str(MLP), "--strategy", "learned", "--checkpoint", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: checkpoint weight" in err and "needs" in err
+
+
+# -- the place pass ---------------------------------------------------------------------------------------
+def test_place_pass_learned_with_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "policy.pt"
+    save_checkpoint(path, new_policy(seed=1), CheckpointHeader(PolicyConfig(), FAST))
+    pipeline = (
+        "annotate-costs{target=tpu-ring8},"
+        f'place{{strategy=learned checkpoint="{path}" budget=8 seed=2}},legalize-placement'
+    )
+    first = compile_module(load_module(MLP), "tpu-ring8", pipeline=pipeline)
+    again = compile_module(load_module(MLP), "tpu-ring8", pipeline=pipeline)
+    assert np.array_equal(first.placement, again.placement)
+
+
+def test_place_pass_rejects_learned_options_for_other_strategies() -> None:
+    from chiplex.errors import ChiplexError
+
+    pipeline = "annotate-costs{target=tpu-ring8},place{strategy=dp budget=8}"
+    with pytest.raises(ChiplexError, match="need strategy=learned"):
+        compile_module(load_module(MLP), "tpu-ring8", pipeline=pipeline)
