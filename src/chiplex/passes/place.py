@@ -1,7 +1,8 @@
 """`place{strategy=dp seed=0}`: attach `#mcm.chip<N>` to every op, chosen by a placement strategy.
 
-`place{strategy=learned checkpoint="policy.pt" budget=200 seed=0}` trains the learned placer (from the
-checkpoint, or from scratch without one) for `budget` evaluations and places with the best sample.
+`place{strategy=learned}` places zero-shot with the shipped pre-trained policy (the best of 16 samples,
+each repaired and simulated); `place{strategy=learned checkpoint="policy.pt" budget=200 seed=0}`
+fine-tunes the given policy (default: the shipped one) for `budget` evaluations first.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class Place(ModulePass):
     target: str | None = None
     seed: int = 0
     checkpoint: str | None = None
-    """learned only: the policy checkpoint to start from."""
+    """learned only: the policy checkpoint to start from (default: the shipped pre-trained one)."""
     budget: int | None = None
-    """learned only: evaluations to spend (default LEARNED_BUDGET)."""
+    """learned only: evaluations to fine-tune for (default: none, zero-shot best of 16 samples)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.strategy != "learned" and (self.checkpoint is not None or self.budget is not None):
