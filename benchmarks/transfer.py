@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from chiplex.ir.graph import Graph, graph_from_module  # noqa: E402
 from chiplex.learned.checkpoint import load_checkpoint  # noqa: E402
 from chiplex.learned.corpus import HELD_OUT_MODELS, held_out_targets  # noqa: E402
-from chiplex.passes.learned import default_checkpoint  # noqa: E402
+from chiplex.learned.pretrain import shipped_checkpoint  # noqa: E402
 from chiplex.passes.search import Budget, SearchResult, search  # noqa: E402
 from chiplex.runtime_sim.evaluate import make_executor  # noqa: E402
 from chiplex.targets.target import Target, load_target  # noqa: E402
@@ -113,7 +113,7 @@ def run_case(spec: str, args: argparse.Namespace, checkpoint: Path) -> Case:
     executor = make_executor(args.workers)
     budgets = sorted({*args.budgets, args.evaluations})
     plan: list[tuple[str, str, int, dict | None]] = [
-        ("zero-shot", "learned", ZERO_SHOT_SAMPLES, {"checkpoint": checkpoint})
+        ("zero-shot", "learned", ZERO_SHOT_SAMPLES, {"checkpoint": checkpoint, "zero_shot": True})
     ]
     plan += [(f"ft@{b}", "learned", b, {"checkpoint": checkpoint}) for b in args.budgets]
     plan.append((f"scratch@{args.evaluations}", "learned", args.evaluations, None))
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped one")
     parser.add_argument("--out", type=Path, default=RESULTS / "transfer.md")
     args = parser.parse_args(argv)
-    checkpoint = args.checkpoint or default_checkpoint()
+    checkpoint = args.checkpoint or shipped_checkpoint()
     header = load_checkpoint(checkpoint).header
     started = time.perf_counter()
     cases = [run_case(spec, args, checkpoint) for spec in args.cases]

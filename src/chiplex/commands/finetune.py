@@ -2,7 +2,8 @@
 graph and save the policy.
 
 Runs the `learned` search strategy (PPO, every sample repaired and simulated by the shared evaluator)
-for N evaluations, starting from --checkpoint or from a new policy seeded by --seed, prints the result
+for N evaluations, starting from --checkpoint (default: the shipped pre-trained policy) or, with
+--from-scratch, from a new policy seeded by --seed, prints the result
 like `chiplex search` and writes the trained policy as a checkpoint (state dict + JSON header: feature
 version, sizes, PPO settings, what it was trained on) to -o.
 """
@@ -47,7 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"evaluations to train for (default {DEFAULT_EVALUATIONS})",
     )
-    p.add_argument("--checkpoint", type=Path, metavar="F", help="start from this checkpoint")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="F",
+        help="start from this checkpoint (default: the shipped pre-trained policy)",
+    )
+    start.add_argument(
+        "--from-scratch", action="store_true", help="start from a new policy seeded by --seed"
+    )
     p.add_argument(
         "-o", "--output", type=Path, required=True, help="where to write the trained checkpoint"
     )
@@ -67,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from chiplex.commands.search import format_result
     from chiplex.ir.graph import graph_from_module
     from chiplex.learned.checkpoint import load_checkpoint
+    from chiplex.learned.pretrain import shipped_checkpoint
     from chiplex.passes.search import Budget, search
     from chiplex.targets.target import load_target
 
@@ -75,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise ChiplexError(f"refusing to overwrite {output}: pass --force or choose another -o")
     if not output.parent.is_dir():
         raise ChiplexError(f"cannot write {output}: directory {output.parent} does not exist")
+    if args.checkpoint is None and not args.from_scratch:
+        args.checkpoint = shipped_checkpoint()
     if args.checkpoint is not None:
         load_checkpoint(args.checkpoint)  # a bad checkpoint fails before any loading
     target = load_target(args.target)

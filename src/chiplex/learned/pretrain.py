@@ -52,6 +52,8 @@ CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 CURVE = "learning_curve.png"
 CONFIG = "pretrain.json"
+SHIPPED = Path(__file__).resolve().parent / "pretrained.pt"
+"""The pre-trained policy shipped in the package (model card: docs/learned.md)."""
 REPAIR_SECONDS = 1.0
 """MiniZinc's time limit when the repair heuristic fails during pre-training. A search allows 10 s, but
 a corpus of tight modules makes such candidates common early on, and a failed repair is only a
@@ -92,6 +94,16 @@ class PretrainConfig:
             f"training_corpus(graphs={self.graphs}, targets_per_graph={self.targets_per_graph}, "
             f"seed={self.corpus_seed}, zoo={self.zoo})"
         )
+
+
+def shipped_checkpoint() -> Path:
+    """The shipped pre-trained checkpoint (`chiplex train`'s output, copied into the package)."""
+    if not SHIPPED.is_file():
+        raise ChiplexError(
+            f"the shipped checkpoint {SHIPPED} is missing (a broken install?): reinstall chiplex, or "
+            "give a checkpoint of your own (chiplex train / chiplex finetune)"
+        )
+    return SHIPPED
 
 
 def install_evaluators(specs: list[EvalSpec]) -> None:

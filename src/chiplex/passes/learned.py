@@ -13,6 +13,8 @@ are the same as for every other strategy. Options (all optional):
     created_by   recorded in the saved checkpoint's header
     on_update    callable(evaluations so far, UpdateStats) after every PPO update (learning curves)
     ppo          a PPOConfig to train with (default: the checkpoint's, else PPOConfig())
+    zero_shot    no training: one batch of samples from the policy (its mean action first), each
+                 repaired and simulated; the budget's evaluations are the number of samples
 """
 
 from __future__ import annotations
@@ -30,14 +32,15 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.features import graph_features
-from chiplex.learned.policy import PolicyConfig, new_policy
+from chiplex.learned.policy import PolicyConfig, new_policy, placements_from_actions
 from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats, train
+from chiplex.learned.pretrain import shipped_checkpoint
 from chiplex.passes.search import Budget, SearchRun, search
 from chiplex.targets.cost import throughput_upper_bound
 from chiplex.targets.target import Target
 
-LEARNED_BUDGET = 200
-"""Evaluations `place{strategy=learned}` trains for when no budget is given."""
+ZERO_SHOT_SAMPLES = 16
+"""Samples `place{strategy=learned}` draws from the policy when no budget is given (zero-shot)."""
 
 
 @contextmanager
@@ -72,6 +75,18 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
             upper_bound=throughput_upper_bound(run.graph, run.target).throughput,
             evaluate=run.evaluate,
         )
+        if options.get("zero_shot"):
+            count = run.remaining if run.remaining is not None else ZERO_SHOT_SAMPLES
+            actions, _, _ = ppo.sample(problem.features, count, greedy=True)
+            run.evaluate(
+                list(
+                    placements_from_actions(
+                        problem.features.work, actions.numpy(), problem.features.num_chips
+                    )
+                )
+            )
+            run.notes.append(f"learned: zero-shot, best of {count} samples of the policy")
+            return
         on_update = options.get("on_update")
 
         def report(stats: UpdateStats) -> None:
@@ -112,19 +127,20 @@ def place_learned(
     checkpoint: str | None = None,
     budget: int | None = None,
 ) -> np.ndarray:
-    """The `place` pass's learned strategy: train for `budget` evaluations (from `checkpoint` when
-    given) on a local process pool and return the best legal placement found."""
+    """The `place` pass's learned strategy, from `checkpoint` (default: the shipped pre-trained policy):
+    zero-shot (the best of ZERO_SHOT_SAMPLES samples) without a `budget`, else fine-tuned for `budget`
+    evaluations; evaluations run on a local process pool. Returns the best legal placement found."""
     if budget is not None and budget < 1:
         raise ChiplexError(f"place: budget must be >= 1, got {budget}")
-    if checkpoint:
-        load_checkpoint(checkpoint)  # fail before starting workers
+    path = checkpoint or shipped_checkpoint()
+    load_checkpoint(path)  # fail before starting workers
     result = search(
         graph,
         target,
         "learned",
-        Budget(evaluations=budget or LEARNED_BUDGET),
+        Budget(evaluations=budget or ZERO_SHOT_SAMPLES),
         seed,
         workers=None,
-        options={"checkpoint": checkpoint} if checkpoint else None,
+        options={"checkpoint": path, "zero_shot": budget is None},
     )
     return result.placement

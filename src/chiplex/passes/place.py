@@ -1,7 +1,8 @@
 """`place{strategy=dp seed=0}`: attach `#mcm.chip<N>` to every op, chosen by a placement strategy.
 
-`place{strategy=learned checkpoint="policy.pt" budget=200 seed=0}` trains the learned placer (from the
-checkpoint, or from scratch without one) for `budget` evaluations and places with the best sample.
+`place{strategy=learned}` places zero-shot with the shipped pre-trained policy (the best of 16 samples,
+each repaired and simulated); `place{strategy=learned checkpoint="policy.pt" budget=200 seed=0}`
+fine-tunes the given policy (default: the shipped one) for `budget` evaluations first.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ class Place(ModulePass):
     solver: str | None = None
     """Constraint solver back end for strategy=cp (auto, cp-sat, highs, gecode; default: the target's)."""
     checkpoint: str | None = None
-    """learned only: the policy checkpoint to start from."""
+    """learned only: the policy checkpoint to start from (default: the shipped pre-trained one)."""
     budget: int | None = None
-    """learned only: evaluations to spend (default LEARNED_BUDGET)."""
+    """learned only: evaluations to fine-tune for (default: none, zero-shot best of 16 samples)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from chiplex.targets.solver_choice import with_solver

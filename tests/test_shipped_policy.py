@@ -1,0 +1,72 @@
+"""The shipped pre-trained policy: loads, matches the code, places a held-out model legally, zero-shot
+and reproducibly, through the API, the `place` pass and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chiplex.cli import main
+from chiplex.ir.graph import graph_from_module
+from chiplex.ir.parse import load_module
+from chiplex.learned.checkpoint import load_checkpoint
+from chiplex.learned.features import FEATURE_VERSION
+from chiplex.learned.pretrain import SHIPPED, shipped_checkpoint
+from chiplex.passes.learned import ZERO_SHOT_SAMPLES, place_learned
+from chiplex.passes.search import Budget, search
+from chiplex.targets.legality import check_placement
+from chiplex.targets.target import load_target
+
+ROOT = Path(__file__).resolve().parents[1]
+BERT = ROOT / "examples" / "models" / "bert_base.mlir"
+
+
+@pytest.fixture(scope="module")
+def bert():  # type: ignore[no-untyped-def]
+    return graph_from_module(load_module(BERT))
+
+
+def test_shipped_checkpoint_is_small_and_current() -> None:
+    assert shipped_checkpoint() == SHIPPED
+    assert SHIPPED.stat().st_size < 20 * 2**20
+    header = load_checkpoint(SHIPPED).header
+    assert header.feature_version == FEATURE_VERSION
+    assert header.trained_on and "corpus" in header.trained_on[0]
+
+
+def test_zero_shot_places_a_held_out_model_legally_and_reproducibly(bert) -> None:  # type: ignore[no-untyped-def]
+    target = load_target("tpu-ring8")
+    runs = [
+        search(
+            bert,
+            target,
+            "learned",
+            Budget(evaluations=ZERO_SHOT_SAMPLES),
+            seed=3,
+            options={"checkpoint": SHIPPED, "zero_shot": True},
+        )
+        for _ in range(2)
+    ]
+    assert runs[0].evaluations == ZERO_SHOT_SAMPLES
+    assert not check_placement(bert, target, runs[0].placement)
+    assert np.array_equal(runs[0].placement, runs[1].placement)
+    assert runs[0].throughput == runs[1].throughput > 0
+
+
+def test_place_pass_defaults_to_the_shipped_policy(bert) -> None:  # type: ignore[no-untyped-def]
+    target = load_target("tpu-ring8")
+    placement = place_learned(bert, target, seed=0)
+    assert not check_placement(bert, target, placement)
+
+
+def test_compile_strategy_learned_is_zero_shot(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "bert"
+    assert (
+        main(
+            ["compile", str(BERT), "--target", "tpu-ring8", "--strategy", "learned", "-o", str(out)]
+        )
+        == 0
+    )
+    assert (out / "schedule.json").exists()
