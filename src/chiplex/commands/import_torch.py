@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from chiplex.errors import EXIT_CODES_HELP
+from chiplex.errors import EXIT_CODES_HELP, ChiplexError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
