@@ -178,6 +178,7 @@ def _python_params() -> list:  # type: ignore[type-arg]
 def test_python_examples_run(
     doc: Path, runnable: list[tuple[int, str]], tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # the docs' relative paths
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": f"doc_{doc.stem}", **_user_objects()}
     for line, code in runnable:
