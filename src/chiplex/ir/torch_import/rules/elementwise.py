@@ -1,0 +1,173 @@
+"""Elementwise arithmetic, activations, clamps and mask selection (`where`, `masked_fill`)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import torch
+import torch.fx
+from xdsl.dialects.builtin import (
+    TensorType,
+)
+from xdsl.ir import SSAValue
+
+from chiplex.ir import nn
+from chiplex.ir.torch_import.builder import (
+    Importer,
+    elem_of,
+    retype_elem,
+    shape_of,
+)
+from chiplex.ir.torch_import.registry import (
+    Rule,
+    aten_rule,
+    packet,
+)
+from chiplex.ir.torch_import.values import (
+    Const,
+    Unsupported,
+    Value,
+)
+
+BINARY: dict[str, type[nn.NNOp]] = {
+    "add": nn.AddOp,
+    "sub": nn.SubOp,
+    "mul": nn.MulOp,
+    "div": nn.DivOp,
+    "maximum": nn.MaxOp,
+    "minimum": nn.MinOp,
+    "pow": nn.PowOp,
+}
+UNARY: dict[str, type[nn.NNOp]] = {
+    "relu": nn.ReluOp,
+    "gelu": nn.GeluOp,
+    "tanh": nn.TanhOp,
+    "sigmoid": nn.SigmoidOp,
+    "silu": nn.SiluOp,
+    "exp": nn.ExpOp,
+    "log": nn.LogOp,
+    "erf": nn.ErfOp,
+    "sqrt": nn.SqrtOp,
+    "rsqrt": nn.RsqrtOp,
+    "neg": nn.NegOp,
+}
+
+
+def binary(imp: Importer, node: torch.fx.Node, cls: type[nn.NNOp], a: Value, b: Value) -> SSAValue:
+    rtype = imp.meta_type(node)
+    elem = rtype.get_element_type()
+    lhs, rhs = imp.value(a, elem), imp.value(b, elem)
+    return imp.emit(cls(lhs, rhs, rtype))  # type: ignore[call-arg]
+
+
+for _name, _cls in BINARY.items():
+
+    def _make(cls: type[nn.NNOp]) -> Rule:
+        def handler(
+            imp: Importer, node: torch.fx.Node, a: Value, b: Value, *rest: Any, **kw: Any
+        ) -> SSAValue:
+            alpha = kw.get("alpha", rest[0] if rest else 1)
+            if kw.get("rounding_mode") is not None:
+                raise Unsupported(f"rounding_mode={kw['rounding_mode']!r}")
+            if alpha != 1:
+                # add/sub with alpha: b * alpha first.
+                if isinstance(b, bool | int | float):
+                    b = b * alpha
+                else:
+                    b = imp.emit(nn.MulOp(imp.value(b), imp.scalar(alpha, elem_of(imp, b))))
+            return binary(imp, node, cls, a, b)
+
+        return handler
+
+    aten_rule(_name)(_make(_cls))
+
+
+@aten_rule("rsub")
+def _rsub(imp: Importer, node: torch.fx.Node, a: Value, b: Value, alpha: float = 1) -> SSAValue:
+    if alpha != 1:
+        if isinstance(a, bool | int | float):
+            a = a * alpha
+        else:
+            a = imp.emit(nn.MulOp(imp.value(a), imp.scalar(alpha, elem_of(imp, a))))
+    return binary(imp, node, nn.SubOp, b, a)
+
+
+@aten_rule("reciprocal")
+def _reciprocal(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    return binary(imp, node, nn.DivOp, 1.0, x)
+
+
+@aten_rule("square")
+def _square(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    return binary(imp, node, nn.MulOp, x, x)
+
+
+for _name, _cls in UNARY.items():
+
+    def _make_unary(cls: type[nn.NNOp]) -> Rule:
+        def handler(
+            imp: Importer, node: torch.fx.Node, x: Value, *rest: Any, **kw: Any
+        ) -> SSAValue:
+            # gelu's `approximate` and similar options change the value, not the cost.
+            return imp.emit(cls(imp.value(x)))  # type: ignore[call-arg]
+
+        return handler
+
+    aten_rule(_name)(_make_unary(_cls))
+
+
+@aten_rule("clamp", "clip", "clamp_min", "clamp_max", "hardtanh", "relu6")
+def _clamp(imp: Importer, node: torch.fx.Node, x: Value, *bounds: Any, **kw: Any) -> SSAValue:
+    name = packet(node.target)
+    names = {"clamp_min": ["min"], "clamp_max": ["max"], "hardtanh": ["min_val", "max_val"]}
+    given = dict(zip(names.get(name, ["min", "max"]), bounds, strict=False)) | kw
+    if name == "relu6":
+        lo, hi = 0.0, 6.0
+    elif name == "hardtanh":
+        lo, hi = given.get("min_val", -1.0), given.get("max_val", 1.0)
+    else:
+        lo, hi = given.get("min"), given.get("max")
+    rtype = imp.meta_type(node)
+    elem = rtype.get_element_type()
+    v = imp.value(x)
+    if lo is not None:
+        v = imp.emit(nn.MaxOp(v, imp.value(lo, elem), rtype))
+    if hi is not None:
+        v = imp.emit(nn.MinOp(v, imp.value(hi, elem), rtype))
+    return v
+
+
+@aten_rule("where")
+def _where(
+    imp: Importer, node: torch.fx.Node, cond: Value, a: Value = None, b: Value = None
+) -> SSAValue:
+    if a is None or b is None:
+        raise Unsupported("where(cond) with one argument (data-dependent shape)")
+    return _select_by_mask(imp, node, cond, a, b)
+
+
+@aten_rule("masked_fill")
+def _masked_fill(
+    imp: Importer, node: torch.fx.Node, x: Value, mask: Value, value: Value
+) -> SSAValue:
+    return _select_by_mask(imp, node, mask, value, x)
+
+
+def _select_by_mask(
+    imp: Importer, node: torch.fx.Node, cond: Value, a: Value, b: Value
+) -> SSAValue:
+    """where(c, a, b) = b + c * (a - b): nn has no select op, so the mask becomes arithmetic."""
+    rtype = imp.meta_type(node)
+    elem = rtype.get_element_type()
+    if isinstance(cond, Const) and isinstance(a, bool | int | float) and not isinstance(b, Const):
+        # A constant mask filled with a constant (a causal mask): one additive tensor.
+        fill = torch.zeros(cond.tensor.shape, dtype=torch.float32).masked_fill(
+            cond.tensor, float(a)
+        )
+        return imp.emit(nn.AddOp(imp.value(b, elem), imp.value(Const(fill, cond.name)), rtype))
+    c = imp.value(cond)
+    if cast(TensorType, c.type).get_element_type() != elem:
+        c = imp.emit(nn.CastOp(c, retype_elem(rtype, shape_of(c))))
+    av, bv = imp.value(a, elem), imp.value(b, elem)
+    diff = imp.emit(nn.SubOp(av, bv))
+    return imp.emit(nn.AddOp(bv, imp.emit(nn.MulOp(c, diff)), rtype))
