@@ -169,6 +169,30 @@ def _eval(
         return F.avg_pool2d(xs[0], k, s, p, count_include_pad=False)
     if isinstance(op, nn.GlobalAvgPool2dOp):
         return xs[0].mean((2, 3), keepdim=True)
+    if isinstance(op, nn.CompareOp):
+        return getattr(torch, op.predicate.data)(xs[0], xs[1])
+    if isinstance(op, nn.CumsumOp):
+        return torch.cumsum(xs[0], op.axis.value.data)
+    if isinstance(op, nn.GatherElementsOp):
+        return torch.gather(xs[0], op.axis.value.data, xs[1].long())
+    if isinstance(op, nn.PadOp):
+        pads = [p for lo, hi in zip(_ints(op.low), _ints(op.high), strict=True) for p in (lo, hi)]
+        pairs = [pads[i : i + 2] for i in range(0, len(pads), 2)][::-1]
+        return F.pad(xs[0], [p for pair in pairs for p in pair], value=op.value.value.data)
+    if isinstance(op, nn.InsertSliceOp):
+        out = xs[1].clone().float()
+        index = tuple(
+            slice(st, st + (sz - 1) * sd + 1, sd)
+            for st, sz, sd in zip(_ints(op.starts), xs[0].shape, op.stride_values(), strict=True)
+        )
+        out[index] = xs[0].float()
+        return out
+    if isinstance(op, nn.EmbeddingShardOp):
+        table, ids, out = xs[0], xs[1].long(), xs[2].clone().float()
+        offset = op.row_offset.value.data
+        owned = (ids >= offset) & (ids < offset + table.shape[0])
+        out[owned] = table[ids[owned] - offset].float()
+        return out
     raise AssertionError(f"no reference semantics for {op.name}")
 
 

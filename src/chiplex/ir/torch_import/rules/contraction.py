@@ -15,7 +15,6 @@ from chiplex.ir import nn
 from chiplex.ir.torch_import.builder import (
     Importer,
     broadcast_to,
-    pair,
     retype,
     retype_elem,
     shape_of,
@@ -24,6 +23,7 @@ from chiplex.ir.torch_import.registry import (
     aten_rule,
     packet,
 )
+from chiplex.ir.torch_import.rules.shape import reshape_to
 from chiplex.ir.torch_import.values import (
     ParamRef,
     Unsupported,
@@ -112,20 +112,23 @@ def _matmul(imp: Importer, node: torch.fx.Node, a: Value, b: Value) -> SSAValue:
     return imp.emit(nn.BatchMatmulOp(lhs, rhs, rtype))
 
 
-@aten_rule("conv2d", "convolution", "_convolution")
-def _conv(
-    imp: Importer, node: torch.fx.Node, x: Value, w: Value, *args: Any, **kw: Any
-) -> SSAValue:
+def _spatial(v: Any, rank: int, fill: int) -> list[int]:
+    """A stride/padding/dilation argument as one entry per spatial dim (an int means all)."""
+    if isinstance(v, int):
+        return [v] * rank
+    vals = [int(x) for x in v]
+    return vals * rank if len(vals) == 1 else (vals or [fill] * rank)
+
+
+@aten_rule("conv1d", "conv2d", "convolution", "_convolution")
+def _conv(imp: Importer, node: torch.fx.Node, x: Value, w: Value, *args: Any, **kw: Any) -> Value:
+    """2-D convolutions map to `nn.conv2d`; a 1-D one is the 2-D one over a height of 1 (a free
+    reshape of input and weight, same flops) and is reshaped back."""
     name = packet(node.target)
-    if name == "conv2d":
+    if name in ("conv1d", "conv2d"):
         names = ["bias", "stride", "padding", "dilation", "groups"]
-        defaults: dict[str, Any] = {
-            "bias": None,
-            "stride": [1, 1],
-            "padding": [0, 0],
-            "dilation": [1, 1],
-            "groups": 1,
-        }
+        defaults: dict[str, Any] = {"bias": None, "stride": 1, "padding": 0, "dilation": 1}
+        defaults["groups"] = 1
     else:
         names = ["bias", "stride", "padding", "dilation", "transposed", "output_padding", "groups"]
         defaults = {"bias": None, "transposed": False, "groups": 1}
@@ -133,38 +136,42 @@ def _conv(
     if p.get("transposed"):
         raise Unsupported("transposed convolution")
     wshape = shape_of(w)
-    if len(wshape) != 4:
-        raise Unsupported(f"{len(wshape) - 2}-D convolution (only 2-D is supported)")
+    dims = len(wshape) - 2
+    if dims not in (1, 2):
+        raise Unsupported(f"{dims}-D convolution (only 1-D and 2-D are supported)")
+    if len(shape_of(x)) != dims + 2:
+        raise Unsupported("an unbatched convolution input")
+    dilation = _spatial(p["dilation"], dims, 1)
     padding = p["padding"]
     if isinstance(padding, str):
         if padding == "valid":
-            padding = [0, 0]
+            padding = [0] * dims
         else:
             # "same" with stride 1: symmetric padding only when the kernel is odd.
-            dil = pair(p["dilation"])
-            total = [d * (k - 1) for d, k in zip(dil, wshape[2:], strict=True)]
+            total = [d * (k - 1) for d, k in zip(dilation, wshape[2:], strict=True)]
             if any(t % 2 for t in total):
                 raise Unsupported("padding='same' with an even kernel (asymmetric padding)")
             padding = [t // 2 for t in total]
+    stride, padding = _spatial(p["stride"], dims, 1), _spatial(padding, dims, 0)
     rtype = imp.meta_type(node)
-    out = imp.emit(
-        nn.Conv2dOp(
-            imp.value(x),
-            imp.value(w),
-            pair(p["stride"]),
-            pair(padding),
-            pair(p["dilation"]),
-            int(p["groups"]),
-            rtype,
-        )
-    )
+    if dims == 1:
+        n, c, length = shape_of(x)
+        x = reshape_to(imp, x, (n, c, 1, length))
+        w = reshape_to(imp, w, (wshape[0], wshape[1], 1, wshape[2]))
+        stride, padding, dilation = [1, *stride], [0, *padding], [1, *dilation]
+        out_shape = rtype.get_shape()
+        conv_type = retype_elem(rtype, (out_shape[0], out_shape[1], 1, out_shape[2]))
+    else:
+        conv_type = rtype
+    xv, wv = imp.value(x), imp.value(w)
+    conv = nn.Conv2dOp(xv, wv, stride, padding, dilation, int(p["groups"]), conv_type)
+    out: Value = imp.emit(conv)
     bias = p["bias"]
     if bias is not None:
         channels = shape_of(bias)[0]
         # The bias [C] broadcasts over NCHW as [C, 1, 1]: a free re-layout of the stored param.
-        b = bias.view(View((channels, 1, 1))) if isinstance(bias, ParamRef) else bias
-        bv = imp.value(b)
-        if shape_of(bv) != (channels, 1, 1):
-            bv = imp.emit(nn.ReshapeOp(bv, retype(bv, (channels, 1, 1))))
-        out = imp.emit(nn.AddOp(out, bv, rtype))
+        bv = imp.value(reshape_to(imp, bias, (channels, 1, 1)))
+        out = imp.emit(nn.AddOp(out, bv, conv_type))
+    if dims == 1:
+        out = reshape_to(imp, out, rtype.get_shape())
     return out

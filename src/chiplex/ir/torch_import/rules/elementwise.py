@@ -8,6 +8,7 @@ import torch
 import torch.fx
 from xdsl.dialects.builtin import (
     TensorType,
+    i1,
 )
 from xdsl.ir import SSAValue
 
@@ -171,3 +172,44 @@ def _select_by_mask(
     av, bv = imp.value(a, elem), imp.value(b, elem)
     diff = imp.emit(nn.SubOp(av, bv))
     return imp.emit(nn.AddOp(bv, imp.emit(nn.MulOp(c, diff)), rtype))
+
+
+# -- comparisons -------------------------------------------------------------------------------
+
+
+def _compare_operands(imp: Importer, a: Value, b: Value) -> tuple[SSAValue, SSAValue]:
+    """Both operands as SSA values; a Python scalar takes the other operand's element type."""
+    tensor = b if isinstance(a, bool | int | float) else a
+    elem = elem_of(imp, tensor)
+    return imp.value(a, elem), imp.value(b, elem)
+
+
+for _predicate in nn.COMPARE_PREDICATES:
+
+    def _make_compare(predicate: str) -> Rule:
+        def handler(imp: Importer, node: torch.fx.Node, a: Value, b: Value) -> SSAValue:
+            lhs, rhs = _compare_operands(imp, a, b)
+            return imp.emit(nn.CompareOp(predicate, lhs, rhs, imp.meta_type(node)))
+
+        return handler
+
+    aten_rule(_predicate)(_make_compare(_predicate))
+
+
+@aten_rule("logical_not", "bitwise_not")
+def _logical_not(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    rtype = imp.meta_type(node)
+    if rtype.get_element_type() != i1:
+        raise Unsupported("bitwise not of integers")
+    lhs, rhs = _compare_operands(imp, x, 0)
+    return imp.emit(nn.CompareOp("eq", lhs, rhs, rtype))
+
+
+@aten_rule("logical_and", "bitwise_and", "logical_or", "bitwise_or", "__and__", "__or__")
+def _logical_binary(imp: Importer, node: torch.fx.Node, a: Value, b: Value) -> SSAValue:
+    """On booleans, `and` is the minimum and `or` the maximum (one elementwise op each)."""
+    rtype = imp.meta_type(node)
+    if rtype.get_element_type() != i1:
+        raise Unsupported("bitwise logic on integers")
+    cls = nn.MinOp if "and" in packet(node.target) else nn.MaxOp
+    return binary(imp, node, cls, a, b)

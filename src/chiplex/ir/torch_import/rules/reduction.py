@@ -109,3 +109,12 @@ def _var(
     if correction and n > correction:
         out = imp.emit(nn.MulOp(out, imp.scalar(n / (n - correction), elem_of(imp, out))))
     return out
+
+
+@aten_rule("cumsum")
+def _cumsum(
+    imp: Importer, node: torch.fx.Node, x: Value, dim: int, *rest: Any, **kw: Any
+) -> SSAValue:
+    v = imp.value(x)
+    axis = norm_dim(dim, len(shape_of(v)))
+    return imp.emit(nn.CumsumOp(v, axis, imp.meta_type(node)))

@@ -243,3 +243,89 @@ def _chunk(imp: Importer, node: torch.fx.Node, x: Value, chunks: int, dim: int =
 def _unbind(imp: Importer, node: torch.fx.Node, x: Value, dim: int = 0) -> list[Value]:
     shape = shape_of(x)
     return [select_value(imp, x, dim, i) for i in range(shape[norm_dim(dim, len(shape))])]
+
+
+# -- padding and writes into slices (functionalised in-place updates) ---------------------------
+
+
+@aten_rule("constant_pad_nd", "pad")
+def _pad(
+    imp: Importer, node: torch.fx.Node, x: Value, pad: Sequence[int], *rest: Any, **kw: Any
+) -> Value:
+    """`pad` lists (low, high) pairs from the last dim backwards; negative entries crop."""
+    if packet(node.target) == "pad":
+        mode = rest[0] if rest else kw.get("mode", "constant")
+        if mode != "constant":
+            raise Unsupported(f"{mode} padding")
+        value = rest[1] if len(rest) > 1 else kw.get("value")
+    else:
+        value = rest[0] if rest else kw.get("value", 0)
+    shape = shape_of(x)
+    rank = len(shape)
+    low, high = [0] * rank, [0] * rank
+    for i in range(len(pad) // 2):
+        low[rank - 1 - i], high[rank - 1 - i] = int(pad[2 * i]), int(pad[2 * i + 1])
+    v = imp.value(x)
+    if any(p < 0 for p in low + high):
+        starts = [max(0, -lo) for lo in low]
+        sizes = [d - max(0, -lo) - max(0, -hi) for d, lo, hi in zip(shape, low, high, strict=True)]
+        v = imp.emit(nn.SliceOp(v, starts, sizes))
+    low, high = [max(0, p) for p in low], [max(0, p) for p in high]
+    if not any(low + high):
+        return v
+    return imp.emit(nn.PadOp(v, low, high, float(value or 0), imp.meta_type(node)))
+
+
+def _as_elem(imp: Importer, v: SSAValue, rtype: TensorType) -> SSAValue:
+    """`v` in the element type of `rtype` (a cast when they differ)."""
+    if cast(TensorType, v.type).get_element_type() == rtype.get_element_type():
+        return v
+    return imp.emit(nn.CastOp(v, retype_elem(rtype, shape_of(v))))
+
+
+@aten_rule("slice_scatter")
+def _slice_scatter(
+    imp: Importer,
+    node: torch.fx.Node,
+    dest: Value,
+    src: Value,
+    dim: int = 0,
+    start: int | None = None,
+    end: int | None = None,
+    step: int = 1,
+) -> SSAValue:
+    shape = shape_of(dest)
+    dim = norm_dim(dim, len(shape))
+    s = 0 if start is None else (start + shape[dim] if start < 0 else start)
+    starts, strides = [0] * len(shape), [1] * len(shape)
+    starts[dim], strides[dim] = max(0, min(s, shape[dim])), step
+    rtype = imp.meta_type(node)
+    source = _as_elem(imp, imp.value(src), rtype)
+    return imp.emit(
+        nn.InsertSliceOp(source, _as_elem(imp, imp.value(dest), rtype), starts, strides, rtype)
+    )
+
+
+@aten_rule("select_scatter")
+def _select_scatter(
+    imp: Importer, node: torch.fx.Node, dest: Value, src: Value, dim: int, index: int
+) -> SSAValue:
+    shape = shape_of(dest)
+    dim = norm_dim(dim, len(shape))
+    index = index + shape[dim] if index < 0 else index
+    rtype = imp.meta_type(node)
+    source = imp.value(reshape_to(imp, src, shape[:dim] + (1,) + shape[dim + 1 :]))
+    starts = [0] * len(shape)
+    starts[dim] = index
+    source = _as_elem(imp, source, rtype)
+    return imp.emit(
+        nn.InsertSliceOp(source, _as_elem(imp, imp.value(dest), rtype), starts, None, rtype)
+    )
+
+
+@aten_rule("copy")
+def _copy(imp: Importer, node: torch.fx.Node, dest: Value, src: Value, *rest: Any) -> Value:
+    """Functional `copy_`: the source, broadcast to the destination's shape and type."""
+    rtype = imp.meta_type(node)
+    v = _as_elem(imp, imp.value(src), rtype)
+    return broadcast_to(imp, v, rtype.get_shape())
