@@ -12,10 +12,12 @@ import torch
 import torch.nn.functional as F
 from test_torch_import import check_equivalent, ops_named
 from torch import nn as tnn
+from xdsl.dialects.builtin import TensorType
 
 from chiplex.ir import nn
 from chiplex.ir.graph import graph_from_module
 from chiplex.ir.torch_import import ImportNote, import_module, module_stats
+from chiplex.ir.types import tensor_bytes
 
 
 class InPlaceResidual(tnn.Module):
@@ -181,9 +183,6 @@ def test_bytes_of_new_ops_are_their_tensors(model: type[tnn.Module]) -> None:
 
 
 def _bytes(elem: object) -> int:
-    from chiplex.ir.types import tensor_bytes
-    from xdsl.dialects.builtin import TensorType
-
     return tensor_bytes(TensorType(elem, [1]))  # type: ignore[arg-type]
 
 
