@@ -144,6 +144,11 @@ ROUND_TRIP: list[tuple[list[str], str]] = [
         "%r = nn.embedding_shard %a, %b, %c row_offset = 1000 : tensor<1000x768xi8>, "
         "tensor<4x128xi64>, tensor<4x128x768xbf16> -> tensor<4x128x768xbf16>",
     ),
+    (
+        ["tensor<1000x768xi8>", "tensor<4x128xi64>"],
+        "%r = nn.embedding_shard %a, %b row_offset = 0 : tensor<1000x768xi8>, "
+        "tensor<4x128xi64> -> tensor<4x128x768xbf16>",
+    ),
 ]
 
 

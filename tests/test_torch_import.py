@@ -50,7 +50,8 @@ def _stored_param(
 ) -> torch.Tensor:
     """The tensor an nn.param stands for: the state-dict entry seen through `torch_view`, with
     inference batch norm folded into its weight and bias (what nn.batch_norm expects)."""
-    name = op.param_name.data
+    shard_of = op.attributes.get("shard_of")  # a shard made by shard-params: part of a param
+    name = shard_of.data if shard_of is not None else op.param_name.data  # type: ignore[attr-defined]
     if name in consts:
         return consts[name].float()
     state = dict(model.named_parameters()) | dict(model.named_buffers())
@@ -66,6 +67,11 @@ def _stored_param(
         for kind, args in re.findall(r"(\w+)\(([^)]*)\)", view.data):  # type: ignore[attr-defined]
             dims = [int(a) for a in args.split(",") if a.strip()]
             t = t.permute(*dims) if kind == "permute" else t.reshape(dims)
+    if shard_of is not None:
+        axis = op.attributes["shard_axis"].value.data  # type: ignore[attr-defined]
+        offset = op.attributes["shard_offset"].value.data  # type: ignore[attr-defined]
+        size = cast(TensorType, op.result.type).get_shape()[axis]
+        t = t.narrow(axis, offset, size)
     assert tuple(t.shape) == tuple(cast(TensorType, op.result.type).get_shape()), name
     return t
 
@@ -188,7 +194,8 @@ def _eval(
         out[index] = xs[0].float()
         return out
     if isinstance(op, nn.EmbeddingShardOp):
-        table, ids, out = xs[0], xs[1].long(), xs[2].clone().float()
+        table, ids = xs[0], xs[1].long()
+        out = xs[2].clone().float() if len(xs) > 2 else torch.zeros(shape)
         offset = op.row_offset.value.data
         owned = (ids >= offset) & (ids < offset + table.shape[0])
         out[owned] = table[ids[owned] - offset].float()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ LOWERING_PASSES = ("insert-transfers", "split-chiplets")
 class CompileResult:
     target: Target
     graph: Graph
-    """The graph of the input function (before transfers)."""
+    """The graph of the placed function (after shard-params, before transfers)."""
     placement: np.ndarray
     placed_ir: str
     """The placed function (before insert-transfers and split-chiplets), as MLIR text."""
@@ -52,17 +53,26 @@ def parse_pipeline(spec: str) -> PassPipeline:
         raise ChiplexError(f"bad pipeline {spec!r}: {err}. Passes: {', '.join(PASSES)}") from None
 
 
-def run_pipeline(module: ModuleOp, spec: str) -> tuple[ModuleOp, str]:
-    """Run the passes; return the final module and the placed IR (the text before lowering to chips)."""
+def run_pipeline(
+    module: ModuleOp, spec: str, on_placed: Callable[[ModuleOp], None] | None = None
+) -> tuple[ModuleOp, str]:
+    """Run the passes; return the final module and the placed IR (the text before lowering to chips).
+
+    `on_placed` sees the module at that point too (after shard-params, place, ...).
+    """
     ctx = make_context()
     pipeline = parse_pipeline(spec)
     placed_text = ""
     for p in pipeline.passes:
         if p.name in LOWERING_PASSES and not placed_text:
             placed_text = module_text(module)
+            if on_placed is not None:
+                on_placed(module)
         p.apply(ctx, module)
     if not placed_text:
         placed_text = module_text(module)
+        if on_placed is not None:
+            on_placed(module)
     try:
         module.verify()
     except Exception as err:  # noqa: BLE001 - a pass produced invalid IR: a compiler bug, say so clearly
@@ -75,9 +85,13 @@ def compile_module(
 ) -> CompileResult:
     target_obj = load_target(target) if isinstance(target, str) else target
     target_spec = target if isinstance(target, str) else target.name
-    graph = graph_from_module(module)
     spec = pipeline or default_pipeline(target_spec, strategy)
-    module, placed_text = run_pipeline(module, spec)
+    graphs: list[Graph] = []
+    # The graph of the placed function: passes before placement (shard-params) may change its ops.
+    module, placed_text = run_pipeline(
+        module, spec, on_placed=lambda placed: graphs.append(graph_from_module(placed))
+    )
+    graph = graphs[0]
     placement = np.array(
         [get_chip(op) if get_chip(op) is not None else -1 for op in graph.ops], dtype=np.int64
     )

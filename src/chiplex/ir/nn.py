@@ -34,6 +34,7 @@ from xdsl.irdl import (
     base,
     irdl_op_definition,
     operand_def,
+    opt_operand_def,
     opt_prop_def,
     prop_def,
     result_def,
@@ -1429,9 +1430,9 @@ class InsertSliceOp(NNOp):
         )
 
 
-def embedding_shard_shape(table: TensorType, ids: TensorType, partial: TensorType) -> Shape:
+def embedding_shard_shape(table: TensorType, ids: TensorType, partial: TensorType | None) -> Shape:
     expected = embedding_shape(table, ids)
-    if partial.get_shape() != expected:
+    if partial is not None and partial.get_shape() != expected:
         _fail(f"partial {partial} must have the lookup's shape {_fmt(expected)}")
     return expected
 
@@ -1441,33 +1442,39 @@ class EmbeddingShardOp(NNOp):
     """One shard of a vocabulary-split embedding: rows `row_offset .. row_offset + V - 1`.
 
     result[..., :] = table[ids[...] - row_offset] where `row_offset <= ids[...] < row_offset + V`,
-    else partial[..., :]. Chaining the shards of a table, the first reading a zero splat, gives
-    the full lookup (`shard-params` builds such chains).
+    else partial[..., :], or zero without a partial. Chaining the shards of a table, each reading
+    the previous one's result, gives the full lookup (`shard-params` builds such chains).
     """
 
     name = "nn.embedding_shard"
     table = operand_def(_Tensor)
     ids = operand_def(_Tensor)
-    partial = operand_def(_Tensor)
+    partial = opt_operand_def(_Tensor)
     result = result_def(_Tensor)
     row_offset = prop_def(_I64Attr)
     traits = traits_def(Pure())
     assembly_format = (
-        "$table `,` $ids `,` $partial `row_offset` `=` $row_offset attr-dict "
-        "`:` type($table) `,` type($ids) `,` type($partial) `->` type($result)"
+        "$table `,` $ids (`,` $partial^)? `row_offset` `=` $row_offset attr-dict "
+        "`:` type($table) `,` type($ids) (`,` type($partial)^)? `->` type($result)"
     )
 
     def __init__(
         self,
         table: SSAValue | Operation,
         ids: SSAValue | Operation,
-        partial: SSAValue | Operation,
+        partial: SSAValue | Operation | None,
         row_offset: int,
+        result_type: Attribute | None = None,
     ) -> None:
-        t, i, p = SSAValue.get(table), SSAValue.get(ids), SSAValue.get(partial)
+        t, i = SSAValue.get(table), SSAValue.get(ids)
+        p = SSAValue.get(partial) if partial is not None else None
+        if result_type is None:
+            result_type = p.type if p is not None else None
+        if result_type is None:
+            result_type = _tensor_of(self._infer(embedding_shape, t.type, i.type), t)
         super().__init__(
-            operands=[t, i, p],
-            result_types=[p.type],
+            operands=[t, i, [p] if p is not None else []],
+            result_types=[result_type],
             properties={"row_offset": IntegerAttr(row_offset, i64)},
         )
 
@@ -1476,10 +1483,9 @@ class EmbeddingShardOp(NNOp):
             _fail(f"row_offset must be >= 0, got {self.row_offset.value.data}")
 
     def expected_shape(self) -> Shape:
+        partial = cast(TensorType, self.partial.type) if self.partial is not None else None
         return embedding_shard_shape(
-            cast(TensorType, self.table.type),
-            cast(TensorType, self.ids.type),
-            cast(TensorType, self.partial.type),
+            cast(TensorType, self.table.type), cast(TensorType, self.ids.type), partial
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from xdsl.passes import ModulePass
@@ -37,7 +38,14 @@ def _split_chiplets() -> type[ModulePass]:
     return SplitChiplets
 
 
+def _shard_params() -> type[ModulePass]:
+    from chiplex.passes.shard_params import ShardParams
+
+    return ShardParams
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "shard-params": _shard_params,
     "annotate-costs": _annotate_costs,
     "place": _place,
     "legalize-placement": _legalize_placement,
@@ -47,7 +55,11 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
 
 
 def default_pipeline(target: str, strategy: str = "dp") -> str:
+    if not target.replace("-", "").replace("_", "").isalnum():
+        target = json.dumps(target)  # a TOML path: quoted, as the pipeline syntax needs
+    # shard-params changes nothing unless a parameter is too large for one chip.
     return (
+        f"shard-params{{target={target}}},"
         f"annotate-costs{{target={target}}},place{{strategy={strategy}}},legalize-placement,"
         "insert-transfers,split-chiplets"
     )
