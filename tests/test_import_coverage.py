@@ -10,13 +10,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_torch_import import check_equivalent, ops_named
+from test_torch_import import check_equivalent, ops_named, run_ir
 from torch import nn as tnn
-from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import ModuleOp, TensorType
 
 from chiplex.ir import nn
 from chiplex.ir.graph import graph_from_module
-from chiplex.ir.torch_import import ImportNote, import_module, module_stats
+from chiplex.ir.torch_import import (
+    ImportNote,
+    import_module,
+    import_with_constants,
+    module_stats,
+)
 from chiplex.ir.types import tensor_bytes
 
 
@@ -165,6 +170,43 @@ def test_non_tensor_outputs_are_dropped_with_a_note() -> None:
     function = next(iter(module.ops))
     assert len(function.function_type.outputs.data) == 1  # type: ignore[attr-defined]
     assert graph.flops.sum() == 2 * 2 * 4 * 4 + 2 * 4
+
+
+class KeyValueCache:
+    """An object torch.export cannot flatten, as a library's key/value cache class."""
+
+    def __init__(self, keys: torch.Tensor) -> None:
+        self.keys = keys
+
+
+class ReturnsACache(tnn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = tnn.Linear(4, 4)
+        self.register_buffer("scale", torch.tensor([1.0, 2.0, 3.0, 4.0]))
+
+    def forward(self, x: torch.Tensor) -> dict[str, object]:
+        y = self.proj(x) * self.scale
+        return {"last_hidden_state": y, "past_key_values": KeyValueCache(y)}
+
+
+def test_an_output_object_export_cannot_flatten_is_dropped_with_a_note() -> None:
+    with pytest.warns(ImportNote, match=r"output #1 is not a tensor \(KeyValueCache\): dropped"):
+        module = check_equivalent_first(ReturnsACache(), (torch.randn(2, 4),))
+    # Names are the user's module's own, not the wrapper's.
+    names = {op.param_name.data for op in ops_named(module, "nn.param")}  # type: ignore[attr-defined]
+    assert names == {"proj.weight", "proj.bias", "scale"}
+    assert "%proj.matmul" in graph_from_module(module).op_names
+
+
+def check_equivalent_first(model: tnn.Module, inputs: tuple[torch.Tensor, ...]) -> ModuleOp:
+    """The IR's only result equals the module's first output."""
+    module, consts = import_with_constants(model, inputs, weight_dtype=None, activation_dtype=None)
+    with torch.no_grad():
+        expected = model.eval()(*inputs)["last_hidden_state"]
+        (got,) = run_ir(module, model, inputs, consts)
+    torch.testing.assert_close(got.float(), expected.float(), atol=1e-4, rtol=1e-4)
+    return module
 
 
 @pytest.mark.parametrize("model", [InPlaceResidual, PositionIds, Conv1dStack])

@@ -85,7 +85,8 @@ def import_with_constants(
     act_type = parse_dtype(activation_dtype)
     what = type(module).__name__
     func_name = symbol(name or _snake(type(module).__name__))
-    ep = export_program(module, inputs)
+    captured = export_program(module, inputs)
+    ep = captured.program
     # Some ops have no mapping but decompose into ops that do (hardswish, ...): decompose just
     # those, since decomposing everything would also break up ops that map well (attention with a
     # boolean mask), and repeat while that helps. The last report lists what really blocks.
@@ -93,7 +94,7 @@ def import_with_constants(
     program = ep
     report = Report()
     for _ in range(DECOMPOSE_ROUNDS):
-        importer = Importer(program, weight_type, act_type, func_name)
+        importer = Importer(program, weight_type, act_type, func_name, captured.prefix)
         try:
             result = importer.run()
             break
@@ -115,7 +116,7 @@ def import_with_constants(
         raise ChiplexError(
             f"imported IR of {what} does not verify (an importer bug): {e}"
         ) from None
-    for note in importer.notes:
+    for note in captured.notes + importer.notes:
         warnings.warn(f"{what}: {note}", ImportNote, stacklevel=3)
     return result, importer.const_values
 

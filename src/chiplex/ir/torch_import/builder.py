@@ -97,8 +97,11 @@ class Importer:
         weight_type: Attribute | None,
         act_type: Attribute | None,
         func_name: str,
+        prefix: str = "",
     ) -> None:
         self.ep = ep
+        self.prefix = prefix
+        """Stripped from parameter names and module paths (the wrapper `capture` may add)."""
         self.weight_type = weight_type
         self.act_type = act_type
         self.func_name = func_name
@@ -120,6 +123,12 @@ class Importer:
         self.users_cache: dict[torch.fx.Node, list[torch.fx.Node]] = {}
         self.notes: list[str] = []
         """What the import left out on purpose (non-tensor outputs), for the user."""
+
+    def strip(self, path: str) -> str:
+        """A module path of the user's module (without the wrapper's prefix)."""
+        if self.prefix and path == self.prefix.removesuffix("."):
+            return ""
+        return path.removeprefix(self.prefix)
 
     # -- types -----------------------------------------------------------------------------
 
@@ -255,7 +264,7 @@ class Importer:
             val = node.meta.get("val")
             if node.name in param_of:
                 assert isinstance(val, torch.Tensor)
-                name = param_of[node.name]
+                name = param_of[node.name].removeprefix(self.prefix)
                 self.env[node] = ParamRef(name, tuple(int(d) for d in val.shape), val.dtype)
             elif node.name in buffer_of or node.name in const_of:
                 target = buffer_of.get(node.name) or const_of[node.name]
@@ -264,7 +273,8 @@ class Importer:
                     tensor = self.ep.constants[target]
                 if isinstance(tensor, torch.nn.Parameter):
                     tensor = tensor.data
-                self.env[node] = Const(cast(torch.Tensor, tensor).detach(), target)
+                name = target.removeprefix(self.prefix)
+                self.env[node] = Const(cast(torch.Tensor, tensor).detach(), name)
             elif node.name in user_inputs and isinstance(val, torch.Tensor):
                 arg_types.append(TensorType(self.elem(val.dtype), [int(d) for d in val.shape]))
                 arg_nodes.append(node)
@@ -279,7 +289,7 @@ class Importer:
         for node in graph.nodes:
             if node.op == "call_function":
                 self.node = node
-                self.path = _module_path(node)
+                self.path = self.strip(_module_path(node))
                 self.import_node(node)
             elif node.op == "output":
                 self.node = node
