@@ -1,7 +1,7 @@
 """Model coverage: popular architectures from a public model library, imported and compiled.
 
     nice -n 10 .venv/bin/python benchmarks/model_coverage.py [NAME ...] [--targets tpu-ring8,simba-6x6]
-        [--import-only] [--timeout 900] [--out benchmarks/results/model_coverage.md]
+        [--import-only] [--timeout 900] [--cache results.json] [--out benchmarks/results/model_coverage.md]
 
 Every model is built offline from its configuration in Hugging Face `transformers` (the `bench`
 extra: `pip install -e ".[bench]"`), with random weights and no download: encoders, decoders,
@@ -396,6 +396,12 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=900.0, help="seconds per import or compile"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/model_coverage.md")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="JSON file of results by model: a run of some models updates it, and the report "
+        "(written once every model has a row) is made from all of it",
+    )
     parser.add_argument("--child-import", nargs=2, metavar=("NAME", "IR"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--child-compile", nargs=2, metavar=("IR", "TARGET"), help=argparse.SUPPRESS
@@ -418,7 +424,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown models {', '.join(unknown)}; known: {', '.join(CASE_BY_NAME)}")
     cases = [CASE_BY_NAME[n] for n in args.names] if args.names else list(CASES)
     targets = [] if args.import_only else [t for t in args.targets.split(",") if t]
-    rows: list[tuple[Case, dict[str, Any], dict[str, dict[str, Any]]]] = []
+    # Results by model name: a rerun of some models updates their rows in the cache.
+    cache: dict[str, Any] = (
+        json.loads(args.cache.read_text()) if args.cache and args.cache.exists() else {}
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
             ir = Path(tmp) / f"{case.name}.mlir"
@@ -427,11 +436,21 @@ def main(argv: list[str] | None = None) -> int:
             if "error" not in row:
                 for target in targets:
                     compiled[target] = _child(["--child-compile", str(ir), target], args.timeout)
-            rows.append((case, row, compiled))
             print(_line(case, row, compiled, targets), flush=True)
+            if not args.import_only:
+                cache[case.name] = {"import": row, "compile": compiled}
+                if args.cache:
+                    args.cache.write_text(json.dumps(cache, indent=1))
+    rows = [
+        (case, cache[case.name]["import"], cache[case.name]["compile"])
+        for case in CASES
+        if case.name in cache
+    ]
+    if args.import_only:
+        return 0
     report = _report(rows, targets, transformers.__version__)
-    print(report.split("\n\n", 1)[0])
-    if not args.import_only and not args.names:
+    print(report.split("\n\n", 2)[1])
+    if len(rows) == len(CASES):
         args.out.write_text(report)
         print(f"wrote {args.out}")
     return 0

@@ -238,3 +238,10 @@ def test_new_ops_are_in_the_dialect() -> None:
         "nn.insert_slice",
         "nn.embedding_shard",
     } <= names
+
+
+def test_a_pooling_window_larger_than_the_input_is_the_global_mean() -> None:
+    """EfficientNet's head: `AvgPool2d(hidden_dim, ceil_mode=True)` over a 7x7 map."""
+    model = tnn.Sequential(tnn.Conv2d(3, 8, 3), tnn.AvgPool2d(64, ceil_mode=True))
+    module = check_equivalent(model, (torch.randn(1, 3, 9, 9),))
+    assert len(ops_named(module, "nn.global_avg_pool2d")) == 1

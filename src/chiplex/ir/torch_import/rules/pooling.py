@@ -77,6 +77,18 @@ def _avg_pool(
 ) -> SSAValue:
     v = imp.value(x)
     k, s, p = _pool_params(kernel, stride, padding)
+    shape = shape_of(v)
+    rtype = imp.meta_type(node)
+    if (
+        len(shape) == 4
+        and tuple(rtype.get_shape()[2:]) == (1, 1)
+        and not any(p)
+        and k[0] >= shape[2]
+        and k[1] >= shape[3]
+    ):
+        # One window over the whole input (EfficientNet's `AvgPool2d(hidden, ceil_mode=True)`):
+        # torch divides by the cells inside the input, so this is the global mean.
+        return imp.emit(nn.GlobalAvgPool2dOp(v, rtype))
     return imp.emit(nn.AvgPool2dOp(v, k, s, p, _check_pool(imp, node, v, k, s, p)))
 
 
