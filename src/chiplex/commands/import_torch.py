@@ -64,19 +64,26 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and out.exists() and not args.force:
         raise ChiplexError(f"refusing to overwrite {out}: pass --force or choose another -o")
     # torch is slow to import: only once the arguments are known to be usable.
+    import warnings
+
     from chiplex.compile import module_text
-    from chiplex.ir.torch_import import load_model_spec, module_stats
+    from chiplex.ir.torch_import import ImportNote, load_model_spec, module_stats
 
     started = time.perf_counter()
-    ir = load_model_spec(
-        args.spec,
-        args.input_shape,
-        args.dtype,
-        weight_dtype=args.weight_dtype,
-        activation_dtype=args.activation_dtype,
-        name=args.name,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImportNote)
+        ir = load_model_spec(
+            args.spec,
+            args.input_shape,
+            args.dtype,
+            weight_dtype=args.weight_dtype,
+            activation_dtype=args.activation_dtype,
+            name=args.name,
+        )
     imported = time.perf_counter()
+    for note in caught:
+        if issubclass(note.category, ImportNote):
+            print(f"chiplex: note: {note.message}", file=sys.stderr)
     text = module_text(ir)
     if out is None:
         sys.stdout.write(text)
