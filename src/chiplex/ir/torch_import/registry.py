@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chiplex.ir.torch_import.values import (
-    Value,
-)
+from chiplex.ir.torch_import.values import Value
 
 # Ops that only change how a tensor is seen or are identities at inference: the input passes through.
 IDENTITY = frozenset(
@@ -35,8 +33,12 @@ FOLDABLE: dict[str, None] = dict.fromkeys(CHECKS | FACTORIES | {"triu", "tril", 
 
 
 def aten_rule(*names: str) -> Callable[[Rule], Rule]:
+    """Register `fn` as the rule of the ATen ops `names` (overload packets); each op has one."""
+
     def register(fn: Rule) -> Rule:
         for n in names:
+            if n in ATEN_RULES:
+                raise ValueError(f"two rules for aten.{n}: {ATEN_RULES[n].__name__}, {fn.__name__}")
             ATEN_RULES[n] = fn
         return fn
 
