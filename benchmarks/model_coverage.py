@@ -199,7 +199,7 @@ CASES: tuple[Case, ...] = (
     # encoder-decoders' encoders
     Case("t5-small-encoder", "enc-dec encoder", _hf("T5EncoderModel", "T5Config"), _ids),
     Case(
-        "bart-base-encoder",
+        "bart-large-encoder",
         "enc-dec encoder",
         _hf("BartModel", "BartConfig"),
         _ids,
