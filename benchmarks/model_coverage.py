@@ -448,9 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.import_only:
         return 0
-    report = _report(rows, targets, transformers.__version__)
+    missing = [case.name for case in CASES if case.name not in cache]
+    report = _report(rows, targets, transformers.__version__, missing)
     print(report.split("\n\n", 2)[1])
-    if len(rows) == len(CASES):
+    if args.cache or not args.names:
         args.out.write_text(report)
         print(f"wrote {args.out}")
     return 0
@@ -489,11 +490,12 @@ def _report(
     rows: list[tuple[Case, dict[str, Any], dict[str, dict[str, Any]]]],
     targets: list[str],
     version: str,
+    missing: list[str],
 ) -> str:
     imported = sum("error" not in r for _, r, _ in rows)
     good = sum(_good(r) for _, r, _ in rows)
     lines = [
-        f"# Model coverage: {len(rows)} architectures from transformers {version}",
+        f"# Model coverage: {len(rows)} of {len(CASES)} architectures from transformers {version}",
         "",
         f"Imported: {imported}/{len(rows)}; with exact parameter counts and matrix flops within "
         f"{FLOPS_TOLERANCE:.0%} of FlopCounterMode: {good}/{len(rows)} ({good / len(rows):.0%}, "
@@ -534,6 +536,8 @@ def _report(
             f"{row['import_s']:.1f}",
         ] + [_throughput(compiled[t]).replace("|", "\\|") for t in targets]
         lines.append("| " + " | ".join(cells) + " |")
+    if missing:
+        lines += ["", f"Not measured in this run: {', '.join(missing)}."]
     notes = [(case.name, n) for case, row, _ in rows for n in row.get("notes", [])]
     if notes:
         lines += ["", "Import notes:", ""] + [f"- {name}: {n}" for name, n in notes]
