@@ -1,7 +1,8 @@
 """Model coverage: popular architectures from a public model library, imported and compiled.
 
     nice -n 10 .venv/bin/python benchmarks/model_coverage.py [NAME ...] [--targets tpu-ring8,simba-6x6]
-        [--import-only] [--timeout 900] [--cache results.json] [--out benchmarks/results/model_coverage.md]
+        [--import-only] [--timeout 900] [--cache results.json [--report-only]]
+        [--out benchmarks/results/model_coverage.md]
 
 Every model is built offline from its configuration in Hugging Face `transformers` (the `bench`
 extra: `pip install -e ".[bench]"`), with random weights and no download: encoders, decoders,
@@ -378,9 +379,9 @@ def _first_line(text: str, width: int = 110) -> str:
     return (out[: width - 3] + "...") if len(out) > width else out
 
 
-def _throughput(row: dict[str, Any]) -> str:
+def _throughput(row: dict[str, Any], width: int = 90) -> str:
     if "error" in row:
-        return f"error: {_first_line(row['error'], 90)}"
+        return f"error: {_first_line(row['error'], width)}"
     shard = ", sharded" if row.get("sharded") else ""
     return f"ok ({row['chips']} chips{shard}): est {row['estimated']:,.0f} / sim {row['simulated']:,.0f}"
 
@@ -392,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help=f"models (default: all {len(CASES)})")
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--import-only", action="store_true")
+    parser.add_argument(
+        "--report-only", action="store_true", help="run nothing: write the report from --cache"
+    )
     parser.add_argument(
         "--timeout", type=float, default=900.0, help="seconds per import or compile"
     )
@@ -423,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown models {', '.join(unknown)}; known: {', '.join(CASE_BY_NAME)}")
     cases = [CASE_BY_NAME[n] for n in args.names] if args.names else list(CASES)
+    if args.report_only:
+        cases = []
     targets = [] if args.import_only else [t for t in args.targets.split(",") if t]
     # Results by model name: a rerun of some models updates their rows in the cache.
     cache: dict[str, Any] = (
@@ -534,7 +540,7 @@ def _report(
             _flops_cell(row),
             f"{row['flops'] / 1e9:.2f}",
             f"{row['import_s']:.1f}",
-        ] + [_throughput(compiled[t]).replace("|", "\\|") for t in targets]
+        ] + [_throughput(compiled[t], 240).replace("|", "\\|") for t in targets]
         lines.append("| " + " | ".join(cells) + " |")
     if missing:
         lines += ["", f"Not measured in this run: {', '.join(missing)}."]
