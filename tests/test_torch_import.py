@@ -427,9 +427,9 @@ BAD_MODULE = textwrap.dedent(
 
         def forward(self, x):
             y = self.fc(x)
-            y = torch.cumsum(y, dim=-1)
+            y = torch.cumprod(y, dim=-1)
             z = torch.sort(y, dim=-1).values
-            w = torch.cumsum(z, dim=0)
+            w = torch.cumprod(z, dim=0)
             return nn.functional.hardswish(w) + torch.nn.functional.silu(y)
 
 
@@ -452,7 +452,7 @@ def test_unsupported_ops_are_all_listed_with_counts_and_locations(bad_model_file
         import_module(model, (torch.randn(2, 8),))
     message = str(info.value)
     assert message.startswith("cannot import Bad: 2 unsupported ATen ops (3 uses):")
-    assert f"aten.cumsum.default: 2 (first at {bad_model_file}:13)" in message
+    assert f"aten.cumprod.default: 2 (first at {bad_model_file}:13)" in message
     assert f"aten.sort.default: 1 (first at {bad_model_file}:14)" in message
     # hardswish and silu are supported (hardswish through the core-ATen decomposition).
     assert "hardswish" not in message and "silu" not in message
@@ -465,7 +465,7 @@ def test_cli_reports_unsupported_ops_with_exit_code_1(
     code = main(["import-torch", f"{bad_model_file}:make", "--input-shape", "2x8", "-o", str(out)])
     assert code == 1
     err = capsys.readouterr().err
-    assert "aten.cumsum.default: 2 (first at" in err and "aten.sort.default: 1" in err
+    assert "aten.cumprod.default: 2 (first at" in err and "aten.sort.default: 1" in err
     assert "Traceback" not in err
     assert not out.exists()
 
