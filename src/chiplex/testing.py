@@ -27,6 +27,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from chiplex.ir.graph import Graph, make_graph
+from chiplex.semantics import assert_pipeline_preserves_semantics, nn_programs, tight_target
 from chiplex.targets.legality import (
     PlacementRules,
     Violation,
@@ -38,17 +39,20 @@ from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target
 
 __all__ = [
     "Violation",
+    "assert_pipeline_preserves_semantics",
     "check_placement",
     "graph_and_target",
     "is_legal",
     "min_capacity",
     "nn_graph",
     "nn_graphs",
+    "nn_programs",
     "noisy_placement",
     "placements",
     "reference_placement",
     "target_for",
     "targets",
+    "tight_target",
     "transformer_graph",
     "with_capacity",
 ]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from xdsl.dialects.builtin import ModuleOp
 
 from chiplex.commands._args import add_input_arguments, load_input, positive_int
 from chiplex.errors import ChiplexError
@@ -39,7 +40,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--microbatches", type=positive_int, default=64, help="micro-batches to simulate"
     )
+    p.add_argument(
+        "--check-semantics",
+        action="store_true",
+        help="interpret the program before and after the pipeline on seeded random weights and "
+        "inputs (float32) and fail if the results differ by more than --semantics-rtol",
+    )
+    p.add_argument(
+        "--semantics-rtol",
+        type=float,
+        default=1e-5,
+        metavar="TOL",
+        help="largest relative error --check-semantics accepts (default 1e-5)",
+    )
     p.set_defaults(handler=run)
+
+
+def check_semantics(before: ModuleOp, after: ModuleOp, rtol: float) -> str:
+    """Interpret both modules on the same seeded random data; raise if they differ beyond rtol."""
+    from chiplex.ir import interpret
+
+    params = interpret.random_parameters(before, seed=0)
+    inputs = interpret.random_inputs(before, seed=0)
+    expected = interpret.run(before, inputs, params)
+    got = interpret.run(after, inputs, params)
+    c = interpret.compare_outputs(got, expected)
+    identical = all(g.tobytes() == e.tobytes() for g, e in zip(got, expected, strict=True))
+    verdict = "bit-identical" if identical else f"max rel error {c.max_rel:.3g} (rtol {rtol:g})"
+    if not c.within(rtol):
+        raise ChiplexError(
+            f"--check-semantics: the pipeline changed what the program computes: output "
+            f"{c.worst_output} differs by {c.max_rel:.3g} relative (max abs {c.max_abs:.3g}), "
+            f"above --semantics-rtol {rtol:g}"
+        )
+    return f"semantics kept: {verdict}"
 
 
 def _mib(nbytes: float) -> str:
@@ -91,7 +125,13 @@ def run(args: argparse.Namespace) -> int:
         raise ChiplexError(
             f"refusing to overwrite {', '.join(existing)}: pass --force or choose another -o"
         )
+    if args.semantics_rtol < 0:
+        raise ChiplexError(f"--semantics-rtol must be >= 0, got {args.semantics_rtol}")
+    original = module.clone() if args.check_semantics else None
     result = compile_module(module, args.target, pipeline=args.pipeline, strategy=args.strategy)
+    if original is not None:
+        # Before writing: a pipeline that changes the meaning leaves no output behind.
+        print(check_semantics(original, result.module, args.semantics_rtol))
     out.mkdir(parents=True, exist_ok=True)
     files["placed"].write_text(result.placed_ir)
     files["chiplets"].write_text(module_text(result.module))

@@ -56,6 +56,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-o", "--output", type=Path, help="output .mlir file (default: print to standard output)"
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="run the module and the imported IR (reference interpreter, float32) on the same "
+        "seeded random inputs and fail if their outputs differ by more than --verify-rtol",
+    )
+    p.add_argument(
+        "--verify-rtol",
+        type=float,
+        default=1e-4,
+        metavar="TOL",
+        help="largest relative error --verify accepts: max |IR - torch| / max |torch| per output "
+        "(default 1e-4)",
+    )
+    p.add_argument(
+        "--verify-seed", type=int, default=0, metavar="N", help="seed of --verify's inputs (0)"
+    )
     p.set_defaults(handler=run)
 
 
@@ -67,12 +84,15 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from chiplex.compile import module_text
-    from chiplex.ir.torch_import import ImportNote, load_model_spec, module_stats
+    from chiplex.ir.torch_import import ImportNote, module_stats
+    from chiplex.ir.verify_import import import_spec, verify_import
 
+    if args.verify_rtol < 0:
+        raise ChiplexError(f"--verify-rtol must be >= 0, got {args.verify_rtol}")
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ImportNote)
-        ir = load_model_spec(
+        imported_spec = import_spec(
             args.spec,
             args.input_shape,
             args.dtype,
@@ -80,10 +100,28 @@ def run(args: argparse.Namespace) -> int:
             activation_dtype=args.activation_dtype,
             name=args.name,
         )
+    ir = imported_spec.ir
     imported = time.perf_counter()
     for note in caught:
         if issubclass(note.category, ImportNote):
             print(f"chiplex: note: {note.message}", file=sys.stderr)
+    if args.verify:
+        # Before writing: a wrong import must not leave a file behind that looks fine.
+        check = verify_import(
+            imported_spec.model,
+            imported_spec.example_inputs,
+            ir,
+            imported_spec.constants,
+            seed=args.verify_seed,
+        )
+        print(check.summary(args.verify_rtol), file=sys.stderr)
+        if not check.comparison.within(args.verify_rtol):
+            raise ChiplexError(
+                f"verify failed for {args.spec}: output {check.comparison.worst_output} differs "
+                f"from torch by {check.comparison.max_rel:.3g} relative "
+                f"(max abs {check.comparison.max_abs:.3g}), above --verify-rtol "
+                f"{args.verify_rtol:g}: the imported IR does not compute what the module computes"
+            )
     text = module_text(ir)
     if out is None:
         sys.stdout.write(text)

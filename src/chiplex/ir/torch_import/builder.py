@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +39,7 @@ from chiplex.ir.torch_import.values import (
     Value,
     View,
     is_float_elem,
+    rounds,
     torch_elem,
 )
 
@@ -114,7 +116,9 @@ class Importer:
         # Materialised parameters: name -> (value, views it was stored with).
         self.params: dict[str, tuple[SSAValue, tuple[View, ...]]] = {}
         self.param_views: dict[tuple[str, tuple[View, ...]], SSAValue] = {}
-        self.consts: dict[int, SSAValue] = {}
+        # Keyed by the object (identity), which keeps it alive: an `id()` key could be reused by a
+        # later temporary Const and hand back the wrong tensor.
+        self.consts: dict[Const, SSAValue] = {}
         self.const_names: dict[str, list[tuple[torch.Tensor, SSAValue]]] = {}
         self.const_values: dict[str, torch.Tensor] = {}
         self.missing: set[object] = set()
@@ -175,6 +179,10 @@ class Importer:
             value = int(value)
         if not is_float_elem(elem) and isinstance(value, float) and not value.is_integer():
             elem = self.act_type or f32
+        if is_float_elem(elem) and math.isfinite(value) and rounds(value, elem):
+            # The activation dtype would round the value (0.1 in bf16 is 0.10009765625) and with
+            # it what the IR computes; a scalar costs nothing, so it keeps the value in f32.
+            elem = f32
         key = (value, elem)
         if key not in self.scalars:
             op = nn.ConstantOp(value, TensorType(elem, []))
@@ -212,8 +220,8 @@ class Importer:
         return self.emit(nn.ReshapeOp(value, retype(value, v.shape)))
 
     def materialize_const(self, c: Const) -> SSAValue:
-        if id(c) in self.consts:
-            return self.consts[id(c)]
+        if c in self.consts:
+            return self.consts[c]
         t = c.tensor
         elem = self.elem(t.dtype)
         ttype = TensorType(elem, list(t.shape))
@@ -226,13 +234,13 @@ class Importer:
             same = self.const_names.setdefault(c.name, [])
             for other, stored in same:
                 if other.shape == t.shape and other.dtype == t.dtype and torch.equal(other, t):
-                    self.consts[id(c)] = stored
+                    self.consts[c] = stored
                     return stored
             name = c.name if not same else f"{c.name}.{len(same) + 1}"
             value = self.emit(nn.ParamOp(name, ttype), name)
             same.append((t, value))
             self.const_values[name] = t
-        self.consts[id(c)] = value
+        self.consts[c] = value
         return value
 
     def value(self, v: Value, elem: Attribute | None = None) -> SSAValue:

@@ -5,7 +5,7 @@ import time, poisoned values downstream of a failure; and the torch-dtype <-> IR
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.fx
@@ -14,6 +14,7 @@ from xdsl.dialects.builtin import (
     Float16Type,
     Float32Type,
     Float64Type,
+    FloatAttr,
     IntegerType,
     Signedness,
     bf16,
@@ -86,6 +87,12 @@ def torch_elem(dtype: torch.dtype) -> Attribute:
 
 def is_float_elem(t: Attribute) -> bool:
     return isinstance(t, Float16Type | BFloat16Type | Float32Type | Float64Type)
+
+
+def rounds(value: float, elem: Attribute) -> bool:
+    """Whether storing `value` in the float type `elem` changes it (beyond float32 rounding)."""
+    stored = FloatAttr(float(value), cast(Float64Type, elem)).value.data
+    return stored != value and stored != float(torch.tensor(value, dtype=torch.float32).item())
 
 
 # ---------------------------------------------------------------------------------------------

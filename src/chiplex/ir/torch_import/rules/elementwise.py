@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
 import torch
 import torch.fx
 from xdsl.dialects.builtin import (
     TensorType,
+    f32,
     i1,
 )
 from xdsl.ir import SSAValue
@@ -41,7 +43,6 @@ BINARY: dict[str, type[nn.NNOp]] = {
 }
 UNARY: dict[str, type[nn.NNOp]] = {
     "relu": nn.ReluOp,
-    "gelu": nn.GeluOp,
     "tanh": nn.TanhOp,
     "sigmoid": nn.SigmoidOp,
     "silu": nn.SiluOp,
@@ -117,6 +118,23 @@ for _name, _cls in UNARY.items():
     aten_rule(_name)(_make_unary(_cls))
 
 
+@aten_rule("gelu")
+def _gelu(
+    imp: Importer, node: torch.fx.Node, x: Value, approximate: str = "none", **kw: Any
+) -> SSAValue:
+    v = imp.value(x)
+    if kw.get("approximate", approximate) != "tanh":
+        return imp.emit(nn.GeluOp(v))
+    # nn.gelu is the exact (erf) GELU; the tanh form differs by up to 5e-4, so it is spelled out:
+    # x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))). The factors are f32 scalars, which
+    # an activation dtype like bf16 would round (0.044715 -> 0.04468).
+    cube = imp.emit(nn.MulOp(imp.emit(nn.MulOp(v, v)), v))
+    inner = imp.emit(nn.AddOp(v, imp.emit(nn.MulOp(cube, imp.scalar(0.044715, f32)))))
+    t = imp.emit(nn.TanhOp(imp.emit(nn.MulOp(inner, imp.scalar(math.sqrt(2 / math.pi), f32)))))
+    half = imp.emit(nn.MulOp(v, imp.scalar(0.5, f32)))
+    return imp.emit(nn.MulOp(half, imp.emit(nn.AddOp(t, imp.scalar(1.0, f32)))))
+
+
 @aten_rule("clamp", "clip", "clamp_min", "clamp_max", "hardtanh", "relu6")
 def _clamp(imp: Importer, node: torch.fx.Node, x: Value, *bounds: Any, **kw: Any) -> SSAValue:
     name = packet(node.target)
@@ -157,11 +175,16 @@ def _masked_fill(
 def _select_by_mask(
     imp: Importer, node: torch.fx.Node, cond: Value, a: Value, b: Value
 ) -> SSAValue:
-    """where(c, a, b) = b + c * (a - b): nn has no select op, so the mask becomes arithmetic."""
+    """where(c, a, b) = b + c * (a - b): nn has no select op, so the mask becomes arithmetic.
+
+    An infinite fill would make that NaN where c is 0 (0 * inf), so where(c, +-inf, b) is
+    b +- -log(1 - c) instead (log(1) = 0, log(0) = -inf), and where(c, a, +-inf) is a +- -log(c).
+    """
     rtype = imp.meta_type(node)
     elem = rtype.get_element_type()
-    if isinstance(cond, Const) and isinstance(a, bool | int | float) and not isinstance(b, Const):
-        # A constant mask filled with a constant (a causal mask): one additive tensor.
+    infinite_a = isinstance(a, float) and math.isinf(a)
+    if isinstance(cond, Const) and infinite_a and not isinstance(b, Const):
+        # A constant mask filled with -inf (a causal mask): one additive tensor.
         fill = torch.zeros(cond.tensor.shape, dtype=torch.float32).masked_fill(
             cond.tensor, float(a)
         )
@@ -169,6 +192,15 @@ def _select_by_mask(
     c = imp.value(cond)
     if cast(TensorType, c.type).get_element_type() != elem:
         c = imp.emit(nn.CastOp(c, retype_elem(rtype, shape_of(c))))
+    infinite_b = isinstance(b, float) and math.isinf(b)
+    if infinite_a != infinite_b:
+        fill, other, where_fill = (a, b, imp.emit(nn.SubOp(imp.scalar(1, elem), c)))
+        if infinite_b:
+            fill, other, where_fill = (b, a, c)
+        # log(where_fill) is 0 where `other` is chosen and -inf where the fill is.
+        log = imp.emit(nn.LogOp(where_fill))
+        step = nn.AddOp if fill < 0 else nn.SubOp
+        return imp.emit(step(imp.value(other, elem), log, rtype))
     av, bv = imp.value(a, elem), imp.value(b, elem)
     diff = imp.emit(nn.SubOp(av, bv))
     return imp.emit(nn.AddOp(bv, imp.emit(nn.MulOp(c, diff)), rtype))

@@ -22,6 +22,7 @@ from chiplex.ir.torch_import.registry import (
     packet,
 )
 from chiplex.ir.torch_import.values import (
+    Const,
     Unsupported,
     Value,
 )
@@ -75,6 +76,11 @@ def _avg_pool(
     *rest: Any,
     **kw: Any,
 ) -> SSAValue:
+    names = ["ceil_mode", "count_include_pad", "divisor_override"]
+    options = {"count_include_pad": True, "divisor_override": None}
+    options |= dict(zip(names, rest, strict=False)) | kw
+    if options["divisor_override"] is not None:
+        raise Unsupported("avg_pool2d with divisor_override")
     v = imp.value(x)
     k, s, p = _pool_params(kernel, stride, padding)
     shape = shape_of(v)
@@ -89,7 +95,17 @@ def _avg_pool(
         # One window over the whole input (EfficientNet's `AvgPool2d(hidden, ceil_mode=True)`):
         # torch divides by the cells inside the input, so this is the global mean.
         return imp.emit(nn.GlobalAvgPool2dOp(v, rtype))
-    return imp.emit(nn.AvgPool2dOp(v, k, s, p, _check_pool(imp, node, v, k, s, p)))
+    rtype = _check_pool(imp, node, v, k, s, p)
+    out = imp.emit(nn.AvgPool2dOp(v, k, s, p, rtype))
+    if options["count_include_pad"] and any(p):
+        # nn.avg_pool2d divides by the cells inside the input; torch's default divides by the
+        # whole window: scale each output by (cells inside / window cells), a constant map.
+        h, w = shape[2:]
+        ones = torch.ones(1, 1, h, w)
+        inside = torch.nn.functional.avg_pool2d(ones, k, s, p, count_include_pad=True)
+        name = f"{imp.path}.pad_fraction" if imp.path else "avg_pool2d.pad_fraction"
+        out = imp.emit(nn.MulOp(out, imp.value(Const(inside, name)), rtype))
+    return out
 
 
 @aten_rule("adaptive_avg_pool2d", "_adaptive_avg_pool2d")

@@ -1,0 +1,202 @@
+"""Every chiplex pass (and the example plugin pass) preserves what a program computes, checked with
+`chiplex.testing.assert_pipeline_preserves_semantics` on hypothesis-generated programs; the check
+itself catches a pass that changes the meaning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from chiplex.ir import nn
+from chiplex.ir.mcm import ProgramOp
+from chiplex.passes import PASSES, load_plugin, register_pass
+from chiplex.testing import assert_pipeline_preserves_semantics, nn_programs, tight_target
+
+ROOT = Path(__file__).parents[1]
+PLUGIN = ROOT / "examples" / "passes" / "decompose_softmax.py"
+LOWERING = ["place", "legalize-placement", "insert-transfers", "split-chiplets"]
+EXAMPLES = settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.mark.parametrize("last", range(len(LOWERING) + 1))
+@EXAMPLES
+@given(module=nn_programs())
+def test_every_chiplex_pass_preserves_meaning_bit_for_bit(
+    last: int, module: ModuleOp, tmp_path: Path
+) -> None:
+    """annotate-costs, then each lowering pass in turn: they only annotate and move ops, so the
+    results are bit-identical on a target small enough to force a split over several chips."""
+    target = tight_target(module, tmp_path)
+    pipeline = ",".join([f'annotate-costs{{target="{target}"}}'] + LOWERING[:last])
+    assert_pipeline_preserves_semantics(module, pipeline, bit_identical=True)
+
+
+@EXAMPLES
+@given(module=nn_programs())
+def test_the_example_plugin_pass_preserves_meaning(module: ModuleOp, tmp_path: Path) -> None:
+    load_plugin(str(PLUGIN))
+    target = tight_target(module, tmp_path)
+    assert_pipeline_preserves_semantics(
+        module,
+        f'decompose-softmax,annotate-costs{{target="{target}"}},' + ",".join(LOWERING),
+        rtol=1e-6,
+    )
+
+
+def test_tight_targets_really_split(tmp_path: Path) -> None:
+    from chiplex.compile import run_pipeline
+    from chiplex.semantics import random_programs
+
+    spread = 0
+    for module in random_programs(10, seed=4, max_ops=10):
+        target = tight_target(module, tmp_path)
+        run_pipeline(module, f'annotate-costs{{target="{target}"}},' + ",".join(LOWERING))
+        program = next(op for op in module.ops if isinstance(op, ProgramOp))
+        spread += sum(len(c.block.ops) > 1 for c in program.chiplets) >= 2
+    assert spread >= 8
+
+
+# A pass that changes the meaning: GELU becomes ReLU (close, but not the same function).
+class _GeluToRelu(RewritePattern):
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.GeluOp, rewriter: PatternRewriter, /) -> None:
+        rewriter.replace(op, [nn.ReluOp(op.input)])
+
+
+@dataclass(frozen=True)
+class WrongGelu(ModulePass):
+    name = "test-wrong-gelu"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        walker = PatternRewriteWalker(GreedyRewritePatternApplier([_GeluToRelu()]))
+        walker.rewrite_module(op)
+
+
+def test_the_check_catches_a_pass_that_changes_meaning() -> None:
+    from chiplex.semantics import random_programs
+
+    register_pass(WrongGelu)
+    try:
+        caught = 0
+        for module in random_programs(40, seed=2):
+            if not any(isinstance(op, nn.GeluOp) for op in module.walk()):
+                continue
+            with pytest.raises(AssertionError, match="'test-wrong-gelu' changed what the program"):
+                assert_pipeline_preserves_semantics(module, "test-wrong-gelu")
+            caught += 1
+        assert caught >= 3
+    finally:
+        PASSES.pop(WrongGelu.name, None)
+
+
+def test_bit_identical_is_stricter_than_a_tolerance() -> None:
+    from chiplex.semantics import random_programs
+
+    module = next(
+        m for m in random_programs(40, seed=2) if any(isinstance(o, nn.SoftmaxOp) for o in m.walk())
+    )
+    load_plugin(str(PLUGIN))
+    assert_pipeline_preserves_semantics(module, "decompose-softmax", rtol=1e-6)
+
+
+NORMS = ROOT / "examples" / "passes" / "decompose_norms.py"
+
+
+@EXAMPLES
+@given(module=nn_programs())
+def test_a_user_pass_decomposing_layer_norm_and_gelu_preserves_meaning(module: ModuleOp) -> None:
+    load_plugin(str(NORMS))
+    assert_pipeline_preserves_semantics(module, "decompose-norms", rtol=1e-5)
+
+
+def test_the_user_pass_on_a_real_model_and_through_the_cli(tmp_path: Path) -> None:
+    from chiplex.cli import main
+    from chiplex.ir.parse import load_module
+
+    load_plugin(str(NORMS))
+    module = load_module(ROOT / "examples" / "models" / "bert_layer.mlir")
+    comparison = assert_pipeline_preserves_semantics(module, "decompose-norms", rtol=1e-5)
+    assert comparison.max_rel > 0  # a different summation order: close, not identical
+    pipeline = (
+        "decompose-norms,annotate-costs{target=tpu-ring8},place,legalize-placement,"
+        "insert-transfers,split-chiplets"
+    )
+    out = tmp_path / "out"
+    args = ["compile", str(ROOT / "examples" / "models" / "bert_layer.mlir")]
+    assert main([*args, "--plugin", str(NORMS), "--pipeline", pipeline, "-o", str(out)]) == 0
+
+
+@pytest.mark.parametrize("kind", ["transformer", "convnet", "mlp", "hybrid"])
+def test_synthetic_graphs_placed_and_split_are_bit_identical(kind: str, tmp_path: Path) -> None:
+    """The learned placer's training graphs: realistic sizes, every family."""
+    from chiplex.ir.synthetic import SyntheticConfig, random_graph
+
+    module = random_graph(1, kind, SyntheticConfig(max_blocks=1))
+    target = tight_target(module, tmp_path)
+    pipeline = ",".join([f'annotate-costs{{target="{target}"}}'] + LOWERING)
+    assert_pipeline_preserves_semantics(module, pipeline, bit_identical=True)
+
+
+WRONG_PLUGIN = '''
+from dataclasses import dataclass
+
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier, PatternRewriteWalker, RewritePattern, op_type_rewrite_pattern,
+)
+
+from chiplex.ir import nn
+
+
+class TanhGelu(RewritePattern):
+    """A user's 'GELU' lowering that forgets the 1 + ...: wrong."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn.GeluOp, rewriter, /):
+        t = nn.TanhOp(op.input)
+        rewriter.replace(op, [t, nn.MulOp(op.input, t)])
+
+
+@dataclass(frozen=True)
+class BadGelu(ModulePass):
+    name = "bad-gelu"
+
+    def apply(self, ctx, op):
+        PatternRewriteWalker(GreedyRewritePatternApplier([TanhGelu()])).rewrite_module(op)
+'''
+
+
+def test_compile_check_semantics_catches_a_wrong_user_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chiplex.cli import main
+
+    plugin = tmp_path / "bad_gelu.py"
+    plugin.write_text(WRONG_PLUGIN)
+    model = str(ROOT / "examples" / "models" / "bert_layer.mlir")
+    lowering = (
+        "annotate-costs{target=tpu-ring8},place,legalize-placement,insert-transfers,split-chiplets"
+    )
+    out = tmp_path / "out"
+    args = ["compile", model, "--plugin", str(plugin), "--check-semantics", "-o", str(out)]
+    assert main([*args, "--pipeline", f"bad-gelu,{lowering}"]) == 1
+    err = capsys.readouterr().err
+    assert "--check-semantics: the pipeline changed what the program computes" in err
+    assert "Traceback" not in err and not out.exists()
+    assert main([*args, "--pipeline", lowering]) == 0
+    assert "semantics kept: bit-identical" in capsys.readouterr().out
