@@ -1430,6 +1430,13 @@ class InsertSliceOp(NNOp):
         )
 
 
+SHARD_OF_ATTR = "shard_of"
+"""On a shard's `nn.param` (made by `shard-params`): the name of the parameter it is a part of."""
+SHARD_AXIS_ATTR = "shard_axis"
+SHARD_OFFSET_ATTR = "shard_offset"
+"""Where the shard starts along `shard_axis` of the (stored layout of the) whole parameter."""
+
+
 def embedding_shard_shape(table: TensorType, ids: TensorType, partial: TensorType | None) -> Shape:
     expected = embedding_shape(table, ids)
     if partial is not None and partial.get_shape() != expected:

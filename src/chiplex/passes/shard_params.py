@@ -48,14 +48,12 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from chiplex.errors import ChiplexError
 from chiplex.ir import nn
 from chiplex.ir.graph import single_function
+from chiplex.ir.nn import SHARD_AXIS_ATTR, SHARD_OF_ATTR, SHARD_OFFSET_ATTR
 from chiplex.ir.types import tensor_bytes
 from chiplex.passes.common import resolve_target
 
-SHARD_OF_ATTR = "shard_of"
-"""On a shard's `nn.param`: the name of the parameter it is a part of."""
-SHARD_AXIS_ATTR = "shard_axis"
-SHARD_OFFSET_ATTR = "shard_offset"
-"""Where the shard starts along `shard_axis` of the (stored layout of the) whole parameter."""
+# The attributes of a shard's `nn.param` live with the dialect (the interpreter reads them too).
+__all__ = ["SHARD_AXIS_ATTR", "SHARD_OFFSET_ATTR", "SHARD_OF_ATTR", "ShardParams"]
 
 
 def _mib(nbytes: float) -> str:
