@@ -267,3 +267,51 @@ def test_interpreter_is_deterministic() -> None:
         for a, b in zip(run(module, inputs, params), run(module, inputs, params), strict=True)
     )
     assert interpret.random_parameters(module, 5).keys() == params.keys()
+
+
+def test_embedding_shards_read_their_rows_of_the_whole_table() -> None:
+    """Two shards of a 6-row table (rows 0..3 and 4..5), chained: the full lookup, with the data
+    supplied once under the unsharded name; ids outside a shard pass `partial` through."""
+    text = """
+    func.func @f(%ids: tensor<2x3xi64>) -> tensor<2x3x2xf32> {
+      %s0 = nn.param "t.shard0" {shard_of = "t", shard_axis = 0 : i64, shard_offset = 0 : i64} : tensor<4x2xf32>
+      %s1 = nn.param "t.shard1" {shard_of = "t", shard_axis = 0 : i64, shard_offset = 4 : i64} : tensor<2x2xf32>
+      %a = nn.embedding_shard %s0, %ids row_offset = 0 : tensor<4x2xf32>, tensor<2x3xi64> -> tensor<2x3x2xf32>
+      %b = nn.embedding_shard %s1, %ids, %a row_offset = 4 : tensor<2x2xf32>, tensor<2x3xi64>, tensor<2x3x2xf32> -> tensor<2x3x2xf32>
+      func.return %b : tensor<2x3x2xf32>
+    }
+    """
+    module = parse_module(text)
+    table = np.arange(12, dtype=np.float32).reshape(6, 2)
+    ids = np.array([[0, 5, 3], [4, 1, 5]])
+    (got,) = run(module, [ids], {"t": table})
+    np.testing.assert_array_equal(got, table[ids])
+    assert random_inputs(module, 0)[0].max() <= 5  # the shards together bound the ids
+    with pytest.raises(ChiplexError, match="not supplied: 't.shard0'"):
+        run(module, [ids], {"t.shard0": table[:4]})
+
+
+def test_compare_cumsum_pad_insert_slice_gather_elements_match_numpy_by_hand() -> None:
+    text = """
+    func.func @f(%x: tensor<2x3xf32>, %i: tensor<2x2xi64>) -> (tensor<2x3xi1>, tensor<2x3xf32>, tensor<2x6xf32>, tensor<2x6xf32>, tensor<2x2xf32>) {
+      %z = nn.constant 1.0 : tensor<f32>
+      %c = nn.compare "ge" %x, %z : tensor<2x3xf32>, tensor<f32> -> tensor<2x3xi1>
+      %s = nn.cumsum %x axis = 1 : tensor<2x3xf32> -> tensor<2x3xf32>
+      %p = nn.pad %x low = [0, 1] high = [0, 2] value = 5.000000e-01 : tensor<2x3xf32> -> tensor<2x6xf32>
+      %w = nn.insert_slice %x into %p starts = [0, 1] strides = [1, 2] : tensor<2x3xf32>, tensor<2x6xf32> -> tensor<2x6xf32>
+      %g = nn.gather_elements %x, %i axis = 1 : tensor<2x3xf32>, tensor<2x2xi64> -> tensor<2x2xf32>
+      func.return %c, %s, %p, %w, %g : tensor<2x3xi1>, tensor<2x3xf32>, tensor<2x6xf32>, tensor<2x6xf32>, tensor<2x2xf32>
+    }
+    """
+    x = np.array([[0.5, 1.0, 2.0], [3.0, -1.0, 1.5]], dtype=np.float32)
+    i = np.array([[2, 0], [1, 1]])
+    c, s, p, w, g = run(parse_module(text), [x, i], {})
+    np.testing.assert_array_equal(c, [[False, True, True], [True, False, True]])
+    np.testing.assert_array_equal(s, [[0.5, 1.5, 3.5], [3.0, 2.0, 3.5]])
+    np.testing.assert_array_equal(
+        p, [[0.5, 0.5, 1.0, 2.0, 0.5, 0.5], [0.5, 3.0, -1.0, 1.5, 0.5, 0.5]]
+    )
+    np.testing.assert_array_equal(
+        w, [[0.5, 0.5, 1.0, 1.0, 0.5, 2.0], [0.5, 3.0, -1.0, -1.0, 0.5, 1.5]]
+    )
+    np.testing.assert_array_equal(g, [[2.0, 0.5], [-1.0, -1.0]])

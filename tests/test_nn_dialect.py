@@ -119,6 +119,36 @@ ROUND_TRIP: list[tuple[list[str], str]] = [
     ),
     ([IMG], f"%r = nn.global_avg_pool2d %a : {IMG} -> tensor<2x16x1x1xf32>"),
     ([X], f'%r = nn.gelu %a {{mcm.chip = #mcm.chip<3>, note = "x"}} : {X}'),
+    (
+        ["tensor<4x128xi64>", "tensor<i64>"],
+        '%r = nn.compare "ne" %a, %b : tensor<4x128xi64>, tensor<i64> -> tensor<4x128xi1>',
+    ),
+    (["tensor<4x128xi32>"], "%r = nn.cumsum %a axis = 1 : tensor<4x128xi32> -> tensor<4x128xi64>"),
+    (
+        ["tensor<4x10xf32>", "tensor<4x3xi64>"],
+        "%r = nn.gather_elements %a, %b axis = 1 : tensor<4x10xf32>, tensor<4x3xi64> -> "
+        "tensor<4x3xf32>",
+    ),
+    (
+        ["tensor<1x4x9xbf16>"],
+        "%r = nn.pad %a low = [0, 0, 2] high = [0, 0, 1] value = 5.000000e-01 : "
+        "tensor<1x4x9xbf16> -> tensor<1x4x12xbf16>",
+    ),
+    (
+        ["tensor<2x3xf32>", "tensor<2x6xf32>"],
+        "%r = nn.insert_slice %a into %b starts = [0, 1] strides = [1, 2] : "
+        "tensor<2x3xf32>, tensor<2x6xf32> -> tensor<2x6xf32>",
+    ),
+    (
+        ["tensor<1000x768xi8>", "tensor<4x128xi64>", "tensor<4x128x768xbf16>"],
+        "%r = nn.embedding_shard %a, %b, %c row_offset = 1000 : tensor<1000x768xi8>, "
+        "tensor<4x128xi64>, tensor<4x128x768xbf16> -> tensor<4x128x768xbf16>",
+    ),
+    (
+        ["tensor<1000x768xi8>", "tensor<4x128xi64>"],
+        "%r = nn.embedding_shard %a, %b row_offset = 0 : tensor<1000x768xi8>, "
+        "tensor<4x128xi64> -> tensor<4x128x768xbf16>",
+    ),
 ]
 
 
@@ -161,13 +191,46 @@ def test_every_op_is_an_nnop_and_pure_except_none() -> None:
 
 def test_nn_dialect_lists_all_ops() -> None:
     names = {op.name for op in nn.NN.operations}
-    assert len(names) == 39
+    assert len(names) == 45
     assert "nn.global_avg_pool2d" in names
 
 
 # --- verifier rejections ---------------------------------------------------------------------
 
 REJECT: list[tuple[list[str], str, str]] = [
+    (
+        ["tensor<4xi64>", "tensor<4xi64>"],
+        '%r = nn.compare "neq" %a, %b : tensor<4xi64>, tensor<4xi64> -> tensor<4xi1>',
+        "nn.compare: predicate 'neq' is not one of eq, ne, lt, le, gt, ge",
+    ),
+    (
+        ["tensor<4xi64>", "tensor<4xi64>"],
+        '%r = nn.compare "eq" %a, %b : tensor<4xi64>, tensor<4xi64> -> tensor<4xi64>',
+        "nn.compare: result tensor<4xi64> must have element type i1",
+    ),
+    (
+        ["tensor<4x3xf32>", "tensor<4x5xi64>"],
+        "%r = nn.gather_elements %a, %b axis = 0 : tensor<4x3xf32>, tensor<4x5xi64> -> "
+        "tensor<4x5xf32>",
+        "nn.gather_elements: indices tensor<4x5xi64> are larger than data tensor<4x3xf32> in dim 1",
+    ),
+    (
+        ["tensor<4x3xf32>"],
+        "%r = nn.pad %a low = [0, -1] high = [0, 0] : tensor<4x3xf32> -> tensor<4x2xf32>",
+        "nn.pad: padding must be >= 0",
+    ),
+    (
+        ["tensor<2x3xf32>", "tensor<2x6xf32>"],
+        "%r = nn.insert_slice %a into %b starts = [0, 1] strides = [1, 3] : "
+        "tensor<2x3xf32>, tensor<2x6xf32> -> tensor<2x6xf32>",
+        "nn.insert_slice: dim 1: source tensor<2x3xf32> written at 1 with stride 3 ends past",
+    ),
+    (
+        ["tensor<10x8xi8>", "tensor<4xi64>", "tensor<4x7xf32>"],
+        "%r = nn.embedding_shard %a, %b, %c row_offset = 0 : tensor<10x8xi8>, tensor<4xi64>, "
+        "tensor<4x7xf32> -> tensor<4x7xf32>",
+        "nn.embedding_shard: partial tensor<4x7xf32> must have the lookup's shape 4x8",
+    ),
     (
         ["tensor<1x128x768xf32>", "tensor<512x3072xi8>"],
         "%r = nn.matmul %a, %b : tensor<1x128x768xf32>, tensor<512x3072xi8> -> "

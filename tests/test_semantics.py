@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, TensorType, bf16, i8, i64
+from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -27,23 +31,40 @@ from chiplex.testing import assert_pipeline_preserves_semantics, nn_programs, ti
 
 ROOT = Path(__file__).parents[1]
 PLUGIN = ROOT / "examples" / "passes" / "decompose_softmax.py"
-LOWERING = ["place", "legalize-placement", "insert-transfers", "split-chiplets"]
+# The default pipeline's passes in order; the first two take the target (see `lowering`).
+LOWERING = [
+    "shard-params",
+    "annotate-costs",
+    "place",
+    "legalize-placement",
+    "insert-transfers",
+    "split-chiplets",
+]
+TARGETED = {"shard-params", "annotate-costs"}
 EXAMPLES = settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
-@pytest.mark.parametrize("last", range(len(LOWERING) + 1))
+def lowering(target: str, passes: list[str] = LOWERING) -> str:
+    """The pipeline text of `passes`, the target given to those that take one."""
+    return ",".join(f'{p}{{target="{target}"}}' if p in TARGETED else p for p in passes)
+
+
+@pytest.mark.parametrize("last", range(1, len(LOWERING) + 1))
 @EXAMPLES
 @given(module=nn_programs())
 def test_every_chiplex_pass_preserves_meaning_bit_for_bit(
     last: int, module: ModuleOp, tmp_path: Path
 ) -> None:
-    """annotate-costs, then each lowering pass in turn: they only annotate and move ops, so the
-    results are bit-identical on a target small enough to force a split over several chips."""
+    """The default pipeline's passes in turn: they only annotate and move ops (every parameter fits
+    a chip, so shard-params keeps the program as it is), so the results are bit-identical on a
+    target small enough to force a split over several chips. `test_shard_params_preserves_meaning`
+    covers shard-params where it rewrites."""
     target = tight_target(module, tmp_path)
-    pipeline = ",".join([f'annotate-costs{{target="{target}"}}'] + LOWERING[:last])
-    assert_pipeline_preserves_semantics(module, pipeline, bit_identical=True)
+    assert_pipeline_preserves_semantics(
+        module, lowering(target, LOWERING[:last]), bit_identical=True
+    )
 
 
 @EXAMPLES
@@ -53,7 +74,7 @@ def test_the_example_plugin_pass_preserves_meaning(module: ModuleOp, tmp_path: P
     target = tight_target(module, tmp_path)
     assert_pipeline_preserves_semantics(
         module,
-        f'decompose-softmax,annotate-costs{{target="{target}"}},' + ",".join(LOWERING),
+        "decompose-softmax," + lowering(target),
         rtol=1e-6,
     )
 
@@ -65,7 +86,7 @@ def test_tight_targets_really_split(tmp_path: Path) -> None:
     spread = 0
     for module in random_programs(10, seed=4, max_ops=10):
         target = tight_target(module, tmp_path)
-        run_pipeline(module, f'annotate-costs{{target="{target}"}},' + ",".join(LOWERING))
+        run_pipeline(module, lowering(target))
         program = next(op for op in module.ops if isinstance(op, ProgramOp))
         spread += sum(len(c.block.ops) > 1 for c in program.chiplets) >= 2
     assert spread >= 8
@@ -148,8 +169,7 @@ def test_synthetic_graphs_placed_and_split_are_bit_identical(kind: str, tmp_path
 
     module = random_graph(1, kind, SyntheticConfig(max_blocks=1))
     target = tight_target(module, tmp_path)
-    pipeline = ",".join([f'annotate-costs{{target="{target}"}}'] + LOWERING)
-    assert_pipeline_preserves_semantics(module, pipeline, bit_identical=True)
+    assert_pipeline_preserves_semantics(module, lowering(target), bit_identical=True)
 
 
 WRONG_PLUGIN = '''
@@ -200,3 +220,85 @@ def test_compile_check_semantics_catches_a_wrong_user_pass(
     assert "Traceback" not in err and not out.exists()
     assert main([*args, "--pipeline", lowering]) == 0
     assert "semantics kept: bit-identical" in capsys.readouterr().out
+
+
+# -- shard-params where it rewrites: a parameter larger than one chip -----------------------------
+
+# 16 slow chips of 4000 bytes: a token table of 260+ rows x 16 (i8) does not fit one chip, so
+# shard-params splits it into shards of at most a quarter chip (1000 bytes).
+SHARD_TARGET = """\
+name = "tiny-ring8"
+[chip]
+matrix_ops = { i8 = 1.0e6, bf16 = 1.0e6, f32 = 1.0e6 }
+vector_ops = { i8 = 1.0e6, bf16 = 1.0e6, f32 = 1.0e6 }
+sram_bytes = 4000
+sram_bandwidth = 1.0e12
+[link]
+bandwidth = 1.0e12
+latency = 1.0e-12
+[topology]
+kind = "ring"
+num_chips = 16
+"""
+
+
+@st.composite
+def shardable_programs(draw: st.DrawFn) -> ModuleOp:
+    """Token ids -> embedding (a table too large for a SHARD_TARGET chip) + a slice of a position
+    table, then maybe a linear layer whose weight is too large too, then a small linear head."""
+    act, weight = bf16, i8
+    b, t = 1, 2
+    vocab, dim = draw(st.integers(260, 320)), 16
+    ops: list[Operation] = []
+
+    def emit(op: Operation) -> SSAValue:
+        ops.append(op)
+        return op.results[0]
+
+    def param(name: str, shape: list[int]) -> SSAValue:
+        return emit(nn.ParamOp(name, TensorType(weight, shape)))
+
+    block = Block(arg_types=[TensorType(i64, [b, t])])
+    x = emit(
+        nn.EmbeddingOp(param("wte", [vocab, dim]), block.args[0], TensorType(act, [b, t, dim]))
+    )
+    if draw(st.booleans()):
+        positions = draw(st.integers(t, 40))
+        table = param("wpe", [positions, dim])
+        x = emit(nn.AddOp(x, emit(nn.SliceOp(table, [0, 0], [t, dim]))))
+    if draw(st.booleans()):
+        # 16 x 256..280 i8 = 4096.. bytes: larger than a chip.
+        width = draw(st.integers(256, 280))
+        x = emit(nn.MatmulOp(x, param("fc", [dim, width])))
+        x = emit(nn.GeluOp(emit(nn.AddOp(x, param("fc.bias", [width])))))
+    head = emit(nn.MatmulOp(x, param("head", [cast(TensorType, x.type).get_shape()[-1], 4])))
+    block.add_ops(ops)
+    block.add_op(func.ReturnOp(head))
+    function = func.FuncOp("shardable", ([block.args[0].type], [head.type]), Region(block))
+    module = ModuleOp([function])
+    module.verify()
+    return module
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(module=shardable_programs())
+def test_shard_params_preserves_meaning(module: ModuleOp, tmp_path: Path) -> None:
+    """shard-params, then the rest of the default pipeline, on a target where the token table
+    (and the wide linear weight) do not fit one chip: the sharded, placed and split program
+    computes what the original does. (A row split, `linear_split=row`, is checked against torch
+    in test_shard_params.py: here its full-width partial sums would not fit these chips.)"""
+    from chiplex.compile import run_pipeline
+
+    target = tmp_path / "tiny-ring8.toml"
+    target.write_text(SHARD_TARGET)
+    shard = f'shard-params{{target="{target}"}}'
+    sharded = run_pipeline(module.clone(), shard)[0]
+    shards = [
+        op for op in sharded.walk() if isinstance(op, nn.ParamOp) and "shard_of" in op.attributes
+    ]
+    assert {op.attributes["shard_of"].data for op in shards} >= {"wte"}  # type: ignore[attr-defined]
+    assert any(isinstance(op, nn.EmbeddingShardOp) for op in sharded.walk())
+    pipeline = ",".join([shard, lowering(str(target), LOWERING[1:])])
+    assert_pipeline_preserves_semantics(module, pipeline, rtol=1e-6)

@@ -50,7 +50,8 @@ def _stored_param(
 ) -> torch.Tensor:
     """The tensor an nn.param stands for: the state-dict entry seen through `torch_view`, with
     inference batch norm folded into its weight and bias (what nn.batch_norm expects)."""
-    name = op.param_name.data
+    shard_of = op.attributes.get("shard_of")  # a shard made by shard-params: part of a param
+    name = shard_of.data if shard_of is not None else op.param_name.data  # type: ignore[attr-defined]
     if name in consts:
         return consts[name].float()
     state = dict(model.named_parameters()) | dict(model.named_buffers())
@@ -66,6 +67,11 @@ def _stored_param(
         for kind, args in re.findall(r"(\w+)\(([^)]*)\)", view.data):  # type: ignore[attr-defined]
             dims = [int(a) for a in args.split(",") if a.strip()]
             t = t.permute(*dims) if kind == "permute" else t.reshape(dims)
+    if shard_of is not None:
+        axis = op.attributes["shard_axis"].value.data  # type: ignore[attr-defined]
+        offset = op.attributes["shard_offset"].value.data  # type: ignore[attr-defined]
+        size = cast(TensorType, op.result.type).get_shape()[axis]
+        t = t.narrow(axis, offset, size)
     assert tuple(t.shape) == tuple(cast(TensorType, op.result.type).get_shape()), name
     return t
 
@@ -169,6 +175,31 @@ def _eval(
         return F.avg_pool2d(xs[0], k, s, p, count_include_pad=False)
     if isinstance(op, nn.GlobalAvgPool2dOp):
         return xs[0].mean((2, 3), keepdim=True)
+    if isinstance(op, nn.CompareOp):
+        return getattr(torch, op.predicate.data)(xs[0], xs[1])
+    if isinstance(op, nn.CumsumOp):
+        return torch.cumsum(xs[0], op.axis.value.data)
+    if isinstance(op, nn.GatherElementsOp):
+        return torch.gather(xs[0], op.axis.value.data, xs[1].long())
+    if isinstance(op, nn.PadOp):
+        pads = [p for lo, hi in zip(_ints(op.low), _ints(op.high), strict=True) for p in (lo, hi)]
+        pairs = [pads[i : i + 2] for i in range(0, len(pads), 2)][::-1]
+        return F.pad(xs[0], [p for pair in pairs for p in pair], value=op.value.value.data)
+    if isinstance(op, nn.InsertSliceOp):
+        out = xs[1].clone().float()
+        index = tuple(
+            slice(st, st + (sz - 1) * sd + 1, sd)
+            for st, sz, sd in zip(_ints(op.starts), xs[0].shape, op.stride_values(), strict=True)
+        )
+        out[index] = xs[0].float()
+        return out
+    if isinstance(op, nn.EmbeddingShardOp):
+        table, ids = xs[0], xs[1].long()
+        out = xs[2].clone().float() if len(xs) > 2 else torch.zeros(shape)
+        offset = op.row_offset.value.data
+        owned = (ids >= offset) & (ids < offset + table.shape[0])
+        out[owned] = table[ids[owned] - offset].float()
+        return out
     raise AssertionError(f"no reference semantics for {op.name}")
 
 
@@ -396,9 +427,9 @@ BAD_MODULE = textwrap.dedent(
 
         def forward(self, x):
             y = self.fc(x)
-            y = torch.cumsum(y, dim=-1)
+            y = torch.cumprod(y, dim=-1)
             z = torch.sort(y, dim=-1).values
-            w = torch.cumsum(z, dim=0)
+            w = torch.cumprod(z, dim=0)
             return nn.functional.hardswish(w) + torch.nn.functional.silu(y)
 
 
@@ -421,7 +452,7 @@ def test_unsupported_ops_are_all_listed_with_counts_and_locations(bad_model_file
         import_module(model, (torch.randn(2, 8),))
     message = str(info.value)
     assert message.startswith("cannot import Bad: 2 unsupported ATen ops (3 uses):")
-    assert f"aten.cumsum.default: 2 (first at {bad_model_file}:13)" in message
+    assert f"aten.cumprod.default: 2 (first at {bad_model_file}:13)" in message
     assert f"aten.sort.default: 1 (first at {bad_model_file}:14)" in message
     # hardswish and silu are supported (hardswish through the core-ATen decomposition).
     assert "hardswish" not in message and "silu" not in message
@@ -434,7 +465,7 @@ def test_cli_reports_unsupported_ops_with_exit_code_1(
     code = main(["import-torch", f"{bad_model_file}:make", "--input-shape", "2x8", "-o", str(out)])
     assert code == 1
     err = capsys.readouterr().err
-    assert "aten.cumsum.default: 2 (first at" in err and "aten.sort.default: 1" in err
+    assert "aten.cumprod.default: 2 (first at" in err and "aten.sort.default: 1" in err
     assert "Traceback" not in err
     assert not out.exists()
 

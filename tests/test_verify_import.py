@@ -102,6 +102,28 @@ class MaskedBuffer(tnn.Module):
         return x.masked_fill(self.mask, 0.5) + x.masked_fill(self.mask, -2.0).softmax(-1)
 
 
+class TwoIndex(tnn.Module):
+    """`x[i, j]`: index tensors at adjacent dims (linearised into one nn.gather)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("i", torch.tensor([[2, 0], [1, 1]]))
+        self.register_buffer("j", torch.tensor([3, 0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[self.i, self.j] * 2 + x[:, self.j].sum(1, keepdim=True)[:2, :, :1]
+
+
+class SetItem(tnn.Module):
+    """In-place writes into a fresh tensor (functionalised into slice_scatter / copy)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        y[:, 1:3] = x[:, :2] * 2
+        y[:, :, -1] = 0.0
+        return y
+
+
 IMG = (2, 3, 8, 8)
 SEQ = (2, 5, 8)
 
@@ -285,6 +307,65 @@ FAMILIES: dict[str, tuple[Callable[[], tnn.Module], Callable[[], tuple[torch.Ten
         ),
         lambda: (_r(*SEQ),),
     ),
+    # comparisons, scans, element gathers, padding, slice writes (issue-models' nn ops)
+    "compare": (
+        lambda: Fn(
+            lambda m, x, y: (
+                (x > y).float()
+                + (x <= 0.25).float() * 2
+                + (x.ne(y) & (y >= -0.5)).float() * 3
+                + ((x < 0) | (y == y.amax(-1, keepdim=True))).float() * 4
+            )
+        ),
+        lambda: (_r(*SEQ), _r(*SEQ)),
+    ),
+    "cumsum": (
+        lambda: Fn(lambda m, x: torch.cumsum(x, 1) + x.cumsum(-1) * 0.5),
+        lambda: (_r(*SEQ),),
+    ),
+    "cumsum_position_ids": (
+        # RoBERTa's position ids: the running count of non-padding tokens, masked.
+        lambda: Fn(
+            lambda m, ids: (torch.cumsum(ids.ne(1).int(), 1) * ids.ne(1).int() + 1).float() * 0.1
+        ),
+        lambda: (torch.randint(0, 4, (2, 9)),),
+    ),
+    "gather_elements": (
+        lambda: Fn(
+            lambda m, x, i: (
+                torch.gather(x, 2, i) + torch.gather(x, 1, i[:, :2, :3]).sum(1, keepdim=True)
+            )
+        ),
+        lambda: (_r(*SEQ), torch.randint(0, 5, (2, 4, 3))),
+    ),
+    "index": (
+        lambda: Fn(
+            lambda m, x, i: x[i] + x[:, i].sum(0)[:1],
+        ),
+        lambda: (_r(*SEQ), torch.tensor([1, 0])),
+    ),
+    "index_two_tensors": (lambda: TwoIndex(), lambda: (_r(3, 4, 6),)),
+    "pad": (
+        lambda: Fn(
+            lambda m, x: (
+                F.pad(x, (1, 2)).sum(-1)
+                + F.pad(x, (0, 0, 1, 0), value=0.5)[:, 1:].sum(-1)
+                + F.pad(x, (-1, 1))[..., :5].sum(-1, keepdim=True)[..., 0]
+            )
+        ),
+        lambda: (_r(*SEQ),),
+    ),
+    "slice_scatter": (
+        lambda: Fn(
+            lambda m, x, y: (
+                torch.slice_scatter(x, y, dim=2, start=1, end=8, step=2)
+                + torch.select_scatter(x, torch.cat([y[:, 0], y[:, 1]], -1), 1, 3)
+            )
+        ),
+        lambda: (_r(*SEQ), _r(2, 5, 4)),
+    ),
+    "setitem": (lambda: SetItem(), lambda: (_r(*SEQ),)),
+    "conv1d": (lambda: tnn.Conv1d(5, 6, 3, stride=2, padding=1), lambda: (_r(2, 5, 11),)),
     # attention
     "sdpa": (
         lambda: Attention(False, False),

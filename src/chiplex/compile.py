@@ -33,7 +33,7 @@ LOWERING_PASSES = ("insert-transfers", "split-chiplets")
 class CompileResult:
     target: Target
     graph: Graph
-    """The graph of the input function (before transfers)."""
+    """The graph of the placed function (after shard-params, before transfers)."""
     placement: np.ndarray
     placed_ir: str
     """The placed function (before insert-transfers and split-chiplets), as MLIR text."""

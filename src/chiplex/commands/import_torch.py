@@ -84,15 +84,18 @@ def run(args: argparse.Namespace) -> int:
 
         check_writable_file(out, force=args.force)
     # torch is slow to import: only once the arguments are known to be usable.
+    import warnings
+
     from chiplex.commands._args import quiet_torch_export
     from chiplex.compile import module_text
-    from chiplex.ir.torch_import import module_stats
+    from chiplex.ir.torch_import import ImportNote, module_stats
     from chiplex.ir.verify_import import import_spec, verify_import
 
     if args.verify_rtol < 0:
         raise ChiplexError(f"--verify-rtol must be >= 0, got {args.verify_rtol}")
     started = time.perf_counter()
-    with quiet_torch_export():
+    with quiet_torch_export(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImportNote)
         imported_spec = import_spec(
             args.spec,
             args.input_shape,
@@ -103,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         )
     ir = imported_spec.ir
     imported = time.perf_counter()
+    for note in caught:
+        if issubclass(note.category, ImportNote):
+            print(f"chiplex: note: {note.message}", file=sys.stderr)
     if args.verify:
         # Before writing: a wrong import must not leave a file behind that looks fine.
         check = verify_import(

@@ -30,6 +30,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     DenseArrayBase,
     IndexType,
+    IntegerAttr,
     IntegerType,
     ModuleOp,
     StringAttr,
@@ -51,6 +52,7 @@ from xdsl.utils.exceptions import InterpretationError
 
 from chiplex.errors import ChiplexError
 from chiplex.ir import mcm, nn
+from chiplex.ir.nn import SHARD_AXIS_ATTR, SHARD_OF_ATTR, SHARD_OFFSET_ATTR
 
 __all__ = [
     "McmFunctions",
@@ -159,6 +161,17 @@ def _binary_operands(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     if a.dtype != b.dtype and (a.dtype == np.float32 or b.dtype == np.float32):
         return _float(a), _float(b)
     return a, b
+
+
+_COMPARISONS: dict[str, Any] = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}
+"""`nn.compare` predicates as numpy ufuncs (broadcasting, boolean result)."""
 
 
 _VIEW = re.compile(r"(permute|reshape)\(([^)]*)\)")
@@ -343,6 +356,27 @@ class NNFunctions(InterpreterFunctions):
             return (np.trunc(x).astype(np.int64) if x.dtype == np.float32 else x.astype(np.int64),)
         return (_float(x),)
 
+    @impl(nn.CompareOp)
+    def run_compare(
+        self, interpreter: Interpreter, op: nn.CompareOp, args: PythonValues
+    ) -> PythonValues:
+        compare = _COMPARISONS[op.predicate.data]
+        return (compare(*_binary_operands(*args)),)
+
+    @impl(nn.CumsumOp)
+    def run_cumsum(
+        self, interpreter: Interpreter, op: nn.CumsumOp, args: PythonValues
+    ) -> PythonValues:
+        # Inclusive prefix sum; the result's element type decides (torch sums booleans and
+        # integers as int64).
+        summed = np.cumsum(args[0], axis=op.axis.value.data)
+        elem = _elem(op.result)
+        if _is_bool(elem):
+            return (summed != 0,)
+        if _is_integer(elem):
+            return (summed.astype(np.int64, copy=False),)
+        return (_float(summed),)
+
     # -- normalisations ----------------------------------------------------------------------
 
     @impl(nn.SoftmaxOp)
@@ -444,6 +478,57 @@ class NNFunctions(InterpreterFunctions):
         _check_indices(op, ids, table.shape[0], "ids")
         return (table[ids],)
 
+    @impl(nn.GatherElementsOp)
+    def run_gather_elements(
+        self, interpreter: Interpreter, op: nn.GatherElementsOp, args: PythonValues
+    ) -> PythonValues:
+        # torch.gather: result[i][j] = data[indices[i][j]][j] (axis 0). Outside `axis` the indices
+        # may be smaller than data: only data's leading part of those dims is read.
+        data, indices = args
+        axis = op.axis.value.data % data.ndim
+        _check_indices(op, indices, data.shape[axis], "indices")
+        window = tuple(
+            slice(None) if k == axis else slice(0, size) for k, size in enumerate(indices.shape)
+        )
+        return (np.take_along_axis(data[window], indices, axis=axis),)
+
+    @impl(nn.PadOp)
+    def run_pad(self, interpreter: Interpreter, op: nn.PadOp, args: PythonValues) -> PythonValues:
+        x = args[0]
+        widths = list(zip(_ints(op.low), _ints(op.high), strict=True))
+        fill = np.asarray(op.value.value.data).astype(x.dtype)
+        return (np.pad(x, widths, mode="constant", constant_values=fill),)
+
+    @impl(nn.InsertSliceOp)
+    def run_insert_slice(
+        self, interpreter: Interpreter, op: nn.InsertSliceOp, args: PythonValues
+    ) -> PythonValues:
+        # The inverse of nn.slice: a copy of dest with source written into the strided slice.
+        source, dest = args
+        index = tuple(
+            slice(start, start + (size - 1) * stride + 1, stride)
+            for start, size, stride in zip(
+                _ints(op.starts), source.shape, op.stride_values(), strict=True
+            )
+        )
+        out = dest.copy()
+        out[index] = source
+        return (out,)
+
+    @impl(nn.EmbeddingShardOp)
+    def run_embedding_shard(
+        self, interpreter: Interpreter, op: nn.EmbeddingShardOp, args: PythonValues
+    ) -> PythonValues:
+        # Rows row_offset .. row_offset + V - 1 of a split table: ids in the shard read their row,
+        # the others keep `partial` (zero for the first shard of a chain).
+        table, ids = args[0], args[1]
+        rows = table.shape[0]
+        local = ids - op.row_offset.value.data
+        inside = (local >= 0) & (local < rows)
+        looked_up = table[np.clip(local, 0, max(rows - 1, 0))]
+        partial = args[2] if len(args) > 2 else np.zeros_like(looked_up)
+        return (np.where(inside[..., None], looked_up, partial),)
+
     # -- pooling -----------------------------------------------------------------------------
 
     @impl(nn.MaxPool2dOp)
@@ -480,8 +565,35 @@ def _check_indices(op: Operation, indices: np.ndarray, bound: int, what: str) ->
         raise ChiplexError(f"{_where(op)}: {what} hold {bad}, outside 0..{bound - 1}")
 
 
+def _data_name(op: nn.ParamOp) -> str:
+    """The parameter whose data `op` reads: its own, or for a shard the whole one it is part of
+    (`shard_of`, set by `shard-params`)."""
+    whole = op.attributes.get(SHARD_OF_ATTR)
+    return whole.data if isinstance(whole, StringAttr) else op.param_name.data
+
+
+def _shard_window(op: nn.ParamOp, data: np.ndarray) -> np.ndarray:
+    """A shard's part of its whole parameter's stored layout: `shard_offset` onwards along
+    `shard_axis`, as many as the shard declares."""
+    axis_attr = op.attributes.get(SHARD_AXIS_ATTR)
+    offset_attr = op.attributes.get(SHARD_OFFSET_ATTR)
+    if not isinstance(axis_attr, IntegerAttr) or not isinstance(offset_attr, IntegerAttr):
+        raise ChiplexError(
+            f"parameter '{op.param_name.data}' is a shard ({SHARD_OF_ATTR}) without integer "
+            f"{SHARD_AXIS_ATTR} and {SHARD_OFFSET_ATTR} attributes"
+        )
+    axis, offset = axis_attr.value.data, offset_attr.value.data
+    size = _shape(op.result)[axis]
+    if not 0 <= axis < data.ndim or offset + size > data.shape[axis]:
+        raise ChiplexError(
+            f"parameter '{op.param_name.data}': shard {offset}..{offset + size - 1} along axis "
+            f"{axis} lies outside '{_data_name(op)}' ({_fmt(data.shape)})"
+        )
+    return np.take(data, np.arange(offset, offset + size), axis=axis)
+
+
 def _load_parameter(op: nn.ParamOp, parameters: Mapping[str, np.ndarray]) -> np.ndarray:
-    name = op.param_name.data
+    name = _data_name(op)
     declared = cast(TensorType, op.result.type)
     if name not in parameters:
         raise ChiplexError(f"parameter '{name}' ({declared}) was not supplied")
@@ -495,6 +607,8 @@ def _load_parameter(op: nn.ParamOp, parameters: Mapping[str, np.ndarray]) -> np.
                 f"parameter '{name}' has shape {_fmt(data.shape)}, which torch_view "
                 f"'{view.data}' cannot turn into {_fmt(declared.get_shape())} ({declared})"
             ) from None
+    if name != op.param_name.data:
+        data = _shard_window(op, data)
     if tuple(data.shape) != tuple(declared.get_shape()):
         seen = f" after torch_view '{view.data}'" if isinstance(view, StringAttr) else ""
         raise ChiplexError(
@@ -650,7 +764,7 @@ def _check_parameters(entry: Operation, parameters: Mapping[str, np.ndarray]) ->
         {
             f"'{op.param_name.data}' ({op.result.type})"
             for op in entry.walk()
-            if isinstance(op, nn.ParamOp) and op.param_name.data not in parameters
+            if isinstance(op, nn.ParamOp) and _data_name(op) not in parameters
         }
     )
     if missing:
@@ -799,17 +913,23 @@ def random_parameters(module: ModuleOp | Operation, seed: int = 0) -> dict[str, 
 def _index_bound(value: SSAValue) -> int | None:
     """The exclusive upper bound of the integers `value` may hold, from the ops that read it."""
     bounds: list[int] = []
+    # The shards of a split table together cover rows 0 .. the last shard's end.
+    shard_ends: list[int] = []
     for use in value.uses:
         user = use.operation
         if isinstance(user, nn.EmbeddingOp) and use.index == 1:
             bounds.append(_shape(user.table)[0])
-        elif isinstance(user, nn.GatherOp) and use.index == 1:
+        elif isinstance(user, nn.EmbeddingShardOp) and use.index == 1:
+            shard_ends.append(user.row_offset.value.data + _shape(user.table)[0])
+        elif isinstance(user, nn.GatherOp | nn.GatherElementsOp) and use.index == 1:
             data = _shape(user.data)
             bounds.append(data[user.axis.value.data % len(data)])
         elif isinstance(user, nn.ReshapeOp | nn.TransposeOp | nn.SliceOp | nn.ConcatOp):
             inner = _index_bound(user.results[0])
             if inner is not None:
                 bounds.append(inner)
+    if shard_ends:
+        bounds.append(max(shard_ends))
     return min(bounds) if bounds else None
 
 

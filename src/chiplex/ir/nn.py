@@ -34,6 +34,7 @@ from xdsl.irdl import (
     base,
     irdl_op_definition,
     operand_def,
+    opt_operand_def,
     opt_prop_def,
     prop_def,
     result_def,
@@ -1174,6 +1175,327 @@ class GlobalAvgPool2dOp(NNOp):
         return _numel(self.input)
 
 
+# ---------------------------------------------------------------------------------------------
+# Comparisons, scans, element gathers, padding and slice updates (added for imported models)
+# ---------------------------------------------------------------------------------------------
+
+COMPARE_PREDICATES = ("eq", "ne", "lt", "le", "gt", "ge")
+"""`nn.compare` predicates, as in `torch.eq`, `torch.ne`, ..."""
+
+
+@irdl_op_definition
+class CompareOp(NNOp):
+    """Elementwise `lhs <predicate> rhs` with numpy broadcasting; the result is boolean (i1)."""
+
+    name = "nn.compare"
+    predicate = prop_def(StringAttr)
+    lhs = operand_def(_Tensor)
+    rhs = operand_def(_Tensor)
+    result = result_def(_Tensor)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$predicate $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        predicate: str,
+        lhs: SSAValue | Operation,
+        rhs: SSAValue | Operation,
+        result_type: Attribute | None = None,
+    ) -> None:
+        lhs_v, rhs_v = SSAValue.get(lhs), SSAValue.get(rhs)
+        if result_type is None:
+            shape = self._infer(broadcast_shapes, lhs_v.type, rhs_v.type)
+            result_type = TensorType(IntegerType(1), list(shape))
+        super().__init__(
+            operands=[lhs_v, rhs_v],
+            result_types=[result_type],
+            properties={"predicate": StringAttr(predicate)},
+        )
+
+    def verify_shapes(self) -> None:
+        if self.predicate.data not in COMPARE_PREDICATES:
+            _fail(
+                f"predicate '{self.predicate.data}' is not one of {', '.join(COMPARE_PREDICATES)}"
+            )
+        elem = cast(TensorType, self.result.type).get_element_type()
+        if elem != IntegerType(1):
+            _fail(f"result {self.result.type} must have element type i1")
+
+    def expected_shape(self) -> Shape:
+        return broadcast_shapes(cast(TensorType, self.lhs.type), cast(TensorType, self.rhs.type))
+
+    def flops(self) -> int:
+        return ELEMENTWISE_FLOPS * _numel(self.result)
+
+
+@irdl_op_definition
+class CumsumOp(NNOp):
+    """Inclusive prefix sum along `axis`: result[..., i, ...] = sum of input[..., :i+1, ...]."""
+
+    name = "nn.cumsum"
+    input = operand_def(_Tensor)
+    result = result_def(_Tensor)
+    axis = prop_def(_I64Attr)
+    traits = traits_def(Pure())
+    assembly_format = "$input `axis` `=` $axis attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(
+        self, input: SSAValue | Operation, axis: int, result_type: Attribute | None = None
+    ) -> None:
+        v = SSAValue.get(input)
+        super().__init__(
+            operands=[v],
+            result_types=[result_type or v.type],
+            properties={"axis": IntegerAttr(axis, i64)},
+        )
+
+    def verify_shapes(self) -> None:
+        _norm_axis(self.axis.value.data, len(_shape(self.input)))
+
+    def expected_shape(self) -> Shape:
+        return _shape(self.input)
+
+    def flops(self) -> int:
+        # One add per element (the first of each row adds to zero; counted like every other).
+        return ELEMENTWISE_FLOPS * _numel(self.result)
+
+
+def gather_elements_shape(data: TensorType, indices: TensorType, axis: int) -> Shape:
+    d, i = data.get_shape(), indices.get_shape()
+    if not isinstance(indices.get_element_type(), IntegerType | IndexType):
+        _fail(f"indices {indices} must have an integer element type")
+    if len(d) != len(i):
+        _fail(f"indices {indices} must have the rank of data {data}")
+    ax = _norm_axis(axis, len(d))
+    for k, (dd, ii) in enumerate(zip(d, i, strict=True)):
+        if k != ax and ii > dd:
+            _fail(f"indices {indices} are larger than data {data} in dim {k} ({ii} > {dd})")
+    return i
+
+
+@irdl_op_definition
+class GatherElementsOp(NNOp):
+    """`torch.gather`: result[i][j] = data[indices[i][j]][j] for axis 0; result shape = indices'."""
+
+    name = "nn.gather_elements"
+    data = operand_def(_Tensor)
+    indices = operand_def(_Tensor)
+    result = result_def(_Tensor)
+    axis = prop_def(_I64Attr)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$data `,` $indices `axis` `=` $axis attr-dict "
+        "`:` type($data) `,` type($indices) `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        data: SSAValue | Operation,
+        indices: SSAValue | Operation,
+        axis: int,
+        result_type: Attribute | None = None,
+    ) -> None:
+        d, i = SSAValue.get(data), SSAValue.get(indices)
+        if result_type is None:
+            result_type = _tensor_of(self._infer(gather_elements_shape, d.type, i.type, axis), d)
+        super().__init__(
+            operands=[d, i], result_types=[result_type], properties={"axis": IntegerAttr(axis, i64)}
+        )
+
+    def expected_shape(self) -> Shape:
+        return gather_elements_shape(
+            cast(TensorType, self.data.type),
+            cast(TensorType, self.indices.type),
+            self.axis.value.data,
+        )
+
+
+def pad_shape(input_t: TensorType, low: Sequence[int], high: Sequence[int]) -> Shape:
+    x = input_t.get_shape()
+    if not len(low) == len(high) == len(x):
+        _fail(
+            f"low {list(low)} and high {list(high)} must each have one entry per dim of {input_t}"
+        )
+    if any(v < 0 for v in (*low, *high)):
+        _fail(f"padding must be >= 0, got low {list(low)} and high {list(high)}")
+    return tuple(d + lo + hi for d, lo, hi in zip(x, low, high, strict=True))
+
+
+_ZERO = FloatAttr(0.0, f64)
+
+
+@irdl_op_definition
+class PadOp(NNOp):
+    """Constant padding: `low[d]` elements of `value` before dim d and `high[d]` after it."""
+
+    name = "nn.pad"
+    input = operand_def(_Tensor)
+    result = result_def(_Tensor)
+    low = prop_def(_I64Array)
+    high = prop_def(_I64Array)
+    value = opt_prop_def(FloatAttr.constr(f64), default_value=_ZERO)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$input `low` `=` $low `high` `=` $high (`value` `=` $value^)? attr-dict "
+        "`:` type($input) `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        low: Sequence[int],
+        high: Sequence[int],
+        value: float = 0.0,
+        result_type: Attribute | None = None,
+    ) -> None:
+        v = SSAValue.get(input)
+        if result_type is None:
+            result_type = _tensor_of(self._infer(pad_shape, v.type, low, high), v)
+        super().__init__(
+            operands=[v],
+            result_types=[result_type],
+            properties={"low": _array(low), "high": _array(high), "value": FloatAttr(value, f64)},
+        )
+
+    def expected_shape(self) -> Shape:
+        return pad_shape(cast(TensorType, self.input.type), _ints(self.low), _ints(self.high))
+
+
+def insert_slice_shape(
+    source: TensorType, dest: TensorType, starts: Sequence[int], strides: Sequence[int]
+) -> Shape:
+    s, d = source.get_shape(), dest.get_shape()
+    if len(s) != len(d):
+        _fail(f"source {source} must have the rank of dest {dest}")
+    if not len(starts) == len(strides) == len(d):
+        _fail(f"starts {list(starts)} and strides {list(strides)} need one entry per dim of {dest}")
+    for k, (size, dim, st, sd) in enumerate(zip(s, d, starts, strides, strict=True)):
+        if st < 0 or sd < 1:
+            _fail(f"dim {k}: need start >= 0 and stride >= 1, got {st}, {sd}")
+        if size and st + (size - 1) * sd >= dim:
+            _fail(
+                f"dim {k}: source {source} written at {st} with stride {sd} ends past "
+                f"dest {dest} (size {dim})"
+            )
+    return d
+
+
+@irdl_op_definition
+class InsertSliceOp(NNOp):
+    """`dest` with `source` written into the strided slice `starts`, `strides` (`slice_scatter`).
+
+    Element i of dim d of `source` lands at `starts[d] + i * strides[d]`; the result has dest's
+    shape. The inverse of `nn.slice`.
+    """
+
+    name = "nn.insert_slice"
+    source = operand_def(_Tensor)
+    dest = operand_def(_Tensor)
+    result = result_def(_Tensor)
+    starts = prop_def(_I64Array)
+    strides = opt_prop_def(_I64Array)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$source `into` $dest `starts` `=` $starts (`strides` `=` $strides^)? attr-dict "
+        "`:` type($source) `,` type($dest) `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        source: SSAValue | Operation,
+        dest: SSAValue | Operation,
+        starts: Sequence[int],
+        strides: Sequence[int] | None = None,
+        result_type: Attribute | None = None,
+    ) -> None:
+        s, d = SSAValue.get(source), SSAValue.get(dest)
+        props: dict[str, Attribute] = {"starts": _array(starts)}
+        if strides is not None and any(v != 1 for v in strides):
+            props["strides"] = _array(strides)
+        super().__init__(operands=[s, d], result_types=[result_type or d.type], properties=props)
+
+    def stride_values(self) -> tuple[int, ...]:
+        if self.strides is None:
+            return (1,) * len(_shape(self.dest))
+        return _ints(self.strides)
+
+    def expected_shape(self) -> Shape:
+        return insert_slice_shape(
+            cast(TensorType, self.source.type),
+            cast(TensorType, self.dest.type),
+            _ints(self.starts),
+            self.stride_values(),
+        )
+
+
+SHARD_OF_ATTR = "shard_of"
+"""On a shard's `nn.param` (made by `shard-params`): the name of the parameter it is a part of."""
+SHARD_AXIS_ATTR = "shard_axis"
+SHARD_OFFSET_ATTR = "shard_offset"
+"""Where the shard starts along `shard_axis` of the (stored layout of the) whole parameter."""
+
+
+def embedding_shard_shape(table: TensorType, ids: TensorType, partial: TensorType | None) -> Shape:
+    expected = embedding_shape(table, ids)
+    if partial is not None and partial.get_shape() != expected:
+        _fail(f"partial {partial} must have the lookup's shape {_fmt(expected)}")
+    return expected
+
+
+@irdl_op_definition
+class EmbeddingShardOp(NNOp):
+    """One shard of a vocabulary-split embedding: rows `row_offset .. row_offset + V - 1`.
+
+    result[..., :] = table[ids[...] - row_offset] where `row_offset <= ids[...] < row_offset + V`,
+    else partial[..., :], or zero without a partial. Chaining the shards of a table, each reading
+    the previous one's result, gives the full lookup (`shard-params` builds such chains).
+    """
+
+    name = "nn.embedding_shard"
+    table = operand_def(_Tensor)
+    ids = operand_def(_Tensor)
+    partial = opt_operand_def(_Tensor)
+    result = result_def(_Tensor)
+    row_offset = prop_def(_I64Attr)
+    traits = traits_def(Pure())
+    assembly_format = (
+        "$table `,` $ids (`,` $partial^)? `row_offset` `=` $row_offset attr-dict "
+        "`:` type($table) `,` type($ids) (`,` type($partial)^)? `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        table: SSAValue | Operation,
+        ids: SSAValue | Operation,
+        partial: SSAValue | Operation | None,
+        row_offset: int,
+        result_type: Attribute | None = None,
+    ) -> None:
+        t, i = SSAValue.get(table), SSAValue.get(ids)
+        p = SSAValue.get(partial) if partial is not None else None
+        if result_type is None:
+            result_type = p.type if p is not None else None
+        if result_type is None:
+            result_type = _tensor_of(self._infer(embedding_shape, t.type, i.type), t)
+        super().__init__(
+            operands=[t, i, [p] if p is not None else []],
+            result_types=[result_type],
+            properties={"row_offset": IntegerAttr(row_offset, i64)},
+        )
+
+    def verify_shapes(self) -> None:
+        if self.row_offset.value.data < 0:
+            _fail(f"row_offset must be >= 0, got {self.row_offset.value.data}")
+
+    def expected_shape(self) -> Shape:
+        partial = cast(TensorType, self.partial.type) if self.partial is not None else None
+        return embedding_shard_shape(
+            cast(TensorType, self.table.type), cast(TensorType, self.ids.type), partial
+        )
+
+
 NN_OPS: tuple[type[NNOp], ...] = (
     ParamOp,
     ConstantOp,
@@ -1214,6 +1536,12 @@ NN_OPS: tuple[type[NNOp], ...] = (
     MaxPool2dOp,
     AvgPool2dOp,
     GlobalAvgPool2dOp,
+    CompareOp,
+    CumsumOp,
+    GatherElementsOp,
+    PadOp,
+    InsertSliceOp,
+    EmbeddingShardOp,
 )
 
 NN = Dialect("nn", list(NN_OPS), [])

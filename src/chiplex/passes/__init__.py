@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from xdsl.passes import ModulePass
@@ -37,7 +38,14 @@ def _split_chiplets() -> type[ModulePass]:
     return SplitChiplets
 
 
+def _shard_params() -> type[ModulePass]:
+    from chiplex.passes.shard_params import ShardParams
+
+    return ShardParams
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "shard-params": _shard_params,
     "annotate-costs": _annotate_costs,
     "place": _place,
     "legalize-placement": _legalize_placement,
@@ -49,7 +57,6 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
 def pipeline_value(value: str) -> str:
     """`value` as a pass option in a pipeline string: bare when it is a plain name, else quoted
     (a TOML path such as `my_mcm.toml` or `/tmp/a b.toml` is not a pipeline token)."""
-    import json
     import re
 
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", value):
@@ -58,7 +65,9 @@ def pipeline_value(value: str) -> str:
 
 
 def default_pipeline(target: str, strategy: str = "dp") -> str:
+    # shard-params changes nothing unless a parameter is too large for one chip.
     return (
+        f"shard-params{{target={pipeline_value(target)}}},"
         f"annotate-costs{{target={pipeline_value(target)}}},"
         f"place{{strategy={pipeline_value(strategy)}}},legalize-placement,"
         "insert-transfers,split-chiplets"

@@ -1,0 +1,117 @@
+"""Capture: `torch.export` a module, functionalise it, and decompose ops the rules do not cover.
+
+torch.export gives a graph of ATen ops that may still mutate tensors (`relu_` from
+`nn.ReLU(inplace=True)`, `add_` from `x += identity`, `copy_` into a slice). `nn` is a value
+dialect, so such a graph is first run through `run_decompositions({})`, which functionalises it
+(in-place ops become their out-of-place forms, writes into views become `slice_scatter` /
+`select_scatter`) without decomposing anything. Decompositions of single ops come from
+`torch.export.default_decompositions()`, chosen by the importer for the ops it lacks a rule for.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.utils._pytree as pytree
+
+from chiplex.errors import ChiplexError
+
+WRAPPED = "wrapped"
+"""The attribute under which `TensorOutputs` holds the user's module: a prefix the builder strips
+from parameter names and module paths."""
+
+
+class TensorOutputs(torch.nn.Module):
+    """Runs the user's module and returns only the tensors among its (pytree-flattened) outputs.
+
+    Used when export cannot capture the module as it is because an output is an object torch does
+    not know how to flatten (a Hugging Face key/value cache): such outputs are dropped, and
+    `report` is told which while export traces `forward`.
+    """
+
+    def __init__(self, module: torch.nn.Module, report: Callable[[str], None]) -> None:
+        super().__init__()
+        setattr(self, WRAPPED, module)
+        # A function, not a list: export may copy the module, and copies share a function.
+        self.report = report
+
+    def forward(self, *inputs: Any) -> tuple[torch.Tensor, ...]:
+        outputs = getattr(self, WRAPPED)(*inputs)
+        leaves, _ = pytree.tree_flatten(outputs)
+        kept = []
+        for index, leaf in enumerate(leaves):
+            if isinstance(leaf, torch.Tensor):
+                kept.append(leaf)
+            elif leaf is not None:
+                self.report(f"output #{index} is not a tensor ({type(leaf).__name__}): dropped")
+        return tuple(kept)
+
+
+@dataclass
+class Captured:
+    program: torch.export.ExportedProgram
+    prefix: str = ""
+    """Prefix of parameter names and module paths to strip (`wrapped.` for `TensorOutputs`)."""
+    notes: list[str] = field(default_factory=list)
+
+
+def export_program(module: torch.nn.Module, inputs: tuple[Any, ...]) -> Captured:
+    """The exported, functional program of `module` in eval mode (its training flag is restored).
+
+    A module whose outputs export cannot flatten is exported again through `TensorOutputs`.
+    """
+    what = type(module).__name__
+    was_training = module.training
+    try:
+        with torch.no_grad():
+            module.eval()
+            try:
+                captured = Captured(torch.export.export(module, inputs))
+            except Exception as first:  # noqa: BLE001 - export raises many types
+                dropped: list[str] = []
+                wrapper = TensorOutputs(module, lambda note: dropped.append(note))
+                try:
+                    program = torch.export.export(wrapper, inputs)
+                except Exception:  # noqa: BLE001 - report the error of the module as given
+                    raise first from None
+                captured = Captured(program, f"{WRAPPED}.", list(dict.fromkeys(dropped)))
+    except Exception as e:  # noqa: BLE001 - export raises many types; the user needs the message
+        first_line = str(e).strip().splitlines()
+        detail = first_line[0] if first_line else type(e).__name__
+        raise ChiplexError(
+            f"torch.export could not capture {what}: {type(e).__name__}: {detail}"
+        ) from None
+    finally:
+        module.train(was_training)
+    if has_mutations(captured.program):
+        captured.program = decompose(captured.program, {})
+    return captured
+
+
+def has_mutations(program: torch.export.ExportedProgram) -> bool:
+    """Whether any node calls an op that writes one of its inputs (`relu_`, `add_`, `copy_`)."""
+    for node in program.graph.nodes:
+        schema = getattr(node.target, "_schema", None)
+        if node.op == "call_function" and schema is not None and schema.is_mutable:
+            return True
+    return False
+
+
+def decompose(
+    program: torch.export.ExportedProgram, table: dict[Any, Any]
+) -> torch.export.ExportedProgram:
+    """`program` functionalised, with the ops in `table` replaced by their decompositions."""
+    with warnings.catch_warnings():
+        # torch 2.13 warns about its own pytree internals while decomposing.
+        warnings.simplefilter("ignore")
+        return program.run_decompositions(table)
+
+
+def decompositions_for(targets: Iterable[Any]) -> dict[Any, Any]:
+    """torch's default decompositions of the given ops (those it has one for)."""
+    table = torch.export.default_decompositions()
+    return {t: table[t] for t in targets if t in table}

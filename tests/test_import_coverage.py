@@ -1,0 +1,247 @@
+"""Importer coverage added for real models: in-place code (functionalised by torch.export),
+comparisons, cumsum, gather / advanced indexing, constant padding, writes into slices, 1-D
+convolution, and non-tensor outputs. One small local module per op family; each is checked
+against the module's own output and for its exact flops."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_torch_import import check_equivalent, ops_named, run_ir
+from torch import nn as tnn
+from xdsl.dialects.builtin import ModuleOp, TensorType
+
+from chiplex.ir import nn
+from chiplex.ir.graph import graph_from_module
+from chiplex.ir.torch_import import (
+    ImportNote,
+    import_module,
+    import_with_constants,
+    module_stats,
+)
+from chiplex.ir.types import tensor_bytes
+
+
+class InPlaceResidual(tnn.Module):
+    """A classic CNN block written with in-place ops: ReLU(inplace=True), `+=`, `add_`, and
+    writes into slices of a fresh tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = tnn.Conv2d(4, 4, 3, padding=1)
+        self.bn = tnn.BatchNorm2d(4)
+        self.relu = tnn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        out = self.relu(self.bn(self.conv(x)))
+        out += identity
+        out.add_(1.0)
+        out.mul_(0.5)
+        y = torch.zeros(1, 4, 8, 8)
+        y[:, :2] = out[:, :2]
+        y[:, 3] = out[:, 1]
+        return self.relu(out) * y
+
+
+def test_in_place_code_is_functionalised_and_computes_the_same() -> None:
+    module = check_equivalent(InPlaceResidual(), (torch.randn(1, 4, 8, 8),))
+    kinds = {op.name for op in module.walk()}
+    assert {"nn.relu", "nn.insert_slice", "nn.conv2d"} <= kinds
+    # The two slice writes are two inserts into the zero tensor, which is one splat constant.
+    assert len(ops_named(module, "nn.insert_slice")) == 2
+
+
+def test_in_place_relu_in_sequential_imports() -> None:
+    model = tnn.Sequential(tnn.Linear(8, 8), tnn.ReLU(inplace=True), tnn.Linear(8, 2))
+    module = check_equivalent(model, (torch.randn(3, 8),))
+    assert len(ops_named(module, "nn.relu")) == 1
+
+
+class PositionIds(tnn.Module):
+    """RoBERTa's position ids: `ne.Scalar`, `cumsum`, integer arithmetic, then an embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = tnn.Embedding(40, 8, padding_idx=1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids.ne(1).int()
+        positions = (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() + 1
+        keep = (ids > 2) & (ids <= 30)
+        return self.emb(positions) * keep.unsqueeze(-1)
+
+
+def test_comparisons_and_cumsum() -> None:
+    ids = torch.tensor([[3, 4, 1, 1, 9], [5, 1, 7, 1, 31]])
+    module = check_equivalent(PositionIds(), (ids,))
+    predicates = sorted(op.predicate.data for op in ops_named(module, "nn.compare"))  # type: ignore[attr-defined]
+    assert predicates == ["gt", "le", "ne"]
+    (cumsum,) = ops_named(module, "nn.cumsum")
+    assert cumsum.flops() == ids.numel()  # type: ignore[attr-defined]
+    for op in ops_named(module, "nn.compare"):
+        assert op.flops() == ids.numel()  # type: ignore[attr-defined]
+
+
+class Gathers(tnn.Module):
+    """`torch.gather` along a dim, and advanced indexing `x[rows, cols]` (CLIP's text pooling)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = tnn.Parameter(torch.randn(6, 5))
+
+    def forward(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        picked = x[torch.arange(x.shape[0]), idx[:, 0]]
+        return torch.gather(x, 1, idx) + picked.unsqueeze(1) + self.table[idx[:, 1]][:, :3]
+
+
+def test_gather_and_index_tensor() -> None:
+    x, idx = torch.randn(2, 5), torch.tensor([[0, 3, 4], [2, 2, 1]])
+    module = check_equivalent(Gathers(), (x, idx))
+    assert len(ops_named(module, "nn.gather_elements")) == 1
+    assert len(ops_named(module, "nn.gather")) == 2
+    for op in ops_named(module, "nn.gather_elements") + ops_named(module, "nn.gather"):
+        assert op.flops() == 0  # type: ignore[attr-defined]
+
+
+class Conv1dStack(tnn.Module):
+    """A speech-encoder front end: constant padding, strided and grouped 1-D convolutions,
+    a crop by negative padding (wav2vec2's positional convolution drops its last frame)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = tnn.Conv1d(4, 6, 3, stride=2, padding=1)
+        self.grouped = tnn.Conv1d(6, 6, 4, padding=2, groups=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (2, 1), value=0.5)
+        x = self.grouped(F.gelu(self.conv(x)))
+        return F.pad(x, (0, -1))
+
+
+def test_constant_padding_and_conv1d() -> None:
+    x = torch.randn(2, 4, 9)
+    module = check_equivalent(Conv1dStack(), (x,))
+    (pad,) = ops_named(module, "nn.pad")
+    assert pad.flops() == 0  # type: ignore[attr-defined]
+    convs = ops_named(module, "nn.conv2d")
+    assert len(convs) == 2
+    # Exact flops: 2 * N * O * L_out * (C / groups) * K per convolution.
+    assert convs[0].flops() == 2 * 2 * 6 * 6 * 4 * 3  # type: ignore[attr-defined]
+    assert convs[1].flops() == 2 * 2 * 6 * 7 * 2 * 4  # type: ignore[attr-defined]
+    # Weights are stored once, in the [O, I, 1, K] layout the 2-D op reads.
+    stats = module_stats(import_module(Conv1dStack(), (x,)))
+    assert stats.param_elements == sum(p.numel() for p in Conv1dStack().parameters())
+
+
+class StridedWrite(tnn.Module):
+    """A strided write into a slice (`slice_scatter` with a step) and a cache-like output."""
+
+    def forward(self, x: torch.Tensor, cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cache = cache.clone()
+        cache[:, 1::2] = x * 2
+        return cache, cache[:, :3].sum(-1)
+
+
+def test_strided_slice_scatter() -> None:
+    module = check_equivalent(StridedWrite(), (torch.randn(2, 3), torch.randn(2, 6)))
+    (insert,) = ops_named(module, "nn.insert_slice")
+    assert insert.stride_values() == (1, 2)  # type: ignore[attr-defined]
+
+
+class WithCacheObject(tnn.Module):
+    """Returns a tensor and non-tensor values, as a decoder returning its cache flags does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = tnn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, int, None]:
+        return self.proj(x), 7, None
+
+
+def test_non_tensor_outputs_are_dropped_with_a_note() -> None:
+    with pytest.warns(ImportNote, match=r"output #1 is not a tensor \(int\): dropped"):
+        module = import_module(WithCacheObject(), (torch.randn(2, 4),))
+    graph = graph_from_module(module)
+    function = next(iter(module.ops))
+    assert len(function.function_type.outputs.data) == 1  # type: ignore[attr-defined]
+    assert graph.flops.sum() == 2 * 2 * 4 * 4 + 2 * 4
+
+
+class KeyValueCache:
+    """An object torch.export cannot flatten, as a library's key/value cache class."""
+
+    def __init__(self, keys: torch.Tensor) -> None:
+        self.keys = keys
+
+
+class ReturnsACache(tnn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = tnn.Linear(4, 4)
+        self.register_buffer("scale", torch.tensor([1.0, 2.0, 3.0, 4.0]))
+
+    def forward(self, x: torch.Tensor) -> dict[str, object]:
+        y = self.proj(x) * self.scale
+        return {"last_hidden_state": y, "past_key_values": KeyValueCache(y)}
+
+
+def test_an_output_object_export_cannot_flatten_is_dropped_with_a_note() -> None:
+    with pytest.warns(ImportNote, match=r"output #1 is not a tensor \(KeyValueCache\): dropped"):
+        module = check_equivalent_first(ReturnsACache(), (torch.randn(2, 4),))
+    # Names are the user's module's own, not the wrapper's.
+    names = {op.param_name.data for op in ops_named(module, "nn.param")}  # type: ignore[attr-defined]
+    assert names == {"proj.weight", "proj.bias", "scale"}
+    assert "%proj.matmul" in graph_from_module(module).op_names
+
+
+def check_equivalent_first(model: tnn.Module, inputs: tuple[torch.Tensor, ...]) -> ModuleOp:
+    """The IR's only result equals the module's first output."""
+    module, consts = import_with_constants(model, inputs, weight_dtype=None, activation_dtype=None)
+    with torch.no_grad():
+        expected = model.eval()(*inputs)["last_hidden_state"]
+        (got,) = run_ir(module, model, inputs, consts)
+    torch.testing.assert_close(got.float(), expected.float(), atol=1e-4, rtol=1e-4)
+    return module
+
+
+@pytest.mark.parametrize("model", [InPlaceResidual, PositionIds, Conv1dStack])
+def test_bytes_of_new_ops_are_their_tensors(model: type[tnn.Module]) -> None:
+    """The graph view counts each new op's operands and result like any other op's."""
+    inputs = {
+        InPlaceResidual: (torch.randn(1, 4, 8, 8),),
+        PositionIds: (torch.tensor([[3, 4, 1, 1, 9]]),),
+        Conv1dStack: (torch.randn(2, 4, 9),),
+    }[model]
+    graph = graph_from_module(import_module(model(), inputs))
+    for i, op in enumerate(graph.ops):
+        result = op.results[0].type
+        nbytes = math.prod(result.get_shape()) * _bytes(result.get_element_type())  # type: ignore[attr-defined]
+        assert graph.output_bytes[i] == nbytes
+
+
+def _bytes(elem: object) -> int:
+    return tensor_bytes(TensorType(elem, [1]))  # type: ignore[arg-type]
+
+
+def test_new_ops_are_in_the_dialect() -> None:
+    names = {op.name for op in nn.NN_OPS}
+    assert {
+        "nn.compare",
+        "nn.cumsum",
+        "nn.gather_elements",
+        "nn.pad",
+        "nn.insert_slice",
+        "nn.embedding_shard",
+    } <= names
+
+
+def test_a_pooling_window_larger_than_the_input_is_the_global_mean() -> None:
+    """EfficientNet's head: `AvgPool2d(hidden_dim, ceil_mode=True)` over a 7x7 map."""
+    model = tnn.Sequential(tnn.Conv2d(3, 8, 3), tnn.AvgPool2d(64, ceil_mode=True))
+    module = check_equivalent(model, (torch.randn(1, 3, 9, 9),))
+    assert len(ops_named(module, "nn.global_avg_pool2d")) == 1
