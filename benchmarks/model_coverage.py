@@ -227,7 +227,7 @@ CASES: tuple[Case, ...] = (
     Case("resnet-50", "CNN", _hf("ResNetModel", "ResNetConfig"), _image),
     Case("convnext-tiny", "CNN", _hf("ConvNextModel", "ConvNextConfig"), _image),
     Case("mobilenet-v2", "CNN", _hf("MobileNetV2Model", "MobileNetV2Config"), _image),
-    Case("efficientnet-b0", "CNN", _hf("EfficientNetModel", "EfficientNetConfig"), _image),
+    Case("efficientnet-b7", "CNN", _hf("EfficientNetModel", "EfficientNetConfig"), _image),
     Case("regnet-y-040", "CNN", _hf("RegNetModel", "RegNetConfig"), _image),
     # vision transformers
     Case("vit-base", "ViT", _hf("ViTModel", "ViTConfig"), _image),
