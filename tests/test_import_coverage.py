@@ -245,3 +245,29 @@ def test_a_pooling_window_larger_than_the_input_is_the_global_mean() -> None:
     model = tnn.Sequential(tnn.Conv2d(3, 8, 3), tnn.AvgPool2d(64, ceil_mode=True))
     module = check_equivalent(model, (torch.randn(1, 3, 9, 9),))
     assert len(ops_named(module, "nn.global_avg_pool2d")) == 1
+
+
+class SpeechFrontEnd(tnn.Module):
+    """wav2vec2's feature encoder and positional convolution: a group norm with one group per
+    channel, and a weight-normalised grouped convolution (`_weight_norm`, a vector 2-norm)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = tnn.Conv1d(1, 8, 10, stride=5, bias=False)
+        self.norm = tnn.GroupNorm(8, 8)
+        self.norm2 = tnn.GroupNorm(2, 8)
+        self.pos = tnn.utils.parametrizations.weight_norm(
+            tnn.Conv1d(8, 8, 4, padding=2, groups=2), name="weight", dim=2
+        )
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        x = self.norm2(F.gelu(self.norm(self.conv(audio.unsqueeze(1)))))
+        return x + self.pos(x)[:, :, :-1]
+
+
+def test_group_norm_and_weight_norm() -> None:
+    model = SpeechFrontEnd()
+    module = check_equivalent(model, (torch.randn(2, 64),))
+    assert len(ops_named(module, "nn.layer_norm")) == 2
+    stats = module_stats(import_module(model, (torch.randn(2, 64),)))
+    assert stats.param_elements == sum(p.numel() for p in model.parameters())

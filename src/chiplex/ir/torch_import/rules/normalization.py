@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,11 +17,14 @@ from xdsl.ir import Attribute, SSAValue
 from chiplex.ir import nn
 from chiplex.ir.torch_import.builder import (
     Importer,
+    retype,
+    shape_of,
 )
 from chiplex.ir.torch_import.registry import (
     aten_rule,
     packet,
 )
+from chiplex.ir.torch_import.rules.shape import reshape_to
 from chiplex.ir.torch_import.values import (
     Const,
     ParamRef,
@@ -137,3 +141,33 @@ def _fold_batch_norm(
     scale = data(weight, 1.0, var) / torch.sqrt(var + eps)
     shift = data(bias, 0.0, var) - running_mean.tensor.float() * scale
     return scale, shift
+
+
+@aten_rule("group_norm", "native_group_norm")
+def _group_norm(imp: Importer, node: torch.fx.Node, x: Value, *args: Any, **kw: Any) -> Value:
+    """Group norm = layer norm of each group's elements (`[N, G, C/G * spatial]`, no affine),
+    then the per-channel affine as a multiply and an add (wav2vec2's feature encoder)."""
+    v = imp.value(x)
+    shape = shape_of(v)
+    if packet(node.target) == "group_norm":
+        names = ["num_groups", "weight", "bias", "eps"]
+        p: dict[str, Any] = {"weight": None, "bias": None, "eps": 1e-5}
+    else:
+        names = ["weight", "bias", "N", "C", "HxW", "num_groups", "eps"]
+        p = {}
+    p |= dict(zip(names, args, strict=False)) | kw
+    groups = int(p["num_groups"])
+    n, c = shape[0], shape[1]
+    size = math.prod(shape[1:]) // groups
+    grouped = imp.emit(nn.ReshapeOp(v, retype(v, (n, groups, size))))
+    elem = imp.weight_type or f32
+    gamma = _ones_or(imp, None, [size], 1.0, elem)
+    beta = _ones_or(imp, None, [size], 0.0, elem)
+    normed = imp.emit(nn.LayerNormOp(grouped, gamma, beta, float(p["eps"])))
+    out: SSAValue = imp.emit(nn.ReshapeOp(normed, retype(v, shape)))
+    channel_shape = (c,) + (1,) * (len(shape) - 2)
+    for param, cls in ((p["weight"], nn.MulOp), (p["bias"], nn.AddOp)):
+        if param is not None:
+            factor = imp.value(reshape_to(imp, param, channel_shape))
+            out = imp.emit(cls(out, factor, out.type))
+    return out if packet(node.target) == "group_norm" else (out, None, None)

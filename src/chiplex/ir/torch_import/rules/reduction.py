@@ -21,6 +21,7 @@ from chiplex.ir.torch_import.registry import (
 )
 from chiplex.ir.torch_import.rules.elementwise import binary
 from chiplex.ir.torch_import.values import (
+    Unsupported,
     Value,
 )
 
@@ -118,3 +119,26 @@ def _cumsum(
     v = imp.value(x)
     axis = norm_dim(dim, len(shape_of(v)))
     return imp.emit(nn.CumsumOp(v, axis, imp.meta_type(node)))
+
+
+@aten_rule("linalg_vector_norm")
+def _vector_norm(
+    imp: Importer,
+    node: torch.fx.Node,
+    x: Value,
+    order: float = 2,
+    dims: Any = None,
+    keepdim: bool = False,
+    **kw: Any,
+) -> SSAValue:
+    """The 2-norm `sqrt(sum(x * x))` (weight normalisation of a convolution's weight)."""
+    if order != 2:
+        raise Unsupported(f"a vector norm of order {order}")
+    v = imp.value(x)
+    squares = imp.emit(nn.MulOp(v, v))
+    rank = len(shape_of(v))
+    axes = list(range(rank)) if not dims else [norm_dim(d, rank) for d in dims]
+    total = imp.emit(nn.ReduceSumOp(squares, axes, bool(keepdim)))
+    out = imp.emit(nn.SqrtOp(total))
+    rtype = imp.meta_type(node)
+    return out if out.type == rtype else imp.emit(nn.CastOp(out, rtype))
