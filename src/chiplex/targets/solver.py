@@ -518,6 +518,14 @@ def repair(
         return RepairResult(candidate.copy(), 0, 0, "unchanged", True)
     problem = heuristics.problem_for(graph, rules)
     found = heuristics.heuristic_repair(problem, candidate)
+    if found is None:
+        # Any legal placement bounds the solver's search, even one far from the candidate: without a
+        # bound a solver can fail to find anything within the limit on instances that are feasible.
+        # The other heuristic first, then the feasibility model (satisfy.mzn) with 40% of the time.
+        found = heuristics.heuristic_optimize(problem, np.ones(problem.n))
+        if found is None:
+            found = _any_placement(problem, 0.4 * _remaining(deadline), solver_for(target, solver))
+        exact = True
     if found is not None and not exact:
         return RepairResult(found, *_distance(found, candidate), "heuristic", False)
     return _repair_minizinc(
@@ -810,6 +818,19 @@ def _rule_present(problem: heuristics.Problem, rule: str) -> bool:
         "pinned": bool((rules.pinned >= 0).any()),
         "colocated": bool(rules.colocated),
     }[rule]
+
+
+def _any_placement(
+    problem: heuristics.Problem, time_limit: float, solver: str
+) -> np.ndarray | None:
+    """A legal placement from satisfy.mzn within `time_limit`, or None (none found or none exists)."""
+    data, _ = _base_data(problem, active=ALL_ACTIVE)
+    outcome = _run_minizinc("satisfy.mzn", data, time_limit=time_limit, seed=0, solver=solver)
+    if outcome.values is None:
+        return None
+    placement = np.array(outcome.values["chip"], dtype=np.int64)
+    _verify(problem, placement, "satisfy.mzn")
+    return placement
 
 
 def _satisfiable(
