@@ -402,7 +402,7 @@ class ChipWeightBound:
 _CHIP_WEIGHT_CACHE: weakref.WeakKeyDictionary[heuristics.Problem, ChipWeightBound] = (
     weakref.WeakKeyDictionary()
 )
-CHIP_WEIGHT_TIME_LIMIT = 3.0
+CHIP_WEIGHT_TIME_LIMIT = 5.0
 """Seconds for chip_weight.mzn; on a time-out the MIP's dual bound is still a valid (looser) bound."""
 
 
@@ -731,7 +731,7 @@ def explain(
     if heuristics.heuristic_optimize(problem, np.ones(problem.n)) is not None:
         return []
     solver = solver_for(target, solver)
-    chip_weight_bound(problem, min(CHIP_WEIGHT_TIME_LIMIT, 0.4 * _remaining(deadline)))
+    chip_weight_bound(problem, min(CHIP_WEIGHT_TIME_LIMIT, 0.5 * _remaining(deadline)))
     messages = _weight_bound_checks(problem, memory_word)
     if messages:
         return messages
