@@ -132,7 +132,11 @@ def measure(inst: Instance, backend: str, args: argparse.Namespace) -> dict[str,
     rules = resolve_rules(graph, target)
     repairs = []
     for kind, candidate in inst.candidates:
-        heuristic = repair(graph, target, candidate, rules=rules)
+        try:
+            heuristic = repair(graph, target, candidate, rules=rules)
+        except (SolverTimeoutError, InfeasibleError, ChiplexError) as err:
+            repairs.append({"kind": kind, "error": "heuristic: " + str(err)[:200]})
+            continue
         start = time.perf_counter()
         try:
             exact = repair(
@@ -298,6 +302,10 @@ def main() -> None:
     parser.add_argument("--repair-limit", type=float, default=5.0)
     parser.add_argument("--optimize-limit", type=float, default=10.0)
     parser.add_argument("--others-every", type=int, default=3)
+    parser.add_argument("--first", type=int, default=0, help="skip the instances before this index")
+    parser.add_argument(
+        "--merge", type=Path, help="a JSON-lines log of an earlier run whose rows are kept"
+    )
     parser.add_argument("--zoo", action="store_true")
     parser.add_argument("--zoo-solvers", default="cp-sat")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -308,12 +316,17 @@ def main() -> None:
     rows = []
     started = time.perf_counter()
     for index, inst in enumerate(cases):
+        if index < args.first:
+            continue
         for backend in solvers:
             if backend != solvers[0] and index % args.others_every:
                 continue  # the other back ends on every --others-every-th instance only
             row = measure(inst, backend, args)
             rows.append(row)
             print(json.dumps(row), flush=True)
+    if args.merge is not None:
+        earlier = [json.loads(x) for x in args.merge.read_text().splitlines() if x.startswith("{")]
+        rows = [r for r in earlier if "instance" in r] + rows
     zoo = [r for b in args.zoo_solvers.split(",") for r in zoo_rows(b, args)] if args.zoo else []
     args.out.mkdir(parents=True, exist_ok=True)
     text = (

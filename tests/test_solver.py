@@ -130,6 +130,7 @@ def test_a_time_limit_falls_back_to_the_heuristic_with_a_warning() -> None:
 
 def test_no_placement_within_the_time_limit_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(heuristics, "heuristic_repair", lambda problem, candidate: None)
+    monkeypatch.setattr(heuristics, "heuristic_optimize", lambda problem, times: None)
     graph = transformer_graph(300, seed=0)
     target = target_for(graph, 36, slack=1.2, topology="mesh")
     with warnings.catch_warnings():

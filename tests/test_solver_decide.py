@@ -277,3 +277,17 @@ def test_answers_say_what_is_proved(capsys: pytest.CaptureFixture[str]) -> None:
         assert best.claim == "proved optimal"
     else:
         assert best.claim.startswith("feasible only, not proved optimal (lower bound")
+
+
+def test_repair_answers_when_its_heuristic_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another legal placement (the optimize heuristic's, else satisfy.mzn's) bounds the exact search,
+    so a feasible instance gets a legal answer even when the repair heuristic finds none."""
+    graph = transformer_graph(40, seed=2)
+    target = target_for(graph, 4, slack=1.2)
+    candidate = np.arange(graph.num_nodes) % 4
+    monkeypatch.setattr(heuristics, "heuristic_repair", lambda problem, candidate: None)
+    result = solver.repair(graph, target, candidate, time_limit=20)
+    assert is_legal(graph, target, result.placement)
+    monkeypatch.setattr(heuristics, "heuristic_optimize", lambda problem, times: None)
+    result = solver.repair(graph, target, candidate, time_limit=20)
+    assert is_legal(graph, target, result.placement)

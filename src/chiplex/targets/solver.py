@@ -413,7 +413,7 @@ class ChipWeightBound:
 _CHIP_WEIGHT_CACHE: weakref.WeakKeyDictionary[heuristics.Problem, ChipWeightBound] = (
     weakref.WeakKeyDictionary()
 )
-CHIP_WEIGHT_TIME_LIMIT = 3.0
+CHIP_WEIGHT_TIME_LIMIT = 5.0
 """Seconds for chip_weight.mzn; on a time-out the MIP's dual bound is still a valid (looser) bound."""
 
 
@@ -530,6 +530,14 @@ def repair(
     problem = heuristics.problem_for(graph, rules)
     _raise_if_quickly_infeasible(problem, target)
     found = heuristics.heuristic_repair(problem, candidate)
+    if found is None:
+        # Any legal placement bounds the solver's search, even one far from the candidate: without a
+        # bound a solver can fail to find anything within the limit on instances that are feasible.
+        # The other heuristic first, then the feasibility model (satisfy.mzn) with 40% of the time.
+        found = heuristics.heuristic_optimize(problem, np.ones(problem.n))
+        if found is None:
+            found = _any_placement(problem, 0.4 * _remaining(deadline), solver_for(target, solver))
+        exact = True
     if found is not None and not exact:
         return RepairResult(found, *_distance(found, candidate), "heuristic", False)
     return _repair_minizinc(
@@ -762,7 +770,7 @@ def explain(
     if heuristics.heuristic_optimize(problem, np.ones(problem.n)) is not None:
         return []
     solver = solver_for(target, solver)
-    chip_weight_bound(problem, min(CHIP_WEIGHT_TIME_LIMIT, 0.4 * _remaining(deadline)))
+    chip_weight_bound(problem, min(CHIP_WEIGHT_TIME_LIMIT, 0.5 * _remaining(deadline)))
     messages = _weight_bound_checks(problem, memory_word)
     if messages:
         return messages
@@ -849,6 +857,19 @@ def _rule_present(problem: heuristics.Problem, rule: str) -> bool:
         "pinned": bool((rules.pinned >= 0).any()),
         "colocated": bool(rules.colocated),
     }[rule]
+
+
+def _any_placement(
+    problem: heuristics.Problem, time_limit: float, solver: str
+) -> np.ndarray | None:
+    """A legal placement from satisfy.mzn within `time_limit`, or None (none found or none exists)."""
+    data, _ = _base_data(problem, active=ALL_ACTIVE)
+    outcome = _run_minizinc("satisfy.mzn", data, time_limit=time_limit, seed=0, solver=solver)
+    if outcome.values is None:
+        return None
+    placement = np.array(outcome.values["chip"], dtype=np.int64)
+    _verify(problem, placement, "satisfy.mzn")
+    return placement
 
 
 def _satisfiable(
