@@ -155,3 +155,38 @@ def test_compile_prints_the_estimate_and_the_simulation_for_a_users_target(
     out = capsys.readouterr().out
     assert "estimated throughput" in out and "(analytic model: period" in out
     assert "simulated throughput" in out and "1 buffers per edge" in out
+
+
+@PROPERTY
+@given(graph_and_target(min_ops=2, max_ops=30, max_chips=4, with_rules=False), st.data())
+def test_dp_stage_times_are_the_cost_models_with_dram_streaming(
+    case: tuple[Graph, Target], data: st.DataObject
+) -> None:
+    # dp's stage time (roofline + streaming extra) equals the chip busy time `cost.op_durations` gives
+    # a stage [i, j) alone on a chip with DRAM, whose weights take SRAM first-come.
+    import dataclasses
+
+    from chiplex.passes.strategies import _streaming_extra, streaming_time
+    from chiplex.targets.cost import op_durations, op_times
+    from chiplex.targets.legality import chip_memory
+
+    graph, target = case
+    n = graph.num_nodes
+    unshared = graph.total_weight_bytes == int(graph.weight_bytes.sum())
+    if not unshared:
+        return  # with shared params dp's streaming term is an estimate (reads, not stored params)
+    sram = data.draw(st.integers(0, int(graph.weight_bytes.sum()) + 2**20))
+    chip = dataclasses.replace(target.chip, sram_bytes=sram, dram_bytes=2**40, dram_bandwidth=1e9)
+    target = dataclasses.replace(target, chip=chip)
+    i = data.draw(st.integers(0, n - 1))
+    j = data.draw(st.integers(i + 1, n))
+    placement = np.where(np.arange(n) < i, 0, np.where(np.arange(n) < j, 1, 2))
+    k = 3
+    target = dataclasses.replace(target, num_chips=max(target.num_chips, k))
+    memory = chip_memory(graph, placement, k, chip.buffers_per_edge)
+    durations, _ = op_durations(graph, target, placement)
+    budget = np.array([sram - memory.receive[1] - memory.working_set[1]], dtype=np.float64)
+    read_prefix = np.concatenate([[0], np.cumsum(graph.weight_bytes)])
+    extra = streaming_time(_streaming_extra(graph, target), read_prefix, np.array([i]), j, budget)
+    expected = float(durations[i:j].sum())
+    assert float(op_times(graph, target)[i:j].sum() + extra[0]) == pytest.approx(expected)
