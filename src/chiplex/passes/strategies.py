@@ -16,7 +16,7 @@ import numpy as np
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
-from chiplex.targets.cost import op_times
+from chiplex.targets.cost import compute_times, op_times
 from chiplex.targets.legality import (
     PlacementRules,
     check_placement,
@@ -68,11 +68,30 @@ def _boundary_time(costs: StageCosts, target: Target) -> np.ndarray:
     return np.where(costs.cut_bytes > 0, np.maximum(serial, round_trip), 0.0)
 
 
-def _spill_time(weights: np.ndarray, budget: np.ndarray, target: Target) -> np.ndarray:
+def _streaming_extra(graph: Graph, target: Target) -> np.ndarray:
+    """Prefix sums over ops of the extra seconds an op takes when its weights stream from DRAM."""
     chip = target.chip
     if not chip.dram_bytes:
-        return np.zeros_like(weights, dtype=np.float64)
-    return np.maximum(weights - budget, 0) / chip.dram_bandwidth
+        return np.zeros(graph.num_nodes + 1)
+    sram_part = (graph.activation_in_bytes + graph.output_bytes) / chip.sram_bandwidth
+    streaming = np.maximum(
+        compute_times(graph, target), sram_part + graph.weight_bytes / chip.dram_bandwidth
+    )
+    return np.concatenate([[0.0], np.cumsum(np.maximum(streaming - op_times(graph, target), 0))])
+
+
+def streaming_time(
+    extra_prefix: np.ndarray,
+    read_prefix: np.ndarray,
+    starts: np.ndarray,
+    end: int,
+    budget: np.ndarray,
+) -> np.ndarray:
+    """Extra seconds of the stages [starts, end) for weights streamed from DRAM, given each stage's SRAM
+    budget for weights: the ops from the first whose cumulative weights exceed the budget on stream."""
+    first = np.searchsorted(read_prefix, read_prefix[starts] + budget, side="right") - 1
+    first = np.clip(first, starts, end)
+    return extra_prefix[end] - extra_prefix[first]
 
 
 def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
@@ -89,6 +108,8 @@ def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
         raise InfeasibleError(infeasible)
     costs = stage_costs(graph, target)
     boundary = _boundary_time(costs, target)
+    extra_prefix = _streaming_extra(graph, target)
+    read_prefix = np.concatenate([[0], np.cumsum(graph.weight_bytes)])
     capacity = rules.capacity_bytes
     preds = graph.predecessors()
     memory_terms = memory_data(graph, rules.buffers_per_edge)
@@ -128,8 +149,12 @@ def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
         fits = memory <= capacity
         if not fits.any():
             continue
-        budget = target.chip.sram_bytes - receive[:j] - max_working[:j]
-        stage = costs.time_prefix[j] - costs.time_prefix[:j] + _spill_time(weights, budget, target)
+        stage = costs.time_prefix[j] - costs.time_prefix[:j]
+        if target.chip.dram_bytes:
+            # The cost model's rule (`cost.op_durations`): a stage's ops take SRAM for their weights
+            # in order until the budget is full; every later op with weights streams them.
+            budget = target.chip.sram_bytes - receive[:j] - max_working[:j]
+            stage = stage + streaming_time(extra_prefix, read_prefix, starts, j, budget)
         stage = np.where(fits, np.maximum(stage, boundary[starts] * (starts > 0)), inf)
         candidates = np.maximum(best[:k, :j], stage[None, :])  # row s-1 -> stage count s
         chosen = np.argmin(candidates, axis=1)
