@@ -178,8 +178,22 @@ def _python_params() -> list:  # type: ignore[type-arg]
 def test_python_examples_run(
     doc: Path, runnable: list[tuple[int, str]], tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
+    from chiplex.passes import PASSES
+    from chiplex.passes.strategies import STRATEGIES
+
     (tmp_path / "examples").symlink_to(ROOT / "examples")  # the docs' relative paths
     monkeypatch.chdir(tmp_path)
+    # The examples register passes and strategies: leave the registries as they were.
+    saved = [(registry, dict(registry)) for registry in (PASSES, STRATEGIES)]
+    try:
+        _run_blocks(doc, runnable)
+    finally:
+        for registry, before in saved:
+            registry.clear()
+            registry.update(before)
+
+
+def _run_blocks(doc: Path, runnable: list[tuple[int, str]]) -> None:
     namespace = {"__name__": f"doc_{doc.stem}", **_user_objects()}
     for line, code in runnable:
         exec(compile(code, f"{doc}:{line}", "exec"), namespace)  # noqa: S102 - the docs are ours

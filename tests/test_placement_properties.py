@@ -100,7 +100,9 @@ def test_the_checker_catches_every_hand_broken_rule(
 
 
 @PROPERTY
-@given(graph_and_target(max_ops=30, max_chips=6))
+# Memory packing only: since the kit draws pins and colocation off the block cuts, a packing that
+# honours them need not be monotone first fit.
+@given(graph_and_target(max_ops=30, max_chips=6, with_rules=False))
 def test_first_fit_packing_fits_each_chip_and_is_first_fit(case: tuple[Graph, Target]) -> None:
     graph, target = case
     capacity = target.chip.capacity_bytes

@@ -542,7 +542,7 @@ def test_simulate_command_refuses_to_overwrite_a_trace(
     assert main(args) == 0 and json.loads(trace.read_text())["traceEvents"]
     trace.write_text("keep me")
     assert main(args) == 1
-    assert "exists; pass --force" in capsys.readouterr().err and trace.read_text() == "keep me"
+    assert "refusing to overwrite" in capsys.readouterr().err and trace.read_text() == "keep me"
     assert main([*args, "--force"]) == 0 and trace.read_text() != "keep me"
 
 

@@ -26,5 +26,8 @@ class ChiplexError(Exception):
     """A user-facing error; the CLI prints its message and exits with code 1."""
 
 
-class ChiplexTimeout(ChiplexError):
-    """A time limit ran out before an answer; the CLI exits with code 3 (EXIT_UNDECIDED)."""
+class ChiplexTimeout(BaseException):
+    """A time limit ran out before an answer; the CLI exits with code 3 (EXIT_UNDECIDED).
+
+    Like KeyboardInterrupt it is an interruption, not an error of the code it interrupts: it derives
+    from BaseException so that no `except Exception` on the way up turns it into another message."""

@@ -50,7 +50,8 @@ def describe_passes() -> str:
         )
         doc = (cls.__doc__ or "").strip()
         if not doc or doc.startswith(f"{cls.__name__}("):  # dataclass's generated signature
-            doc = (sys.modules[cls.__module__].__doc__ or "").strip()
+            module = sys.modules.get(cls.__module__)
+            doc = ((module.__doc__ if module else None) or "").strip()
             doc = doc.split(":", 1)[-1].strip() if doc.startswith("`") else doc
         summary = doc.splitlines()[0] if doc else ""
         head = f"  {name}" + (f"{{{options}}}" if options else "")

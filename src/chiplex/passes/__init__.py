@@ -88,7 +88,7 @@ def load_plugin(path: str) -> list[str]:
     import traceback
     from pathlib import Path
 
-    from chiplex.errors import ChiplexError
+    from chiplex.errors import ChiplexError, ChiplexTimeout
 
     file = Path(path)
     if not file.is_file():
@@ -107,7 +107,7 @@ def load_plugin(path: str) -> list[str]:
         spec.loader.exec_module(module)
     except BaseException as err:  # noqa: BLE001 - user code: report it as a located user error
         sys.modules.pop(module_name, None)
-        if isinstance(err, KeyboardInterrupt):
+        if isinstance(err, KeyboardInterrupt | ChiplexTimeout):
             raise
         frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(file)]
         where = f"{file}:{frames[-1].lineno}" if frames else str(file)
