@@ -106,8 +106,8 @@ def test_cli_trains_resumes_and_forces(tmp_path: Path, capsys: pytest.CaptureFix
         "4",
         "--hidden",
         "16",
-        "--workers",
-        "1",
+        "--executor",
+        "serial",
         "--no-progress",
     ]
     assert main(args) == 0

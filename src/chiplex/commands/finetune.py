@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from chiplex.commands._args import (
+    add_executor_arguments,
     add_input_arguments,
+    executor_from_args,
     load_input,
     non_negative_int,
     positive_int,
@@ -69,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="W",
         help="evaluation processes (default: one per CPU; 1 runs in this process)",
     )
+    add_executor_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.set_defaults(handler=run)
 
@@ -100,20 +103,24 @@ def run(args: argparse.Namespace) -> int:
         f"budget {args.budget} evaluations, seed {args.seed}",
         file=sys.stderr,
     )
-    result = search(
-        graph,
-        target,
-        "learned",
-        Budget(evaluations=args.budget),
-        args.seed,
-        workers=args.workers,
-        progress=not args.no_progress,
-        options={
-            "checkpoint": args.checkpoint,
-            "save": output,
-            "created_by": "chiplex finetune " + " ".join(map(shlex.quote, sys.argv[2:])),
-        },
-    )
+    executor = executor_from_args(args)
+    try:
+        result = search(
+            graph,
+            target,
+            "learned",
+            Budget(evaluations=args.budget),
+            args.seed,
+            executor=executor,
+            progress=not args.no_progress,
+            options={
+                "checkpoint": args.checkpoint,
+                "save": output,
+                "created_by": "chiplex finetune " + " ".join(map(shlex.quote, sys.argv[2:])),
+            },
+        )
+    finally:
+        executor.close()
     print(format_result(result, graph.name, target))
     print(f"wrote {output} (policy trained on {graph.name} / {target.name})")
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)

@@ -13,7 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from chiplex.commands._args import non_negative_int, positive_int
+from chiplex.commands._args import (
+    add_executor_arguments,
+    executor_from_args,
+    non_negative_int,
+    positive_int,
+)
 from chiplex.errors import ChiplexError
 
 DEFAULTS = {"updates": 600, "checkpoint_every": 25, "graphs": 48, "targets_per_graph": 2}
@@ -81,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="W",
         help="evaluation processes (default: one per CPU; 1 runs in this process)",
     )
+    add_executor_arguments(p)
     p.add_argument("--force", action="store_true", help="start over, replacing the run in DIR")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.set_defaults(handler=run)
@@ -95,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
         PretrainConfig,
         Pretrainer,
     )
-    from chiplex.runtime_sim.evaluate import make_executor
 
     out: Path = args.output
     if out.exists() and not out.is_dir():
@@ -116,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             (out / name).unlink(missing_ok=True)
     started = time.perf_counter()
     print(f"building the corpus ({config.corpus_description()}) ...", file=sys.stderr)
-    executor = make_executor(args.workers)
+    executor = executor_from_args(args)
     try:
         trainer = Pretrainer(config, out, executor)
         print(
