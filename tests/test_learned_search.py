@@ -104,16 +104,20 @@ def test_cli_finetune_then_search_from_the_checkpoint(
     text = capsys.readouterr().out
     assert "learned on mlp / tpu-ring8" in text and f"wrote {out}" in text
     header = load_checkpoint(out).header
-    assert header.trained_on[0]["graph"] == "mlp" and header.created_by.startswith(
-        "chiplex finetune"
-    )
+    # By default fine-tuning starts from the shipped pre-trained policy and appends to its record.
+    assert "corpus" in header.trained_on[0] and header.trained_on[-1]["graph"] == "mlp"
+    assert header.created_by.startswith("chiplex finetune")
+    scratch = tmp_path / "scratch.pt"
+    assert main([*args, "--from-scratch", "-o", str(scratch)]) == 0
+    assert [run["graph"] for run in load_checkpoint(scratch).header.trained_on] == ["mlp"]
+    capsys.readouterr()
     # Never overwritten without --force.
     before = out.read_bytes()
     assert main([*args, "-o", str(out)]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
     assert out.read_bytes() == before
     assert main([*args, "-o", str(out), "--force", "--checkpoint", str(out)]) == 0
-    assert len(load_checkpoint(out).header.trained_on) == 2  # fine-tuning appends
+    assert len(load_checkpoint(out).header.trained_on) == 3  # fine-tuning appends
     capsys.readouterr()
     search_args = ["search", str(MLP), "--strategy", "learned", "--budget", "8", "--workers", "1"]
     assert main([*search_args, "--checkpoint", str(out), "--no-progress"]) == 0

@@ -157,7 +157,9 @@ def test_the_readme_example(case: tuple[Graph, Target]) -> None:
 def rule_blind_placer(graph: Graph, target: Target) -> np.ndarray:
     """First fit along the block order: legal on memory and structure, blind to pins, colocation and
     the hop span."""
-    placement = reference_placement(graph, target.num_chips, target.chip.capacity_bytes)
+    placement = reference_placement(
+        graph, target.num_chips, target.chip.capacity_bytes, target.chip.buffers_per_edge
+    )
     assert placement is not None
     return placement
 
