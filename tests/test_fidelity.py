@@ -24,7 +24,7 @@ PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 def simulated_and_estimated(
     graph: Graph, target: Target, placement: np.ndarray
 ) -> tuple[float, float]:
-    report = simulate(build_schedule(graph, target, placement), target, microbatches=32)
+    report = simulate(build_schedule(graph, target, placement), target, microbatches=64)
     return report.throughput, estimate(graph, target, placement).throughput
 
 
@@ -35,7 +35,9 @@ def test_the_simulator_never_beats_the_estimate(
 ) -> None:
     # Every term of the estimate is a lower bound on the period (a busy resource, a buffer's round
     # trip, a cycle of waits without contention): the simulator can be slower, never faster (up to
-    # its measuring window over a finite run: 32 micro-batches here).
+    # its measuring window over a finite run: 64 micro-batches here. With 32, a link-bound 3-chip chain
+    # with three buffers per edge measured 7% above its steady state, which it approaches as the run
+    # grows: 1.07x at 32, 1.03x at 64, 1.007x at 256 micro-batches).
     graph, target = case
     placement = data.draw(placements(graph, target))
     if not is_legal(graph, target, placement):
@@ -92,7 +94,7 @@ def test_no_simulated_placement_beats_the_upper_bound(
         placement = data.draw(placements(graph, target))
         if not is_legal(graph, target, placement):
             placement = place_dp(graph, target)
-        report = simulate(build_schedule(graph, target, placement), target, microbatches=32)
+        report = simulate(build_schedule(graph, target, placement), target, microbatches=64)
         # 1%: the simulator's measuring window over a finite run.
         assert report.throughput <= bound.throughput * 1.01
 
