@@ -123,28 +123,13 @@ def import_spec(
     name: str | None = None,
 ) -> ImportedSpec:
     """`load_model_spec`, keeping the module, its example inputs and the importer's constants."""
-    from chiplex.ir.torch_import import (
-        build_model,
-        import_with_constants,
-        parse_dtype,
-        parse_input_spec,
-    )
+    from chiplex.ir.torch_import import build_model, import_with_constants, parse_dtype
+    from chiplex.ir.torch_import.specs import spec_inputs
 
     parse_dtype(weight_dtype)
     parse_dtype(activation_dtype)
     model, default_name = build_model(spec)
-    if input_shapes:
-        inputs = parse_input_spec(input_shapes, dtypes)
-    elif dtypes:
-        raise ChiplexError("--dtype needs --input-shape (one dtype per input shape)")
-    else:
-        make = getattr(model, "example_inputs", None)
-        if not callable(make):
-            raise ChiplexError(
-                f"{spec}: {type(model).__name__} has no example_inputs(); give the input shapes "
-                f"(--input-shape 1x128 --dtype int64)"
-            )
-        inputs = tuple(make())
+    inputs = spec_inputs(spec, model, input_shapes, dtypes)
     ir, constants = import_with_constants(
         model,
         inputs,

@@ -166,6 +166,26 @@ def load_factory(spec: str) -> torch.nn.Module:
     return build_model(spec)[0]
 
 
+def spec_inputs(
+    spec: str,
+    module: torch.nn.Module,
+    input_shapes: Sequence[str] | None,
+    dtypes: Sequence[str] | None,
+) -> tuple[torch.Tensor, ...]:
+    """The inputs to import `module` with: from `--input-shape`/`--dtype`, else its `example_inputs()`."""
+    if input_shapes:
+        return parse_input_spec(input_shapes, dtypes)
+    if dtypes:
+        raise ChiplexError("--dtype needs --input-shape (one dtype per input shape)")
+    make = getattr(module, "example_inputs", None)
+    if not callable(make):
+        raise ChiplexError(
+            f"{spec}: {type(module).__name__} has no example_inputs(); give the input shapes "
+            f"(--input-shape 1x128 --dtype int64)"
+        )
+    return tuple(make())
+
+
 def load_model_spec(
     spec: str,
     input_shapes: Sequence[str] | None = None,
@@ -182,18 +202,7 @@ def load_model_spec(
     parse_dtype(weight_dtype)
     parse_dtype(activation_dtype)
     module, default_name = build_model(spec)
-    if input_shapes:
-        inputs = parse_input_spec(input_shapes, dtypes)
-    elif dtypes:
-        raise ChiplexError("--dtype needs --input-shape (one dtype per input shape)")
-    else:
-        make = getattr(module, "example_inputs", None)
-        if not callable(make):
-            raise ChiplexError(
-                f"{spec}: {type(module).__name__} has no example_inputs(); give the input shapes "
-                f"(--input-shape 1x128 --dtype int64)"
-            )
-        inputs = tuple(make())
+    inputs = spec_inputs(spec, module, input_shapes, dtypes)
     return import_module(
         module,
         inputs,
