@@ -82,9 +82,14 @@ def test_refuses_a_directory_with_other_settings(uninterrupted: Path, tmp_path: 
         Pretrainer(other, out, SerialExecutor(), log=lambda line: None)
 
 
-def test_bad_settings_are_errors() -> None:
+def test_bad_settings_are_errors(uninterrupted: Path, tmp_path: Path) -> None:
     with pytest.raises(ChiplexError, match="updates must be an integer >= 1"):
         PretrainConfig(updates=0)
+    out = tmp_path / "edited"
+    shutil.copytree(uninterrupted, out)
+    (out / "pretrain.json").write_text('{"updates": "x"}')
+    with pytest.raises(ChiplexError, match=r"pretrain.json: not a pre-training configuration"):
+        Pretrainer(SMALL, out, SerialExecutor(), log=lambda line: None)
 
 
 def test_cli_trains_resumes_and_forces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

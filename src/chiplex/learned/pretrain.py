@@ -211,7 +211,7 @@ class Pretrainer:
             return PretrainConfig(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ChiplexError(f"{path}: missing beside {CHECKPOINT}; cannot resume") from None
-        except (json.JSONDecodeError, TypeError) as err:
+        except (json.JSONDecodeError, TypeError, ChiplexError) as err:
             raise ChiplexError(f"{path}: not a pre-training configuration ({err})") from None
 
     def save(self) -> None:
