@@ -79,7 +79,10 @@ def test_explicit_links_use_shortest_paths() -> None:
     ("text", "message"),
     [
         ("[chip]\n", "missing section [link]"),
-        (MINIMAL.format(name="x", topology='kind = "hypercube"'), "topology.kind: expected one of ring"),
+        (
+            MINIMAL.format(name="x", topology='kind = "hypercube"'),
+            "topology.kind: expected one of ring",
+        ),
         (
             MINIMAL.format(name="x", topology='kind = "ring"\nnum_chips = 4').replace(
                 "1048576", "-5"

@@ -57,7 +57,9 @@ def describe_passes() -> str:
         head = f"  {name}" + (f"{{{options}}}" if options else "")
         lines.append(head)
         if summary:
-            lines.extend(textwrap.wrap(summary, 96, initial_indent="      ", subsequent_indent="      "))
+            lines.extend(
+                textwrap.wrap(summary, 96, initial_indent="      ", subsequent_indent="      ")
+            )
     return "\n".join(lines)
 
 

@@ -415,7 +415,9 @@ def graph_and_target(
         if is_legal(graph, target, witness):
             break
         capacity = int(capacity * 1.5) + 1
-        target = _build(topology, num_chips, _chip(capacity, dram_share, buffers), rules, "generated")
+        target = _build(
+            topology, num_chips, _chip(capacity, dram_share, buffers), rules, "generated"
+        )
     else:  # pragma: no cover - the witness satisfies every rule but memory, which growth fixes
         raise AssertionError("the witness placement never became legal")
     return graph, target

@@ -92,9 +92,7 @@ class ChipAttr(ParametrizedAttribute):
 
     def verify(self) -> None:
         if not 0 <= self.id.data <= MAX_CHIP_ID:
-            raise VerifyException(
-                f"#mcm.chip id must be in 0..{MAX_CHIP_ID}, got {self.id.data}"
-            )
+            raise VerifyException(f"#mcm.chip id must be in 0..{MAX_CHIP_ID}, got {self.id.data}")
 
 
 def get_chip(op: Operation) -> int | None:

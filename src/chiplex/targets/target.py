@@ -359,7 +359,9 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
         shape=(int(shape[0]), int(shape[1])) if shape else None,
         link_bandwidth=_number(link_t, "bandwidth", f"{source} [link]"),
         link_latency=_number(link_t, "latency", f"{source} [link]"),
-        explicit_links=[(int(a), int(b)) for a, b in topo_t["links"]] if "links" in topo_t else None,
+        explicit_links=[(int(a), int(b)) for a, b in topo_t["links"]]
+        if "links" in topo_t
+        else None,
         rules=TargetRules(
             max_hop_span=int(max_span) if max_span is not None else None,
             pinned=pinned,
