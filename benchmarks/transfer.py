@@ -34,6 +34,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from chiplex.errors import ChiplexError  # noqa: E402
 from chiplex.ir.graph import Graph, graph_from_module  # noqa: E402
 from chiplex.learned.checkpoint import load_checkpoint  # noqa: E402
 from chiplex.learned.corpus import HELD_OUT_MODELS, held_out_targets  # noqa: E402
@@ -126,9 +127,13 @@ def run_case(spec: str, args: argparse.Namespace, checkpoint: Path) -> Case:
             budget = Budget(
                 evaluations=evaluations, seconds=args.cp_seconds if strategy == "cp" else None
             )
-            result = search(
-                graph, target, strategy, budget, args.seed, executor=executor, options=options
-            )
+            try:
+                result = search(
+                    graph, target, strategy, budget, args.seed, executor=executor, options=options
+                )
+            except ChiplexError as err:  # e.g. no sample could be repaired: a row saying so
+                print(f"  {variant:14s} no placement: {err}", flush=True)
+                continue
             case.rows.append(Row(variant, result))
             print(
                 f"  {variant:14s} {result.throughput:10,.1f} samples/s  gap {result.gap_to_bound:6.1%}"
@@ -153,6 +158,8 @@ def table(cases: list[Case], args: argparse.Namespace) -> str:
         "|" + "---|" * (len(learned) + 2),
     ]
     for case in cases:
+        if not case.rows:
+            continue
         first = case.rows[0].result
         cells = [case.name, f"{first.upper_bound:,.0f}"]
         for variant in [*learned, *baselines]:
