@@ -592,12 +592,14 @@ def run_case(case: Case, folder: Path | None = None) -> Outcome:
             (work / name).write_bytes(data)
         if case.fault:
             # An earlier, complete run whose files must survive the failing one.
-            code, _, err = _call(dataclasses.replace(case, fault=""))
+            with contextlib.chdir(work):
+                code, _, err = _call(dataclasses.replace(case, fault=""))
             assert code == 0, err
         before = _snapshot(work)
         started = time.perf_counter()
-        fault = _inject(case.fault)
-        with fault:
+        # Relative paths among the generated arguments (`-o 0.0001`) must land in the scratch directory,
+        # never in the directory the fuzzer was started from.
+        with _inject(case.fault), contextlib.chdir(work):
             code, out, err = _call(case)
         seconds = time.perf_counter() - started
         problems = []

@@ -12,7 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz.engine import FAMILIES, Campaign, generate, mutate_bytes, run_case, summarize
+from fuzz.engine import (
+    FAMILIES,
+    SMALL_IR,
+    Campaign,
+    Case,
+    generate,
+    mutate_bytes,
+    run_case,
+    summarize,
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -67,3 +76,14 @@ def test_long_run_1000_cases() -> None:
     assert not bad, (
         report + "\n" + "\n".join(f"{o.case.describe()}: {o.problems}" for o in bad[:20])
     )
+
+
+def test_relative_output_paths_land_in_the_scratch_directory(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A generated `-o 0.0001` once wrote a directory into the repository the fuzzer ran from.
+    monkeypatch.chdir(tmp_path)
+    case = Case(
+        "cli", ["compile", "{dir}/in.mlir", "-o", "rel-out"], {"in.mlir": SMALL_IR.encode()}
+    )
+    outcome = run_case(case)
+    assert outcome.code == 0, outcome.stderr[-2000:]
+    assert not (tmp_path / "rel-out").exists()
