@@ -1,0 +1,285 @@
+"""The pipeline-cut term of the throughput bound: stage work, indivisible ops and the bytes every cut
+between pipeline stages must send over the links that leave it.
+
+A legal placement uses chips 0..m-1 and sends data only forward (`acyclic-dataflow`,
+`no-skipping-chips`), so the ops on chips 0..c form a *downset* D_c of the dataflow graph (closed under
+predecessors) and D_0 < D_1 < ... < D_{m-2} are nested. A period P is possible only if
+
+1. every chip's work (its ops' roofline times, weights in SRAM: a lower bound of their durations)
+   is at most P, so consecutive downsets differ by at most P of work;
+2. every value that crosses the cut D_c (a producer in D_c with a consumer outside, once however many
+   consumers) travels from chips {0..c} to chips {c+1..K-1}, so it crosses at least one link leaving
+   {0..c}: the bytes crossing the cut are at most P x the bandwidth of those links;
+3. no single message takes longer than P: a result whose transfer (serialised on the fastest link, or
+   its receive buffers' round trip) exceeds P cannot cross any cut.
+
+Deciding this exactly is a partition problem on a DAG; the relaxation here is exact on a chain of ops
+and still sound on a DAG. The graph's *bottlenecks* (ops comparable with every other op: the residual
+adds, layer norms and block outputs of a network) are totally ordered, and every downset either ends
+exactly at a bottleneck or cuts the *segment* between two consecutive bottlenecks. For a segment, the
+downsets inside it have work between the segment's two ends and send at least the segment's minimum
+cut (a small max-flow over its ops, producers counted once, downsets enforced by infinite edges,
+producers that may not cross at P made uncuttable). Treating the work inside a segment as divisible
+only relaxes rule 1, so the smallest P for which a greedy walk (each chip takes the furthest reachable
+legal cut, which is optimal for this interval model) covers the graph with at most K chips is a lower
+bound of every placement's period. The smallest such P is found by bisection.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from chiplex.ir.graph import Graph
+from chiplex.targets.target import Target
+
+
+@dataclass(frozen=True)
+class _Segment:
+    lo: float
+    """Work of the downset the segment starts from (every op up to and including its first bottleneck)."""
+    hi: float
+    """Work of the largest downset inside it (everything but the next bottleneck and its descendants)."""
+    across: np.ndarray
+    """Producers before the segment with a consumer after it: they cross every cut here."""
+    interior: np.ndarray
+    """The ops strictly between the two bottlenecks."""
+    before: np.ndarray
+    """Producers before the segment with consumers inside it (and none after it)."""
+
+
+def _reachability(graph: Graph) -> tuple[list[int], list[int]]:
+    """(ancestors, descendants) of every node as Python-int bitsets (nodes are in topological order)."""
+    n = graph.num_nodes
+    preds = graph.predecessors()
+    succs = graph.successors()
+    anc = [0] * n
+    for v in range(n):
+        bits = 0
+        for u in preds[v].tolist():
+            bits |= anc[u] | (1 << u)
+        anc[v] = bits
+    desc = [0] * n
+    for v in range(n - 1, -1, -1):
+        bits = 0
+        for w in succs[v].tolist():
+            bits |= desc[w] | (1 << w)
+        desc[v] = bits
+    return anc, desc
+
+
+def _members(bits: int, n: int) -> np.ndarray:
+    if not bits:
+        return np.zeros(0, dtype=np.int64)
+    raw = np.frombuffer(bits.to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
+    return np.flatnonzero(np.unpackbits(raw, bitorder="little")[:n]).astype(np.int64)
+
+
+def _segments(graph: Graph, times: np.ndarray) -> list[_Segment]:
+    n = graph.num_nodes
+    anc, desc = _reachability(graph)
+    everyone = (1 << n) - 1
+    bottlenecks = [v for v in range(n) if (anc[v] | desc[v] | (1 << v)) == everyone]
+    succs = graph.successors()
+    # Bitset boundaries: A = the downset ending at a bottleneck, B = the upset starting at the next.
+    starts = [0] + [anc[b] | (1 << b) for b in bottlenecks]
+    ends = [desc[b] | (1 << b) for b in bottlenecks] + [0]
+    segments = []
+    for a_bits, b_bits in zip(starts, ends, strict=True):
+        interior_bits = everyone & ~a_bits & ~b_bits
+        a_nodes = _members(a_bits, n)
+        across = []
+        before = []
+        for u in a_nodes.tolist():
+            consumers = succs[u]
+            if not len(consumers):
+                continue
+            outside = [w for w in consumers.tolist() if not (a_bits >> w) & 1]
+            if not outside:
+                continue
+            if any((b_bits >> w) & 1 for w in outside):
+                across.append(u)
+            else:
+                before.append(u)
+        a_work = float(times[a_nodes].sum())
+        interior = _members(interior_bits, n)
+        segments.append(
+            _Segment(
+                lo=a_work,
+                hi=a_work + float(times[interior].sum()),
+                across=np.array(across, dtype=np.int64),
+                interior=interior,
+                before=np.array(before, dtype=np.int64),
+            )
+        )
+    return segments
+
+
+def _max_flow(num_nodes: int, arcs: list[tuple[int, int, float]], source: int, sink: int) -> float:
+    """Dinic's max flow on a small network (the segment's cut problems have tens of nodes)."""
+    head: list[list[int]] = [[] for _ in range(num_nodes)]
+    to: list[int] = []
+    cap: list[float] = []
+    for a, b, c in arcs:
+        head[a].append(len(to))
+        to.append(b)
+        cap.append(c)
+        head[b].append(len(to))
+        to.append(a)
+        cap.append(0.0)
+    flow = 0.0
+    while True:
+        level = [-1] * num_nodes
+        level[source] = 0
+        queue = deque([source])
+        while queue:
+            x = queue.popleft()
+            for e in head[x]:
+                if cap[e] > 1e-9 and level[to[e]] < 0:
+                    level[to[e]] = level[x] + 1
+                    queue.append(to[e])
+        if level[sink] < 0:
+            return flow
+        pointer = [0] * num_nodes
+        while True:  # blocking flow: iterative depth-first search along the levels
+            path: list[int] = []  # arcs from the source
+            x = source
+            while x != sink:
+                while pointer[x] < len(head[x]):
+                    e = head[x][pointer[x]]
+                    if cap[e] > 1e-9 and level[to[e]] == level[x] + 1:
+                        break
+                    pointer[x] += 1
+                else:  # dead end: retreat
+                    if not path:
+                        break
+                    level[x] = -1
+                    e = path.pop()
+                    x = to[e ^ 1]
+                    pointer[x] += 1
+                    continue
+                path.append(e)
+                x = to[e]
+            if x != sink:
+                break
+            pushed = min(cap[e] for e in path)
+            for e in path:
+                cap[e] -= pushed
+                cap[e ^ 1] += pushed
+            flow += pushed
+
+def _segment_cut(
+    graph: Graph, succs: list[np.ndarray], segment: _Segment, forbidden: np.ndarray
+) -> float:
+    """The fewest bytes a downset inside the segment sends across (inf when every such cut would send
+    a forbidden producer's result)."""
+    interior = segment.interior.tolist()
+    if not interior:
+        return 0.0
+    index = {v: i + 2 for i, v in enumerate(interior)}  # 0: source (the downset A), 1: sink
+    big = float(graph.output_bytes.sum()) * 4.0 + 1.0
+    arcs: list[tuple[int, int, float]] = []
+    aux = 2 + len(interior)
+    out = graph.output_bytes
+
+    def capacity(u: int) -> float:
+        return big if forbidden[u] else float(out[u])
+
+    for u in segment.before.tolist():
+        inside = [index[w] for w in succs[u].tolist() if w in index]
+        arcs.append((0, aux, capacity(u)))
+        arcs.extend((aux, w, big) for w in inside)
+        aux += 1
+    for u in interior:
+        arcs.append((index[u], aux, capacity(u)))
+        for w in succs[u].tolist():
+            if w in index:
+                arcs.append((aux, index[w], big))
+                arcs.append((index[w], index[u], big))  # a downset holding w holds u
+            else:
+                arcs.append((aux, 1, big))  # a consumer past the segment
+        aux += 1
+    cut = _max_flow(aux, arcs, 0, 1)
+    return float("inf") if cut >= big else cut
+
+
+def prefix_cut_bandwidth(target: Target) -> np.ndarray:
+    """float[K-1]: bytes/s of the links from chips {0..c} to chips {c+1..K-1}, for every c."""
+    k = target.num_chips
+    out = np.zeros(max(k - 1, 0))
+    for link in target.links:
+        if link.src < link.dst:
+            out[link.src : link.dst] += link.bandwidth
+    return out
+
+
+def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: float) -> float:
+    """The smallest period (seconds per micro-batch, at least `lower`) the three rules above allow."""
+    n, k = graph.num_nodes, target.num_chips
+    total = float(times.sum())
+    if n == 0 or total <= lower or k == 1:
+        return max(lower, total if k == 1 else lower)
+    segments = _segments(graph, times)
+    succs = graph.successors()
+    cut_bandwidth = prefix_cut_bandwidth(target)
+    if target.links:
+        fastest = max(target.links, key=lambda link: (link.bandwidth, -link.latency))
+        serial = graph.output_bytes.astype(np.float64) / fastest.bandwidth
+        buffers = target.chip.buffers_per_edge
+        message = np.maximum(serial, (serial + fastest.latency) / buffers)
+    else:
+        message = np.full(n, np.inf)
+    lo_work = np.array([s.lo for s in segments])
+    hi_work = np.array([s.hi for s in segments])
+    always = np.array([float(graph.output_bytes[s.across].sum()) for s in segments])
+    always_message = np.array([float(message[s.across].max(initial=0.0)) for s in segments])
+    # The cut of a segment changes only when another of its producers becomes uncuttable: cache by
+    # how many are.
+    cache: dict[tuple[int, int], float] = {}
+    relevant = [
+        np.sort(message[np.concatenate([s.before, s.interior])])[::-1] for s in segments
+    ]
+
+    def segment_cuts(period: float) -> np.ndarray:
+        forbidden = message > period
+        cuts = np.empty(len(segments))
+        for i, segment in enumerate(segments):
+            if always_message[i] > period:
+                cuts[i] = np.inf
+                continue
+            key = (i, int((relevant[i] > period).sum()))
+            if key not in cache:
+                cache[key] = _segment_cut(graph, succs, segment, forbidden)
+            cuts[i] = always[i] + cache[key]
+        return cuts
+
+    def feasible(period: float) -> bool:
+        cuts = segment_cuts(period)
+        reached = 0.0
+        for chip in range(k):
+            if reached + period >= total * (1 - 1e-12):
+                return True
+            if chip == k - 1:
+                return False
+            legal = cuts <= period * cut_bandwidth[chip] * (1 + 1e-12)
+            ends = np.minimum(hi_work, reached + period)
+            ok = legal & (ends >= lo_work) & (ends > reached)
+            if not ok.any():
+                return False
+            reached = float(ends[ok].max())
+        return False
+
+    lo = max(lower, float(times.max(initial=0.0)), 1e-15)
+    if feasible(lo):
+        return lo
+    hi = total
+    while hi - lo > 1e-6 * hi:
+        mid = (lo + hi) / 2
+        if feasible(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
