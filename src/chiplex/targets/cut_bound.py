@@ -170,6 +170,7 @@ def _max_flow(num_nodes: int, arcs: list[tuple[int, int, float]], source: int, s
                 cap[e ^ 1] += pushed
             flow += pushed
 
+
 def _segment_cut(
     graph: Graph, succs: list[np.ndarray], segment: _Segment, forbidden: np.ndarray
 ) -> float:
@@ -205,6 +206,69 @@ def _segment_cut(
     return float("inf") if cut >= big else cut
 
 
+DOWNSET_LIMIT = 2048
+"""Enumerate a segment's downsets exactly up to this many; past it, the segment's work is treated as
+divisible and every cut in it as sending only its minimum cut (the max-flow relaxation)."""
+
+
+def _segment_downsets(
+    graph: Graph,
+    succs: list[np.ndarray],
+    preds: list[np.ndarray],
+    segment: _Segment,
+    times: np.ndarray,
+    message: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(work, bytes sent, longest message) of every downset inside the segment: the segment's start
+    plus a predecessor-closed subset of its interior; None when there are more than DOWNSET_LIMIT."""
+    interior = segment.interior.tolist()
+    local = {v: i for i, v in enumerate(interior)}
+    need = [sum(1 << local[u] for u in preds[v].tolist() if u in local) for v in interior]
+    subsets: list[int] = [0]
+    for i in range(len(interior)):  # grow in topological order: v may join once its preds are in
+        grown = [bits | (1 << i) for bits in subsets if bits & need[i] == need[i]]
+        subsets.extend(grown)
+        if len(subsets) > DOWNSET_LIMIT:
+            return None
+    out_bytes = graph.output_bytes.astype(np.float64)
+    always = float(out_bytes[segment.across].sum())
+    always_message = float(message[segment.across].max(initial=0.0))
+    # A producer crosses when one of its consumers is outside the downset: before-producers through
+    # their interior consumers, interior producers also when they have a consumer past the segment.
+    producers = [
+        (u, sum(1 << local[w] for w in succs[u].tolist() if w in local), False)
+        for u in segment.before.tolist()
+    ] + [
+        (
+            u,
+            sum(1 << local[w] for w in succs[u].tolist() if w in local),
+            any(w not in local for w in succs[u].tolist()),
+        )
+        for u in interior
+    ]
+    work = np.empty(len(subsets))
+    sent = np.empty(len(subsets))
+    longest = np.empty(len(subsets))
+    interior_times = times[segment.interior] if interior else np.zeros(0)
+    for j, bits in enumerate(subsets):
+        nbytes, slowest = always, always_message
+        for index, (u, consumers, leaves) in enumerate(producers):
+            if index >= len(segment.before):
+                if not (bits >> local[u]) & 1:
+                    continue
+                crosses = leaves or (consumers & ~bits) != 0
+            else:
+                crosses = (consumers & ~bits) != 0
+            if crosses:
+                nbytes += out_bytes[u]
+                slowest = max(slowest, float(message[u]))
+        chosen = [i for i in range(len(interior)) if (bits >> i) & 1]
+        work[j] = segment.lo + float(interior_times[chosen].sum())
+        sent[j] = nbytes
+        longest[j] = slowest
+    return work, sent, longest
+
+
 def prefix_cut_bandwidth(target: Target) -> np.ndarray:
     """float[K-1]: bytes/s of the links from chips {0..c} to chips {c+1..K-1}, for every c."""
     k = target.num_chips
@@ -231,6 +295,15 @@ def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: 
         message = np.maximum(serial, (serial + fastest.latency) / buffers)
     else:
         message = np.full(n, np.inf)
+    preds = graph.predecessors()
+    exact = [_segment_downsets(graph, succs, preds, s, times, message) for s in segments]
+    if any(e is not None for e in exact):
+        point_work = np.concatenate([e[0] for e in exact if e is not None])
+        point_bytes = np.concatenate([e[1] for e in exact if e is not None])
+        point_message = np.concatenate([e[2] for e in exact if e is not None])
+    else:
+        point_work = point_bytes = point_message = np.zeros(0)
+    segments = [s for s, e in zip(segments, exact, strict=True) if e is None]
     lo_work = np.array([s.lo for s in segments])
     hi_work = np.array([s.hi for s in segments])
     always = np.array([float(graph.output_bytes[s.across].sum()) for s in segments])
@@ -238,9 +311,7 @@ def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: 
     # The cut of a segment changes only when another of its producers becomes uncuttable: cache by
     # how many are.
     cache: dict[tuple[int, int], float] = {}
-    relevant = [
-        np.sort(message[np.concatenate([s.before, s.interior])])[::-1] for s in segments
-    ]
+    relevant = [np.sort(message[np.concatenate([s.before, s.interior])])[::-1] for s in segments]
 
     def segment_cuts(period: float) -> np.ndarray:
         forbidden = message > period
@@ -263,12 +334,20 @@ def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: 
                 return True
             if chip == k - 1:
                 return False
-            legal = cuts <= period * cut_bandwidth[chip] * (1 + 1e-12)
+            capacity = period * cut_bandwidth[chip] * (1 + 1e-12)
             ends = np.minimum(hi_work, reached + period)
-            ok = legal & (ends >= lo_work) & (ends > reached)
-            if not ok.any():
+            ok = (cuts <= capacity) & (ends >= lo_work) & (ends > reached)
+            points = (
+                (point_bytes <= capacity)
+                & (point_message <= period)
+                & (point_work > reached)
+                & (point_work <= reached + period)
+            )
+            if not ok.any() and not points.any():
                 return False
-            reached = float(ends[ok].max())
+            reached = max(
+                float(ends[ok].max(initial=-1.0)), float(point_work[points].max(initial=-1.0))
+            )
         return False
 
     lo = max(lower, float(times.max(initial=0.0)), 1e-15)
@@ -282,4 +361,3 @@ def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: 
         else:
             lo = mid
     return hi
-
