@@ -45,5 +45,7 @@ def test_dp_cuts_resnet_projection_blocks_where_little_is_live() -> None:
     placement = place_dp(graph, target)
     assert not check_placement(graph, target, placement)
     assert not (np.diff(placement) >= 0).all()  # not contiguous in the graph's own order
-    gained = estimate(graph, target, own_order).period_s / estimate(graph, target, placement).period_s
+    gained = (
+        estimate(graph, target, own_order).period_s / estimate(graph, target, placement).period_s
+    )
     assert gained > 1.1

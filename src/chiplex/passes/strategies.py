@@ -118,7 +118,9 @@ def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
     best: tuple[float, np.ndarray] | None = None
     for order in _candidate_orders(graph):
         reordered = graph if order is None else reorder_graph(graph, order)
-        split = _dp_split(reordered, target, rules if order is None else resolve_rules(reordered, target))
+        split = _dp_split(
+            reordered, target, rules if order is None else resolve_rules(reordered, target)
+        )
         if split is None:
             continue
         placement = split if order is None else split[np.argsort(order)]
@@ -178,12 +180,8 @@ def _candidate_orders(graph: Graph) -> list[np.ndarray | None]:
         order = []
         while ready:
             if priority == "fewest-live-bytes":
-
-                def live_change(x: int) -> int:
-                    freed = sum(int(out[u]) for u in set(preds[x].tolist()) if consumers_left[u] == 1)
-                    return (int(out[x]) if len(succs[x]) else 0) - freed
-
-                v = min(ready, key=lambda x: (live_change(x), -ready_at[x], x))
+                changes = {x: _live_change(x, preds, succs, out, consumers_left) for x in ready}
+                v = min(ready, key=lambda x: (changes[x], -ready_at[x], x))
             else:
                 v = max(ready, key=lambda x: (ready_at[x], -x))
             ready.remove(v)
@@ -200,6 +198,18 @@ def _candidate_orders(graph: Graph) -> list[np.ndarray | None]:
             seen.add(key)
             orders.append(np.array(order, dtype=np.int64))
     return orders
+
+
+def _live_change(
+    node: int,
+    preds: list[np.ndarray],
+    succs: list[np.ndarray],
+    out: np.ndarray,
+    consumers_left: np.ndarray,
+) -> int:
+    """Bytes live after running `node` minus before: its result, less the inputs it reads last."""
+    freed = sum(int(out[u]) for u in set(preds[node].tolist()) if consumers_left[u] == 1)
+    return (int(out[node]) if len(succs[node]) else 0) - freed
 
 
 def _dp_split(graph: Graph, target: Target, rules: PlacementRules) -> np.ndarray | None:
