@@ -105,3 +105,24 @@ def test_the_cut_term_never_exceeds_a_legal_placements_estimated_period(
         placement = data.draw(placements(graph, target))
         if is_legal(graph, target, placement):
             assert bound.period_s <= estimate(graph, target, placement).period_s * (1 + 1e-6)
+
+
+# -- cp optimises dp's stage model (optimize.mzn) ------------------------------------------------------
+def test_cp_keeps_a_long_message_off_the_cut_and_agrees_with_the_period_model() -> None:
+    # The chain of four 1 us ops whose op 1 sends 40 KB (10 us on the link): the compute bottleneck
+    # alone would cut 2 + 2 (2 us), which the link makes 10 us; optimize.mzn's period model cuts
+    # 1 + 3 or 3 + 1 (3 us) and proves it.
+    from chiplex.targets.period_model import period_model
+    from chiplex.targets.solver import minizinc_available, optimize
+
+    if not minizinc_available():
+        pytest.skip("MiniZinc is not installed")
+    graph = chain([1024, 40_000, 1024, 1024])
+    target = ring(2)
+    model = period_model(graph, target)
+    assert model.period(np.array([0, 0, 1, 1])) == pytest.approx(10e-6, rel=1e-2)
+    result = optimize(graph, target, time_limit=10)
+    assert result.proved_optimal
+    assert result.placement[1] == result.placement[2]  # the 40 KB result stays on its chip
+    assert result.period_s == pytest.approx(model.period(result.placement))
+    assert result.period_s == pytest.approx(float(op_times(graph, target)[:3].sum()), rel=1e-2)
