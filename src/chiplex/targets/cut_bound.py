@@ -70,50 +70,38 @@ def _reachability(graph: Graph) -> tuple[list[int], list[int]]:
     return anc, desc
 
 
-def _members(bits: int, n: int) -> np.ndarray:
-    if not bits:
-        return np.zeros(0, dtype=np.int64)
-    raw = np.frombuffer(bits.to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
-    return np.flatnonzero(np.unpackbits(raw, bitorder="little")[:n]).astype(np.int64)
-
-
 def _segments(graph: Graph, times: np.ndarray) -> list[_Segment]:
+    """The segments between consecutive bottlenecks. A bottleneck b is comparable with every op, so in
+    the (topological) node order its ancestors are exactly the ops before it and its descendants the
+    ops after it: the downset ending at b is the prefix 0..b, and a segment is an index range."""
     n = graph.num_nodes
     anc, desc = _reachability(graph)
-    everyone = (1 << n) - 1
-    bottlenecks = [v for v in range(n) if (anc[v] | desc[v] | (1 << v)) == everyone]
-    succs = graph.successors()
-    # Bitset boundaries: A = the downset ending at a bottleneck, B = the upset starting at the next.
-    starts = [0] + [anc[b] | (1 << b) for b in bottlenecks]
-    ends = [desc[b] | (1 << b) for b in bottlenecks] + [0]
+    bottlenecks = [
+        v for v in range(n) if anc[v].bit_count() == v and desc[v].bit_count() == n - 1 - v
+    ]
+    last = np.full(n, -1, dtype=np.int64)  # each op's latest consumer (-1: none)
+    np.maximum.at(last, graph.src, graph.dst)
+    prefix = np.concatenate([[0.0], np.cumsum(times)])
     segments = []
-    for a_bits, b_bits in zip(starts, ends, strict=True):
-        interior_bits = everyone & ~a_bits & ~b_bits
-        a_nodes = _members(a_bits, n)
-        across = []
-        before = []
-        for u in a_nodes.tolist():
-            consumers = succs[u]
-            if not len(consumers):
-                continue
-            outside = [w for w in consumers.tolist() if not (a_bits >> w) & 1]
-            if not outside:
-                continue
-            if any((b_bits >> w) & 1 for w in outside):
-                across.append(u)
-            else:
-                before.append(u)
-        a_work = float(times[a_nodes].sum())
-        interior = _members(interior_bits, n)
+    live: list[int] = []  # producers up to the segment's start with a consumer after it
+    start = -1  # the segment starts after this op (the previous bottleneck; -1: the graph's start)
+    for end in [*bottlenecks, n]:
+        if start >= 0:
+            live = [u for u in live if last[u] > start]
+        across = [u for u in live if last[u] >= end]
+        before = [u for u in live if last[u] < end]
         segments.append(
             _Segment(
-                lo=a_work,
-                hi=a_work + float(times[interior].sum()),
+                lo=float(prefix[start + 1]),
+                hi=float(prefix[end]),
                 across=np.array(across, dtype=np.int64),
-                interior=interior,
+                interior=np.arange(start + 1, end, dtype=np.int64),
                 before=np.array(before, dtype=np.int64),
             )
         )
+        if end < n:  # the interior and the bottleneck join the downset
+            live.extend(u for u in range(start + 1, end + 1) if last[u] > end)
+            start = end
     return segments
 
 
@@ -360,4 +348,4 @@ def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: 
             hi = mid
         else:
             lo = mid
-    return hi
+    return lo  # infeasible, so below every placement's period (within 1e-6 of the smallest feasible)
