@@ -277,10 +277,11 @@ def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: 
     succs = graph.successors()
     cut_bandwidth = prefix_cut_bandwidth(target)
     if target.links:
-        fastest = max(target.links, key=lambda link: (link.bandwidth, -link.latency))
-        serial = graph.output_bytes.astype(np.float64) / fastest.bandwidth
+        # The fastest bandwidth and the shortest latency of any link (they may be different links).
+        serial = graph.output_bytes.astype(np.float64) / max(x.bandwidth for x in target.links)
+        shortest_latency = min(x.latency for x in target.links)
         buffers = target.chip.buffers_per_edge
-        message = np.maximum(serial, (serial + fastest.latency) / buffers)
+        message = np.maximum(serial, (serial + shortest_latency) / buffers)
     else:
         message = np.full(n, np.inf)
     preds = graph.predecessors()
