@@ -315,27 +315,29 @@ def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: 
             cuts[i] = always[i] + cache[key]
         return cuts
 
+    slack = 1e-9 * total  # work positions are sums in different orders: compare with a little slack
+
     def feasible(period: float) -> bool:
+        """The greedy walk: chip c ends at the furthest legal cut it can reach. If a placement with this
+        period exists, the walk stays at or past its cut after every chip (by induction: the
+        placement's next cut is reachable, or already passed), so it covers the graph in K chips."""
         cuts = segment_cuts(period)
         reached = 0.0
         for chip in range(k):
-            if reached + period >= total * (1 - 1e-12):
+            if reached + period + slack >= total:
                 return True
             if chip == k - 1:
                 return False
             capacity = period * cut_bandwidth[chip] * (1 + 1e-12)
-            ends = np.minimum(hi_work, reached + period)
-            ok = (cuts <= capacity) & (ends >= lo_work) & (ends > reached)
-            points = (
-                (point_bytes <= capacity)
-                & (point_message <= period)
-                & (point_work > reached)
-                & (point_work <= reached + period)
-            )
-            if not ok.any() and not points.any():
-                return False
+            limit = reached + period + slack
+            ends = np.minimum(hi_work, limit)
+            ok = (cuts <= capacity) & (ends >= lo_work)
+            points = (point_bytes <= capacity) & (point_message <= period) & (point_work <= limit)
+            # No legal cut past the walk: a placement's cut here, if any, is already behind it.
             reached = max(
-                float(ends[ok].max(initial=-1.0)), float(point_work[points].max(initial=-1.0))
+                reached,
+                float(ends[ok].max(initial=-1.0)),
+                float(point_work[points].max(initial=-1.0)),
             )
         return False
 
@@ -349,4 +351,6 @@ def pipeline_cut_period(graph: Graph, target: Target, times: np.ndarray, lower: 
             hi = mid
         else:
             lo = mid
-    return lo  # infeasible, so below every placement's period (within 1e-6 of the smallest feasible)
+    return (
+        lo  # infeasible, so below every placement's period (within 1e-6 of the smallest feasible)
+    )
