@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from chiplex.ir.graph import Graph
 from chiplex.passes.strategies import place_dp
 from chiplex.runtime_sim import simulate
-from chiplex.targets.cost import estimate, throughput_upper_bound
+from chiplex.targets.cost import PIPELINE_CUTS, estimate, throughput_upper_bound
 from chiplex.targets.legality import is_legal
 from chiplex.targets.schedule import build_schedule
 from chiplex.targets.target import Target
@@ -89,6 +89,7 @@ def test_no_simulated_placement_beats_the_upper_bound(
     graph, target = case
     bound = throughput_upper_bound(graph, target)
     assert bound.reason in dict(bound.terms)
+    assert PIPELINE_CUTS in dict(bound.terms)  # the pipeline-cut term is checked with the rest
     assert bound.period_s == pytest.approx(max(p for _, p in bound.terms))
     for _ in range(3):
         placement = data.draw(placements(graph, target))

@@ -125,7 +125,9 @@ def test_cp_equals_brute_force_and_nothing_beats_it(seed: int, slack: float) -> 
     cp = search(graph, target, "cp", Budget(evaluations=1, seconds=20))
     assert cp.throughput == pytest.approx(best, rel=1e-9)
     # The answer says what is proved, and by which back end.
-    assert cp.notes[0] == "cp (cp-sat): proved optimal for its model (compute bottleneck)"
+    assert cp.notes[0] == (
+        "cp (cp-sat): proved optimal for its model (dp's stage model: compute, boundary links, buffers)"
+    )
     for strategy in STRATEGIES:
         result = search(graph, target, strategy, Budget(evaluations=60), seed=seed)
         assert result.throughput <= best * (1 + 1e-9), strategy

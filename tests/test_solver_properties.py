@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from chiplex.ir.graph import Graph
 from chiplex.targets import heuristics, solver
-from chiplex.targets.cost import op_times
 from chiplex.targets.legality import check_placement, is_legal, resolve_rules
+from chiplex.targets.period_model import period_model
 from chiplex.targets.target import Target
 from chiplex.testing import graph_and_target, placements
 
@@ -89,9 +89,8 @@ def test_exact_repair_moves_the_brute_force_minimum(
 def test_optimize_reaches_the_brute_force_optimum(case: tuple[Graph, Target]) -> None:
     graph, target = case
     legal = legal_placements(graph, target)
-    times = op_times(graph, target)
-    k = target.num_chips
-    periods = [np.bincount(p, weights=times, minlength=k).max() for p in legal]
+    model = period_model(graph, target)  # cp's objective: dp's stage model
+    periods = [model.period(p) for p in legal]
     result = solver.optimize(graph, target, time_limit=10)
     assert result.proved_optimal and is_legal(graph, target, result.placement)
     # Times are integers in units of total/2^30 inside the model: rounding is below 1e-6 relative.

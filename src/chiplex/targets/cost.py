@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chiplex.ir.graph import Graph
+from chiplex.targets.cut_bound import pipeline_cut_period
 from chiplex.targets.legality import chip_memory
 from chiplex.targets.target import Target
 
@@ -291,6 +292,10 @@ def coupling_period(
     return hi
 
 
+PIPELINE_CUTS = "pipeline cuts (stage work, and the bytes each cut sends over its links)"
+"""The name of `chiplex.targets.cut_bound.pipeline_cut_period`'s term."""
+
+
 @dataclass(frozen=True)
 class UpperBound:
     throughput: float
@@ -335,6 +340,8 @@ def throughput_upper_bound(graph: Graph, target: Target) -> UpperBound:
         serial = float(graph.edge_bytes.min()) / fastest.bandwidth
         cheapest = max(serial, (serial + fastest.latency) / chip.buffers_per_edge)
         terms.append(("one unavoidable chip boundary", cheapest))
+    stages = pipeline_cut_period(graph, target, times, lower=max(p for _, p in terms))
+    terms.append((PIPELINE_CUTS, stages))
     period, reason = max((p, name) for name, p in terms)
     period = max(period, 1e-15)
     return UpperBound(graph.samples_per_microbatch / period, period, reason, tuple(terms))

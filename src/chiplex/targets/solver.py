@@ -9,9 +9,10 @@ CP-SAT or HiGHS; `auto` picks per model), see docs/placement.md for the measured
   chip distance). A legal candidate returns unchanged without any solver; otherwise the heuristic answers
   unless it fails or `exact=True`, when MiniZinc searches from the heuristic's answer for a strictly
   better one and proves optimality when it can.
-- `optimize(graph, target)`: the smallest bottleneck stage time, where a chip's stage time is the sum of
-  `op_times` (the roofline with weights in SRAM) of its ops. Link time is not in this objective: the
-  search harness measures it with the simulator.
+- `optimize(graph, target)`: the smallest period under dp's stage model (`chiplex.targets.period_model`):
+  each chip's `op_times` (the roofline with weights in SRAM), each pipeline boundary's link time over
+  the slowest link and its receive buffers' round trip. DRAM streaming and mesh routes are not in it:
+  the search harness measures them with the simulator.
 - `explain(graph, target)`: why no legal placement exists, from cheap necessary checks first, the
   per-chip weight bound (`chip_weight_bound`, chip_weight.mzn) second and a minimal conflicting set of
   rules found with the solver third; empty when a placement exists.
@@ -47,13 +48,13 @@ import numpy as np
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.targets import flatzinc, heuristics
-from chiplex.targets.cost import op_times
 from chiplex.targets.legality import (
     RULES,
     PlacementRules,
     check_placement,
     resolve_rules,
 )
+from chiplex.targets.period_model import period_model
 from chiplex.targets.solver_choice import (
     DEFAULT_SOLVER,
     backend_for,
@@ -116,7 +117,8 @@ class RepairResult:
 class OptimizeResult:
     placement: np.ndarray
     period_s: float
-    """The placement's bottleneck: max over chips of the sum of `op_times` of its ops (seconds)."""
+    """The placement's period under `chiplex.targets.period_model` (seconds): its slowest chip
+    (`op_times`) or pipeline boundary (link time, buffer round trip)."""
     bound_s: float
     """No legal placement has a smaller bottleneck (equals period_s, up to rounding, when proved)."""
     proved_optimal: bool
@@ -642,36 +644,52 @@ def optimize(
     seed: int = 0,
     rules: PlacementRules | None = None,
     solver: str | None = None,
+    start: np.ndarray | None = None,
 ) -> OptimizeResult:
-    """The legal placement with the smallest bottleneck stage time (see the module docstring)."""
+    """The legal placement with the smallest period under dp's stage model
+    (`chiplex.targets.period_model`: compute per chip, link time and buffer round trip per pipeline
+    boundary). `start`, a legal placement (cp passes dp's), is the answer to improve on when it beats
+    the heuristic's."""
     deadline = time.monotonic() + time_limit
     rules = rules or resolve_rules(graph, target)
     problem = heuristics.problem_for(graph, rules)
     _raise_if_quickly_infeasible(problem, target)
-    times = op_times(graph, target)
+    model = period_model(graph, target)
+    times = model.op_time
     k = problem.k
     total = float(times.sum())
-    unit = total / TIME_UNITS if total > 0 else 1.0
+    # One integer unit for compute and link times; buffers x period must stay within 32 bits.
+    span = max(total, float(model.link_time.sum()), model.latency)
+    unit = span / (TIME_UNITS // (model.buffers + 1)) if span > 0 else 1.0
     itimes = np.rint(times / unit).astype(np.int64)
     lower_s = max(total / k if k else 0.0, float(times.max(initial=0.0)))
     lower_units = max(-(-int(itimes.sum()) // k) if k else 0, int(itimes.max(initial=0)))
     found = heuristics.heuristic_optimize(problem, times)
+    start_is_better = start is not None and (
+        found is None or model.period(start) < model.period(found)
+    )
+    if start_is_better and not check_placement(graph, target, start, rules, limit_per_rule=1):
+        found = np.asarray(start, dtype=np.int64)
 
     def result(placement: np.ndarray, proved: bool, method: str) -> OptimizeResult:
-        period = float(np.bincount(placement, weights=times, minlength=k).max(initial=0.0))
+        period = model.period(placement)
         return OptimizeResult(placement, period, period if proved else lower_s, proved, method)
 
     if found is not None:
-        found_units = int(np.bincount(found, weights=itimes, minlength=k).max(initial=0))
+        found_units = int(math.ceil(model.period(found) / unit - 1e-9))
         if found_units <= lower_units:
             return result(found, True, "heuristic")  # meets the lower bound: optimal
     data, scale = _base_data(problem, active=ALL_ACTIVE)
-    limit = INT_LIMIT if found is None else found_units
+    limit = INT_LIMIT // (model.buffers + 1) if found is None else found_units
+    producers = np.array(data["producer"], dtype=np.int64) - 1
     data.update(
         op_time=itimes.tolist(),
         period_lower=int(lower_units),
         period_limit=int(limit),
         improve_only=found is not None,
+        link_time=np.rint(model.link_time[producers] / unit).astype(np.int64).tolist(),
+        link_latency=int(np.rint(model.latency / unit)),
+        buffers=int(model.buffers),
     )
     outcome = _run_minizinc(
         "optimize.mzn",

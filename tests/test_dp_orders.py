@@ -1,0 +1,51 @@
+"""dp over several topological orders: the same contiguous-split DP, on orders that open cheaper cuts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from chiplex.ir.graph import graph_from_module
+from chiplex.ir.parse import load_module
+from chiplex.passes.strategies import _candidate_orders, _dp_split, place_dp, reorder_graph
+from chiplex.targets.cost import estimate
+from chiplex.targets.legality import check_placement, resolve_rules
+from chiplex.targets.target import load_target
+from chiplex.testing import nn_graph
+
+EXAMPLES = Path(__file__).parents[1] / "examples" / "models"
+
+
+def test_every_candidate_order_is_topological_and_reordering_keeps_the_graph() -> None:
+    rng = np.random.default_rng(3)
+    graph = nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), 40, shared_params=True)
+    for order in _candidate_orders(graph)[1:]:
+        assert order is not None and sorted(order.tolist()) == list(range(graph.num_nodes))
+        position = np.argsort(order)
+        assert (position[graph.src] < position[graph.dst]).all()
+        again = reorder_graph(graph, order)
+        assert (again.src < again.dst).all()
+        assert again.total_weight_bytes == graph.total_weight_bytes
+        assert again.flops.sum() == graph.flops.sum()
+        assert sorted(again.private_weight_bytes.tolist()) == sorted(
+            graph.private_weight_bytes.tolist()
+        )
+
+
+def test_dp_cuts_resnet_projection_blocks_where_little_is_live() -> None:
+    # ResNet-50 on the 4x4 mesh: in the importer's order every cut inside the first projection block
+    # sends the block's 1.6 MB input, which caps dp at one slow stage (2,661 samples/s). In the
+    # fewest-live-bytes order the shortcut's conv runs first and a cut after the main path's 3x3 conv
+    # sends 1 MB: the estimate (the simulator agrees within 1%) gains 13%, as annealing found.
+    graph = graph_from_module(load_module(EXAMPLES / "resnet50.mlir"))
+    target = load_target("tpu-mesh4x4")
+    own_order = _dp_split(graph, target, resolve_rules(graph, target))
+    assert own_order is not None
+    placement = place_dp(graph, target)
+    assert not check_placement(graph, target, placement)
+    assert not (np.diff(placement) >= 0).all()  # not contiguous in the graph's own order
+    gained = (
+        estimate(graph, target, own_order).period_s / estimate(graph, target, placement).period_s
+    )
+    assert gained > 1.1
