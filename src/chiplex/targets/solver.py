@@ -46,7 +46,7 @@ import numpy as np
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
-from chiplex.targets import flatzinc, heuristics
+from chiplex.targets import flatzinc, heuristics, order_mip
 from chiplex.targets.cost import op_times
 from chiplex.targets.legality import (
     RULES,
@@ -178,6 +178,13 @@ def _run_minizinc(
     with tempfile.TemporaryDirectory(prefix="chiplex-mzn-") as tmp:
         data_path, fzn = Path(tmp) / "data.json", Path(tmp) / "model.fzn"
         data_path.write_text(json.dumps(data))
+        if solver == "order-mip":
+            # The same data, the order-encoded formulation of the same rules (chiplex.targets.order_mip).
+            start = data["guide"] if data.get("improve_only") else None
+            mip = order_mip.solve_in_subprocess(
+                model, str(data_path), time_limit=_remaining(deadline), seed=seed, start=start
+            )
+            return _Outcome(mip.status, mip.values, "", mip.bound)
         # HiGHS reads MiniZinc's linearisation (integer variables and linear rows only); CP-SAT reads
         # the FlatZinc of Gecode's library (reified comparisons and clauses), which it supports natively
         # and which flattens 3x faster than the linear library.

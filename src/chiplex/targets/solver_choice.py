@@ -25,16 +25,22 @@ from chiplex.errors import ChiplexError
 if TYPE_CHECKING:
     from chiplex.targets.target import Target
 
-SOLVERS = ("auto", "cp-sat", "highs", "gecode")
+SOLVERS = ("auto", "cp-sat", "highs", "gecode", "order-mip")
 DEFAULT_SOLVER = "auto"
 AUTO_CHOICE = {"repair.mzn": "gecode"}
 """The back end `auto` uses per model; every other model gets AUTO_DEFAULT."""
 AUTO_DEFAULT = "cp-sat"
+ORDER_MIP_MODELS = ("repair.mzn", "satisfy.mzn")
+"""The models `order-mip` formulates itself (chiplex.targets.order_mip.MODELS)."""
 
 
 def backend_for(solver: str, model: str) -> str:
     """The back end that runs `model` when `solver` was chosen (resolves `auto`)."""
-    return AUTO_CHOICE.get(model, AUTO_DEFAULT) if solver == "auto" else solver
+    if solver == "auto":
+        solver = AUTO_CHOICE.get(model, AUTO_DEFAULT)
+    if solver == "order-mip" and model not in ORDER_MIP_MODELS:
+        return "highs"  # the order encoding formulates repair and feasibility; the rest: FlatZinc + HiGHS
+    return solver
 
 
 def bound_solver() -> str:
