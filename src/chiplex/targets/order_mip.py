@@ -121,6 +121,42 @@ def _sets(values: list[object]) -> list[np.ndarray]:
     return out
 
 
+def _implied_gaps(
+    n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, held: float, k: int
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Pairs (u, v), v reachable from u, whose paths' ops weigh more than one chip holds, by the gap
+    they force; only the pairs where the gap first grows along a path (the others follow from them)."""
+    if n > 3000:
+        return {}
+    reach = np.eye(n, dtype=bool)  # reach[u, v]: v is u or a descendant of u
+    succs: list[list[int]] = [[] for _ in range(n)]
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        succs[a].append(b)
+        preds[b].append(a)
+    for u in range(n - 1, -1, -1):  # ops are in topological order
+        if succs[u]:
+            reach[u] |= reach[succs[u]].any(axis=0)
+    between = (reach * weight[None, :]) @ reach.astype(np.float64)  # [u, v]: weight on u ~> v paths
+    gap = np.where(reach, np.ceil(between / held - 1e-9) - 1, 0).astype(np.int64)
+    np.minimum(gap, k - 1, out=gap)
+    from_preds = np.zeros_like(gap)
+    for v in range(n):
+        if preds[v]:
+            from_preds[:, v] = gap[:, preds[v]].max(axis=1)
+    from_succs = np.zeros_like(gap)
+    for u in range(n):
+        if succs[u]:
+            from_succs[u] = gap[succs[u]].max(axis=0)
+    keep = (gap >= 1) & (gap > from_preds) & (gap > from_succs)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    us, vs = np.nonzero(keep)
+    for g in np.unique(gap[us, vs]).tolist():
+        pick = gap[us, vs] == g
+        out[int(g)] = (us[pick], vs[pick])
+    return out
+
+
 def build(model: str, data: dict[str, object]) -> OrderModel:
     """The order-encoded MIP of `model` (repair.mzn or satisfy.mzn) with MiniZinc's `data`."""
     if model not in MODELS:
@@ -293,6 +329,17 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
                 np.zeros(len(cols), dtype=np.int64), cols, np.concatenate(load_vals[c]), 1,
                 -np.inf, capacity,
             )
+    # Implied gaps (redundant, like legality.mzn's implied bounds): the ops on paths from u to v sit on
+    # chips chip[u]..chip[v] (data flows forward), and no chip holds more than `held` of weights, so
+    # chip[v] - chip[u] >= ceil(their weight / held) - 1. In the order encoding: y[v, k] <= y[u, k - gap].
+    held = min(float(data["max_chip_weight"]), capacity)  # type: ignore[arg-type]
+    if active["memory"] and not data["check_mode"] and held > 0 and k >= 2 and len(src):
+        for gap, (us, vs) in _implied_gaps(n, src, dst, weight, held, k).items():
+            ks_gap = np.arange(gap, k - 1)
+            if not len(ks_gap):
+                continue
+            pairs = np.stack([Y[vs][:, ks_gap + 1], Y[us][:, ks_gap + 1 - gap]], axis=-1)
+            rows.add(pairs.reshape(-1, 2), [1.0, -1.0], -np.inf, 0.0)
     # The redundant per-chip weight bound (legality.mzn's max_chip_weight), posted as the model does.
     max_chip_weight = float(data["max_chip_weight"])  # type: ignore[arg-type]
     if not data["check_mode"] and max_chip_weight < weight.sum() and len(weighted):
@@ -459,7 +506,10 @@ def solve_in_subprocess(
     start: list[int] | None = None,
 ) -> OrderAnswer:
     """`solve` in a fresh Python process (highspy and ortools cannot share one; see module doc)."""
-    request = {"model": model_name, "data": data_path, "time_limit": time_limit, "seed": seed}
+    # The child's time limit runs from now (wall clock), not from when its interpreter is up: under
+    # load, starting Python and importing highspy can take a good part of a second.
+    deadline = time.time() + time_limit
+    request = {"model": model_name, "data": data_path, "deadline": deadline, "seed": seed}
     request["start"] = start
     command = [sys.executable, "-m", "chiplex.targets.order_mip"]
     try:
@@ -482,14 +532,15 @@ def solve_in_subprocess(
 
 
 def main() -> int:
-    """Reads {"model", "data" (a JSON data file), "time_limit", "seed", "start"} from stdin."""
+    """Reads {"model", "data" (a JSON data file), "deadline" (time.time()), "seed", "start"} from
+    stdin; prints the answer as JSON."""
     request = json.loads(sys.stdin.read())
     with open(request["data"]) as handle:
         data = json.load(handle)
     answer = solve(
         request["model"],
         data,
-        time_limit=float(request["time_limit"]),
+        time_limit=max(float(request["deadline"]) - time.time(), 0.01),
         seed=int(request["seed"]),
         start=request.get("start"),
     )
@@ -499,3 +550,79 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def solve_with_cp_sat(
+    model_name: str,
+    data: dict[str, object],
+    *,
+    time_limit: float,
+    seed: int,
+    start: list[int] | None = None,
+    workers: int = 1,
+) -> OrderAnswer:
+    """The same order-encoded model solved by OR-Tools CP-SAT (every column is an integer there)."""
+    from ortools.sat.python import cp_model
+
+    started = time.monotonic()
+    model = build(model_name, data)
+    if model.infeasible:
+        return OrderAnswer("UNSATISFIABLE", None)
+    cp = cp_model.CpModel()
+    lo = np.ceil(model.col_lower - 1e-9).astype(np.int64)
+    hi = np.floor(model.col_upper + 1e-9).astype(np.int64)
+    xs = [cp.NewIntVar(int(a), int(b), "") for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+    rows = model.rows
+    if rows.count:
+        num_cols = len(model.cost)
+        keys, inverse = np.unique(
+            np.concatenate(rows.rows) * num_cols + np.concatenate(rows.cols), return_inverse=True
+        )
+        vals = np.rint(
+            np.bincount(inverse, weights=np.concatenate(rows.vals), minlength=len(keys))
+        ).astype(np.int64)
+        row_of, cols = keys // num_cols, keys % num_cols
+        starts = np.searchsorted(row_of, np.arange(rows.count + 1))
+        row_lo, row_hi = np.concatenate(rows.lower), np.concatenate(rows.upper)
+        for r in range(rows.count):
+            a, b = starts[r], starts[r + 1]
+            expr = cp_model.LinearExpr.WeightedSum(
+                [xs[c] for c in cols[a:b].tolist()], vals[a:b].tolist()
+            )
+            if np.isfinite(row_lo[r]) and row_lo[r] == row_hi[r]:
+                cp.Add(expr == int(row_lo[r]))
+                continue
+            if np.isfinite(row_lo[r]):
+                cp.Add(expr >= int(np.ceil(row_lo[r] - 1e-9)))
+            if np.isfinite(row_hi[r]):
+                cp.Add(expr <= int(np.floor(row_hi[r] + 1e-9)))
+    used = np.flatnonzero(model.cost)
+    if model.has_objective:
+        cp.Minimize(
+            cp_model.LinearExpr.WeightedSum(
+                [xs[c] for c in used.tolist()], np.rint(model.cost[used]).astype(np.int64).tolist()
+            )
+        )
+    if start is not None:
+        values = np.rint(start_values(model, np.asarray(start, dtype=np.int64))).astype(np.int64)
+        for var, value in zip(xs, values.tolist(), strict=True):
+            cp.AddHint(var, value)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(
+        float(time_limit) - (time.monotonic() - started), 0.01
+    )
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = int(seed)
+    status = solver.Solve(cp)
+    if status == cp_model.INFEASIBLE:
+        return OrderAnswer("UNSATISFIABLE", None)
+    bound = solver.BestObjectiveBound() + model.offset if model.has_objective else None
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return OrderAnswer("UNKNOWN", None, bound)
+    solution = np.array([solver.Value(x) for x in xs], dtype=np.float64)
+    values_out = {"chip": placement_of(model, solution)}
+    if status == cp_model.OPTIMAL:
+        return OrderAnswer(
+            "OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values_out, bound
+        )
+    return OrderAnswer("SATISFIED", values_out, bound)
