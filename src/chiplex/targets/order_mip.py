@@ -122,10 +122,22 @@ def _sets(values: list[object]) -> list[np.ndarray]:
 
 
 def _implied_gaps(
-    n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, held: float, k: int
+    n: int,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    working: np.ndarray,
+    held: float,
+    capacity: float,
+    k: int,
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Pairs (u, v), v reachable from u, whose paths' ops weigh more than one chip holds, by the gap
-    they force; only the pairs where the gap first grows along a path (the others follow from them)."""
+    they force; only the pairs where the gap first grows along a path (the others follow from them).
+
+    With W the weight of the ops on u ~> v paths: no chip holds more than `held` of weights, so
+    chip[v] - chip[u] >= ceil(W / held) - 1; one chip holding them all also holds the working set of u
+    and of v, so W + max(ws[u], ws[v]) > capacity parts them; and when parted, chip[u] holds u's working
+    set and chip[v] v's, so W + ws[u] + ws[v] <= (gap + 1) x capacity."""
     if n > 3000:
         return {}
     reach = np.eye(n, dtype=bool)  # reach[u, v]: v is u or a descendant of u
@@ -138,7 +150,13 @@ def _implied_gaps(
         if succs[u]:
             reach[u] |= reach[succs[u]].any(axis=0)
     between = (reach * weight[None, :]) @ reach.astype(np.float64)  # [u, v]: weight on u ~> v paths
-    gap = np.where(reach, np.ceil(between / held - 1e-9) - 1, 0).astype(np.int64)
+    gap = np.ceil(between / held - 1e-9) - 1
+    ends = working[:, None] + working[None, :]
+    parted = between + np.maximum(working[:, None], working[None, :]) > capacity
+    apart = np.maximum(np.ceil((between + ends) / capacity - 1e-9) - 1, 1)
+    gap = np.where(parted, np.maximum(gap, apart), gap)
+    gap = np.where(reach, gap, 0).astype(np.int64)
+    np.fill_diagonal(gap, 0)
     np.minimum(gap, k - 1, out=gap)
     from_preds = np.zeros_like(gap)
     for v in range(n):
@@ -334,7 +352,7 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
     # chip[v] - chip[u] >= ceil(their weight / held) - 1. In the order encoding: y[v, k] <= y[u, k - gap].
     held = min(float(data["max_chip_weight"]), capacity)  # type: ignore[arg-type]
     if active["memory"] and not data["check_mode"] and held > 0 and k >= 2 and len(src):
-        for gap, (us, vs) in _implied_gaps(n, src, dst, weight, held, k).items():
+        for gap, (us, vs) in _implied_gaps(n, src, dst, weight, working, held, capacity, k).items():
             ks_gap = np.arange(gap, k - 1)
             if not len(ks_gap):
                 continue
