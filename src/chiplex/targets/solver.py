@@ -927,10 +927,21 @@ def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_wor
     if not needed:  # acyclic-dataflow and no-skipping-chips alone always hold (all ops on chip 0)
         return "no placement exists, yet no rule is to blame (internal error: please report)"
     if needed == ["memory"]:
+        bound = _CHIP_WEIGHT_CACHE.get(problem)
+        per_chip = (
+            f" (no chip holds more than {_size(bound.held)} of weights, {k} chips up to "
+            f"{_size(k * bound.held)})"
+            if bound is not None and 0 < bound.held < cap
+            else ""
+        )
+        ops_weight = int(problem.weight.sum()) + int(problem.shared_bytes.sum())
         return (
-            f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: every op fits alone and the "
-            f"total weights ({_size(problem.graph.total_weight_bytes)}) fit, but forward-only dataflow, contiguous "
-            "chips and the receive buffers of cross-chip edges need more room"
+            f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: each of the {problem.n} ops "
+            f"fits alone and the total weights ({_size(problem.graph.total_weight_bytes)}) fit"
+            f"{per_chip}, but no split of the ops into {k} forward-only, contiguous chips leaves room on "
+            f"every chip for its weights ({_size(ops_weight)} in all), the receive buffers of its "
+            f"cross-chip inputs and its largest working set (up to "
+            f"{_size(problem.working_set.max(initial=0))}); proved by the solver"
         )
     return (
         "no placement satisfies "
