@@ -359,7 +359,9 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     solvers = args.solvers.split(",")
-    load_before = Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "?"
+    load_before = (
+        Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "?"
+    )
     cases = instances(args.instances)
     rows = []
     started = time.perf_counter()
@@ -385,7 +387,8 @@ def main() -> None:
         f"{Path('/proc/loadavg').read_text().strip() if Path('/proc/loadavg').exists() else '?'}. "
         "Time limits are wall-clock: on a loaded machine a call gets a fraction of a core.\n\n"
         + summarise(rows, solvers, args)
-        + "\n\n" + reasons_table(rows)
+        + "\n\n"
+        + reasons_table(rows)
         + ("\n\n## Model zoo\n\n" + zoo_table(zoo) if zoo else "")
         + "\n"
     )

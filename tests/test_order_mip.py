@@ -20,7 +20,13 @@ from chiplex.ir.graph import Graph
 from chiplex.targets import heuristics, order_mip, solver
 from chiplex.targets.legality import RULES, is_legal, resolve_rules
 from chiplex.targets.target import Target
-from chiplex.testing import graph_and_target, placements, target_for, transformer_graph, with_capacity
+from chiplex.testing import (
+    graph_and_target,
+    placements,
+    target_for,
+    transformer_graph,
+    with_capacity,
+)
 
 pytestmark = pytest.mark.skipif(not solver.minizinc_available(), reason="MiniZinc is not installed")
 FEW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -73,8 +73,15 @@ class _Rows:
         self.count += count
         return ids
 
-    def add_sparse(self, row_of: np.ndarray, cols: np.ndarray, vals: np.ndarray, count: int,
-                   lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    def add_sparse(
+        self,
+        row_of: np.ndarray,
+        cols: np.ndarray,
+        vals: np.ndarray,
+        count: int,
+        lower: np.ndarray,
+        upper: np.ndarray,
+    ) -> np.ndarray:
         """`count` rows given as triplets with row ids 0..count-1."""
         ids = np.arange(self.count, self.count + count, dtype=np.int64)
         self.rows.append(np.asarray(row_of, dtype=np.int64) + self.count)
@@ -242,14 +249,15 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
 
     if k >= 3:  # y[v, k] <= y[v, k+1]
         rows.add(
-            np.stack([Y[:, 1 : k - 1], Y[:, 2:k]], axis=-1).reshape(-1, 2), [1.0, -1.0], -np.inf, 0.0
+            np.stack([Y[:, 1 : k - 1], Y[:, 2:k]], axis=-1).reshape(-1, 2),
+            [1.0, -1.0],
+            -np.inf,
+            0.0,
         )
     inner = np.arange(1, k)  # Y columns of y[., 0..K-2]
     # acyclic-dataflow: chip[src] <= chip[dst], i.e. y[dst, k] <= y[src, k].
     if active["acyclic-dataflow"] and len(src) and k >= 2:
-        pairs = np.stack(
-            [Y[dst][:, inner], Y[src][:, inner]], axis=-1
-        ).reshape(-1, 2)
+        pairs = np.stack([Y[dst][:, inner], Y[src][:, inner]], axis=-1).reshape(-1, 2)
         rows.add(pairs, [1.0, -1.0], -np.inf, 0.0)
     # hop-span: chip[dst] - chip[src] <= s, i.e. y[src, k] <= y[dst, k + s].
     span = int(data["max_hop_span"])  # type: ignore[arg-type]
@@ -344,8 +352,12 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
         for c in range(k):
             cols = np.concatenate(load_cols[c])
             rows.add_sparse(
-                np.zeros(len(cols), dtype=np.int64), cols, np.concatenate(load_vals[c]), 1,
-                -np.inf, capacity,
+                np.zeros(len(cols), dtype=np.int64),
+                cols,
+                np.concatenate(load_vals[c]),
+                1,
+                -np.inf,
+                capacity,
             )
     # Implied gaps (redundant, like legality.mzn's implied bounds): the ops on paths from u to v sit on
     # chips chip[u]..chip[v] (data flows forward), and no chip holds more than `held` of weights, so
@@ -396,9 +408,18 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
         offset += cost[1]
         cost[:2] = 0.0
     return OrderModel(
-        n, k,
-        np.concatenate(lower), np.concatenate(upper), np.concatenate(integer), cost, offset,
-        rows, Y, aux_rows, infeasible, has_objective,
+        n,
+        k,
+        np.concatenate(lower),
+        np.concatenate(upper),
+        np.concatenate(integer),
+        cost,
+        offset,
+        rows,
+        Y,
+        aux_rows,
+        infeasible,
+        has_objective,
     )
 
 
@@ -468,8 +489,14 @@ def solve(
         highs.setOptionValue(option, value)
     num_cols = len(model.cost)
     highs.addCols(
-        num_cols, model.cost, model.col_lower, model.col_upper, 0,
-        np.array([], np.int32), np.array([], np.int32), np.array([]),
+        num_cols,
+        model.cost,
+        model.col_lower,
+        model.col_upper,
+        0,
+        np.array([], np.int32),
+        np.array([], np.int32),
+        np.array([]),
     )
     integer_cols = np.flatnonzero(model.integer).astype(np.int32)
     highs.changeColsIntegrality(
@@ -489,7 +516,10 @@ def solve(
             rows.count,
             np.clip(np.concatenate(rows.lower), -inf, inf),
             np.clip(np.concatenate(rows.upper), -inf, inf),
-            len(cols), starts, cols, vals,
+            len(cols),
+            starts,
+            cols,
+            vals,
         )
         if added != highspy.HighsStatus.kOk:
             raise RuntimeError(f"HiGHS rejected the order-encoded rows: {added}")
@@ -511,7 +541,9 @@ def solve(
         return OrderAnswer("UNKNOWN", None, bound)
     values = {"chip": placement_of(model, np.array(highs.getSolution().col_value))}
     if status == highspy.HighsModelStatus.kOptimal:
-        return OrderAnswer("OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values, bound)
+        return OrderAnswer(
+            "OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values, bound
+        )
     return OrderAnswer("SATISFIED", values, bound)
 
 
