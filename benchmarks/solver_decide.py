@@ -2,6 +2,8 @@
 
     nice -n 10 .venv/bin/python benchmarks/solver_decide.py [--instances 102] [--solvers cp-sat,highs,gecode]
         [--decide-limit 5] [--repair-limit 5] [--optimize-limit 10] [--zoo] [--out benchmarks/results]
+    nice -n 10 .venv/bin/python benchmarks/solver_decide.py --recheck benchmarks/results/solver_decide.json
+        [--recheck-limit 20]    # what auto left open, again with more time, in CPU seconds
 
 A fixed, seeded set of instances of 10-200 ops on 2-16 chips (`chiplex.testing` generators: BERT-like
 `transformer_graph` and layered `nn_graph` DAGs), capacity 0.8-2x `min_capacity` (below 1x many have no
@@ -341,6 +343,50 @@ def zoo_table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def recheck(path: Path, limit: float, out: Path) -> None:
+    """Re-run what `auto` left open in an earlier run's JSON (undecided questions, unproved repairs)
+    with a longer wall-clock `limit`, recording CPU seconds: on a loaded machine, how much CPU did the
+    proof need? Writes solver_decide_recheck.md."""
+    earlier = json.loads(path.read_text())
+    cases = {c.name: c for c in instances(102)}
+    lines = [
+        f"# solver_decide --recheck: what `auto` left open, again with {limit:g} s\n",
+        f"`/proc/loadavg` before: {Path('/proc/loadavg').read_text().strip()}\n",
+        "| instance | question | answer | wall s | CPU s (process + children) | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in earlier["instances"]:
+        if row["solver"] != "auto":
+            continue
+        inst = cases[row["instance"]]
+        if not row["decided"] or float(row["decide_s"]) > 5.5:
+            fresh()
+            start, cpu = time.perf_counter(), cpu_seconds()
+            messages = explain(inst.graph, inst.target, time_limit=limit)
+            answer = messages[0][:60] if messages else "feasible"
+            lines.append(
+                f"| {inst.name} | decide | {answer} | {time.perf_counter() - start:.2f} | "
+                f"{cpu_seconds() - cpu:.2f} | {loadavg()} |"
+            )
+            print(lines[-1], flush=True)
+        for x in row.get("repairs", []):
+            if x.get("proved") or "error" in x:
+                continue
+            candidate = dict(inst.candidates)[x["kind"]]
+            start, cpu = time.perf_counter(), cpu_seconds()
+            result = repair(inst.graph, inst.target, candidate, exact=True, time_limit=limit)
+            answer = f"{result.changed} ops moved, " + (
+                "proved" if result.proved_optimal else "not proved"
+            )
+            lines.append(
+                f"| {inst.name} | repair ({x['kind']}) | {answer} | "
+                f"{time.perf_counter() - start:.2f} | {cpu_seconds() - cpu:.2f} | {loadavg()} |"
+            )
+            print(lines[-1], flush=True)
+    lines.append(f"\n`/proc/loadavg` after: {Path('/proc/loadavg').read_text().strip()}")
+    (out / "solver_decide_recheck.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=102)
@@ -356,8 +402,17 @@ def main() -> None:
     parser.add_argument("--zoo", action="store_true")
     parser.add_argument("--zoo-solvers", default="cp-sat")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--recheck",
+        type=Path,
+        help="instead of a run: re-run what auto left open in this earlier solver_decide.json",
+    )
+    parser.add_argument("--recheck-limit", type=float, default=20.0)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.recheck is not None:
+        recheck(args.recheck, args.recheck_limit, args.out)
+        return
     solvers = args.solvers.split(",")
     load_before = (
         Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "?"
