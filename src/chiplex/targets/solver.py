@@ -24,7 +24,8 @@ scaled to a unit of total time / 2^30.
 
 Determinism: every back end runs single-threaded with a fixed seed, so a call that finishes within its time limit
 returns the same answer every time; a call cut off by its time limit returns the best answer found in
-that time, which can depend on machine load.
+that time, which can depend on machine load. The one exception is `explain`'s yes/no feasibility question,
+which runs two CP-SAT workers (SATISFY_WORKERS): a yes or no does not depend on which worker finds it.
 """
 
 from __future__ import annotations
