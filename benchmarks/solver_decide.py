@@ -2,6 +2,8 @@
 
     nice -n 10 .venv/bin/python benchmarks/solver_decide.py [--instances 102] [--solvers cp-sat,highs,gecode]
         [--decide-limit 5] [--repair-limit 5] [--optimize-limit 10] [--zoo] [--out benchmarks/results]
+    nice -n 10 .venv/bin/python benchmarks/solver_decide.py --recheck benchmarks/results/solver_decide.json
+        [--recheck-limit 20]    # what auto left open, again with more time, in CPU seconds
 
 A fixed, seeded set of instances of 10-200 ops on 2-16 chips (`chiplex.testing` generators: BERT-like
 `transformer_graph` and layered `nn_graph` DAGs), capacity 0.8-2x `min_capacity` (below 1x many have no
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -46,6 +49,21 @@ from chiplex.testing import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (MiniZinc, fzn-gecode, the HiGHS process):
+    what a call costs, less dependent on the load of a shared machine than wall time."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split(" ")[0]
+    except OSError:
+        return "?"
 
 
 @dataclass
@@ -121,9 +139,11 @@ def measure(inst: Instance, backend: str, args: argparse.Namespace) -> dict[str,
     row: dict[str, object] = {"instance": inst.name, "solver": backend, "rules": inst.rules}
     row["ops"], row["chips"] = graph.num_nodes, target.num_chips
     fresh()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     messages = explain(graph, target, time_limit=args.decide_limit, solver=backend)
     row["decide_s"] = time.perf_counter() - start
+    row["decide_cpu_s"] = cpu_seconds() - cpu
+    row["load"] = loadavg()
     row["decided"] = not (messages and messages[0].startswith("undecided"))
     row["feasible"] = None if not row["decided"] else not messages
     row["reason"] = messages[0] if messages else ""
@@ -137,7 +157,7 @@ def measure(inst: Instance, backend: str, args: argparse.Namespace) -> dict[str,
         except (SolverTimeoutError, InfeasibleError, ChiplexError) as err:
             repairs.append({"kind": kind, "error": "heuristic: " + str(err)[:200]})
             continue
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         try:
             exact = repair(
                 graph,
@@ -155,6 +175,7 @@ def measure(inst: Instance, backend: str, args: argparse.Namespace) -> dict[str,
             {
                 "kind": kind,
                 "seconds": time.perf_counter() - start,
+                "cpu_s": cpu_seconds() - cpu,
                 "proved": exact.proved_optimal,
                 "changed": exact.changed,
                 "distance": exact.distance,
@@ -218,7 +239,7 @@ def summarise(rows: list[dict[str, object]], solvers: list[str], args: argparse.
             optimum[name] = min(optimum.get(name, np.inf), float(row["period_s"]))  # type: ignore[arg-type]
     lines = [
         f"| back end | decided within {args.decide_limit:g} s | median / max decide s | infeasible "
-        f"proved | repair proved within {args.repair_limit:g} s | median repair s | optimize "
+        f"proved | repair proved within {args.repair_limit:g} s | median repair s (CPU s) | optimize "
         f"within 1% of proved optimum within {args.optimize_limit:g} s | optimize proved |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -234,6 +255,7 @@ def summarise(rows: list[dict[str, object]], solvers: list[str], args: argparse.
         reps = [x for r in mine for x in r.get("repairs", [])]  # type: ignore[attr-defined]
         proved = [x for x in reps if x.get("proved")]
         rep_times = [x["seconds"] for x in reps if "seconds" in x]
+        rep_cpu = [x["cpu_s"] for x in reps if "cpu_s" in x]
         opt = [r for r in mine if r["instance"] in optimum and "period_s" in r]
         close = [
             r
@@ -246,7 +268,7 @@ def summarise(rows: list[dict[str, object]], solvers: list[str], args: argparse.
         lines.append(
             f"| {backend} | {pct(len(decided), len(mine))} | "
             f"{np.median(times):.2f} / {max(times):.2f} | {len(infeasible)} | "
-            f"{pct(len(proved), len(reps))} | {np.median(rep_times) if rep_times else 0:.2f} | "
+            f"{pct(len(proved), len(reps))} | {np.median(rep_times) if rep_times else 0:.2f} ({np.median(rep_cpu) if rep_cpu else 0:.2f} CPU) | "
             f"{pct(len(close), len(opt))} | {pct(len(opt_proved), len(opt_all))} |"
         )
     # Heuristic repair quality against proved optima (any back end).
@@ -275,6 +297,33 @@ def summarise(rows: list[dict[str, object]], solvers: list[str], args: argparse.
     return "\n".join(lines)
 
 
+REASON_KINDS = (
+    ("the per-chip weight bound (chips, MiB of weights per chip)", "can hold more than"),
+    ("one op or colocated group larger than a chip", "exceed one chip"),
+    ("one op's weights + working set larger than a chip", "needs "),
+    ("total weights larger than all chips", "total weights"),
+    ("pins against the dataflow, hop span or the memory before/after them", "pinned"),
+    ("memory with the structural rules (a solver proof)", "the ops do not fit"),
+    ("a minimal set of conflicting rules (a solver proof)", "no placement satisfies"),
+)
+
+
+def reasons_table(rows: list[dict[str, object]]) -> str:
+    """Each infeasible instance's reason, by kind, with one example per kind."""
+    lines = ["| reason for infeasibility | instances | example |", "|---|---|---|"]
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        if row["feasible"] is not False or row["solver"] != rows[0]["solver"]:
+            continue
+        reason = str(row["reason"])
+        kind = next((k for k, key in REASON_KINDS if key in reason), "other")
+        seen.setdefault(kind, []).append(reason)
+    for kind, reasons in seen.items():
+        example = reasons[0] if len(reasons[0]) < 240 else reasons[0][:237] + "..."
+        lines.append(f"| {kind} | {len(reasons)} | {example.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
 def zoo_table(rows: list[dict[str, object]]) -> str:
     lines = [
         "| model | target | solver | ops | answer | decide s | optimize s | proved |",
@@ -294,10 +343,54 @@ def zoo_table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def recheck(path: Path, limit: float, out: Path) -> None:
+    """Re-run what `auto` left open in an earlier run's JSON (undecided questions, unproved repairs)
+    with a longer wall-clock `limit`, recording CPU seconds: on a loaded machine, how much CPU did the
+    proof need? Writes solver_decide_recheck.md."""
+    earlier = json.loads(path.read_text())
+    cases = {c.name: c for c in instances(102)}
+    lines = [
+        f"# solver_decide --recheck: what `auto` left open, again with {limit:g} s\n",
+        f"`/proc/loadavg` before: {Path('/proc/loadavg').read_text().strip()}\n",
+        "| instance | question | answer | wall s | CPU s (process + children) | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in earlier["instances"]:
+        if row["solver"] != "auto":
+            continue
+        inst = cases[row["instance"]]
+        if not row["decided"] or float(row["decide_s"]) > 5.5:
+            fresh()
+            start, cpu = time.perf_counter(), cpu_seconds()
+            messages = explain(inst.graph, inst.target, time_limit=limit)
+            answer = messages[0][:60] if messages else "feasible"
+            lines.append(
+                f"| {inst.name} | decide | {answer} | {time.perf_counter() - start:.2f} | "
+                f"{cpu_seconds() - cpu:.2f} | {loadavg()} |"
+            )
+            print(lines[-1], flush=True)
+        for x in row.get("repairs", []):
+            if x.get("proved"):
+                continue
+            candidate = dict(inst.candidates)[x["kind"]]
+            start, cpu = time.perf_counter(), cpu_seconds()
+            result = repair(inst.graph, inst.target, candidate, exact=True, time_limit=limit)
+            answer = f"{result.changed} ops moved, " + (
+                "proved" if result.proved_optimal else "not proved"
+            )
+            lines.append(
+                f"| {inst.name} | repair ({x['kind']}) | {answer} | "
+                f"{time.perf_counter() - start:.2f} | {cpu_seconds() - cpu:.2f} | {loadavg()} |"
+            )
+            print(lines[-1], flush=True)
+    lines.append(f"\n`/proc/loadavg` after: {Path('/proc/loadavg').read_text().strip()}")
+    (out / "solver_decide_recheck.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=102)
-    parser.add_argument("--solvers", default="cp-sat,highs,gecode")
+    parser.add_argument("--solvers", default="auto,order-mip,cp-sat,gecode,highs")
     parser.add_argument("--decide-limit", type=float, default=5.0)
     parser.add_argument("--repair-limit", type=float, default=5.0)
     parser.add_argument("--optimize-limit", type=float, default=10.0)
@@ -309,9 +402,21 @@ def main() -> None:
     parser.add_argument("--zoo", action="store_true")
     parser.add_argument("--zoo-solvers", default="cp-sat")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--recheck",
+        type=Path,
+        help="instead of a run: re-run what auto left open in this earlier solver_decide.json",
+    )
+    parser.add_argument("--recheck-limit", type=float, default=20.0)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.recheck is not None:
+        recheck(args.recheck, args.recheck_limit, args.out)
+        return
     solvers = args.solvers.split(",")
+    load_before = (
+        Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "?"
+    )
     cases = instances(args.instances)
     rows = []
     started = time.perf_counter()
@@ -333,7 +438,12 @@ def main() -> None:
         f"# solver_decide: {len(cases)} instances; {solvers[0]} on all, "
         f"{', '.join(solvers[1:]) or 'no other back end'} on every {args.others_every}th "
         f"({time.perf_counter() - started:.0f} s in all)\n\n"
+        f"`/proc/loadavg` before: {load_before}; after: "
+        f"{Path('/proc/loadavg').read_text().strip() if Path('/proc/loadavg').exists() else '?'}. "
+        "Time limits are wall-clock: on a loaded machine a call gets a fraction of a core.\n\n"
         + summarise(rows, solvers, args)
+        + "\n\n"
+        + reasons_table(rows)
         + ("\n\n## Model zoo\n\n" + zoo_table(zoo) if zoo else "")
         + "\n"
     )

@@ -262,6 +262,9 @@ def test_the_model_finds_memory_conflicts_the_cheap_checks_miss() -> None:
     target = ring(2, 6 * MIB + 16 * 2)
     messages = solver.explain(graph, target, time_limit=10)
     assert len(messages) == 1 and messages[0].startswith("the ops do not fit 2 chips"), messages
+    # The reason in chips and MiB: the per-chip weight bound, the weights, the largest working set.
+    assert "no chip holds more than 3.00 MiB of weights, 2 chips up to 6.00 MiB" in messages[0]
+    assert "largest working set (up to 3.00 MiB)" in messages[0]
 
 
 # -- the models ----------------------------------------------------------------------------------------

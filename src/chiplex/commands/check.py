@@ -58,8 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solver",
         metavar="NAME",
-        help="constraint solver back end: auto, cp-sat, highs or gecode (default: the target's "
-        "[solver] backend, else auto: gecode for repairs, cp-sat for the rest)",
+        help="constraint solver back end: auto, cp-sat, highs, gecode or order-mip (default: the "
+        "target's [solver] backend, else auto: order-mip for repairs, cp-sat for the rest)",
     )
     p.add_argument(
         "--time-limit",

@@ -25,7 +25,8 @@ scaled to a unit of total time / 2^30.
 
 Determinism: every back end runs single-threaded with a fixed seed, so a call that finishes within its time limit
 returns the same answer every time; a call cut off by its time limit returns the best answer found in
-that time, which can depend on machine load.
+that time, which can depend on machine load. The one exception is `explain`'s yes/no feasibility question,
+which runs two CP-SAT workers (SATISFY_WORKERS): a yes or no does not depend on which worker finds it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import numpy as np
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
-from chiplex.targets import flatzinc, heuristics
+from chiplex.targets import flatzinc, heuristics, order_mip
 from chiplex.targets.legality import (
     RULES,
     PlacementRules,
@@ -161,6 +162,7 @@ def _run_minizinc(
     seed: int,
     optimise: bool = False,
     solver: str = DEFAULT_SOLVER,
+    workers: int = 1,
 ) -> _Outcome:
     """Flatten `model` with `data` (MiniZinc), then solve the FlatZinc with the chosen back end, within
     `time_limit` seconds in total.
@@ -180,6 +182,13 @@ def _run_minizinc(
     with tempfile.TemporaryDirectory(prefix="chiplex-mzn-") as tmp:
         data_path, fzn = Path(tmp) / "data.json", Path(tmp) / "model.fzn"
         data_path.write_text(json.dumps(data))
+        if solver == "order-mip":
+            # The same data, the order-encoded formulation of the same rules (chiplex.targets.order_mip).
+            start = data["guide"] if data.get("improve_only") else None
+            mip = order_mip.solve_in_subprocess(
+                model, str(data_path), time_limit=_remaining(deadline), seed=seed, start=start
+            )
+            return _Outcome(mip.status, mip.values, "", mip.bound)
         # HiGHS reads MiniZinc's linearisation (integer variables and linear rows only); CP-SAT reads
         # the FlatZinc of Gecode's library (reified comparisons and clauses), which it supports natively
         # and which flattens 3x faster than the linear library.
@@ -206,7 +215,7 @@ def _run_minizinc(
             return _Outcome("UNKNOWN", None, "flattening used up the time limit")
         if solver == "cp-sat":
             answer = flatzinc.solve_with_cp_sat(
-                fzn.read_text(), time_limit=millis / 1000, seed=seed
+                fzn.read_text(), time_limit=millis / 1000, seed=seed, workers=workers
             )
             return _Outcome(answer.status, answer.values, "", answer.bound)
         if solver == "highs":
@@ -890,11 +899,20 @@ def _any_placement(
     return placement
 
 
+SATISFY_WORKERS = 2
+"""CP-SAT workers for the yes/no feasibility question of `explain`: its two-worker portfolio found the
+placements of the tight instances of benchmarks/solver_decide.py (nn17: 3.1 s) that one worker did not
+find in 8 s. A yes/no answer does not depend on which worker finds it; `_any_placement`, whose placement
+feeds the repair, keeps one worker (deterministic)."""
+
+
 def _satisfiable(
     problem: heuristics.Problem, active: frozenset[str], time_limit: float, solver: str
 ) -> bool | None:
     data, _ = _base_data(problem, active=active)
-    outcome = _run_minizinc("satisfy.mzn", data, time_limit=time_limit, seed=0, solver=solver)
+    outcome = _run_minizinc(
+        "satisfy.mzn", data, time_limit=time_limit, seed=0, solver=solver, workers=SATISFY_WORKERS
+    )
     if outcome.values is not None:
         return True
     if outcome.status == "UNSATISFIABLE":
@@ -928,10 +946,21 @@ def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_wor
     if not needed:  # acyclic-dataflow and no-skipping-chips alone always hold (all ops on chip 0)
         return "no placement exists, yet no rule is to blame (internal error: please report)"
     if needed == ["memory"]:
+        bound = _CHIP_WEIGHT_CACHE.get(problem)
+        per_chip = (
+            f" (no chip holds more than {_size(bound.held)} of weights, {k} chips up to "
+            f"{_size(k * bound.held)})"
+            if bound is not None and 0 < bound.held < cap
+            else ""
+        )
+        ops_weight = int(problem.weight.sum()) + int(problem.shared_bytes.sum())
         return (
-            f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: every op fits alone and the "
-            f"total weights ({_size(problem.graph.total_weight_bytes)}) fit, but forward-only dataflow, contiguous "
-            "chips and the receive buffers of cross-chip edges need more room"
+            f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: each of the {problem.n} ops "
+            f"fits alone and the total weights ({_size(problem.graph.total_weight_bytes)}) fit"
+            f"{per_chip}, but no split of the ops into {k} forward-only, contiguous chips leaves room on "
+            f"every chip for its weights ({_size(ops_weight)} in all), the receive buffers of its "
+            f"cross-chip inputs and its largest working set (up to "
+            f"{_size(problem.working_set.max(initial=0))}); proved by the solver"
         )
     return (
         "no placement satisfies "

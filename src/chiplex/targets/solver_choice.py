@@ -3,14 +3,18 @@
 The rules live in `chiplex/targets/models/*.mzn` whichever back end runs; a back end only decides how the
 flattened model is solved (see docs/placement.md, "Back ends", for the measurements behind the default).
 
-- `auto` (the default): per model, the back end that measured best in benchmarks/solver_decide.py:
-  `gecode` for repair (proved 28 of 36 candidates within 5 s, median 0.87 s, against CP-SAT's 25 and
-  1.48 s), `cp-sat` for feasibility and optimize (it decides infeasible instances that Gecode leaves
-  undecided after 20 s, and proves more optima).
+- `auto` (the default): per model, the back end that measured best in benchmarks/solver_decide.py
+  (docs/placement.md, "Back ends", has the table): `order-mip` for repair (it proves most repairs
+  optimal: on the benchmark's 102 instances, the repairs Gecode left unproved after 5 s, 12 of 17 were
+  proved by it), `cp-sat` for feasibility (with two workers in `explain`) and optimize.
 - `cp-sat`: Gecode's FlatZinc (reified comparisons, clauses, max, abs) translated one to one into OR-Tools
   CP-SAT (PyPI `ortools`), a lazy-clause CP/SAT solver with a linear relaxation.
 - `highs`: MiniZinc's linear library (`-G linear`) + HiGHS, a MIP solver (PyPI `highspy`).
 - `gecode`: Gecode's library + `fzn-gecode`, MiniZinc's bundled CP solver.
+- `order-mip`: legality.mzn's rules restated in the order encoding y[v, k] = [chip[v] <= k] and solved
+  by HiGHS (`chiplex.targets.order_mip`), for repair.mzn and satisfy.mzn; the other models go to `highs`.
+  It is a second formulation of the .mzn rules, held to them by tests/test_order_mip.py, and every
+  placement it returns passes the Python checker before it is used.
 
 Resolution order: an explicit choice (`--solver`, a pass option, a keyword argument), then the target's
 `[solver] backend`, then DEFAULT_SOLVER.
@@ -25,16 +29,22 @@ from chiplex.errors import ChiplexError
 if TYPE_CHECKING:
     from chiplex.targets.target import Target
 
-SOLVERS = ("auto", "cp-sat", "highs", "gecode")
+SOLVERS = ("auto", "cp-sat", "highs", "gecode", "order-mip")
 DEFAULT_SOLVER = "auto"
-AUTO_CHOICE = {"repair.mzn": "gecode"}
+AUTO_CHOICE = {"repair.mzn": "order-mip"}
 """The back end `auto` uses per model; every other model gets AUTO_DEFAULT."""
 AUTO_DEFAULT = "cp-sat"
+ORDER_MIP_MODELS = ("repair.mzn", "satisfy.mzn")
+"""The models `order-mip` formulates itself (chiplex.targets.order_mip.MODELS)."""
 
 
 def backend_for(solver: str, model: str) -> str:
     """The back end that runs `model` when `solver` was chosen (resolves `auto`)."""
-    return AUTO_CHOICE.get(model, AUTO_DEFAULT) if solver == "auto" else solver
+    if solver == "auto":
+        solver = AUTO_CHOICE.get(model, AUTO_DEFAULT)
+    if solver == "order-mip" and model not in ORDER_MIP_MODELS:
+        return "highs"  # the order encoding formulates repair and feasibility; the rest: FlatZinc + HiGHS
+    return solver
 
 
 def bound_solver() -> str:

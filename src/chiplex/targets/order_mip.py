@@ -1,0 +1,610 @@
+"""The `order-mip` back end: legality.mzn's rules as a MIP in the order encoding, solved by HiGHS.
+
+MiniZinc's linear library encodes each `chip[v] = c` with its own equality binaries and big-M rows, and
+HiGHS proves few repairs from that FlatZinc. This back end builds the same model from the same data file
+(the JSON that `chiplex.targets.solver` hands to MiniZinc) in the order encoding instead,
+
+    y[v, k] = [chip[v] <= k]    (k = 0..K-2; y[v, -1] = 0, y[v, K-1] = 1, y[v, k] <= y[v, k+1]),
+    x[v, c] = y[v, c] - y[v, c-1] = [chip[v] = c],
+
+in which every rule of legality.mzn and the repair objective are linear with a tight relaxation:
+acyclic-dataflow is y[v, k] <= y[u, k] for an edge u -> v, hop-span s is y[u, k] <= y[v, k+s], the number
+of moved ops is sum(1 - x[v, candidate[v]]) and the chip distance |chip[v] - a| is a sum of y's.
+
+THE RULES STAY IN THE .mzn FILES: this module is a second formulation of `legality.mzn` (and of the
+objectives of repair.mzn and satisfy.mzn), rule by rule with the same names, and is held to it by tests:
+tests/test_order_mip.py checks on random instances that it agrees with the MiniZinc model solved by Gecode
+(same feasibility, same optimal repair objective), and every placement it returns is validated by the
+Python checker before it is used (`solver._verify`). A rule change in legality.mzn needs the same change
+here; the agreement test fails until it has it.
+
+HiGHS runs in a child process (`python -m chiplex.targets.order_mip`): highspy and ortools, which chiplex
+loads for CP-SAT, cannot share one process (their bundled HiGHS symbols clash).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MODELS = ("repair.mzn", "satisfy.mzn")
+"""The models this back end formulates; other models go to the FlatZinc route (`highs`)."""
+
+_RULES = (
+    "chip-range",
+    "acyclic-dataflow",
+    "no-skipping-chips",
+    "memory",
+    "hop-span",
+    "pinned",
+    "colocated",
+)
+
+
+@dataclass
+class _Rows:
+    """A sparse row-wise matrix built in numpy blocks (COO triplets)."""
+
+    rows: list[np.ndarray] = field(default_factory=list)
+    cols: list[np.ndarray] = field(default_factory=list)
+    vals: list[np.ndarray] = field(default_factory=list)
+    lower: list[np.ndarray] = field(default_factory=list)
+    upper: list[np.ndarray] = field(default_factory=list)
+    count: int = 0
+
+    def add(
+        self, cols: np.ndarray, vals: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> np.ndarray:
+        """Rows given as dense (rows x terms) column and value blocks; returns the row ids."""
+        cols = np.atleast_2d(np.asarray(cols, dtype=np.int64))
+        vals = np.broadcast_to(np.asarray(vals, dtype=np.float64), cols.shape)
+        count = cols.shape[0]
+        ids = np.arange(self.count, self.count + count, dtype=np.int64)
+        self.rows.append(np.repeat(ids, cols.shape[1]))
+        self.cols.append(cols.reshape(-1))
+        self.vals.append(np.ascontiguousarray(vals).reshape(-1))
+        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (count,)))
+        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (count,)))
+        self.count += count
+        return ids
+
+    def add_sparse(
+        self,
+        row_of: np.ndarray,
+        cols: np.ndarray,
+        vals: np.ndarray,
+        count: int,
+        lower: np.ndarray,
+        upper: np.ndarray,
+    ) -> np.ndarray:
+        """`count` rows given as triplets with row ids 0..count-1."""
+        ids = np.arange(self.count, self.count + count, dtype=np.int64)
+        self.rows.append(np.asarray(row_of, dtype=np.int64) + self.count)
+        self.cols.append(np.asarray(cols, dtype=np.int64))
+        self.vals.append(np.asarray(vals, dtype=np.float64))
+        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (count,)))
+        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (count,)))
+        self.count += count
+        return ids
+
+
+@dataclass
+class OrderModel:
+    """The MIP: columns (bounds, integrality, cost), rows, and how to read a placement back."""
+
+    n: int
+    k: int
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integer: np.ndarray
+    cost: np.ndarray
+    offset: float
+    rows: _Rows
+    y: np.ndarray
+    """int64[n, K+1]: Y[v, k+1] is the column of y[v, k]; Y[:, 0] is a column fixed to 0, Y[:, K] to 1."""
+    aux_rows: dict[int, list[np.ndarray]]
+    """Auxiliary column -> the rows that bound it from below (for completing a start solution)."""
+    infeasible: bool = False
+    has_objective: bool = False
+
+
+def _sets(values: list[object]) -> list[np.ndarray]:
+    """MiniZinc JSON sets ({"set": [...]}, 1-based) as 0-based index arrays."""
+    out = []
+    for item in values:
+        members = item["set"] if isinstance(item, dict) else item  # type: ignore[index]
+        flat: list[int] = []
+        for member in members:  # type: ignore[union-attr]
+            if isinstance(member, list):  # a range [lo, hi]
+                flat.extend(range(int(member[0]), int(member[1]) + 1))
+            else:
+                flat.append(int(member))
+        out.append(np.array(sorted(flat), dtype=np.int64) - 1)
+    return out
+
+
+def _implied_gaps(
+    n: int,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    working: np.ndarray,
+    held: float,
+    capacity: float,
+    k: int,
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Pairs (u, v), v reachable from u, whose paths' ops weigh more than one chip holds, by the gap
+    they force; only the pairs where the gap first grows along a path (the others follow from them).
+
+    With W the weight of the ops on u ~> v paths: no chip holds more than `held` of weights, so
+    chip[v] - chip[u] >= ceil(W / held) - 1; one chip holding them all also holds the working set of u
+    and of v, so W + max(ws[u], ws[v]) > capacity parts them; and when parted, chip[u] holds u's working
+    set and chip[v] v's, so W + ws[u] + ws[v] <= (gap + 1) x capacity."""
+    if n > 3000:
+        return {}
+    reach = np.eye(n, dtype=bool)  # reach[u, v]: v is u or a descendant of u
+    succs: list[list[int]] = [[] for _ in range(n)]
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        succs[a].append(b)
+        preds[b].append(a)
+    for u in range(n - 1, -1, -1):  # ops are in topological order
+        if succs[u]:
+            reach[u] |= reach[succs[u]].any(axis=0)
+    between = (reach * weight[None, :]) @ reach.astype(np.float64)  # [u, v]: weight on u ~> v paths
+    gap = np.ceil(between / held - 1e-9) - 1
+    ends = working[:, None] + working[None, :]
+    parted = between + np.maximum(working[:, None], working[None, :]) > capacity
+    apart = np.maximum(np.ceil((between + ends) / capacity - 1e-9) - 1, 1)
+    gap = np.where(parted, np.maximum(gap, apart), gap)
+    gap = np.where(reach, gap, 0).astype(np.int64)
+    np.fill_diagonal(gap, 0)
+    np.minimum(gap, k - 1, out=gap)
+    from_preds = np.zeros_like(gap)
+    for v in range(n):
+        if preds[v]:
+            from_preds[:, v] = gap[:, preds[v]].max(axis=1)
+    from_succs = np.zeros_like(gap)
+    for u in range(n):
+        if succs[u]:
+            from_succs[u] = gap[succs[u]].max(axis=0)
+    keep = (gap >= 1) & (gap > from_preds) & (gap > from_succs)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    us, vs = np.nonzero(keep)
+    for g in np.unique(gap[us, vs]).tolist():
+        pick = gap[us, vs] == g
+        out[int(g)] = (us[pick], vs[pick])
+    return out
+
+
+def build(model: str, data: dict[str, object]) -> OrderModel:
+    """The order-encoded MIP of `model` (repair.mzn or satisfy.mzn) with MiniZinc's `data`."""
+    if model not in MODELS:
+        raise ValueError(f"order-mip formulates {', '.join(MODELS)}, not {model}")
+    n, k = int(data["n"]), int(data["K"])  # type: ignore[arg-type]
+    active = dict(zip(_RULES, data["active"], strict=True))  # type: ignore[arg-type]
+    src = np.array(data["src"], dtype=np.int64) - 1  # type: ignore[arg-type]
+    dst = np.array(data["dst"], dtype=np.int64) - 1  # type: ignore[arg-type]
+    weight = np.array(data["weight"], dtype=np.float64)  # type: ignore[arg-type]
+    output = np.array(data["output_bytes"], dtype=np.float64)  # type: ignore[arg-type]
+    working = np.array(data["working_set"], dtype=np.float64)  # type: ignore[arg-type]
+    capacity = float(data["capacity"])  # type: ignore[arg-type]
+
+    # Columns: 0 fixed to 0, 1 fixed to 1, then y[v, k] for k = 0..K-2.
+    lower: list[np.ndarray] = [np.array([0.0, 1.0])]
+    upper: list[np.ndarray] = [np.array([0.0, 1.0])]
+    integer: list[np.ndarray] = [np.array([True, True])]
+    y_lo = np.zeros((n, max(k - 1, 0)))
+    y_hi = np.ones((n, max(k - 1, 0)))
+    infeasible = k < 1
+    # Implied bounds (legality.mzn, "implied bounds"): chip[v] >= L means y[v, k] = 0 for k < L.
+    implied_lower = np.array(data["implied_lower"], dtype=np.int64)  # type: ignore[arg-type]
+    implied_upper = np.array(data["implied_upper"], dtype=np.int64)  # type: ignore[arg-type]
+    ks = np.arange(max(k - 1, 0))
+    y_hi[ks[None, :] < implied_lower[:, None]] = 0.0
+    y_lo[ks[None, :] >= implied_upper[:, None]] = 1.0
+    infeasible |= bool((implied_lower > implied_upper).any())
+    infeasible |= bool(((implied_lower > k - 1) | (implied_upper < 0)).any())
+    # pinned: chip[v] = p.
+    if active["pinned"]:
+        pinned = np.array(data["pinned"], dtype=np.int64)  # type: ignore[arg-type]
+        pins = np.flatnonzero(pinned >= 0)
+        infeasible |= bool((pinned[pins] > k - 1).any())
+        for v in pins.tolist():
+            p = int(pinned[v])
+            y_hi[v, :p] = 0.0
+            y_lo[v, p:] = 1.0
+    infeasible |= bool((y_lo > y_hi).any())
+    base = 2
+    y_cols = base + np.arange(n * max(k - 1, 0), dtype=np.int64).reshape(n, max(k - 1, 0))
+    lower.append(np.minimum(y_lo, y_hi).reshape(-1))
+    upper.append(y_hi.reshape(-1))
+    integer.append(np.ones(y_cols.size, dtype=bool))
+    next_col = base + y_cols.size
+    Y = np.empty((n, k + 1), dtype=np.int64)
+    Y[:, 0] = 0
+    Y[:, k] = 1
+    Y[:, 1:k] = y_cols
+    aux_rows: dict[int, list[np.ndarray]] = {}
+
+    def new_cols(count: int, lo: float, hi: float, is_int: bool) -> np.ndarray:
+        nonlocal next_col
+        cols = np.arange(next_col, next_col + count, dtype=np.int64)
+        next_col += count
+        lower.append(np.full(count, lo))
+        upper.append(np.full(count, hi))
+        integer.append(np.full(count, is_int))
+        return cols
+
+    rows = _Rows()
+
+    def x_terms(v: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x[v, c] = y[v, c] - y[v, c-1]: two columns and their coefficients (broadcast)."""
+        return np.stack([Y[v, c + 1], Y[v, c]], axis=-1), np.array([1.0, -1.0])
+
+    if k >= 3:  # y[v, k] <= y[v, k+1]
+        rows.add(
+            np.stack([Y[:, 1 : k - 1], Y[:, 2:k]], axis=-1).reshape(-1, 2),
+            [1.0, -1.0],
+            -np.inf,
+            0.0,
+        )
+    inner = np.arange(1, k)  # Y columns of y[., 0..K-2]
+    # acyclic-dataflow: chip[src] <= chip[dst], i.e. y[dst, k] <= y[src, k].
+    if active["acyclic-dataflow"] and len(src) and k >= 2:
+        pairs = np.stack([Y[dst][:, inner], Y[src][:, inner]], axis=-1).reshape(-1, 2)
+        rows.add(pairs, [1.0, -1.0], -np.inf, 0.0)
+    # hop-span: chip[dst] - chip[src] <= s, i.e. y[src, k] <= y[dst, k + s].
+    span = int(data["max_hop_span"])  # type: ignore[arg-type]
+    if active["hop-span"] and span >= 0 and len(src) and k - 1 - span > 0:
+        ks_span = np.arange(0, k - 1 - span)
+        pairs = np.stack([Y[src][:, ks_span + 1], Y[dst][:, ks_span + 1 + span]], axis=-1)
+        rows.add(pairs.reshape(-1, 2), [1.0, -1.0], -np.inf, 0.0)
+    # colocated: every member on the first member's chip.
+    if active["colocated"] and k >= 2:
+        for group in _sets(data["colocated_group"]):  # type: ignore[arg-type]
+            first, others = group[0], group[1:]
+            if len(others):
+                pairs = np.stack(
+                    [Y[others][:, inner], np.broadcast_to(Y[first, inner], (len(others), k - 1))],
+                    axis=-1,
+                )
+                rows.add(pairs.reshape(-1, 2), [1.0, -1.0], 0.0, 0.0)
+    ops = np.arange(n)
+    chips = np.arange(k)
+    # no-skipping-chips: if any op sits on chip c or later (t[c] = 1), chip c-1 holds an op.
+    if active["no-skipping-chips"] and k >= 2 and n:
+        later = new_cols(k - 1, 0.0, 1.0, False)  # t[c], c = 1..K-1
+        # t[c] >= 1 - y[v, c-1]
+        cols = np.stack([np.broadcast_to(later, (n, k - 1)), Y[:, 1:k]], axis=-1).reshape(-1, 2)
+        ids = rows.add(cols, [1.0, 1.0], 1.0, np.inf)
+        for c in range(k - 1):
+            aux_rows.setdefault(int(later[c]), []).append(ids.reshape(n, k - 1)[:, c])
+        # sum_v x[v, c-1] >= t[c]
+        for c in range(1, k):
+            terms, coefs = x_terms(ops, np.full(n, c - 1))
+            cols = np.concatenate([terms.reshape(-1), [later[c - 1]]])
+            vals = np.concatenate([np.tile(coefs, n), [-1.0]])
+            rows.add(cols[None, :], vals[None, :], 0.0, np.inf)
+    # memory: per chip, weights + each shared param once + receive buffers + largest working set.
+    weighted = np.flatnonzero(weight > 0)
+    if active["memory"] and n:
+        load_cols: list[list[np.ndarray]] = [[] for _ in range(k)]
+        load_vals: list[list[np.ndarray]] = [[] for _ in range(k)]
+        for c in range(k):
+            terms, coefs = x_terms(weighted, np.full(len(weighted), c))
+            load_cols[c].append(terms.reshape(-1))
+            load_vals[c].append((weight[weighted][:, None] * coefs[None, :]).reshape(-1))
+        shared_bytes = np.array(data["shared_bytes"], dtype=np.float64)  # type: ignore[arg-type]
+        readers = _sets(data["shared_readers"])  # type: ignore[arg-type]
+        for s in np.flatnonzero(shared_bytes > 0).tolist():
+            held = new_cols(k, 0.0, 1.0, False)  # z[s, c] >= x[v, c] for each reader v
+            members = readers[s]
+            terms, coefs = x_terms(np.repeat(members, k), np.tile(chips, len(members)))
+            zcol = np.tile(held, len(members))
+            ids = rows.add(
+                np.concatenate([zcol[:, None], terms], axis=1), [1.0, -1.0, 1.0], 0.0, np.inf
+            )
+            for c in range(k):
+                aux_rows.setdefault(int(held[c]), []).append(ids[c::k])
+                load_cols[c].append(held[c : c + 1])
+                load_vals[c].append(shared_bytes[s : s + 1])
+        producers = np.array(data["producer"], dtype=np.int64) - 1  # type: ignore[arg-type]
+        consumers = _sets(data["consumers"])  # type: ignore[arg-type]
+        for p, cons in zip(producers.tolist(), consumers, strict=True):
+            if output[p] <= 0 or not len(cons):
+                continue
+            recv = new_cols(k, 0.0, 1.0, False)  # r[p, c] >= x[v, c] - x[p, c] per consumer v
+            cv = np.repeat(cons, k)
+            cc = np.tile(chips, len(cons))
+            tv, _ = x_terms(cv, cc)
+            tp, _ = x_terms(np.full(len(cv), p), cc)
+            rcol = np.tile(recv, len(cons))
+            ids = rows.add(
+                np.concatenate([rcol[:, None], tv, tp], axis=1),
+                [1.0, -1.0, 1.0, 1.0, -1.0],
+                0.0,
+                np.inf,
+            )
+            for c in range(k):
+                aux_rows.setdefault(int(recv[c]), []).append(ids[c::k])
+                load_cols[c].append(recv[c : c + 1])
+                load_vals[c].append(output[p : p + 1])
+        busy = np.flatnonzero(working > 0)
+        if len(busy):
+            largest = new_cols(k, 0.0, float(working.max()), False)  # >= working_set[v] * x[v, c]
+            bv = np.repeat(busy, k)
+            bc = np.tile(chips, len(busy))
+            terms, _ = x_terms(bv, bc)
+            cols = np.concatenate([np.tile(largest, len(busy))[:, None], terms], axis=1)
+            ws = working[bv]
+            vals = np.stack([np.ones_like(ws), -ws, ws], axis=1)
+            ids = rows.add(cols, vals, 0.0, np.inf)
+            for c in range(k):
+                aux_rows.setdefault(int(largest[c]), []).append(ids[c::k])
+                load_cols[c].append(largest[c : c + 1])
+                load_vals[c].append(np.ones(1))
+        for c in range(k):
+            cols = np.concatenate(load_cols[c])
+            rows.add_sparse(
+                np.zeros(len(cols), dtype=np.int64),
+                cols,
+                np.concatenate(load_vals[c]),
+                1,
+                -np.inf,
+                capacity,
+            )
+    # Implied gaps (redundant, like legality.mzn's implied bounds): the ops on paths from u to v sit on
+    # chips chip[u]..chip[v] (data flows forward), and no chip holds more than `held` of weights, so
+    # chip[v] - chip[u] >= ceil(their weight / held) - 1. In the order encoding: y[v, k] <= y[u, k - gap].
+    held = min(float(data["max_chip_weight"]), capacity)  # type: ignore[arg-type]
+    if active["memory"] and not data["check_mode"] and held > 0 and k >= 2 and len(src):
+        for gap, (us, vs) in _implied_gaps(n, src, dst, weight, working, held, capacity, k).items():
+            ks_gap = np.arange(gap, k - 1)
+            if not len(ks_gap):
+                continue
+            pairs = np.stack([Y[vs][:, ks_gap + 1], Y[us][:, ks_gap + 1 - gap]], axis=-1)
+            rows.add(pairs.reshape(-1, 2), [1.0, -1.0], -np.inf, 0.0)
+    # The redundant per-chip weight bound (legality.mzn's max_chip_weight), posted as the model does.
+    max_chip_weight = float(data["max_chip_weight"])  # type: ignore[arg-type]
+    if not data["check_mode"] and max_chip_weight < weight.sum() and len(weighted):
+        for c in range(k):
+            terms, coefs = x_terms(weighted, np.full(len(weighted), c))
+            rows.add(
+                terms.reshape(1, -1),
+                (weight[weighted][:, None] * coefs[None, :]).reshape(1, -1),
+                -np.inf,
+                max_chip_weight,
+            )
+
+    num_cols = next_col
+    cost = np.zeros(num_cols)
+    offset = 0.0
+    has_objective = False
+    if model == "repair.mzn":
+        has_objective = True
+        candidate = np.array(data["candidate"], dtype=np.int64)  # type: ignore[arg-type]
+        change = float(data["change_weight"])  # type: ignore[arg-type]
+        per_chip = float(data["distance_weight"])  # type: ignore[arg-type]
+        inside = (candidate >= 0) & (candidate <= k - 1)
+        b = np.clip(candidate, 0, k - 1)
+        # changed[v] = 1 - x[v, b] (inside), 1 (outside).
+        offset += change * n
+        iv = np.flatnonzero(inside)
+        np.add.at(cost, Y[iv, b[iv] + 1], -change)
+        np.add.at(cost, Y[iv, b[iv]], change)
+        # |chip - a| = |a - b| + sum_{k >= b} (1 - y[v, k]) + sum_{k < b} y[v, k].
+        offset += per_chip * float(np.abs(candidate - b).sum() + (k - 1 - b).sum())
+        kk = np.arange(k - 1)
+        above = kk[None, :] >= b[:, None]
+        coef = np.where(above, -per_chip, per_chip)
+        np.add.at(cost, Y[:, 1:k].reshape(-1), coef.reshape(-1))
+        # The fixed columns carry constants: move them into the offset.
+        offset += cost[1]
+        cost[:2] = 0.0
+    return OrderModel(
+        n,
+        k,
+        np.concatenate(lower),
+        np.concatenate(upper),
+        np.concatenate(integer),
+        cost,
+        offset,
+        rows,
+        Y,
+        aux_rows,
+        infeasible,
+        has_objective,
+    )
+
+
+def placement_of(model: OrderModel, values: np.ndarray) -> list[int]:
+    """chip[v] = number of k in 0..K-2 with y[v, k] = 0."""
+    y = np.rint(values[model.y[:, 1 : model.k]]).astype(np.int64)
+    return ((1 - y).sum(axis=1)).tolist()
+
+
+def start_values(model: OrderModel, placement: np.ndarray) -> np.ndarray:
+    """A full column vector for `placement`: y from the chips, auxiliaries from their defining rows."""
+    values = np.zeros(len(model.cost))
+    values[1] = 1.0
+    k = model.k
+    ks = np.arange(k - 1)
+    values[model.y[:, 1:k]] = (placement[:, None] <= ks[None, :]).astype(np.float64)
+    rows = model.rows
+    row_of = np.concatenate(rows.rows) if rows.rows else np.zeros(0, np.int64)
+    col_of = np.concatenate(rows.cols) if rows.cols else np.zeros(0, np.int64)
+    val_of = np.concatenate(rows.vals) if rows.vals else np.zeros(0)
+    low = np.concatenate(rows.lower) if rows.lower else np.zeros(0)
+    aux = np.zeros(len(model.cost), dtype=bool)
+    aux[list(model.aux_rows)] = True
+    term = np.where(aux[col_of], 0.0, val_of * values[col_of])
+    activity = np.bincount(row_of, weights=term, minlength=rows.count)
+    for col, ids in model.aux_rows.items():
+        need = np.concatenate([low[i] - activity[i] for i in ids])
+        values[col] = min(max(float(need.max(initial=0.0)), 0.0), model.col_upper[col])
+    return values
+
+
+@dataclass(frozen=True)
+class OrderAnswer:
+    status: str
+    """OPTIMAL_SOLUTION, SATISFIED, UNSATISFIABLE or UNKNOWN (as for the FlatZinc back ends)."""
+    values: dict[str, object] | None
+    bound: float | None = None
+
+
+def solve(
+    model_name: str,
+    data: dict[str, object],
+    *,
+    time_limit: float,
+    seed: int,
+    start: list[int] | None = None,
+) -> OrderAnswer:
+    """Build and solve with HiGHS (in this process: do not call it where ortools is loaded)."""
+    import highspy
+
+    started = time.monotonic()
+    model = build(model_name, data)
+    if model.infeasible:
+        return OrderAnswer("UNSATISFIABLE", None)
+    highs = highspy.Highs()
+    for option, value in (
+        ("output_flag", False),
+        ("time_limit", max(float(time_limit) - (time.monotonic() - started), 0.01)),
+        ("random_seed", int(seed)),
+        ("threads", 1),
+        # Optimal means optimal: no relative gap, and the objective is an integer, so a gap below 1
+        # closes it.
+        ("mip_rel_gap", 0.0),
+        ("mip_abs_gap", 0.5),
+        ("mip_feasibility_tolerance", 1e-9),
+    ):
+        highs.setOptionValue(option, value)
+    num_cols = len(model.cost)
+    highs.addCols(
+        num_cols,
+        model.cost,
+        model.col_lower,
+        model.col_upper,
+        0,
+        np.array([], np.int32),
+        np.array([], np.int32),
+        np.array([]),
+    )
+    integer_cols = np.flatnonzero(model.integer).astype(np.int32)
+    highs.changeColsIntegrality(
+        len(integer_cols), integer_cols, np.full(len(integer_cols), highspy.HighsVarType.kInteger)
+    )
+    rows = model.rows
+    if rows.count:
+        # HiGHS rejects a column twice in one row (the fixed 0/1 columns recur): sum the duplicates.
+        keys, inverse = np.unique(
+            np.concatenate(rows.rows) * num_cols + np.concatenate(rows.cols), return_inverse=True
+        )
+        vals = np.bincount(inverse, weights=np.concatenate(rows.vals), minlength=len(keys))
+        row_of, cols = keys // num_cols, (keys % num_cols).astype(np.int32)
+        starts = np.searchsorted(row_of, np.arange(rows.count)).astype(np.int32)
+        inf = highs.getInfinity()
+        added = highs.addRows(
+            rows.count,
+            np.clip(np.concatenate(rows.lower), -inf, inf),
+            np.clip(np.concatenate(rows.upper), -inf, inf),
+            len(cols),
+            starts,
+            cols,
+            vals,
+        )
+        if added != highspy.HighsStatus.kOk:
+            raise RuntimeError(f"HiGHS rejected the order-encoded rows: {added}")
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = start_values(model, np.asarray(start, dtype=np.int64)).tolist()
+        solution.value_valid = True
+        highs.setSolution(solution)
+    highs.run()
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return OrderAnswer("UNSATISFIABLE", None)
+    bound = None
+    if model.has_objective:
+        dual = float(info.mip_dual_bound)
+        bound = dual + model.offset if np.isfinite(dual) else None
+    if info.primal_solution_status != 2:  # kSolutionStatusFeasible
+        return OrderAnswer("UNKNOWN", None, bound)
+    values = {"chip": placement_of(model, np.array(highs.getSolution().col_value))}
+    if status == highspy.HighsModelStatus.kOptimal:
+        return OrderAnswer(
+            "OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values, bound
+        )
+    return OrderAnswer("SATISFIED", values, bound)
+
+
+def solve_in_subprocess(
+    model_name: str,
+    data_path: str,
+    *,
+    time_limit: float,
+    seed: int,
+    start: list[int] | None = None,
+) -> OrderAnswer:
+    """`solve` in a fresh Python process (highspy and ortools cannot share one; see module doc)."""
+    # The child's time limit runs from now (wall clock), not from when its interpreter is up: under
+    # load, starting Python and importing highspy can take a good part of a second.
+    deadline = time.time() + time_limit
+    request = {"model": model_name, "data": data_path, "deadline": deadline, "seed": seed}
+    request["start"] = start
+    command = [sys.executable, "-m", "chiplex.targets.order_mip"]
+    # The child imports this same chiplex, however the parent found it (an installed package, a
+    # PYTHONPATH, or a path a script added to sys.path).
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    try:
+        run = subprocess.run(
+            command,
+            input=json.dumps(request),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=time_limit + 30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return OrderAnswer("UNKNOWN", None)
+    if run.returncode != 0:
+        from chiplex.errors import ChiplexError
+
+        raise ChiplexError(f"order-mip failed on {model_name}: {run.stderr.strip()[-2000:]}")
+    answer = json.loads(run.stdout)
+    return OrderAnswer(answer["status"], answer["values"], answer["bound"])
+
+
+def main() -> int:
+    """Reads {"model", "data" (a JSON data file), "deadline" (time.time()), "seed", "start"} from
+    stdin; prints the answer as JSON."""
+    request = json.loads(sys.stdin.read())
+    with open(request["data"]) as handle:
+        data = json.load(handle)
+    answer = solve(
+        request["model"],
+        data,
+        time_limit=max(float(request["deadline"]) - time.time(), 0.01),
+        seed=int(request["seed"]),
+        start=request.get("start"),
+    )
+    print(json.dumps({"status": answer.status, "values": answer.values, "bound": answer.bound}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

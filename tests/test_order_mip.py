@@ -1,0 +1,134 @@
+"""The order-encoded MIP (`order-mip`) against the MiniZinc model of record and the Python checker.
+
+`chiplex.targets.order_mip` restates legality.mzn's rules in the order encoding; these tests hold it to
+the .mzn model and the checker:
+- every legal placement is a solution of the MIP (its implied gaps and bounds cut off nothing legal),
+  and a placement the checker rejects is not (on random instances with shared params and target rules);
+- its proved repair optimum equals the one Gecode proves from repair.mzn, on instances too large for
+  brute force, and its feasibility answer equals Gecode's on satisfy.mzn, including infeasible ones;
+- an infeasible instance is proved so with a reason in chips and MiB, and a claim is never false.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chiplex.ir.graph import Graph
+from chiplex.targets import heuristics, order_mip, solver
+from chiplex.targets.legality import RULES, is_legal, resolve_rules
+from chiplex.targets.target import Target
+from chiplex.testing import (
+    graph_and_target,
+    placements,
+    target_for,
+    transformer_graph,
+    with_capacity,
+)
+
+pytestmark = pytest.mark.skipif(not solver.minizinc_available(), reason="MiniZinc is not installed")
+FEW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def repair_data(graph: Graph, target: Target, candidate: np.ndarray) -> dict[str, object]:
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    data, _ = solver._base_data(problem, active=solver.ALL_ACTIVE)
+    data.update(
+        candidate=candidate.tolist(),
+        guide=np.clip(candidate, 0, target.num_chips - 1).tolist(),
+        change_weight=heuristics.change_weight(problem, candidate),
+        distance_weight=1,
+        objective_limit=solver.INT_LIMIT,
+        improve_only=False,
+    )
+    return data
+
+
+def violated_rows(model: order_mip.OrderModel, placement: np.ndarray) -> int:
+    """Rows and column bounds the placement (with its auxiliaries completed) breaks."""
+    values = order_mip.start_values(model, placement)
+    rows = model.rows
+    if not rows.count:
+        return 0
+    row_of, cols = np.concatenate(rows.rows), np.concatenate(rows.cols)
+    activity = np.bincount(
+        row_of, weights=np.concatenate(rows.vals) * values[cols], minlength=rows.count
+    )
+    bad = (activity < np.concatenate(rows.lower) - 1e-6) | (
+        activity > np.concatenate(rows.upper) + 1e-6
+    )
+    off = (values < model.col_lower - 1e-9) | (values > model.col_upper + 1e-9)
+    return int(bad.sum() + off.sum())
+
+
+@FEW
+@given(graph_and_target(min_ops=2, max_ops=30, max_chips=6), st.data())
+def test_the_mip_admits_exactly_the_legal_placements(
+    case: tuple[Graph, Target], data: st.DataObject
+) -> None:
+    graph, target = case
+    placement = np.clip(data.draw(placements(graph, target)), 0, target.num_chips - 1)
+    model = order_mip.build("satisfy.mzn", repair_data(graph, target, placement))
+    legal = is_legal(graph, target, placement)
+    assert (not model.infeasible and violated_rows(model, placement) == 0) == legal
+
+
+@FEW
+@given(graph_and_target(min_ops=8, max_ops=24, max_chips=5), st.data())
+def test_the_mip_and_gecode_prove_the_same_repair(
+    case: tuple[Graph, Target], data: st.DataObject
+) -> None:
+    graph, target = case
+    candidate = data.draw(placements(graph, target))
+    answers = {}
+    for backend in ("order-mip", "gecode"):
+        result = solver.repair(graph, target, candidate, exact=True, time_limit=30, solver=backend)
+        assert is_legal(graph, target, result.placement), backend
+        answers[backend] = (result.changed, result.distance, result.proved_optimal)
+    if all(proved for _, _, proved in answers.values()):
+        assert answers["order-mip"] == answers["gecode"]
+
+
+@FEW
+@given(graph_and_target(min_ops=4, max_ops=24, max_chips=5, feasible=False))
+def test_the_mip_and_gecode_decide_feasibility_alike(case: tuple[Graph, Target]) -> None:
+    graph, target = case
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    if solver._cheap_checks(problem, "SRAM"):
+        return  # decided before any solver runs
+    every_rule = frozenset(RULES)
+    mip = solver._satisfiable(problem, every_rule, 30, "order-mip")
+    gecode = solver._satisfiable(problem, every_rule, 30, "gecode")
+    assert mip is not None and gecode is not None
+    assert mip == gecode
+
+
+def test_an_infeasible_instance_is_proved_with_its_reason() -> None:
+    # 60 ops whose weights and one working set fit 4 chips in total, but not spread over 4 chips.
+    graph = transformer_graph(60, seed=0)
+    capacity = (int(graph.weight_bytes.sum()) + int(graph.working_set_bytes.max())) // 4 + 1
+    target = with_capacity(target_for(graph, 4), capacity)
+    messages = solver.explain(graph, target, time_limit=20, solver="order-mip")
+    assert len(messages) == 1 and "4 chips hold at most" in messages[0], messages
+    assert "MiB" in messages[0] or "KiB" in messages[0]
+    with pytest.raises(solver.InfeasibleError, match="can hold more than"):
+        solver.repair(
+            graph, target, np.zeros(graph.num_nodes, dtype=np.int64), exact=True, solver="order-mip"
+        )
+
+
+@FEW
+@given(graph_and_target(min_ops=8, max_ops=30, max_chips=6), st.data())
+def test_a_proved_claim_is_never_false(case: tuple[Graph, Target], data: st.DataObject) -> None:
+    """A repair the MIP calls proved optimal has no legal placement nearer the candidate: Gecode,
+    given the MIP's answer as the bound, finds nothing strictly better (or proves it first)."""
+    graph, target = case
+    candidate = data.draw(placements(graph, target))
+    mine = solver.repair(graph, target, candidate, exact=True, time_limit=30, solver="order-mip")
+    assert is_legal(graph, target, mine.placement)
+    if not mine.proved_optimal or mine.method == "unchanged":
+        return
+    other = solver.repair(graph, target, candidate, exact=True, time_limit=30, solver="gecode")
+    assert (other.changed, other.distance) >= (mine.changed, mine.distance)
