@@ -52,6 +52,7 @@ from xdsl.utils.exceptions import InterpretationError
 
 from chiplex.errors import ChiplexError
 from chiplex.ir import mcm, nn
+from chiplex.ir.host_lookup import host_inputs, host_lookups
 from chiplex.ir.nn import SHARD_AXIS_ATTR, SHARD_OF_ATTR, SHARD_OFFSET_ATTR
 
 __all__ = [
@@ -758,6 +759,21 @@ def _check_inputs(entry: func.FuncOp | mcm.ProgramOp, inputs: Sequence[np.ndarra
             )
 
 
+def _with_host_inputs(
+    module: ModuleOp | Operation,
+    entry: func.FuncOp | mcm.ProgramOp,
+    values: list[np.ndarray],
+    params: Mapping[str, np.ndarray],
+) -> list[np.ndarray]:
+    """Given only the original arguments of a module whose host looks up some tables
+    (`host-embeddings`), run the host step first: it appends the gathered rows."""
+    root = module if isinstance(module, ModuleOp) else entry.get_toplevel_object()
+    lookups = host_lookups(root if isinstance(root, ModuleOp) else None)
+    if not lookups or len(values) != len(_arg_types(entry)) - len(lookups):
+        return values
+    return host_inputs(lookups, values, params, _apply_torch_view)
+
+
 def _check_parameters(entry: Operation, parameters: Mapping[str, np.ndarray]) -> None:
     """Every parameter present, before any work: one error listing all that are missing."""
     missing = sorted(
@@ -791,6 +807,7 @@ def run(
     entry = _entry(module, name)
     values = [_as_value(x) for x in inputs]
     params = {k: _as_value(v) for k, v in (parameters or {}).items()}
+    values = _with_host_inputs(module, entry, values, params)
     _check_inputs(entry, values)
     _check_parameters(entry, params)
     root = module if isinstance(module, ModuleOp) else cast(ModuleOp, entry.get_toplevel_object())
@@ -907,6 +924,13 @@ def random_parameters(module: ModuleOp | Operation, seed: int = 0) -> dict[str, 
         )
         scale = 1.0 / math.sqrt(max(fan_in, 1))
         out[op.param_name.data] = (rng.standard_normal(shape) * scale).astype(np.float32)
+    # Tables the host looks up (`host-embeddings`) are no nn.param of the function any more.
+    root = module if isinstance(module, ModuleOp) else module.get_toplevel_object()
+    for lookup in host_lookups(root if isinstance(root, ModuleOp) else None):
+        if lookup.table not in out and lookup.torch_view is None:
+            out[lookup.table] = rng.standard_normal(lookup.table_type.get_shape()).astype(
+                np.float32
+            )
     return out
 
 

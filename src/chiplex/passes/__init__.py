@@ -44,7 +44,14 @@ def _shard_params() -> type[ModulePass]:
     return ShardParams
 
 
+def _host_embeddings() -> type[ModulePass]:
+    from chiplex.passes.host_embeddings import HostEmbeddings
+
+    return HostEmbeddings
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "host-embeddings": _host_embeddings,
     "shard-params": _shard_params,
     "annotate-costs": _annotate_costs,
     "place": _place,
@@ -65,8 +72,9 @@ def pipeline_value(value: str) -> str:
 
 
 def default_pipeline(target: str, strategy: str = "dp") -> str:
-    # shard-params changes nothing unless a parameter is too large for one chip.
+    # host-embeddings and shard-params change nothing unless a parameter is too large for one chip.
     return (
+        f"host-embeddings{{target={pipeline_value(target)}}},"
         f"shard-params{{target={pipeline_value(target)}}},"
         f"annotate-costs{{target={pipeline_value(target)}}},"
         f"place{{strategy={pipeline_value(strategy)}}},legalize-placement,"
