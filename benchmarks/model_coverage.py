@@ -363,6 +363,8 @@ def run_compile(ir_path: Path, target: str) -> dict[str, Any]:
     row["estimated"] = est.throughput
     row["chips"] = int(len(set(result.placement.tolist())))
     row["sharded"] = "nn.embedding_shard" in result.placed_ir or "shard_of" in result.placed_ir
+    row["host"] = "chiplex.host_lookups" in result.placed_ir
+    row["split_rows"] = "chiplex.split_rows" in result.placed_ir
     assert result.schedule is not None
     report = simulate(result.schedule, result.target, microbatches=MICROBATCHES)
     row["simulated"] = report.throughput
@@ -394,7 +396,11 @@ def _first_line(text: str, width: int = 110) -> str:
 def _throughput(row: dict[str, Any], width: int = 90) -> str:
     if "error" in row:
         return f"error: {_first_line(row['error'], width)}"
-    shard = ", sharded" if row.get("sharded") else ""
+    shard = (
+        (", host lookup" if row.get("host") else "")
+        + (", sharded" if row.get("sharded") else "")
+        + (", split rows" if row.get("split_rows") else "")
+    )
     return f"ok ({row['chips']} chips{shard}): est {row['estimated']:,.0f} / sim {row['simulated']:,.0f}"
 
 

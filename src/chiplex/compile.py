@@ -14,7 +14,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
 from chiplex.errors import ChiplexError
-from chiplex.ir.graph import Graph, graph_from_module
+from chiplex.ir.graph import Graph, graph_from_module, single_function
 from chiplex.ir.mcm import get_chip
 from chiplex.ir.parse import load_module, make_context
 from chiplex.passes import PASSES, default_pipeline, pipeline_value
@@ -134,6 +134,30 @@ def _pipeline_targets(spec: str) -> list[str]:
     ]
 
 
+def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> PipelineRun:
+    """The default pipeline; when it finds no placement and the function has feed-forward blocks,
+    once more (on a copy of the input) with `split-rows`: their widened activations tiled by rows
+    (`passes/split_rows.py`) need less memory per chip beside the weights. The module then carries
+    `chiplex.split_rows`, and the compile summary says so."""
+    from chiplex.passes.split_rows import feed_forward_blocks
+    from chiplex.targets.solver import InfeasibleError, SolverTimeoutError
+
+    original = module.clone()
+    try:
+        return run_pipeline_full(module, spec)
+    except (InfeasibleError, SolverTimeoutError) as unsplit:
+        if not feed_forward_blocks(single_function(original)):
+            raise
+        retry = default_pipeline(target, strategy, split_rows=True)
+        try:
+            return run_pipeline_full(original, retry)
+        except ChiplexError as split:
+            also = f"with its feed-forward blocks split by rows (split-rows) too: {split}"
+            if isinstance(unsplit, InfeasibleError):
+                raise InfeasibleError([*unsplit.messages, also]) from None
+            raise SolverTimeoutError(f"{unsplit}; {also}") from None
+
+
 def compile_module(
     module: ModuleOp,
     target: str | Target | None = None,
@@ -164,7 +188,10 @@ def compile_module(
                         "name one target (drop --target, or make the pipeline's target= match it)"
                     )
     graph = graph_from_module(module)
-    run = run_pipeline_full(module, spec)
+    if pipeline is None:
+        run = _run_default(module, spec, target_spec, strategy)
+    else:
+        run = run_pipeline_full(module, spec)
     module = run.module
     recorded = module.attributes.get(TARGET_ATTR)
     if isinstance(recorded, StringAttr):

@@ -50,9 +50,16 @@ def _host_embeddings() -> type[ModulePass]:
     return HostEmbeddings
 
 
+def _split_rows() -> type[ModulePass]:
+    from chiplex.passes.split_rows import SplitRows
+
+    return SplitRows
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "host-embeddings": _host_embeddings,
     "shard-params": _shard_params,
+    "split-rows": _split_rows,
     "annotate-costs": _annotate_costs,
     "place": _place,
     "legalize-placement": _legalize_placement,
@@ -71,12 +78,14 @@ def pipeline_value(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def default_pipeline(target: str, strategy: str = "dp") -> str:
-    # host-embeddings and shard-params change nothing unless a parameter is too large for one chip.
+def default_pipeline(target: str, strategy: str = "dp", *, split_rows: bool = False) -> str:
+    # host-embeddings and shard-params change nothing unless a parameter is too large for one chip;
+    # split-rows is what `compile_module` adds when the placement fails without it.
     return (
         f"host-embeddings{{target={pipeline_value(target)}}},"
         f"shard-params{{target={pipeline_value(target)}}},"
-        f"annotate-costs{{target={pipeline_value(target)}}},"
+        + ("split-rows{chunks=2}," if split_rows else "")
+        + f"annotate-costs{{target={pipeline_value(target)}}},"
         f"place{{strategy={pipeline_value(strategy)}}},legalize-placement,"
         "insert-transfers,split-chiplets"
     )

@@ -1,0 +1,212 @@
+"""`split-rows{chunks=2}`: token-parallel tiling of feed-forward blocks, so that no op of the block
+needs the whole hidden activation in a chip's memory at once.
+
+A transformer's feed-forward block `y = act(x @ W1 + b1) @ W2` widens each token's vector 4x in
+the middle: BERT-base at 128 tokens holds a 128 x 3072 bf16 activation (0.75 MiB) and its GELU
+reads one and writes another, a working set of 1.5 MiB; at 197 tokens (ViT-base) 2.31 MiB. Every
+chip that holds a feed-forward block must keep that much free beside its weights, and on a module
+whose SRAM is 80% weights (BERT-base on tpu-ring8) that is what makes a placement fail. Every op of
+the block works on each token (row) independently, so the block computes the same function on
+slices of rows:
+
+    y = concat_i( act(x[rows_i] @ W1 + b1) @ W2 )        along the row axis (-2)
+
+Each chunk's ops touch 1/chunks of the widened activation; the weights are the same `nn.param`
+values, read by every chunk and stored once on a chip that holds several chunks (the shared
+parameter rule). Flops are exactly equal (a matmul's and an elementwise op's flops are linear in
+the rows; slices and the concat have none), parameter bytes are unchanged, and the results'
+shapes and types are the same.
+
+What is split: a chain that starts at an `nn.matmul` of an activation `x` (rank >= 2) by a
+parameter, goes through single-use row-wise elementwise ops (unary ones, and binary ones whose
+other operand is a parameter or constant without the row axis, such as a bias), and ends at an
+`nn.matmul` of the chain's value by a parameter. Gated blocks (LLaMA's `silu(x W1) * (x W3)`)
+are not chains and stay whole.
+
+`chiplex compile` runs this pass only when the default pipeline finds no placement without it
+(and says so); in a pipeline of your own, put it before `annotate-costs`. `min_bytes` splits only
+blocks whose largest working set (activation bytes in + out of one op) exceeds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i64
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from chiplex.errors import ChiplexError
+from chiplex.ir import nn
+from chiplex.ir.graph import STATIONARY_OPS, single_function
+from chiplex.ir.types import tensor_bytes
+
+SPLIT_ROWS_ATTR = "chiplex.split_rows"
+"""Module attribute: how many feed-forward blocks `split-rows` split, and into how many chunks."""
+
+
+def describe_split(module: ModuleOp) -> list[str]:
+    """The compile summary's line when the module's feed-forward blocks were split."""
+    attr = module.attributes.get(SPLIT_ROWS_ATTR)
+    if not isinstance(attr, IntegerAttr):
+        return []
+    return [
+        f"split-rows: {attr.value.data} feed-forward blocks run in row slices (the default "
+        "pipeline found no placement with them whole: their widened activations need room on a chip)"
+    ]
+
+
+def _stationary(v: SSAValue) -> bool:
+    owner = v.owner
+    return isinstance(owner, Operation) and owner.name in STATIONARY_OPS
+
+
+def _shape(v: SSAValue) -> tuple[int, ...]:
+    return cast(TensorType, v.type).get_shape()
+
+
+def _rowwise(op: Operation, value: SSAValue, rank: int) -> bool:
+    """`op` reads `value` and works on each row alone (the other operand has no row axis)."""
+    if isinstance(op, nn.ElementwiseUnaryOp):
+        return True
+    if isinstance(op, nn.ElementwiseBinaryOp):
+        other = op.rhs if op.lhs is value else op.lhs
+        if other is value or not _stationary(other):
+            return False
+        other_shape = _shape(other)
+        row_axis = len(other_shape) - 2  # aligned from the right with the chain's row axis
+        same_rank_out = len(_shape(op.results[0])) == rank
+        return same_rank_out and (row_axis < 0 or other_shape[row_axis] == 1)
+    return False
+
+
+@dataclass(frozen=True)
+class Block:
+    first: nn.MatmulOp
+    chain: tuple[Operation, ...]
+    last: nn.MatmulOp
+
+    def working_set(self) -> int:
+        ops = (self.first, *self.chain, self.last)
+        return max(
+            sum(tensor_bytes(o.type) for o in op.operands if not _stationary(o))
+            + tensor_bytes(op.results[0].type)
+            for op in ops
+        )
+
+
+def feed_forward_blocks(function: Operation) -> list[Block]:
+    """Every matmul -> row-wise elementwise chain -> matmul section, in program order."""
+    blocks: list[Block] = []
+    for op in function.walk():
+        if not (isinstance(op, nn.MatmulOp) and _stationary(op.rhs) and not _stationary(op.lhs)):
+            continue
+        rank = len(_shape(op.lhs))
+        if rank < 2 or len(_shape(op.result)) != rank or len(_shape(op.rhs)) != 2:
+            continue
+        chain: list[Operation] = []
+        value: SSAValue = op.result
+        while True:
+            uses = list(value.uses)
+            if len(uses) != 1:
+                break
+            user = uses[0].operation
+            if (
+                isinstance(user, nn.MatmulOp)
+                and user.lhs is value
+                and _stationary(user.rhs)
+                and len(_shape(user.rhs)) == 2
+            ):
+                if chain:  # two matmuls in a row are no widened block
+                    blocks.append(Block(op, tuple(chain), user))
+                break
+            if not _rowwise(user, value, rank):
+                break
+            chain.append(user)
+            value = user.results[0]
+    return blocks
+
+
+def _retyped(t: TensorType, rows: int) -> TensorType:
+    shape = list(t.get_shape())
+    shape[-2] = rows
+    return TensorType(t.get_element_type(), shape)
+
+
+def _split(total: int, pieces: int) -> list[int]:
+    base, extra = divmod(total, pieces)
+    return [base + (1 if i < extra else 0) for i in range(pieces)]
+
+
+def split_block(block: Block, chunks: int) -> None:
+    x = block.first.lhs
+    shape = _shape(x)
+    rows = shape[-2]
+    sizes = _split(rows, min(chunks, rows))
+    new_ops: list[Operation] = []
+    outputs: list[SSAValue] = []
+    offset = 0
+    for i, size in enumerate(sizes):
+        starts = [0] * len(shape)
+        starts[-2] = offset
+        sliced = nn.SliceOp(x, starts, [*shape[:-2], size, shape[-1]])
+        new_ops.append(sliced)
+        value: SSAValue = sliced.result
+        for old in (block.first, *block.chain, block.last):
+            operands = [value if o is _chain_input(old, block) else o for o in old.operands]
+            new = type(old).create(
+                operands=operands,
+                result_types=[_retyped(cast(TensorType, old.results[0].type), size)],
+                properties=dict(old.properties),
+                attributes=dict(old.attributes),
+            )
+            hint = old.results[0].name_hint
+            new.results[0].name_hint = f"{hint}.rows{i}" if hint else None
+            new_ops.append(new)
+            value = new.results[0]
+        outputs.append(value)
+        offset += size
+    concat = nn.ConcatOp(outputs, len(shape) - 2, block.last.result.type)
+    hint = block.last.result.name_hint
+    concat.result.name_hint = f"{hint}.rows" if hint else None
+    new_ops.append(concat)
+    Rewriter.insert_op(new_ops, InsertPoint.before(block.last))
+    block.last.result.replace_all_uses_with(concat.result)
+    for old in reversed((block.first, *block.chain, block.last)):
+        Rewriter.erase_op(old)
+
+
+def _chain_input(op: Operation, block: Block) -> SSAValue:
+    """The operand of `op` that carries the block's rows."""
+    if op is block.first:
+        return block.first.lhs
+    ops = (block.first, *block.chain, block.last)
+    previous = ops[ops.index(op) - 1]
+    return previous.results[0]
+
+
+@dataclass(frozen=True)
+class SplitRows(ModulePass):
+    name = "split-rows"
+    chunks: int = 2
+    """Row slices per feed-forward block (fewer when the block has fewer rows)."""
+    min_bytes: int = 0
+    """Split only blocks whose largest one-op working set exceeds this many bytes."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.chunks < 2:
+            raise ChiplexError(f"{self.name}: chunks must be >= 2, got {self.chunks}")
+        if self.min_bytes < 0:
+            raise ChiplexError(f"{self.name}: min_bytes must be >= 0, got {self.min_bytes}")
+        blocks = [
+            b
+            for b in feed_forward_blocks(single_function(op))
+            if b.working_set() > self.min_bytes and _shape(b.first.lhs)[-2] >= 2
+        ]
+        for block in blocks:
+            split_block(block, self.chunks)
+        if blocks:
+            op.attributes[SPLIT_ROWS_ATTR] = IntegerAttr(len(blocks), i64)

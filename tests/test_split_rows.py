@@ -1,0 +1,128 @@
+"""`split-rows`: a feed-forward block tiled by rows computes the same results with the same shapes,
+flops and parameter bytes, needs a smaller working set per op, and is what lets the default
+pipeline place a model whose whole blocks leave no room on a chip (then `chiplex check` passes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn as tnn
+
+from chiplex.cli import main
+from chiplex.compile import compile_module, module_text, run_pipeline
+from chiplex.errors import ChiplexError
+from chiplex.ir.graph import graph_from_module
+from chiplex.ir.parse import parse_module
+from chiplex.ir.torch_import import import_with_constants, module_stats
+from chiplex.passes.split_rows import feed_forward_blocks
+from chiplex.targets.solver import InfeasibleError
+from chiplex.testing import assert_pipeline_preserves_semantics
+
+
+class FeedForward(tnn.Module):
+    """Pre-norm residual feed-forward block, as in BERT/ViT, then a gated one (not a chain)."""
+
+    def __init__(self, d: int = 16, f: int = 64, gated: bool = True) -> None:
+        super().__init__()
+        self.gated = gated
+        self.norm = tnn.LayerNorm(d)
+        self.up, self.down = tnn.Linear(d, f), tnn.Linear(f, d)
+        self.gate, self.value, self.out = tnn.Linear(d, f), tnn.Linear(d, f), tnn.Linear(f, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.down(torch.nn.functional.gelu(self.up(self.norm(x))))
+        if not self.gated:
+            return x
+        return x + self.out(torch.nn.functional.silu(self.gate(x)) * self.value(x))
+
+
+def _module(gated: bool = True):  # type: ignore[no-untyped-def]
+    return import_with_constants(
+        FeedForward(gated=gated), (torch.randn(1, 10, 16),), weight_dtype="i8"
+    )[0]
+
+
+def _one_chip_target(path: Path, sram: int) -> str:
+    path.write_text(
+        f'name = "one"\n[chip]\nmatrix_ops = {{ i8 = 1.0e12, bf16 = 1.0e12, f32 = 1.0e12 }}\n'
+        f"vector_ops = {{ i8 = 1.0e12, bf16 = 1.0e12, f32 = 1.0e12 }}\nsram_bytes = {sram}\n"
+        "sram_bandwidth = 1.0e12\n[link]\nbandwidth = 1.0e9\nlatency = 1.0e-9\n"
+        '[topology]\nkind = "ring"\nnum_chips = 1\n'
+    )
+    return str(path)
+
+
+def test_the_plain_block_is_split_and_the_gated_one_is_not() -> None:
+    module = _module()
+    assert len(feed_forward_blocks(next(iter(module.ops)))) == 1
+    split = run_pipeline(module.clone(), "split-rows{chunks=3}")[0]
+    text = module_text(split)
+    assert text.count(".rows0") >= 4  # matmul, bias add, gelu, matmul of the first slice
+    assert "up.matmul.rows2" in text and "gate.matmul.rows" not in text
+    assert "chiplex.split_rows = 1" in text
+
+
+def test_same_results_shapes_flops_and_parameter_bytes() -> None:
+    module = _module(gated=False)
+    assert_pipeline_preserves_semantics(module, "split-rows{chunks=3}")
+    split = run_pipeline(module.clone(), "split-rows{chunks=3}")[0]
+    before, after = module_stats(module), module_stats(split)
+    assert (after.flops, after.matrix_flops) == (before.flops, before.matrix_flops)
+    assert (after.param_bytes, after.param_elements) == (before.param_bytes, before.param_elements)
+    g0, g1 = graph_from_module(module), graph_from_module(split)
+    assert g1.flops.sum() == g0.flops.sum()
+    assert g1.total_weight_bytes == g0.total_weight_bytes
+    functions = [next(iter(m.ops)) for m in (module, split)]
+    assert functions[0].function_type == functions[1].function_type  # type: ignore[attr-defined]
+    # The widened activation (10 x 64 bf16, in and out of the GELU) is what shrinks.
+    assert g1.working_set_bytes.max() < g0.working_set_bytes.max()
+
+
+def test_min_bytes_keeps_small_blocks_whole() -> None:
+    module = _module()
+    text = module_text(module)
+    assert module_text(run_pipeline(module, "split-rows{min_bytes=100000}")[0]) == text
+    with pytest.raises(ChiplexError, match="chunks must be >= 2"):
+        run_pipeline(_module(), "split-rows{chunks=1}")
+
+
+def test_default_pipeline_splits_only_when_the_whole_blocks_do_not_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _module(gated=False)
+    text = module_text(module)
+    graph = graph_from_module(module)
+    split_graph = graph_from_module(run_pipeline(module.clone(), "split-rows{chunks=2}")[0])
+    weights = graph.total_weight_bytes
+    whole, tiled = graph.working_set_bytes.max(), split_graph.working_set_bytes.max()
+    # Room for the weights and the tiled working set, not for the whole block's.
+    tight = _one_chip_target(tmp_path / "tight.toml", int(weights + (whole + tiled) // 2))
+    with pytest.raises(InfeasibleError):
+        compile_module(parse_module(text), tight, pipeline=_plain(tight))
+    result = compile_module(parse_module(text), tight)
+    assert "chiplex.split_rows" in result.placed_ir
+    placed = tmp_path / "placed.mlir"
+    placed.write_text(result.placed_ir)
+    assert main(["check", str(placed), "--target", tight]) == 0
+    source = tmp_path / "ffn.mlir"
+    source.write_text(text)
+    assert main(["compile", str(source), "--target", tight, "-o", str(tmp_path / "o")]) == 0
+    assert "split-rows: 1 feed-forward blocks run in row slices" in capsys.readouterr().out
+    # With room for the whole blocks nothing is split.
+    roomy = _one_chip_target(tmp_path / "roomy.toml", int(weights + whole) * 2)
+    assert "split_rows" not in compile_module(parse_module(text), roomy).placed_ir
+
+
+def test_no_placement_even_split_says_both(tmp_path: Path) -> None:
+    module = _module(gated=False)
+    room = graph_from_module(module).total_weight_bytes + 64  # every param fits, no working set
+    with pytest.raises(InfeasibleError, match="split by rows \\(split-rows\\) too"):
+        compile_module(module, _one_chip_target(tmp_path / "t.toml", room))
+
+
+def _plain(target: str) -> str:
+    from chiplex.passes import default_pipeline
+
+    return default_pipeline(target)
