@@ -311,7 +311,9 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
     const_elements = sum(
         op.result.type.get_shape() and math_prod(op.result.type.get_shape())  # type: ignore[attr-defined]
         for op in module.walk()
-        if isinstance(op, nn.ParamOp) and op.param_name.data in consts
+        if isinstance(op, nn.ParamOp)
+        and op.param_name.data in consts
+        and "folded_from" not in op.attributes  # a weight computed at import is a weight
     )
     row |= {
         "ops": stats.ops,

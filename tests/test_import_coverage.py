@@ -269,5 +269,22 @@ def test_group_norm_and_weight_norm() -> None:
     model = SpeechFrontEnd()
     module = check_equivalent(model, (torch.randn(2, 64),))
     assert len(ops_named(module, "nn.layer_norm")) == 2
-    stats = module_stats(import_module(model, (torch.randn(2, 64),)))
-    assert stats.param_elements == sum(p.numel() for p in model.parameters())
+    imported, consts = import_with_constants(model, (torch.randn(2, 64),))
+    stats = module_stats(imported)
+    # Weight normalisation reads parameters only: folded at import into the weight the conv
+    # really uses (stored in the weight dtype, its data returned with the constants), so the IR
+    # has that weight instead of its magnitude g and direction v.
+    (folded,) = [op for op in ops_named(imported, "nn.param") if "folded_from" in op.attributes]
+    conv = model.pos.parametrizations.weight
+    assert (
+        folded.attributes["folded_from"].data
+        == "pos.parametrizations.weight.original1,pos.parametrizations.weight.original0"
+    )  # type: ignore[attr-defined]
+    assert str(folded.results[0].type) == "tensor<8x4x1x4xi8>"
+    torch.testing.assert_close(
+        consts[folded.param_name.data].reshape(8, 4, 4),  # type: ignore[attr-defined]
+        torch._weight_norm(conv.original1, conv.original0, 2).detach(),
+    )
+    assert not ops_named(imported, "nn.reduce_sum")  # no norm computed per input
+    torch_count = sum(p.numel() for p in model.parameters())
+    assert stats.param_elements == torch_count - conv.original0.numel()
