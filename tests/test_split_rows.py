@@ -4,6 +4,7 @@ pipeline place a model whose whole blocks leave no room on a chip (then `chiplex
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import graph_from_module
 from chiplex.ir.parse import parse_module
 from chiplex.ir.torch_import import import_with_constants, module_stats
-from chiplex.passes.split_rows import feed_forward_blocks
+from chiplex.passes.split_rows import row_blocks
 from chiplex.targets.solver import InfeasibleError
 from chiplex.testing import assert_pipeline_preserves_semantics
 
@@ -56,7 +57,7 @@ def _one_chip_target(path: Path, sram: int) -> str:
 
 def test_the_plain_block_is_split_and_the_gated_one_is_not() -> None:
     module = _module()
-    assert len(feed_forward_blocks(next(iter(module.ops)))) == 1
+    assert len(row_blocks(next(iter(module.ops)))) == 1
     split = run_pipeline(module.clone(), "split-rows{chunks=3}")[0]
     text = module_text(split)
     assert text.count(".rows0") >= 4  # matmul, bias add, gelu, matmul of the first slice
@@ -109,7 +110,10 @@ def test_default_pipeline_splits_only_when_the_whole_blocks_do_not_fit(
     source = tmp_path / "ffn.mlir"
     source.write_text(text)
     assert main(["compile", str(source), "--target", tight, "-o", str(tmp_path / "o")]) == 0
-    assert "split-rows: 1 feed-forward blocks run in row slices" in capsys.readouterr().out
+    assert (
+        "split-rows: 1 blocks (feed-forward, attention) run in row slices"
+        in capsys.readouterr().out
+    )
     # With room for the whole blocks nothing is split.
     roomy = _one_chip_target(tmp_path / "roomy.toml", int(weights + whole) * 2)
     assert "split_rows" not in compile_module(parse_module(text), roomy).placed_ir
@@ -118,7 +122,7 @@ def test_default_pipeline_splits_only_when_the_whole_blocks_do_not_fit(
 def test_no_placement_even_split_says_both(tmp_path: Path) -> None:
     module = _module(gated=False)
     room = graph_from_module(module).total_weight_bytes + 64  # every param fits, no working set
-    with pytest.raises(InfeasibleError, match="split by rows \\(split-rows\\) too"):
+    with pytest.raises(InfeasibleError, match="blocks split by rows too"):
         compile_module(module, _one_chip_target(tmp_path / "t.toml", room))
 
 
@@ -126,3 +130,43 @@ def _plain(target: str) -> str:
     from chiplex.passes import default_pipeline
 
     return default_pipeline(target)
+
+
+class Attention(tnn.Module):
+    """Scores -> scale -> key mask -> softmax -> weighted sum, then a causal one whose [T, T] mask
+    has the row axis (its chain is not row-wise as written, so it stays whole)."""
+
+    def __init__(self, d: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = tnn.Linear(d, 3 * d)
+        self.register_buffer(
+            "key_mask", torch.zeros(1, 1, 1, 12).masked_fill(torch.arange(12) >= 10, float("-inf"))
+        )
+        self.register_buffer("causal", torch.full((12, 12), float("-inf")).triu(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = (
+            y.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
+            for y in self.qkv(x).chunk(3, dim=-1)
+        )
+        scores = (q @ k.transpose(-1, -2)) * (d // self.heads) ** -0.5
+        out = torch.softmax(scores + self.key_mask, dim=-1) @ v
+        causal = torch.softmax(q @ k.transpose(-1, -2) + self.causal, dim=-1) @ v
+        return (out + causal).transpose(1, 2).reshape(b, t, d)
+
+
+def test_attention_scores_are_split_by_query_rows() -> None:
+    module = import_with_constants(Attention(), (torch.randn(1, 12, 16),), weight_dtype="i8")[0]
+    (block,) = row_blocks(next(iter(module.ops)))
+    assert block.first.name == block.last.name == "nn.batch_matmul"
+    assert [op.name for op in block.chain] == ["nn.mul", "nn.add", "nn.softmax"]
+    pipeline = "split-rows{chunks=2 max_bytes=300}"
+    assert_pipeline_preserves_semantics(module, pipeline)
+    split = run_pipeline(module.clone(), pipeline)[0]
+    g0, g1 = graph_from_module(module), graph_from_module(split)
+    assert g1.flops.sum() == g0.flops.sum()
+    # max_bytes asks for more slices than `chunks`: each slice's scores are a few rows.
+    slices = [op for op in split.walk() if op.name == "nn.softmax"]
+    assert len(slices) == 1 + math.ceil(block.working_set() / 300)

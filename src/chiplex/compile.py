@@ -135,24 +135,26 @@ def _pipeline_targets(spec: str) -> list[str]:
 
 
 def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> PipelineRun:
-    """The default pipeline; when it finds no placement and the function has feed-forward blocks,
-    once more (on a copy of the input) with `split-rows`: their widened activations tiled by rows
-    (`passes/split_rows.py`) need less memory per chip beside the weights. The module then carries
-    `chiplex.split_rows`, and the compile summary says so."""
-    from chiplex.passes.split_rows import feed_forward_blocks
+    """The default pipeline; when it finds no placement and the function has row-wise blocks
+    (feed-forward, attention), once more (on a copy of the input) with `split-rows`: their widened
+    activations tiled by rows (`passes/split_rows.py`) need less memory per chip beside the
+    weights. The module then carries `chiplex.split_rows`, and the compile summary says so."""
+    from chiplex.passes.split_rows import row_blocks
     from chiplex.targets.solver import InfeasibleError, SolverTimeoutError
 
     original = module.clone()
     try:
         return run_pipeline_full(module, spec)
     except (InfeasibleError, SolverTimeoutError) as unsplit:
-        if not feed_forward_blocks(single_function(original)):
+        if not row_blocks(single_function(original)):
             raise
-        retry = default_pipeline(target, strategy, split_rows=True)
+        # Slices small enough that a block's working set takes at most 1/8 of a chip's SRAM.
+        budget = max(load_target(target).chip.sram_bytes // 8, 1)
+        retry = default_pipeline(target, strategy, split_rows=budget)
         try:
             return run_pipeline_full(original, retry)
         except ChiplexError as split:
-            also = f"with its feed-forward blocks split by rows (split-rows) too: {split}"
+            also = f"with its feed-forward and attention blocks split by rows too: {split}"
             if isinstance(unsplit, InfeasibleError):
                 raise InfeasibleError([*unsplit.messages, also]) from None
             raise SolverTimeoutError(f"{unsplit}; {also}") from None

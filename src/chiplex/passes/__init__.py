@@ -78,13 +78,13 @@ def pipeline_value(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def default_pipeline(target: str, strategy: str = "dp", *, split_rows: bool = False) -> str:
+def default_pipeline(target: str, strategy: str = "dp", *, split_rows: int | None = None) -> str:
     # host-embeddings and shard-params change nothing unless a parameter is too large for one chip;
-    # split-rows is what `compile_module` adds when the placement fails without it.
+    # split-rows{max_bytes=N} is what `compile_module` adds when the placement fails without it.
     return (
         f"host-embeddings{{target={pipeline_value(target)}}},"
         f"shard-params{{target={pipeline_value(target)}}},"
-        + ("split-rows{chunks=2}," if split_rows else "")
+        + (f"split-rows{{chunks=2 max_bytes={split_rows}}}," if split_rows else "")
         + f"annotate-costs{{target={pipeline_value(target)}}},"
         f"place{{strategy={pipeline_value(strategy)}}},legalize-placement,"
         "insert-transfers,split-chiplets"

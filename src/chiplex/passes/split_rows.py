@@ -30,8 +30,9 @@ blocks whose largest working set (activation bytes in + out of one op) exceeds i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i64
@@ -54,8 +55,9 @@ def describe_split(module: ModuleOp) -> list[str]:
     if not isinstance(attr, IntegerAttr):
         return []
     return [
-        f"split-rows: {attr.value.data} feed-forward blocks run in row slices (the default "
-        "pipeline found no placement with them whole: their widened activations need room on a chip)"
+        f"split-rows: {attr.value.data} blocks (feed-forward, attention) run in row slices (the "
+        "default pipeline found no placement with them whole: their widened activations need room "
+        "on a chip)"
     ]
 
 
@@ -69,12 +71,15 @@ def _shape(v: SSAValue) -> tuple[int, ...]:
 
 
 def _rowwise(op: Operation, value: SSAValue, rank: int) -> bool:
-    """`op` reads `value` and works on each row alone (the other operand has no row axis)."""
+    """`op` reads `value` and works on each row alone: an elementwise op whose other operand has
+    no row axis (a bias, a scale, a key mask), or a softmax over the last axis."""
     if isinstance(op, nn.ElementwiseUnaryOp):
         return True
+    if isinstance(op, nn.SoftmaxOp):
+        return op.axis.value.data in (-1, rank - 1)
     if isinstance(op, nn.ElementwiseBinaryOp):
         other = op.rhs if op.lhs is value else op.lhs
-        if other is value or not _stationary(other):
+        if other is value:
             return False
         other_shape = _shape(other)
         row_axis = len(other_shape) - 2  # aligned from the right with the chain's row axis
@@ -83,11 +88,26 @@ def _rowwise(op: Operation, value: SSAValue, rank: int) -> bool:
     return False
 
 
+def _opens(op: Operation) -> bool:
+    """A block starts at a linear layer (activation x parameter) or at attention's scores
+    (a batched product of two activations)."""
+    if isinstance(op, nn.MatmulOp):
+        return _stationary(op.rhs) and not _stationary(op.lhs) and len(_shape(op.rhs)) == 2
+    return isinstance(op, nn.BatchMatmulOp) and not _stationary(op.lhs)
+
+
+def _closes(op: Operation, value: SSAValue) -> bool:
+    """A block ends at a product that reads the chain's value as its rows (lhs)."""
+    if isinstance(op, nn.MatmulOp):
+        return op.lhs is value and _stationary(op.rhs) and len(_shape(op.rhs)) == 2
+    return isinstance(op, nn.BatchMatmulOp) and op.lhs is value and op.rhs is not value
+
+
 @dataclass(frozen=True)
 class Block:
-    first: nn.MatmulOp
+    first: nn.MatmulOp | nn.BatchMatmulOp
     chain: tuple[Operation, ...]
-    last: nn.MatmulOp
+    last: nn.MatmulOp | nn.BatchMatmulOp
 
     def working_set(self) -> int:
         ops = (self.first, *self.chain, self.last)
@@ -98,30 +118,27 @@ class Block:
         )
 
 
-def feed_forward_blocks(function: Operation) -> list[Block]:
-    """Every matmul -> row-wise elementwise chain -> matmul section, in program order."""
+def row_blocks(function: Operation) -> list[Block]:
+    """Every product -> row-wise chain -> product section (a feed-forward block, attention's
+    scores -> softmax -> weighted sum), in program order."""
     blocks: list[Block] = []
     for op in function.walk():
-        if not (isinstance(op, nn.MatmulOp) and _stationary(op.rhs) and not _stationary(op.lhs)):
+        if not _opens(op):
             continue
-        rank = len(_shape(op.lhs))
-        if rank < 2 or len(_shape(op.result)) != rank or len(_shape(op.rhs)) != 2:
+        first = cast(nn.MatmulOp | nn.BatchMatmulOp, op)
+        rank = len(_shape(first.lhs))
+        if rank < 2 or len(_shape(first.result)) != rank:
             continue
         chain: list[Operation] = []
-        value: SSAValue = op.result
+        value: SSAValue = first.result
         while True:
             uses = list(value.uses)
             if len(uses) != 1:
                 break
             user = uses[0].operation
-            if (
-                isinstance(user, nn.MatmulOp)
-                and user.lhs is value
-                and _stationary(user.rhs)
-                and len(_shape(user.rhs)) == 2
-            ):
-                if chain:  # two matmuls in a row are no widened block
-                    blocks.append(Block(op, tuple(chain), user))
+            if _closes(user, value):
+                if chain:  # two products in a row are no widened block
+                    blocks.append(Block(first, tuple(chain), cast(Any, user)))
                 break
             if not _rowwise(user, value, rank):
                 break
@@ -195,6 +212,9 @@ class SplitRows(ModulePass):
     """Row slices per feed-forward block (fewer when the block has fewer rows)."""
     min_bytes: int = 0
     """Split only blocks whose largest one-op working set exceeds this many bytes."""
+    max_bytes: int | None = None
+    """More slices where needed, so that each block's largest working set, divided among its
+    slices, is at most this many bytes (Whisper's 1500 x 1500 attention scores)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.chunks < 2:
@@ -203,10 +223,15 @@ class SplitRows(ModulePass):
             raise ChiplexError(f"{self.name}: min_bytes must be >= 0, got {self.min_bytes}")
         blocks = [
             b
-            for b in feed_forward_blocks(single_function(op))
+            for b in row_blocks(single_function(op))
             if b.working_set() > self.min_bytes and _shape(b.first.lhs)[-2] >= 2
         ]
+        if self.max_bytes is not None and self.max_bytes <= 0:
+            raise ChiplexError(f"{self.name}: max_bytes must be > 0, got {self.max_bytes}")
         for block in blocks:
-            split_block(block, self.chunks)
+            chunks = self.chunks
+            if self.max_bytes is not None:
+                chunks = max(chunks, math.ceil(block.working_set() / self.max_bytes))
+            split_block(block, chunks)
         if blocks:
             op.attributes[SPLIT_ROWS_ATTR] = IntegerAttr(len(blocks), i64)
