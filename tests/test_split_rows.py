@@ -55,14 +55,19 @@ def _one_chip_target(path: Path, sram: int) -> str:
     return str(path)
 
 
-def test_the_plain_block_is_split_and_the_gated_one_is_not() -> None:
+def test_plain_and_gated_feed_forward_blocks_are_split() -> None:
     module = _module()
-    assert len(row_blocks(next(iter(module.ops)))) == 1
+    plain, gated = row_blocks(next(iter(module.ops)))
+    assert [op.name for op in plain.chain] == ["nn.add", "nn.gelu"]
+    # The gated block is split along its gate branch; the value branch is read by rows.
+    assert [op.name for op in gated.chain] == ["nn.add", "nn.silu", "nn.mul"]
+    assert_pipeline_preserves_semantics(module, "split-rows{chunks=3}")
     split = run_pipeline(module.clone(), "split-rows{chunks=3}")[0]
     text = module_text(split)
-    assert text.count(".rows0") >= 4  # matmul, bias add, gelu, matmul of the first slice
-    assert "up.matmul.rows2" in text and "gate.matmul.rows" not in text
-    assert "chiplex.split_rows = 1" in text
+    assert text.count(".rows0") >= 8  # matmul, bias add, activation, matmul of each first slice
+    assert "up.matmul.rows2" in text and "gate.matmul.rows2" in text
+    assert "value.matmul.rows" not in text  # the value branch is whole, sliced for the product
+    assert "chiplex.split_rows = 2" in text
 
 
 def test_same_results_shapes_flops_and_parameter_bytes() -> None:
@@ -133,16 +138,15 @@ def _plain(target: str) -> str:
 
 
 class Attention(tnn.Module):
-    """Scores -> scale -> key mask -> softmax -> weighted sum, then a causal one whose [T, T] mask
-    has the row axis (its chain is not row-wise as written, so it stays whole)."""
+    """Scores -> scale -> key mask -> softmax -> weighted sum, and a causal one whose [T, T] mask
+    has the row axis (sliced with the rows)."""
 
     def __init__(self, d: int = 16, heads: int = 2) -> None:
         super().__init__()
         self.heads = heads
         self.qkv = tnn.Linear(d, 3 * d)
-        self.register_buffer(
-            "key_mask", torch.zeros(1, 1, 1, 12).masked_fill(torch.arange(12) >= 10, float("-inf"))
-        )
+        key_mask = torch.zeros(1, 1, 1, 12).masked_fill(torch.arange(12) >= 10, float("-inf"))
+        self.register_buffer("key_mask", key_mask)
         self.register_buffer("causal", torch.full((12, 12), float("-inf")).triu(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,14 +163,23 @@ class Attention(tnn.Module):
 
 def test_attention_scores_are_split_by_query_rows() -> None:
     module = import_with_constants(Attention(), (torch.randn(1, 12, 16),), weight_dtype="i8")[0]
-    (block,) = row_blocks(next(iter(module.ops)))
-    assert block.first.name == block.last.name == "nn.batch_matmul"
-    assert [op.name for op in block.chain] == ["nn.mul", "nn.add", "nn.softmax"]
+    keyed, causal = row_blocks(next(iter(module.ops)))
+    assert keyed.first.name == keyed.last.name == "nn.batch_matmul"
+    assert [op.name for op in keyed.chain] == ["nn.mul", "nn.add", "nn.softmax"]
+    assert [op.name for op in causal.chain] == ["nn.add", "nn.softmax"]
     pipeline = "split-rows{chunks=2 max_bytes=300}"
     assert_pipeline_preserves_semantics(module, pipeline)
     split = run_pipeline(module.clone(), pipeline)[0]
     g0, g1 = graph_from_module(module), graph_from_module(split)
     assert g1.flops.sum() == g0.flops.sum()
     # max_bytes asks for more slices than `chunks`: each slice's scores are a few rows.
-    slices = [op for op in split.walk() if op.name == "nn.softmax"]
-    assert len(slices) == 1 + math.ceil(block.working_set() / 300)
+    softmaxes = [op for op in split.walk() if op.name == "nn.softmax"]
+    expected = [min(12, math.ceil(b.working_set() / 300)) for b in (keyed, causal)]
+    assert len(softmaxes) == sum(expected)
+    # The causal mask is read a slice of rows at a time.
+    mask_slices = [
+        op
+        for op in split.walk()
+        if op.name == "nn.slice" and op.operands[0].type.get_shape() == (12, 12)  # type: ignore[attr-defined]
+    ]
+    assert len(mask_slices) == expected[1]

@@ -20,8 +20,10 @@ shapes and types are the same.
 What is split: a chain that starts at an `nn.matmul` of an activation `x` (rank >= 2) by a
 parameter, goes through single-use row-wise elementwise ops (unary ones, and binary ones whose
 other operand is a parameter or constant without the row axis, such as a bias), and ends at an
-`nn.matmul` of the chain's value by a parameter. Gated blocks (LLaMA's `silu(x W1) * (x W3)`)
-are not chains and stay whole.
+`nn.matmul` of the chain's value by a parameter; or, for attention, from an `nn.batch_matmul`
+(the scores) through the scale, the mask and the softmax over keys to the `nn.batch_matmul` by
+the values. An operand of the chain that has the rows too (an attention bias, the other branch of
+a gated MLP such as LLaMA's `silu(x W1) * (x W3)`) is read a slice of rows at a time.
 
 `chiplex compile` runs this pass only when the default pipeline finds no placement without it
 (and says so); in a pipeline of your own, put it before `annotate-costs`. `min_bytes` splits only
@@ -70,9 +72,15 @@ def _shape(v: SSAValue) -> tuple[int, ...]:
     return cast(TensorType, v.type).get_shape()
 
 
-def _rowwise(op: Operation, value: SSAValue, rank: int) -> bool:
+def _row_axis(v: SSAValue) -> int:
+    """The axis of `v` aligned (from the right) with a chain value's row axis (-1: none)."""
+    return len(_shape(v)) - 2
+
+
+def _rowwise(op: Operation, value: SSAValue, rank: int, rows: int) -> bool:
     """`op` reads `value` and works on each row alone: an elementwise op whose other operand has
-    no row axis (a bias, a scale, a key mask), or a softmax over the last axis."""
+    no row axis (a bias, a scale, a key mask) or has the chain's rows (an attention bias, sliced
+    with the rows), or a softmax over the last axis."""
     if isinstance(op, nn.ElementwiseUnaryOp):
         return True
     if isinstance(op, nn.SoftmaxOp):
@@ -81,10 +89,9 @@ def _rowwise(op: Operation, value: SSAValue, rank: int) -> bool:
         other = op.rhs if op.lhs is value else op.lhs
         if other is value:
             return False
-        other_shape = _shape(other)
-        row_axis = len(other_shape) - 2  # aligned from the right with the chain's row axis
+        axis = _row_axis(other)
         same_rank_out = len(_shape(op.results[0])) == rank
-        return same_rank_out and (row_axis < 0 or other_shape[row_axis] == 1)
+        return same_rank_out and (axis < 0 or _shape(other)[axis] in (1, rows))
     return False
 
 
@@ -122,8 +129,9 @@ def row_blocks(function: Operation) -> list[Block]:
     """Every product -> row-wise chain -> product section (a feed-forward block, attention's
     scores -> softmax -> weighted sum), in program order."""
     blocks: list[Block] = []
+    claimed: set[Operation] = set()  # an op belongs to one block at most (a gated MLP's product)
     for op in function.walk():
-        if not _opens(op):
+        if not _opens(op) or op in claimed:
             continue
         first = cast(nn.MatmulOp | nn.BatchMatmulOp, op)
         rank = len(_shape(first.lhs))
@@ -137,10 +145,12 @@ def row_blocks(function: Operation) -> list[Block]:
                 break
             user = uses[0].operation
             if _closes(user, value):
-                if chain:  # two products in a row are no widened block
+                ops = {first, *chain, user}
+                if chain and not ops & claimed:  # two products in a row are no widened block
                     blocks.append(Block(first, tuple(chain), cast(Any, user)))
+                    claimed |= ops
                 break
-            if not _rowwise(user, value, rank):
+            if not _rowwise(user, value, rank, _shape(first.lhs)[-2]):
                 break
             chain.append(user)
             value = user.results[0]
@@ -173,7 +183,22 @@ def split_block(block: Block, chunks: int) -> None:
         new_ops.append(sliced)
         value: SSAValue = sliced.result
         for old in (block.first, *block.chain, block.last):
-            operands = [value if o is _chain_input(old, block) else o for o in old.operands]
+            carrier = _chain_input(old, block)
+            operands: list[SSAValue] = []
+            for o in old.operands:
+                if o is carrier:
+                    operands.append(value)
+                elif old in block.chain and _row_axis(o) >= 0 and _shape(o)[_row_axis(o)] > 1:
+                    # An operand with the rows too (an attention bias): its rows of this slice.
+                    o_shape = list(_shape(o))
+                    o_starts = [0] * len(o_shape)
+                    o_starts[_row_axis(o)] = offset
+                    o_shape[_row_axis(o)] = size
+                    rows_of = nn.SliceOp(o, o_starts, o_shape)
+                    new_ops.append(rows_of)
+                    operands.append(rows_of.result)
+                else:
+                    operands.append(o)
             new = type(old).create(
                 operands=operands,
                 result_types=[_retyped(cast(TensorType, old.results[0].type), size)],
