@@ -148,8 +148,9 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
     except (InfeasibleError, SolverTimeoutError) as unsplit:
         if not row_blocks(single_function(original)):
             raise
-        # Slices small enough that a block's working set takes at most 1/8 of a chip's SRAM.
-        budget = max(load_target(target).chip.sram_bytes // 8, 1)
+        # Slices small enough that a block's working set takes at most 1/8 of a chip's memory
+        # (the memory rule's capacity: SRAM plus DRAM where a chip has DRAM).
+        budget = max(load_target(target).chip.capacity_bytes // 8, 1)
         retry = default_pipeline(target, strategy, split_rows=budget)
         try:
             return run_pipeline_full(original, retry)
