@@ -735,14 +735,16 @@ def _entry(module: ModuleOp | Operation, name: str | None) -> func.FuncOp | mcm.
     return candidates[0]
 
 
-def _arg_types(entry: func.FuncOp | mcm.ProgramOp) -> list[TensorType]:
+def _arg_types(entry: func.FuncOp | mcm.ProgramOp) -> list[TensorType | None]:
+    """The argument types; in a program, None for an argument no chiplet reads (an id argument
+    whose table the host looks up), which keeps its position."""
     if isinstance(entry, func.FuncOp):
         return [cast(TensorType, t) for t in entry.function_type.inputs.data]
     found: dict[int, TensorType] = {}
     for op in entry.walk():
         if isinstance(op, mcm.InputOp):
             found[op.index.value.data] = cast(TensorType, op.result.type)
-    return [found[i] for i in sorted(found)]
+    return [found.get(i) for i in range(max(found, default=-1) + 1)]
 
 
 def _check_inputs(entry: func.FuncOp | mcm.ProgramOp, inputs: Sequence[np.ndarray]) -> None:
@@ -752,7 +754,7 @@ def _check_inputs(entry: func.FuncOp | mcm.ProgramOp, inputs: Sequence[np.ndarra
             f"@{entry.sym_name.data} takes {len(types)} input(s), {len(inputs)} given"
         )
     for i, (value, t) in enumerate(zip(inputs, types, strict=True)):
-        if tuple(value.shape) != tuple(t.get_shape()):
+        if t is not None and tuple(value.shape) != tuple(t.get_shape()):
             raise ChiplexError(
                 f"input {i} of @{entry.sym_name.data} has shape {_fmt(value.shape)}, "
                 f"expected {_fmt(t.get_shape())} ({t})"
