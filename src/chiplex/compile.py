@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +145,13 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
 
     original = module.clone()
     try:
-        return run_pipeline_full(module, spec)
+        # The first attempt's solver warnings matter only if no attempt succeeds.
+        with warnings.catch_warnings(record=True) as first_warnings:
+            warnings.simplefilter("always")
+            run = run_pipeline_full(module, spec)
+        for w in first_warnings:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return run
     except (InfeasibleError, SolverTimeoutError) as unsplit:
         if not row_blocks(single_function(original)):
             raise
