@@ -288,3 +288,17 @@ def test_group_norm_and_weight_norm() -> None:
     assert not ops_named(imported, "nn.reduce_sum")  # no norm computed per input
     torch_count = sum(p.numel() for p in model.parameters())
     assert stats.param_elements == torch_count - conv.original0.numel()
+
+
+def test_a_mask_filled_with_the_smallest_f32_prints_and_parses_back() -> None:
+    """DeBERTa fills masks with `torch.finfo(float32).min`: its shortest decimal rounds past the
+    largest f32 on the way, which must not stop the printer."""
+    from xdsl.dialects.builtin import TensorType, f32
+
+    from chiplex.compile import module_text
+    from chiplex.ir.parse import parse_module
+
+    smallest = float(torch.finfo(torch.float32).min)
+    text = module_text(ModuleOp([nn.ConstantOp(smallest, TensorType(f32, []))]))
+    assert "-3.4028235e+38" in text
+    assert module_text(parse_module(text)) == text
