@@ -183,3 +183,32 @@ def test_attention_scores_are_split_by_query_rows() -> None:
         if op.name == "nn.slice" and op.operands[0].type.get_shape() == (12, 12)  # type: ignore[attr-defined]
     ]
     assert len(mask_slices) == expected[1]
+
+
+class Conv1DGelu(tnn.Module):
+    """GPT-2's MLP as Hugging Face writes it: `addmm` on [tokens, features] views and the tanh
+    GELU, which reads its input four times (a region of row-wise ops, not a chain)."""
+
+    def __init__(self, d: int = 16, f: int = 64) -> None:
+        super().__init__()
+        self.w_fc, self.b_fc = tnn.Parameter(torch.randn(d, f) / 4), tnn.Parameter(torch.randn(f))
+        self.w_proj = tnn.Parameter(torch.randn(f, d) / 8)
+        self.b_proj = tnn.Parameter(torch.randn(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.addmm(self.b_fc, x.view(-1, x.shape[-1]), self.w_fc).view(*x.shape[:-1], -1)
+        h = 0.5 * h * (1.0 + torch.tanh(0.7978845608 * (h + 0.044715 * torch.pow(h, 3.0))))
+        y = torch.addmm(self.b_proj, h.view(-1, h.shape[-1]), self.w_proj)
+        return y.view(*x.shape[:-1], -1)
+
+
+def test_a_region_with_reused_values_and_unit_reshapes_is_split() -> None:
+    module = import_with_constants(Conv1DGelu(), (torch.randn(1, 10, 16),), weight_dtype="i8")[0]
+    (block,) = row_blocks(next(iter(module.ops)))
+    kinds = [op.name for op in block.chain]
+    assert "nn.tanh" in kinds and "nn.reshape" in kinds and "nn.pow" in kinds
+    assert_pipeline_preserves_semantics(module, "split-rows{chunks=3}")
+    split = run_pipeline(module.clone(), "split-rows{chunks=3}")[0]
+    g0, g1 = graph_from_module(module), graph_from_module(split)
+    assert g1.flops.sum() == g0.flops.sum()
+    assert g1.working_set_bytes.max() < g0.working_set_bytes.max()

@@ -77,22 +77,29 @@ def _row_axis(v: SSAValue) -> int:
     return len(_shape(v)) - 2
 
 
-def _rowwise(op: Operation, value: SSAValue, rank: int, rows: int) -> bool:
-    """`op` reads `value` and works on each row alone: an elementwise op whose other operand has
-    no row axis (a bias, a scale, a key mask) or has the chain's rows (an attention bias, sliced
-    with the rows), or a softmax over the last axis."""
-    if isinstance(op, nn.ElementwiseUnaryOp):
-        return True
+def _rows_of(v: SSAValue) -> int:
+    """The size of `v`'s row axis when read beside a chain value (1 when it has none)."""
+    axis = _row_axis(v)
+    return _shape(v)[axis] if axis >= 0 else 1
+
+
+def _rowwise(op: Operation, inside: set[Operation], rows: int) -> bool:
+    """`op` works on each row alone, reading values of the block (`inside`) and others that have
+    no row axis (a bias, a scale, a key mask) or the block's rows (an attention bias, sliced with
+    the rows): an elementwise op, a softmax over the last axis, or a reshape of leading unit axes."""
+    out = _shape(op.results[0]) if len(op.results) == 1 else ()
+    if len(out) < 2 or out[-2] != rows:
+        return False
     if isinstance(op, nn.SoftmaxOp):
-        return op.axis.value.data in (-1, rank - 1)
-    if isinstance(op, nn.ElementwiseBinaryOp):
-        other = op.rhs if op.lhs is value else op.lhs
-        if other is value:
-            return False
-        axis = _row_axis(other)
-        same_rank_out = len(_shape(op.results[0])) == rank
-        return same_rank_out and (axis < 0 or _shape(other)[axis] in (1, rows))
-    return False
+        return op.axis.value.data in (-1, len(out) - 1)
+    if isinstance(op, nn.ReshapeOp):
+        # Adding or removing leading unit axes (GPT-2's Conv1D works on [tokens, features]).
+        return _shape(op.input)[-2:] == out[-2:] and math.prod(_shape(op.input)[:-2]) == 1 == (
+            math.prod(out[:-2])
+        )
+    if not isinstance(op, nn.ElementwiseUnaryOp | nn.ElementwiseBinaryOp):
+        return False
+    return all(o.owner in inside or _rows_of(o) in (1, rows) for o in op.operands)
 
 
 def _opens(op: Operation) -> bool:
@@ -125,11 +132,40 @@ class Block:
         )
 
 
+def _region(first: nn.MatmulOp | nn.BatchMatmulOp) -> Block | None:
+    """The row-wise ops from `first` to the one product that closes them, when every value they
+    make is read only inside (GPT-2's tanh GELU reads its input four times: a region, not a chain)."""
+    rows = _shape(first.lhs)[-2]
+    inside: set[Operation] = {first}
+    closing: Operation | None = None
+    work: list[Operation] = [first]
+    while work:
+        op = work.pop()
+        for use in list(op.results[0].uses):
+            user = use.operation
+            if user in inside or user is closing:
+                continue
+            if _closes(user, op.results[0]) and user.operands[1].owner not in inside:
+                if closing is not None:
+                    return None
+                closing = user
+                continue
+            if not _rowwise(user, inside, rows):
+                return None
+            inside.add(user)
+            work.append(user)
+    if closing is None or len(inside) < 2:  # two products in a row are no widened block
+        return None
+    order = {op: i for i, op in enumerate(first.parent_block().ops)}  # type: ignore[union-attr]
+    chain = tuple(sorted(inside - {first}, key=order.__getitem__))
+    return Block(first, chain, cast(Any, closing))
+
+
 def row_blocks(function: Operation) -> list[Block]:
-    """Every product -> row-wise chain -> product section (a feed-forward block, attention's
-    scores -> softmax -> weighted sum), in program order."""
+    """Every product -> row-wise ops -> product region (a feed-forward block, attention's scores
+    -> softmax -> weighted sum), in program order; an op belongs to one block at most."""
     blocks: list[Block] = []
-    claimed: set[Operation] = set()  # an op belongs to one block at most (a gated MLP's product)
+    claimed: set[Operation] = set()
     for op in function.walk():
         if not _opens(op) or op in claimed:
             continue
@@ -137,23 +173,13 @@ def row_blocks(function: Operation) -> list[Block]:
         rank = len(_shape(first.lhs))
         if rank < 2 or len(_shape(first.result)) != rank:
             continue
-        chain: list[Operation] = []
-        value: SSAValue = first.result
-        while True:
-            uses = list(value.uses)
-            if len(uses) != 1:
-                break
-            user = uses[0].operation
-            if _closes(user, value):
-                ops = {first, *chain, user}
-                if chain and not ops & claimed:  # two products in a row are no widened block
-                    blocks.append(Block(first, tuple(chain), cast(Any, user)))
-                    claimed |= ops
-                break
-            if not _rowwise(user, value, rank, _shape(first.lhs)[-2]):
-                break
-            chain.append(user)
-            value = user.results[0]
+        block = _region(first)
+        if block is None:
+            continue
+        ops = {block.first, *block.chain, block.last}
+        if not ops & claimed:
+            blocks.append(block)
+            claimed |= ops
     return blocks
 
 
@@ -182,13 +208,14 @@ def split_block(block: Block, chunks: int) -> None:
         sliced = nn.SliceOp(x, starts, [*shape[:-2], size, shape[-1]])
         new_ops.append(sliced)
         value: SSAValue = sliced.result
+        local: dict[SSAValue, SSAValue] = {x: sliced.result}
+        inside = {block.first, *block.chain}
         for old in (block.first, *block.chain, block.last):
-            carrier = _chain_input(old, block)
             operands: list[SSAValue] = []
             for o in old.operands:
-                if o is carrier:
-                    operands.append(value)
-                elif old in block.chain and _row_axis(o) >= 0 and _shape(o)[_row_axis(o)] > 1:
+                if o in local and (o.owner in inside or old is block.first):
+                    operands.append(local[o])
+                elif old in block.chain and _rows_of(o) > 1:
                     # An operand with the rows too (an attention bias): its rows of this slice.
                     o_shape = list(_shape(o))
                     o_starts = [0] * len(o_shape)
@@ -208,10 +235,11 @@ def split_block(block: Block, chunks: int) -> None:
             hint = old.results[0].name_hint
             new.results[0].name_hint = f"{hint}.rows{i}" if hint else None
             new_ops.append(new)
+            local[old.results[0]] = new.results[0]
             value = new.results[0]
         outputs.append(value)
         offset += size
-    concat = nn.ConcatOp(outputs, len(shape) - 2, block.last.result.type)
+    concat = nn.ConcatOp(outputs, len(_shape(block.last.result)) - 2, block.last.result.type)
     hint = block.last.result.name_hint
     concat.result.name_hint = f"{hint}.rows" if hint else None
     new_ops.append(concat)
@@ -219,15 +247,6 @@ def split_block(block: Block, chunks: int) -> None:
     block.last.result.replace_all_uses_with(concat.result)
     for old in reversed((block.first, *block.chain, block.last)):
         Rewriter.erase_op(old)
-
-
-def _chain_input(op: Operation, block: Block) -> SSAValue:
-    """The operand of `op` that carries the block's rows."""
-    if op is block.first:
-        return block.first.lhs
-    ops = (block.first, *block.chain, block.last)
-    previous = ops[ops.index(op) - 1]
-    return previous.results[0]
 
 
 @dataclass(frozen=True)
