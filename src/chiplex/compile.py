@@ -162,6 +162,8 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
         try:
             return run_pipeline_full(original, retry)
         except ChiplexError as split:
+            if str(split) == str(unsplit):  # the same reason (total weights): say it once
+                raise unsplit from None
             also = f"with its feed-forward and attention blocks split by rows too: {split}"
             if isinstance(unsplit, InfeasibleError):
                 raise InfeasibleError([*unsplit.messages, also]) from None
