@@ -299,7 +299,7 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ImportNote)
-            module, consts = import_with_constants(model, inputs, name=case.name.replace("-", "_"))
+            module, _ = import_with_constants(model, inputs, name=case.name.replace("-", "_"))
     except ChiplexError as e:
         row["error"] = str(e)
         return row
@@ -308,16 +308,20 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
     stats = module_stats(module)
     from chiplex.ir import nn
 
-    const_elements = sum(
-        op.result.type.get_shape() and math_prod(op.result.type.get_shape())  # type: ignore[attr-defined]
-        for op in module.walk()
-        if isinstance(op, nn.ParamOp)
-        and op.param_name.data in consts
-        and "folded_from" not in op.attributes  # a weight computed at import is a weight
-    )
+    # The parameters of torch's count the IR reads: by name, directly or through a weight
+    # computed from them at import (`folded_from`: weight normalisation). Params that stand for
+    # buffers and folded constants are not torch parameters.
+    torch_sizes = {name: p.numel() for name, p in model.named_parameters()}
+    read: set[str] = set()
+    for op in module.walk():
+        if isinstance(op, nn.ParamOp):
+            read.add(op.param_name.data)
+            folded = op.attributes.get("folded_from")
+            if folded is not None:
+                read |= set(folded.data.split(","))  # type: ignore[attr-defined]
     row |= {
         "ops": stats.ops,
-        "params": stats.param_elements - const_elements,
+        "params": sum(torch_sizes[name] for name in read if name in torch_sizes),
         "param_mib": stats.param_bytes / 2**20,
         "matrix_flops": stats.matrix_flops,
         "flops": stats.flops,
@@ -339,13 +343,6 @@ def _count_cpu_attention() -> None:
     def _cpu_sdpa(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
         # The formula sees shapes (torch.Size), not tensors.
         return flop_counter.sdpa_flop_count(query, key, value)
-
-
-def math_prod(shape: tuple[int, ...]) -> int:
-    out = 1
-    for d in shape:
-        out *= d
-    return out
 
 
 def run_compile(ir_path: Path, target: str) -> dict[str, Any]:
