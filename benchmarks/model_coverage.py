@@ -260,14 +260,22 @@ CASE_BY_NAME = {c.name: c for c in CASES}
 EXPLAINED = {
     "wav2vec2-base, hubert-base parameters": "768 fewer than torch's: `masked_spec_embed`, the "
     "vector that replaces masked time steps in training, is read by no op at inference and so is "
-    "not in the IR (the importer emits a parameter at its first use).",
-    "tpu-ring8": "8 x 13 MiB: models with more than 104 MiB of int8 weights cannot fit (the error "
-    "names the total); BERT-family models with their token tables compile there only when the "
-    "rest fits once the table is sharded (DistilBERT, Phi at GPT-2-small size, GPT-2 with 2 layers, "
-    "T5-small); 'no legal "
-    "placement found within 10 s' is the solver's default time limit, not a proof.",
-    "Whisper": "the encoder's 1500 x 1500 attention scores need 37 MiB per op (batch 1, 8 heads), "
-    "more than a tpu-ring8 chip.",
+    "not in the IR (the importer emits a parameter at its first use). Their positional "
+    "convolution's weight normalisation is folded at import into one weight (`folded_from` names "
+    "its two parameters, which count here).",
+    "tpu-ring8": "8 x 13 MiB. 'host lookup': a token table larger than a chip, read at the ids the "
+    "user feeds, stays on the host, which sends the gathered rows (`host-embeddings`; the compile "
+    "summary gives the bytes per sample), so models whose other weights fit compile, even "
+    "xlm-roberta-base and bloom-small with 183 MiB tables. 'split rows': the default pipeline found "
+    "no placement, and `chiplex compile` placed the model with its feed-forward and attention "
+    "blocks split by rows (`split-rows`, `rematerialize`). Still no placement: ViT-base, DeiT, "
+    "BEiT (83 MiB; dp's best contiguous split needs 13.75 MiB chips), wav2vec2 and HuBERT "
+    "(90 MiB; 13.625 MiB: the convolutional front end's 6.25 MiB working set), MPNet (13.125 MiB) "
+    "(docs/sharding.md has the arithmetic); 'no legal placement found within 10 s' is the "
+    "solver's default time limit, not a proof. Over 104 MiB once the tables left: "
+    "bart-large-encoder (145.5 MiB).",
+    "Whisper": "the encoder's 8 x 1500 x 1500 attention scores (34 MiB per op) are split by query "
+    "rows (`split-rows`); whole, no chip could hold one.",
 }
 
 
