@@ -212,3 +212,15 @@ def test_a_region_with_reused_values_and_unit_reshapes_is_split() -> None:
     g0, g1 = graph_from_module(module), graph_from_module(split)
     assert g1.flops.sum() == g0.flops.sum()
     assert g1.working_set_bytes.max() < g0.working_set_bytes.max()
+
+
+def test_no_retry_when_the_weights_alone_exceed_the_module(tmp_path: Path) -> None:
+    module = _module(gated=False)
+    graph = graph_from_module(module)
+    largest = int(graph.param_bytes.max())
+    # Every parameter fits a chip (nothing to shard), all of them together do not.
+    assert largest < graph.total_weight_bytes - 64
+    target = _one_chip_target(tmp_path / "t.toml", graph.total_weight_bytes - 64)
+    with pytest.raises(InfeasibleError) as info:
+        compile_module(module, target)
+    assert "total weights" in str(info.value) and "split by rows" not in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -153,8 +154,12 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return run
     except (InfeasibleError, SolverTimeoutError) as unsplit:
-        if not row_blocks(single_function(original)):
-            raise
+        # "total weights 145.53 MiB > 8 chips x 13.00 MiB SRAM" (not "... plus the largest working set")
+        weights_alone = isinstance(unsplit, InfeasibleError) and any(
+            re.match(r"total weights [\d.]+ \w?i?B > ", m) for m in unsplit.messages
+        )
+        if weights_alone or not row_blocks(single_function(original)):
+            raise  # splitting rows cannot make the weights smaller
         # Slices small enough that a block's working set takes at most 1/8 of a chip's memory
         # (the memory rule's capacity: SRAM plus DRAM where a chip has DRAM).
         budget = max(load_target(target).chip.capacity_bytes // 8, 1)
