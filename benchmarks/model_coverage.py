@@ -260,14 +260,22 @@ CASE_BY_NAME = {c.name: c for c in CASES}
 EXPLAINED = {
     "wav2vec2-base, hubert-base parameters": "768 fewer than torch's: `masked_spec_embed`, the "
     "vector that replaces masked time steps in training, is read by no op at inference and so is "
-    "not in the IR (the importer emits a parameter at its first use).",
-    "tpu-ring8": "8 x 13 MiB: models with more than 104 MiB of int8 weights cannot fit (the error "
-    "names the total); BERT-family models with their token tables compile there only when the "
-    "rest fits once the table is sharded (DistilBERT, Phi at GPT-2-small size, GPT-2 with 2 layers, "
-    "T5-small); 'no legal "
-    "placement found within 10 s' is the solver's default time limit, not a proof.",
-    "Whisper": "the encoder's 1500 x 1500 attention scores need 37 MiB per op (batch 1, 8 heads), "
-    "more than a tpu-ring8 chip.",
+    "not in the IR (the importer emits a parameter at its first use). Their positional "
+    "convolution's weight normalisation is folded at import into one weight (`folded_from` names "
+    "its two parameters, which count here).",
+    "tpu-ring8": "8 x 13 MiB. 'host lookup': a token table larger than a chip, read at the ids the "
+    "user feeds, stays on the host, which sends the gathered rows (`host-embeddings`; the compile "
+    "summary gives the bytes per sample), so models whose other weights fit compile, even "
+    "xlm-roberta-base and bloom-small with 183 MiB tables. 'split rows': the default pipeline found "
+    "no placement, and `chiplex compile` placed the model with its feed-forward and attention "
+    "blocks split by rows (`split-rows`, `rematerialize`). Still no placement: ViT-base, DeiT, "
+    "BEiT (83 MiB; dp's best contiguous split needs 13.75 MiB chips), wav2vec2 and HuBERT "
+    "(90 MiB; 13.625 MiB: the convolutional front end's 6.25 MiB working set), MPNet (13.125 MiB) "
+    "(docs/sharding.md has the arithmetic); 'no legal placement found within 10 s' is the "
+    "solver's default time limit, not a proof. Over 104 MiB once the tables left: "
+    "bart-large-encoder (145.5 MiB).",
+    "Whisper": "the encoder's 8 x 1500 x 1500 attention scores (34 MiB per op) are split by query "
+    "rows (`split-rows`); whole, no chip could hold one.",
 }
 
 
@@ -299,7 +307,7 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ImportNote)
-            module, consts = import_with_constants(model, inputs, name=case.name.replace("-", "_"))
+            module, _ = import_with_constants(model, inputs, name=case.name.replace("-", "_"))
     except ChiplexError as e:
         row["error"] = str(e)
         return row
@@ -308,14 +316,20 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
     stats = module_stats(module)
     from chiplex.ir import nn
 
-    const_elements = sum(
-        op.result.type.get_shape() and math_prod(op.result.type.get_shape())  # type: ignore[attr-defined]
-        for op in module.walk()
-        if isinstance(op, nn.ParamOp) and op.param_name.data in consts
-    )
+    # The parameters of torch's count the IR reads: by name, directly or through a weight
+    # computed from them at import (`folded_from`: weight normalisation). Params that stand for
+    # buffers and folded constants are not torch parameters.
+    torch_sizes = {name: p.numel() for name, p in model.named_parameters()}
+    read: set[str] = set()
+    for op in module.walk():
+        if isinstance(op, nn.ParamOp):
+            read.add(op.param_name.data)
+            folded = op.attributes.get("folded_from")
+            if folded is not None:
+                read |= set(folded.data.split(","))  # type: ignore[attr-defined]
     row |= {
         "ops": stats.ops,
-        "params": stats.param_elements - const_elements,
+        "params": sum(torch_sizes[name] for name in read if name in torch_sizes),
         "param_mib": stats.param_bytes / 2**20,
         "matrix_flops": stats.matrix_flops,
         "flops": stats.flops,
@@ -339,13 +353,6 @@ def _count_cpu_attention() -> None:
         return flop_counter.sdpa_flop_count(query, key, value)
 
 
-def math_prod(shape: tuple[int, ...]) -> int:
-    out = 1
-    for d in shape:
-        out *= d
-    return out
-
-
 def run_compile(ir_path: Path, target: str) -> dict[str, Any]:
     from chiplex.compile import compile_module
     from chiplex.errors import ChiplexError
@@ -363,6 +370,8 @@ def run_compile(ir_path: Path, target: str) -> dict[str, Any]:
     row["estimated"] = est.throughput
     row["chips"] = int(len(set(result.placement.tolist())))
     row["sharded"] = "nn.embedding_shard" in result.placed_ir or "shard_of" in result.placed_ir
+    row["host"] = "chiplex.host_lookups" in result.placed_ir
+    row["split_rows"] = "chiplex.split_rows" in result.placed_ir
     assert result.schedule is not None
     report = simulate(result.schedule, result.target, microbatches=MICROBATCHES)
     row["simulated"] = report.throughput
@@ -394,7 +403,11 @@ def _first_line(text: str, width: int = 110) -> str:
 def _throughput(row: dict[str, Any], width: int = 90) -> str:
     if "error" in row:
         return f"error: {_first_line(row['error'], width)}"
-    shard = ", sharded" if row.get("sharded") else ""
+    shard = (
+        (", host lookup" if row.get("host") else "")
+        + (", sharded" if row.get("sharded") else "")
+        + (", split rows" if row.get("split_rows") else "")
+    )
     return f"ok ({row['chips']} chips{shard}): est {row['estimated']:,.0f} / sim {row['simulated']:,.0f}"
 
 

@@ -269,5 +269,36 @@ def test_group_norm_and_weight_norm() -> None:
     model = SpeechFrontEnd()
     module = check_equivalent(model, (torch.randn(2, 64),))
     assert len(ops_named(module, "nn.layer_norm")) == 2
-    stats = module_stats(import_module(model, (torch.randn(2, 64),)))
-    assert stats.param_elements == sum(p.numel() for p in model.parameters())
+    imported, consts = import_with_constants(model, (torch.randn(2, 64),))
+    stats = module_stats(imported)
+    # Weight normalisation reads parameters only: folded at import into the weight the conv
+    # really uses (stored in the weight dtype, its data returned with the constants), so the IR
+    # has that weight instead of its magnitude g and direction v.
+    (folded,) = [op for op in ops_named(imported, "nn.param") if "folded_from" in op.attributes]
+    conv = model.pos.parametrizations.weight
+    assert (
+        folded.attributes["folded_from"].data
+        == "pos.parametrizations.weight.original1,pos.parametrizations.weight.original0"
+    )  # type: ignore[attr-defined]
+    assert str(folded.results[0].type) == "tensor<8x4x1x4xi8>"
+    torch.testing.assert_close(
+        consts[folded.param_name.data].reshape(8, 4, 4),  # type: ignore[attr-defined]
+        torch._weight_norm(conv.original1, conv.original0, 2).detach(),
+    )
+    assert not ops_named(imported, "nn.reduce_sum")  # no norm computed per input
+    torch_count = sum(p.numel() for p in model.parameters())
+    assert stats.param_elements == torch_count - conv.original0.numel()
+
+
+def test_a_mask_filled_with_the_smallest_f32_prints_and_parses_back() -> None:
+    """DeBERTa fills masks with `torch.finfo(float32).min`: its shortest decimal rounds past the
+    largest f32 on the way, which must not stop the printer."""
+    from xdsl.dialects.builtin import TensorType, f32
+
+    from chiplex.compile import module_text
+    from chiplex.ir.parse import parse_module
+
+    smallest = float(torch.finfo(torch.float32).min)
+    text = module_text(ModuleOp([nn.ConstantOp(smallest, TensorType(f32, []))]))
+    assert "-3.4028235e+38" in text
+    assert module_text(parse_module(text)) == text

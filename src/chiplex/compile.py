@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
 from chiplex.errors import ChiplexError
-from chiplex.ir.graph import Graph, graph_from_module
+from chiplex.ir.graph import Graph, graph_from_module, single_function
 from chiplex.ir.mcm import get_chip
 from chiplex.ir.parse import load_module, make_context
 from chiplex.passes import PASSES, default_pipeline, pipeline_value
@@ -134,6 +136,45 @@ def _pipeline_targets(spec: str) -> list[str]:
     ]
 
 
+def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> PipelineRun:
+    """The default pipeline; when it finds no placement and the function has row-wise blocks
+    (feed-forward, attention), once more (on a copy of the input) with `split-rows`: their widened
+    activations tiled by rows (`passes/split_rows.py`) need less memory per chip beside the
+    weights. The module then carries `chiplex.split_rows`, and the compile summary says so."""
+    from chiplex.passes.split_rows import row_blocks
+    from chiplex.targets.solver import InfeasibleError, SolverTimeoutError
+
+    original = module.clone()
+    try:
+        # The first attempt's solver warnings matter only if no attempt succeeds.
+        with warnings.catch_warnings(record=True) as first_warnings:
+            warnings.simplefilter("always")
+            run = run_pipeline_full(module, spec)
+        for w in first_warnings:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return run
+    except (InfeasibleError, SolverTimeoutError) as unsplit:
+        # "total weights 145.53 MiB > 8 chips x 13.00 MiB SRAM" (not "... plus the largest working set")
+        weights_alone = isinstance(unsplit, InfeasibleError) and any(
+            re.match(r"total weights [\d.]+ \w?i?B > ", m) for m in unsplit.messages
+        )
+        if weights_alone or not row_blocks(single_function(original)):
+            raise  # splitting rows cannot make the weights smaller
+        # Slices small enough that a block's working set takes at most 1/8 of a chip's memory
+        # (the memory rule's capacity: SRAM plus DRAM where a chip has DRAM).
+        budget = max(load_target(target).chip.capacity_bytes // 8, 1)
+        retry = default_pipeline(target, strategy, split_rows=budget)
+        try:
+            return run_pipeline_full(original, retry)
+        except ChiplexError as split:
+            if str(split) == str(unsplit):  # the same reason (total weights): say it once
+                raise unsplit from None
+            also = f"with its feed-forward and attention blocks split by rows too: {split}"
+            if isinstance(unsplit, InfeasibleError):
+                raise InfeasibleError([*unsplit.messages, also]) from None
+            raise SolverTimeoutError(f"{unsplit}; {also}") from None
+
+
 def compile_module(
     module: ModuleOp,
     target: str | Target | None = None,
@@ -164,7 +205,10 @@ def compile_module(
                         "name one target (drop --target, or make the pipeline's target= match it)"
                     )
     graph = graph_from_module(module)
-    run = run_pipeline_full(module, spec)
+    if pipeline is None:
+        run = _run_default(module, spec, target_spec, strategy)
+    else:
+        run = run_pipeline_full(module, spec)
     module = run.module
     recorded = module.attributes.get(TARGET_ATTR)
     if isinstance(recorded, StringAttr):

@@ -197,6 +197,15 @@ def summary_table(result, mode: str = "auto") -> str:  # type: ignore[no-untyped
             *(row(c) for c in sorted(fullest)),
             f"busiest chip: {busiest} ({est.chip_busy_s[busiest] * 1e6:.1f} us per micro-batch)",
         ]
+    # What host-embeddings left to the host (larger than a chip), and what the host now sends.
+    from chiplex.ir.host_lookup import describe, host_lookups
+    from chiplex.passes.split_rows import describe_split
+
+    lines += describe(host_lookups(result.module), graph.samples_per_microbatch)
+    lines += describe_split(result.module)
+    from chiplex.passes.rematerialize import describe_rematerialized
+
+    lines += describe_rematerialized(result.module)
     lines.append(
         f"estimated throughput {est.throughput:,.1f} samples/s (analytic model: period "
         f"{est.period_s * 1e6:.1f} us, critical: {est.critical})"

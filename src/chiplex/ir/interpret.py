@@ -52,6 +52,7 @@ from xdsl.utils.exceptions import InterpretationError
 
 from chiplex.errors import ChiplexError
 from chiplex.ir import mcm, nn
+from chiplex.ir.host_lookup import host_inputs, host_lookups
 from chiplex.ir.nn import SHARD_AXIS_ATTR, SHARD_OF_ATTR, SHARD_OFFSET_ATTR
 
 __all__ = [
@@ -734,14 +735,16 @@ def _entry(module: ModuleOp | Operation, name: str | None) -> func.FuncOp | mcm.
     return candidates[0]
 
 
-def _arg_types(entry: func.FuncOp | mcm.ProgramOp) -> list[TensorType]:
+def _arg_types(entry: func.FuncOp | mcm.ProgramOp) -> list[TensorType | None]:
+    """The argument types; in a program, None for an argument no chiplet reads (an id argument
+    whose table the host looks up), which keeps its position."""
     if isinstance(entry, func.FuncOp):
         return [cast(TensorType, t) for t in entry.function_type.inputs.data]
     found: dict[int, TensorType] = {}
     for op in entry.walk():
         if isinstance(op, mcm.InputOp):
             found[op.index.value.data] = cast(TensorType, op.result.type)
-    return [found[i] for i in sorted(found)]
+    return [found.get(i) for i in range(max(found, default=-1) + 1)]
 
 
 def _check_inputs(entry: func.FuncOp | mcm.ProgramOp, inputs: Sequence[np.ndarray]) -> None:
@@ -751,11 +754,26 @@ def _check_inputs(entry: func.FuncOp | mcm.ProgramOp, inputs: Sequence[np.ndarra
             f"@{entry.sym_name.data} takes {len(types)} input(s), {len(inputs)} given"
         )
     for i, (value, t) in enumerate(zip(inputs, types, strict=True)):
-        if tuple(value.shape) != tuple(t.get_shape()):
+        if t is not None and tuple(value.shape) != tuple(t.get_shape()):
             raise ChiplexError(
                 f"input {i} of @{entry.sym_name.data} has shape {_fmt(value.shape)}, "
                 f"expected {_fmt(t.get_shape())} ({t})"
             )
+
+
+def _with_host_inputs(
+    module: ModuleOp | Operation,
+    entry: func.FuncOp | mcm.ProgramOp,
+    values: list[np.ndarray],
+    params: Mapping[str, np.ndarray],
+) -> list[np.ndarray]:
+    """Given only the original arguments of a module whose host looks up some tables
+    (`host-embeddings`), run the host step first: it appends the gathered rows."""
+    root = module if isinstance(module, ModuleOp) else entry.get_toplevel_object()
+    lookups = host_lookups(root if isinstance(root, ModuleOp) else None)
+    if not lookups or len(values) != len(_arg_types(entry)) - len(lookups):
+        return values
+    return host_inputs(lookups, values, params, _apply_torch_view)
 
 
 def _check_parameters(entry: Operation, parameters: Mapping[str, np.ndarray]) -> None:
@@ -791,6 +809,7 @@ def run(
     entry = _entry(module, name)
     values = [_as_value(x) for x in inputs]
     params = {k: _as_value(v) for k, v in (parameters or {}).items()}
+    values = _with_host_inputs(module, entry, values, params)
     _check_inputs(entry, values)
     _check_parameters(entry, params)
     root = module if isinstance(module, ModuleOp) else cast(ModuleOp, entry.get_toplevel_object())
@@ -907,6 +926,13 @@ def random_parameters(module: ModuleOp | Operation, seed: int = 0) -> dict[str, 
         )
         scale = 1.0 / math.sqrt(max(fan_in, 1))
         out[op.param_name.data] = (rng.standard_normal(shape) * scale).astype(np.float32)
+    # Tables the host looks up (`host-embeddings`) are no nn.param of the function any more.
+    root = module if isinstance(module, ModuleOp) else module.get_toplevel_object()
+    for lookup in host_lookups(root if isinstance(root, ModuleOp) else None):
+        if lookup.table not in out and lookup.torch_view is None:
+            out[lookup.table] = rng.standard_normal(lookup.table_type.get_shape()).astype(
+                np.float32
+            )
     return out
 
 

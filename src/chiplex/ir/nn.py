@@ -501,8 +501,11 @@ def _short_float(attr: FloatAttr) -> str | None:
         return None
     for digits in range(1, 18):
         candidate = float(f"{value:.{digits}g}")
-        if FloatAttr(candidate, attr.type).value.data == value:
-            break
+        try:
+            if FloatAttr(candidate, attr.type).value.data == value:
+                break
+        except OverflowError:  # rounded past the type's largest value (f32 min as a mask fill)
+            continue
     else:
         candidate = value
     mantissa, _, exponent = repr(candidate).partition("e")

@@ -44,8 +44,29 @@ def _shard_params() -> type[ModulePass]:
     return ShardParams
 
 
+def _host_embeddings() -> type[ModulePass]:
+    from chiplex.passes.host_embeddings import HostEmbeddings
+
+    return HostEmbeddings
+
+
+def _rematerialize() -> type[ModulePass]:
+    from chiplex.passes.rematerialize import Rematerialize
+
+    return Rematerialize
+
+
+def _split_rows() -> type[ModulePass]:
+    from chiplex.passes.split_rows import SplitRows
+
+    return SplitRows
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "host-embeddings": _host_embeddings,
     "shard-params": _shard_params,
+    "split-rows": _split_rows,
+    "rematerialize": _rematerialize,
     "annotate-costs": _annotate_costs,
     "place": _place,
     "legalize-placement": _legalize_placement,
@@ -64,11 +85,15 @@ def pipeline_value(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def default_pipeline(target: str, strategy: str = "dp") -> str:
-    # shard-params changes nothing unless a parameter is too large for one chip.
+def default_pipeline(target: str, strategy: str = "dp", *, split_rows: int | None = None) -> str:
+    # host-embeddings and shard-params change nothing unless a parameter is too large for one chip;
+    # rematerialize and split-rows{max_bytes=N} are what `compile_module` adds when the placement
+    # fails without them.
     return (
+        f"host-embeddings{{target={pipeline_value(target)}}},"
         f"shard-params{{target={pipeline_value(target)}}},"
-        f"annotate-costs{{target={pipeline_value(target)}}},"
+        + (f"rematerialize,split-rows{{chunks=2 max_bytes={split_rows}}}," if split_rows else "")
+        + f"annotate-costs{{target={pipeline_value(target)}}},"
         f"place{{strategy={pipeline_value(strategy)}}},legalize-placement,"
         "insert-transfers,split-chiplets"
     )

@@ -92,6 +92,12 @@ class Report:
         return "\n".join(lines)
 
 
+WEIGHT_PREPROCESSING_RULES = ("elementwise", "reduction")
+"""Rule families whose ops on parameters alone are folded at import (weight normalisation)."""
+FOLDED_FROM_ATTR = "folded_from"
+"""On an `nn.param` computed at import from parameters: their names, comma-separated."""
+
+
 class Importer:
     def __init__(
         self,
@@ -223,10 +229,10 @@ class Importer:
         if c in self.consts:
             return self.consts[c]
         t = c.tensor
-        elem = self.elem(t.dtype)
+        elem = self.elem(t.dtype, weight=bool(c.from_params))
         ttype = TensorType(elem, list(t.shape))
         flat = t.reshape(-1)
-        if flat.numel() > 0 and bool((flat == flat[0]).all()):
+        if not c.from_params and flat.numel() > 0 and bool((flat == flat[0]).all()):
             first = flat[0].item()
             value = self.emit(nn.ConstantOp(first, ttype), "cst")
         else:
@@ -237,7 +243,12 @@ class Importer:
                     self.consts[c] = stored
                     return stored
             name = c.name if not same else f"{c.name}.{len(same) + 1}"
-            value = self.emit(nn.ParamOp(name, ttype), name)
+            param = nn.ParamOp(name, ttype)
+            if c.from_params:
+                # Whoever loads real weights computes it as the import did (the data is returned
+                # with the buffers by `import_with_constants`).
+                param.attributes[FOLDED_FROM_ATTR] = StringAttr(",".join(c.from_params))
+            value = self.emit(param, name)
             same.append((t, value))
             self.const_values[name] = t
         self.consts[c] = value
@@ -367,6 +378,19 @@ class Importer:
             except Exception:  # noqa: BLE001 - fall back to importing the op normally
                 pass
         handler = ATEN_RULES.get(name)
+        if (
+            handler is not None
+            and handler.__module__.rsplit(".", 1)[-1] in WEIGHT_PREPROCESSING_RULES
+            and any(isinstance(a, ParamRef) for a in tensors)
+            and all(isinstance(a, Const | ParamRef) for a in tensors)
+        ):
+            # Arithmetic on weights alone (weight normalisation: g * v / ||v||) is the same for
+            # every input: computed once here, stored as the weight the model really uses.
+            try:
+                self.env[node] = self.fold(node, self.param_data(args), self.param_data(kwargs))
+                return
+            except Exception:  # noqa: BLE001 - fall back to importing the op normally
+                pass
         if handler is None:
             self.report.add(str(node.target), node)
             self.missing.add(node.target)
@@ -381,9 +405,25 @@ class Importer:
             self.report.add(f"{node.target} ({e})", node)
             self.env[node] = POISON
 
+    def param_data(self, x: Any) -> Any:
+        """`x` with each ParamRef replaced by a Const of its data (views applied)."""
+        if isinstance(x, ParamRef):
+            t = self.ep.state_dict[self.prefix + x.name].detach()
+            for v in x.views:
+                t = t.permute(v.perm) if v.perm is not None else t.reshape(v.shape)
+            return Const(t, x.name, (x.name,))
+        if isinstance(x, list | tuple):
+            return type(x)(self.param_data(y) for y in x)
+        if isinstance(x, dict):
+            return {k: self.param_data(y) for k, y in x.items()}
+        return x
+
     def fold(self, node: torch.fx.Node, args: Any, kwargs: Any) -> Value:
         consts = [a for a in flatten((args, kwargs)) if isinstance(a, Const)]
         name = consts[0].name if consts else f"const.{node.name}"
+        sources = tuple(dict.fromkeys(p for c in consts for p in c.from_params))
+        if sources:
+            name = f"{sources[0]}.folded"
 
         def unwrap(a: Any) -> Any:
             if isinstance(a, Const):
@@ -399,7 +439,7 @@ class Importer:
 
         def wrap(o: Any) -> Any:
             if isinstance(o, torch.Tensor):
-                return Const(o, name)
+                return Const(o, name, sources)
             if isinstance(o, list | tuple):
                 return type(o)(wrap(x) for x in o)
             return o

@@ -137,6 +137,9 @@ class Const:
 
     tensor: torch.Tensor
     name: str
+    from_params: tuple[str, ...] = ()
+    """The parameters it was computed from (weight preprocessing folded at import, such as weight
+    normalisation): then it is a weight, stored in the weight dtype."""
 
 
 class Poison:

@@ -30,6 +30,7 @@ from chiplex.ir.torch_import.registry import (
 )
 from chiplex.ir.torch_import.rules.elementwise import BINARY
 from chiplex.ir.torch_import.values import (
+    Const,
     ParamRef,
     Unsupported,
     Value,
@@ -48,6 +49,9 @@ def reshape_to(imp: Importer, x: Value, shape: Sequence[int]) -> Value:
     shape = tuple(int(d) for d in shape)
     if isinstance(x, ParamRef):
         return x.view(View(shape))
+    if isinstance(x, Const) and x.from_params:
+        # A weight folded at import is stored in the shape it is read in, as a parameter is.
+        return Const(x.tensor.reshape(shape), x.name, x.from_params)
     v = imp.value(x)
     # A reshape of a reshape reads the original: unsqueeze + squeeze leaves no op behind.
     while isinstance(v.owner, nn.ReshapeOp):
