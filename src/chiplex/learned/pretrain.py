@@ -1,6 +1,6 @@
 """Pre-training: PPO over the whole corpus (`chiplex.learned.corpus`), resumable after an interrupt or a kill.
 
-    run = Pretrainer(PretrainConfig(updates=600), out_dir, executor)
+    run = Pretrainer(PretrainConfig(updates=600), out_dir, executor, anchors_for=anchor_candidates)
     run.train(progress=True)          # resumes from out_dir/checkpoint.pt when it is there
 
 One update is one PPO step (`chiplex.learned.ppo.PPO.step`) on one corpus problem; problems are visited in
@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from chiplex.learned.corpus import training_corpus
 from chiplex.learned.features import graph_features
 from chiplex.learned.policy import PolicyConfig, new_policy
 from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats
+from chiplex.ir.graph import Graph
 from chiplex.runtime_sim.evaluate import (
     EvalSettings,
     EvalSpec,
@@ -47,6 +48,11 @@ from chiplex.runtime_sim.evaluate import (
     uninstall_evaluator,
 )
 from chiplex.targets.cost import throughput_upper_bound
+from chiplex.targets.target import Target
+
+AnchorsFor = Callable[[Graph, Target], Sequence[np.ndarray]]
+"""Heuristic anchor placements for a problem (the CLI passes `chiplex.passes.learned`'s dp + greedy;
+this layer cannot import the passes)."""
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
@@ -74,7 +80,7 @@ class PretrainConfig:
     zoo: bool = True
     seed: int = 0
     """Seeds the policy's initial weights, PPO's random streams and the problem order."""
-    samples_per_update: int = 16
+    samples_per_update: int = 32
     hidden: int = PolicyConfig.hidden
 
     def __post_init__(self) -> None:
@@ -133,6 +139,7 @@ class Pretrainer:
         executor: Executor,
         *,
         log: Callable[[str], None] | None = None,
+        anchors_for: AnchorsFor | None = None,
     ) -> None:
         self.config = config
         self.out_dir = Path(out_dir)
@@ -156,6 +163,7 @@ class Pretrainer:
                 features=graph_features(p.graph, p.target),
                 upper_bound=throughput_upper_bound(p.graph, p.target).throughput,
                 evaluate=self._judge(evaluator.key),
+                anchors=self._anchors(anchors_for, p.graph, p.target),
             )
             for p, evaluator in zip(self.corpus, self.evaluators, strict=True)
         ]
@@ -164,6 +172,13 @@ class Pretrainer:
         self.ppo = self._resume_or_start()
 
     # -- state -------------------------------------------------------------------------------------
+    @staticmethod
+    def _anchors(
+        anchors_for: AnchorsFor | None, graph: Graph, target: Target
+    ) -> Callable[[], Sequence[np.ndarray]]:
+        """The problem's anchors, computed on its first update (not all up front)."""
+        return lambda: anchors_for(graph, target) if anchors_for is not None else ()
+
     def _judge(self, key: str) -> Callable[[list[np.ndarray]], list[Evaluation]]:
         def evaluate(candidates: list[np.ndarray]) -> list[Evaluation]:
             return self.executor.map(EvaluateTask(key), candidates)
@@ -172,7 +187,7 @@ class Pretrainer:
 
     def _resume_or_start(self) -> PPO:
         path = self.out_dir / CHECKPOINT
-        ppo_config = PPOConfig(samples_per_update=self.config.samples_per_update)
+        ppo_config = PPOConfig(samples_per_update=self.config.samples_per_update, follow_best=False)
         if not path.exists():
             policy = new_policy(PolicyConfig(hidden=self.config.hidden), seed=self.config.seed)
             return PPO(policy, ppo_config, seed=self.config.seed)

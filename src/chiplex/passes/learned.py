@@ -13,8 +13,12 @@ are the same as for every other strategy. Options (all optional):
     created_by   recorded in the saved checkpoint's header
     on_update    callable(evaluations so far, UpdateStats) after every PPO update (learning curves)
     ppo          a PPOConfig to train with (default: the checkpoint's, else PPOConfig())
-    zero_shot    no training: one batch of samples from the policy (its mean action first), each
+    zero_shot    no training: the anchor, then samples from the policy (its mean action first), each
                  repaired and simulated; the budget's evaluations are the number of samples
+
+The policy is a residual on an anchor (`chiplex.learned.anchor`): the better of dp's and greedy's
+placements (the start annealing gets too), evaluated first, so the answer is never worse than it; the
+search then re-anchors on the best sample so far.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.features import graph_features
-from chiplex.learned.policy import PolicyConfig, new_policy, placements_from_actions
+from chiplex.learned.policy import PolicyConfig, new_policy
 from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats, train
 from chiplex.learned.pretrain import shipped_checkpoint
 from chiplex.passes.search import Budget, SearchRun, search
+from chiplex.passes.strategies import place_dp, place_greedy
 from chiplex.targets.cost import throughput_upper_bound
 from chiplex.targets.target import Target
 
@@ -53,6 +58,18 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def anchor_candidates(graph: Graph, target: Target) -> list[np.ndarray]:
+    """The heuristic placements a learned search anchors on (dp's first: it wins ties), each computed
+    once per problem; a heuristic that fails (no legal placement it can find) is left out."""
+    candidates = []
+    for place in (place_dp, place_greedy):
+        try:
+            candidates.append(place(graph, target, 0))
+        except ChiplexError:
+            continue
+    return candidates
 
 
 def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
@@ -74,18 +91,19 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
             features=graph_features(run.graph, run.target),
             upper_bound=throughput_upper_bound(run.graph, run.target).throughput,
             evaluate=run.evaluate,
+            anchors=anchor_candidates(run.graph, run.target),
         )
         if options.get("zero_shot"):
             count = run.remaining if run.remaining is not None else ZERO_SHOT_SAMPLES
-            actions, _, _ = ppo.sample(problem.features, count, greedy=True)
-            run.evaluate(
-                list(
-                    placements_from_actions(
-                        problem.features.work, actions.numpy(), problem.features.num_chips
-                    )
-                )
+            spent = ppo.prepare(problem)
+            anchor = problem.state.anchor
+            left = count - len(spent or [])
+            if anchor is not None and left > 0:
+                actions, _, _ = ppo.sample(problem.features, left, greedy=True, anchor=anchor)
+                run.evaluate(list(anchor.placements(actions.numpy())))
+            run.notes.append(
+                f"learned: zero-shot, best of {count} (the anchor and samples of the policy)"
             )
-            run.notes.append(f"learned: zero-shot, best of {count} samples of the policy")
             return
         on_update = options.get("on_update")
 
