@@ -27,6 +27,7 @@ from chiplex.learned import (
     save_checkpoint,
     train,
 )
+from chiplex.learned.anchor import balanced_split, make_anchor
 from chiplex.learned.features import (
     EDGE_FEATURES,
     GLOBAL_FEATURES,
@@ -34,7 +35,6 @@ from chiplex.learned.features import (
     OP_KINDS,
     node_depths,
 )
-from chiplex.learned.anchor import balanced_split, make_anchor
 from chiplex.learned.policy import GraphEncoder, SegmentAttention
 from chiplex.runtime_sim.evaluate import Evaluation
 from chiplex.targets.legality import check_placement
@@ -211,7 +211,9 @@ def test_ppo_learns_to_move_the_boundary() -> None:
     )
     problem, rewards = bandit_problem(g, 2, best_cut=18)
     # Without re-anchoring: only the policy's update can move the samples.
-    config = PPOConfig(samples_per_update=16, follow_best=False, learning_rate=3e-3, update_epochs=4)
+    config = PPOConfig(
+        samples_per_update=16, follow_best=False, learning_rate=3e-3, update_epochs=4
+    )
     ppo = PPO(new_policy(SMALL, seed=0), config, seed=0)
     history = train(ppo, [problem], lambda: ppo.updates >= 25)
     assert len(history) == 25 and len(rewards) == 25 * 16

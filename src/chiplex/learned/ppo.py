@@ -118,6 +118,8 @@ class UpdateStats:
     """Wall time of everything else: forward passes, sampling, the PPO epochs."""
     mean_gain: float = 1.0
     """Mean throughput / the anchor's throughput of the samples (the training reward)."""
+    best_gain: float = 1.0
+    """Best throughput / the anchor's throughput of the samples (> 1: the policy improved on it)."""
     anchor_reward: float = 0.0
     """The anchor's throughput / upper bound after the update."""
 
@@ -186,9 +188,7 @@ class PPO:
     def reanchor(self, problem: Problem, result: Evaluation) -> None:
         """Make `result`'s (legal) placement the problem's anchor."""
         assert result.placement is not None
-        problem.state.anchor = make_anchor(
-            problem.features.work, result.placement, result.hot_chip
-        )
+        problem.state.anchor = make_anchor(problem.features.work, result.placement, result.hot_chip)
         problem.state.throughput = result.throughput
 
     def step(self, problem: Problem) -> UpdateStats | None:
@@ -283,6 +283,7 @@ class PPO:
             evaluate_seconds=evaluate_seconds,
             learn_seconds=time.perf_counter() - started - evaluate_seconds,
             mean_gain=float(rewards.mean()),
+            best_gain=float(rewards.max()),
             anchor_reward=problem.state.throughput / problem.upper_bound,
         )
 

@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 
 from chiplex.errors import ChiplexError
+from chiplex.ir.graph import Graph
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.corpus import training_corpus
 from chiplex.learned.features import graph_features
 from chiplex.learned.policy import PolicyConfig, new_policy
 from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats
-from chiplex.ir.graph import Graph
 from chiplex.runtime_sim.evaluate import (
     EvalSettings,
     EvalSpec,
@@ -293,7 +293,9 @@ class Pretrainer:
                     bar.write(
                         f"update {self.ppo.updates}/{self.config.updates}: mean reward "
                         f"{np.mean([h['mean_reward'] for h in recent]):.3f}, best "
-                        f"{np.mean([h['best_reward'] for h in recent]):.3f} (last {len(recent)}), "
+                        f"{np.mean([h['best_reward'] for h in recent]):.3f}, mean sample / anchor "
+                        f"{np.mean([h.get('mean_gain', 1.0) for h in recent]):.3f}, best "
+                        f"{np.mean([h.get('best_gain', 1.0) for h in recent]):.3f} (last {len(recent)}), "
                         f"{self.evaluations} evaluations, {time.perf_counter() - started:.0f} s",
                         file=sys.stderr,
                     )
@@ -317,13 +319,24 @@ class Pretrainer:
             **{
                 k: v
                 for k, v in dataclasses.asdict(stats).items()
-                if k in ("samples", "mean_reward", "best_reward", "failed", "entropy", "std")
+                if k
+                in (
+                    "samples",
+                    "mean_reward",
+                    "best_reward",
+                    "failed",
+                    "entropy",
+                    "std",
+                    "mean_gain",
+                    "best_gain",
+                )
             },
         }
 
 
 def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
-    """Mean and best reward per update (and their running means) against evaluations."""
+    """Mean and best reward per update (and their running means) against evaluations; below, the
+    training signal: mean and best sample throughput over the problem's anchor."""
     if not history:
         return
     import matplotlib
@@ -336,13 +349,25 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     best = np.array([h["best_reward"] for h in history])
     window = max(1, min(25, len(history) // 5))
     kernel = np.ones(window) / window
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (ax, gain_ax) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for key, color, label in (
+        ("mean_gain", "C2", "mean sample / anchor"),
+        ("best_gain", "C3", "best sample / anchor"),
+    ):
+        gain = np.array([h.get(key, 1.0) for h in history])
+        gain_ax.plot(evals, gain, ".", alpha=0.25, color=color, label=label)
+        if len(history) >= window:
+            gain_ax.plot(evals[window - 1 :], np.convolve(gain, kernel, "valid"), color=color)
+    gain_ax.axhline(1.0, color="grey", lw=0.8)
+    gain_ax.set_ylabel("throughput / anchor's")
+    gain_ax.set_xlabel("evaluations")
+    gain_ax.legend(loc="lower right")
+    gain_ax.grid(alpha=0.3)
     ax.plot(evals, mean, ".", alpha=0.25, color="C0", label="mean reward per update")
     ax.plot(evals, best, ".", alpha=0.25, color="C1", label="best reward per update")
     if len(history) >= window:
         ax.plot(evals[window - 1 :], np.convolve(mean, kernel, "valid"), color="C0")
         ax.plot(evals[window - 1 :], np.convolve(best, kernel, "valid"), color="C1")
-    ax.set_xlabel("evaluations")
     ax.set_ylabel("reward (throughput / upper bound)")
     ax.set_title("chiplex pre-training")
     ax.legend(loc="lower right")
