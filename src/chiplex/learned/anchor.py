@@ -36,6 +36,8 @@ FLOOR = 1e-3
 """Share of each anchor chip's unit weight spread evenly over its ops (a margin for the zero action)."""
 ANCHOR_FEATURES = 4
 """Per-op anchor columns: stage position, share within the stage, on the hot chip, log stage load."""
+HOT_COLUMN = 2
+"""The anchor column that is 1 on the ops of the anchor's hot chip."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,7 +12,8 @@ Shapes (n ops, e edges, d = PolicyConfig.hidden, S = PolicyConfig.segment, B = c
                     keys, the first segment has no memory), pre-norm Transformer block with residuals:
                     memory and time are linear in n (B x S x 2S scores), never n x n
     action head:    mean [n] = Linear(h) (zero-initialised),
-                    log_std [n] = log(init_std) + Linear(h) (zero-initialised), clamped to [-5, 1]
+                    log_std [n] = log(init_std) + Linear(h) (zero-initialised)
+                                  + Linear(anchor features) (log(hot_std_factor) on the hot column)
     value head:     MLP([mean_pool(h), max_pool(h), problem]) -> scalar
 
 The action is one real number per op, z_i ~ Normal(mean_i, std_i): a log re-weighting that moves the
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 from torch_scatter import scatter
 
-from chiplex.learned.anchor import ANCHOR_FEATURES
+from chiplex.learned.anchor import ANCHOR_FEATURES, HOT_COLUMN
 from chiplex.learned.features import (
     EDGE_FEATURES,
     GLOBAL_FEATURES,
@@ -51,9 +52,11 @@ class PolicyConfig:
     heads: int = 4
     segment: int = 128
     """Ops per attention segment; each attends to itself and the previous segment."""
-    init_std: float = 0.1
-    """Initial standard deviation of the per-op log re-weighting (a stage boundary moves by a few ops
-    between samples)."""
+    init_std: float = 0.03
+    """Initial standard deviation of the per-op log re-weighting off the anchor's hot chip (most
+    boundaries stay where they are in a sample)."""
+    hot_std_factor: float = 4.0
+    """Initial factor on the standard deviation of the ops on the anchor's hot chip."""
 
 
 def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
@@ -177,13 +180,17 @@ class PlacementPolicy(nn.Module):
         self.action_log_std = nn.Linear(c.hidden, 1)
         nn.init.zeros_(self.action_log_std.weight)
         nn.init.constant_(self.action_log_std.bias, math.log(c.init_std))
+        # ... with a learnable prior read straight from the anchor's columns: explore more on the
+        # ops of the anchor's hot (bottleneck) chip, where a move can raise the throughput.
+        self.anchor_log_std = nn.Linear(ANCHOR_FEATURES, 1, bias=False)
+        nn.init.zeros_(self.anchor_log_std.weight)
+        with torch.no_grad():
+            self.anchor_log_std.weight[0, HOT_COLUMN] = math.log(c.hot_std_factor)
         self.value_head = mlp(2 * c.hidden + GLOBAL_FEATURES, c.hidden, 1)
 
-    def embed(self, features: GraphFeatures, anchor: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(self, features: GraphFeatures, anchor: torch.Tensor) -> torch.Tensor:
         """Per-op embeddings [n, hidden]; `anchor` is the anchor's float32[n, ANCHOR_FEATURES]
-        (`Anchor.features`; None: zeros, no anchor known)."""
-        if anchor is None:
-            anchor = features.node.new_zeros(features.num_nodes, ANCHOR_FEATURES)
+        (`Anchor.features`)."""
         node = torch.cat([features.node, anchor], dim=1)
         h = self.encoder(node, features.problem, features.edge_index, features.edge)
         for block in self.attention:
@@ -191,11 +198,15 @@ class PlacementPolicy(nn.Module):
         return h
 
     def forward(self, features: GraphFeatures, anchor: torch.Tensor | None = None) -> PolicyOutput:
+        if anchor is None:
+            anchor = features.node.new_zeros(features.num_nodes, ANCHOR_FEATURES)
         h = self.embed(features, anchor)
         pooled = torch.cat([h.mean(0), h.max(0).values, features.problem])
         return PolicyOutput(
             mean=self.action_mean(h).squeeze(1),
-            log_std=self.action_log_std(h).squeeze(1).clamp(-5.0, 1.0),
+            log_std=(self.action_log_std(h) + self.anchor_log_std(anchor))
+            .squeeze(1)
+            .clamp(-6.0, 1.0),
             value=self.value_head(pooled).squeeze(0),
         )
 

@@ -261,12 +261,20 @@ class PPO:
         self.updates += 1
         bounded = [r.throughput / problem.upper_bound if r.ok else 0.0 for r in results]
         if cfg.follow_best:
-            best = max(
-                (r for r in results if r.ok and r.placement is not None),
-                key=lambda r: r.throughput,
-                default=None,
-            )
-            if best is not None and best.throughput > problem.state.throughput:
+            # Move to the best sample, also when it only ties the anchor: a pipeline's throughput is
+            # its slowest stage and stages often tie, so relieving one of several equally slow stages
+            # shows no gain yet is a step towards one (annealing accepts such moves too).
+            current = problem.state.anchor
+            moves = [
+                r
+                for r in results
+                if r.ok
+                and r.placement is not None
+                and r.throughput >= problem.state.throughput
+                and (current is None or not np.array_equal(r.placement, current.placement))
+            ]
+            best = max(moves, key=lambda r: r.throughput, default=None)  # the first of equals
+            if best is not None:
                 self.reanchor(problem, best)
         return UpdateStats(
             samples=spent + count,
