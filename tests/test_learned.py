@@ -148,7 +148,7 @@ def test_same_weights_place_on_any_chip_count(num_chips: int) -> None:
     policy = new_policy(SMALL, seed=0)
     ppo = PPO(policy, seed=0)
     f = graph_features(g, target)
-    actions, logprobs, _ = ppo.sample(f, 8)
+    actions, logprobs, _, _ = ppo.sample(f, 8)
     placements = placements_from_actions(f.work, actions.numpy(), num_chips)
     assert placements.shape == (8, 120) and torch.isfinite(logprobs).all()
     for p in placements:

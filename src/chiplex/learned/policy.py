@@ -52,10 +52,10 @@ class PolicyConfig:
     heads: int = 4
     segment: int = 128
     """Ops per attention segment; each attends to itself and the previous segment."""
-    init_std: float = 0.03
-    """Initial standard deviation of the per-op log re-weighting off the anchor's hot chip (most
-    boundaries stay where they are in a sample)."""
-    hot_std_factor: float = 4.0
+    init_std: float = 0.2
+    """Initial standard deviation of the per-op log re-weighting (on the ops a sample explores, see
+    `PPOConfig.stages_per_sample`: their stage's boundaries move by an op or two)."""
+    hot_std_factor: float = 1.0
     """Initial factor on the standard deviation of the ops on the anchor's hot chip."""
 
 

@@ -60,6 +60,10 @@ class PPOConfig:
     failed_reward: float = 0.0
     """Reward of a candidate for which no legal placement was found, on the anchor-relative scale
     (legal samples score throughput / anchor throughput > 0)."""
+    stages_per_sample: int = 2
+    """Each sample explores the ops of at most this many anchor stages (0: every op), so that it moves
+    a few boundaries, as annealing's moves do: a pipeline runs at its slowest stage, and moving every
+    boundary at once nearly always makes some stage slower."""
     follow_best: bool = True
     """Re-anchor on a sample better than the anchor (searches); pre-training keeps each problem's
     heuristic anchor so that what it learns is what zero-shot use faces."""
@@ -143,17 +147,43 @@ class PPO:
         count: int,
         greedy: bool = False,
         anchor: Anchor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(actions [count, n], their log-probabilities [count], the value estimate []) without grad.
-        `greedy` returns the mean action (the policy's best guess) as the first sample."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(actions [count, n], their log-probabilities [count], the value estimate [], which ops
+        were explored [count, n]) without grad. `greedy` returns the mean action (the policy's best
+        guess) as the first sample.
+
+        With an anchor and `PPOConfig.stages_per_sample`, each sample explores the ops of a few anchor
+        stages only (the hot one with probability 1/2 each, else one drawn uniformly); the other ops
+        take their mean action. The stages are drawn independently of the policy, so the sample's
+        log-probability is that of its explored ops (a policy over the ops given the draw)."""
         with torch.no_grad():
             out = self.policy(features, None if anchor is None else anchor.features)
-            noise = torch.randn((count, features.num_nodes), generator=self.generator)
+            n = features.num_nodes
+            noise = torch.randn((count, n), generator=self.generator)
+            explored = torch.ones((count, n), dtype=torch.bool)
+            if anchor is not None and self.config.stages_per_sample > 0 and anchor.stages > 1:
+                explored = self._explored_stages(anchor, count)
             if greedy:
-                noise[0] = 0.0
+                explored[0] = False
+            noise = noise * explored
             actions = out.mean + out.log_std.exp() * noise
-            logprobs = out.distribution().log_prob(actions).sum(1)
-        return actions, logprobs, out.value
+            logprobs = (out.distribution().log_prob(actions) * explored).sum(1)
+        return actions, logprobs, out.value, explored
+
+    def _explored_stages(self, anchor: Anchor, count: int) -> torch.Tensor:
+        """bool[count, n]: the ops of 1..stages_per_sample anchor stages per sample."""
+        stages = anchor.stages
+        draws = self.config.stages_per_sample
+        how_many = torch.randint(1, draws + 1, (count,), generator=self.generator)
+        uniform = torch.randint(0, stages, (count, draws), generator=self.generator)
+        hot = torch.rand((count, draws), generator=self.generator) < 0.5
+        if anchor.hot_chip >= 0:
+            uniform = torch.where(hot, torch.full_like(uniform, anchor.hot_chip), uniform)
+        chosen = torch.zeros((count, stages), dtype=torch.bool)
+        for k in range(draws):
+            rows = torch.nonzero(how_many > k).squeeze(1)
+            chosen[rows, uniform[rows, k]] = True
+        return chosen[:, torch.from_numpy(anchor.placement)]
 
     def rewards(self, problem: Problem, results: Sequence[Evaluation]) -> torch.Tensor:
         """The training reward: throughput over the anchor's (`failed_reward` for a failure)."""
@@ -206,7 +236,7 @@ class PPO:
             spent += len(anchor_results)
         anchor = problem.state.anchor
         assert anchor is not None
-        actions, logprobs, value = self.sample(
+        actions, logprobs, value, explored = self.sample(
             features, cfg.samples_per_update, greedy=True, anchor=anchor
         )
         placements = anchor.placements(actions.numpy())
@@ -216,7 +246,7 @@ class PPO:
         if not results:
             return None
         count = len(results)
-        actions, logprobs = actions[:count], logprobs[:count]
+        actions, logprobs, explored = actions[:count], logprobs[:count], explored[:count]
         rewards = self.rewards(problem, results)
         advantages = rewards - value
 
@@ -232,7 +262,7 @@ class PPO:
                 mb = torch.from_numpy(indices[start : start + minibatch])
                 out = self.policy(features, anchor.features)
                 dist = out.distribution()
-                new_logprob = dist.log_prob(actions[mb]).sum(1)
+                new_logprob = (dist.log_prob(actions[mb]) * explored[mb]).sum(1)
                 # The log-probability sums over every op: clamp so that exp cannot overflow.
                 logratio = (new_logprob - logprobs[mb]).clamp(-20.0, 20.0)
                 ratio = logratio.exp()

@@ -99,7 +99,7 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
             anchor = problem.state.anchor
             left = count - len(spent or [])
             if anchor is not None and left > 0:
-                actions, _, _ = ppo.sample(problem.features, left, greedy=True, anchor=anchor)
+                actions, _, _, _ = ppo.sample(problem.features, left, greedy=True, anchor=anchor)
                 run.evaluate(list(anchor.placements(actions.numpy())))
             run.notes.append(
                 f"learned: zero-shot, best of {count} (the anchor and samples of the policy)"
@@ -113,13 +113,15 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
 
         history = train(ppo, [problem], lambda: run.exhausted, report)
         total = time.perf_counter() - started
-        learn = total - sum(s.evaluate_seconds for s in history)
+        learn = sum(s.learn_seconds for s in history)
+        judged = sum(s.evaluate_seconds for s in history)
         if history:
             last = history[-1]
             run.notes.append(
                 f"learned: {len(history)} PPO updates; last mean reward {last.mean_reward:.3f}, "
-                f"std {last.std:.3f}; PPO's own time {learn:.1f} s of {total:.1f} s "
-                f"({100 * learn / max(total, 1e-9):.0f}%)"
+                f"std {last.std:.3f}; PPO's own time {learn:.1f} s against {judged:.1f} s of "
+                f"evaluations ({100 * learn / max(learn + judged, 1e-9):.0f}%), setup "
+                f"{total - learn - judged:.1f} s (torch's first use, features, dp and greedy anchors)"
             )
         if options.get("save"):
             header.ppo = config
