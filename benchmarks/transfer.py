@@ -281,26 +281,37 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = args.checkpoint or shipped_checkpoint()
     header = load_checkpoint(checkpoint).header
     started = time.perf_counter()
-    cases = [run_case(spec, args, checkpoint) for spec in args.cases]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    for case in cases:
-        plot(case, RESULTS / f"transfer_{case.name.replace('@', '_')}.png")
     command = "python benchmarks/transfer.py " + " ".join(map(shlex.quote, argv or sys.argv[1:]))
-    text = (
-        "# Transfer: the pre-trained policy on held-out models and module shapes\n\n"
-        f"Made by `{command.strip()}` in {(time.perf_counter() - started) / 60:.1f} min on "
-        f"{platform.machine()} ({make_executor(args.workers).workers} evaluation workers), seed "
-        f"{args.seed}; checkpoint `{checkpoint.name}` ({header.trained_on[0] if header.trained_on else 'untrained'}).\n\n"
-        "Simulated samples/s (gap to the upper bound). zero-shot: best of the checkpoint's first "
-        f"{ZERO_SHOT_SAMPLES} samples; ft@B: fine-tuned for B evaluations; scratch: a new policy.\n\n"
-        + table(cases, args)
-        + "\nFine-tuning against search at equal budgets:\n\n"
-        + equal_budget_table(cases, args)
-        + "\nThe issue's goals: zero-shot within 5% of anneal's final (ratio >= 0.95); fine-tuning "
-        "reaches from-scratch's final throughput (search micro-batches) with >= 20x fewer "
-        "evaluations:\n\n" + goals_table(cases, args)
-    )
-    args.out.write_text(text, encoding="utf-8")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    workers = make_executor(args.workers).workers
+    cases: list[Case] = []
+    # The report is rewritten after every case, so a run stopped early keeps the cases it finished.
+    for spec in args.cases:
+        case = run_case(spec, args, checkpoint)
+        cases.append(case)
+        plot(case, RESULTS / f"transfer_{case.name.replace('@', '_')}.png")
+        done = (
+            ""
+            if len(cases) == len(args.cases)
+            else f" (stopped after {len(cases)} of {len(args.cases)} cases)"
+        )
+        text = (
+            "# Transfer: the pre-trained policy on held-out models and module shapes\n\n"
+            f"Made by `{command.strip()}` in {(time.perf_counter() - started) / 60:.1f} min{done} on "
+            f"{platform.machine()} ({workers} evaluation workers), seed "
+            f"{args.seed}; checkpoint `{checkpoint.name}` ({header.trained_on[0] if header.trained_on else 'untrained'}).\n\n"
+            "Simulated samples/s (gap to the upper bound). zero-shot: best of the checkpoint's first "
+            f"{ZERO_SHOT_SAMPLES} evaluations (the anchor candidates, dp's and greedy's placements, "
+            "then the policy's mean action and samples around the better one); ft@B: "
+            "fine-tuned for B evaluations; scratch: a new policy.\n\n"
+            + table(cases, args)
+            + "\nFine-tuning against search at equal budgets:\n\n"
+            + equal_budget_table(cases, args)
+            + "\nThe issue's goals: zero-shot within 5% of anneal's final (ratio >= 0.95); fine-tuning "
+            "reaches from-scratch's final throughput (search micro-batches) with >= 20x fewer "
+            "evaluations:\n\n" + goals_table(cases, args)
+        )
+        args.out.write_text(text, encoding="utf-8")
     print(f"\nwrote {args.out}")
     return 0
 

@@ -352,3 +352,27 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path: Path, damage: str, messa
     text = str(info.value)
     assert message in text
     assert str(path) in text and "\n" not in text
+
+
+def test_samples_explore_a_few_anchor_stages() -> None:
+    g = graph(7, 60)
+    f = graph_features(g, target_for(g, 6))
+    placement = np.repeat(np.arange(6), 10)
+    anchor = make_anchor(f.work, placement, hot_chip=3)
+    ppo = PPO(new_policy(SMALL, seed=0), PPOConfig(stages_per_sample=2), seed=0)
+    actions, logprobs, _, explored = ppo.sample(f, 64, greedy=True, anchor=anchor)
+    mean = ppo.policy(f, anchor.features).mean.detach()
+    assert not explored[0].any() and torch.equal(actions[0], mean)  # the mean action first
+    stages = [set(placement[explored[i].numpy()].tolist()) for i in range(1, 64)]
+    assert all(1 <= len(s) <= 2 for s in stages)
+    assert sum(3 in s for s in stages) > 63 / 2  # the hot stage, half the draws and then some
+    # Unexplored ops take their mean exactly; the log-probability counts the explored ops only.
+    assert torch.equal(actions[~explored], mean.expand(64, -1)[~explored])
+    out = ppo.policy(f, anchor.features)
+    expected = (out.distribution().log_prob(actions) * explored).sum(1)
+    assert torch.allclose(logprobs, expected.detach(), atol=1e-4)
+    # Every placement stays within the stages it explored, or their neighbours.
+    for i, p in enumerate(anchor.placements(actions.numpy())[1:], start=1):
+        moved = set(np.flatnonzero(p != placement).tolist())
+        touched = {c + d for c in stages[i - 1] for d in (-1, 0, 1)}
+        assert {int(placement[op]) for op in moved} <= touched
