@@ -126,7 +126,7 @@ def run_case(spec: str, args: argparse.Namespace, checkpoint: Path) -> Case:
             started = time.perf_counter()
             budget = Budget(
                 evaluations=evaluations,
-                seconds=args.cp_seconds if strategy == "cp" else args.search_seconds,
+                seconds={"cp": args.cp_seconds, "random": args.random_seconds}.get(strategy),
             )
             try:
                 result = search(
@@ -168,7 +168,7 @@ def table(cases: list[Case], args: argparse.Namespace) -> str:
             cell = "-" if r is None else f"{r.throughput:,.0f} ({r.gap_to_bound:.1%})"
             nominal = variant.partition("@")[2]
             if r is not None and nominal.isdigit() and r.evaluations < int(nominal):
-                cell += f" [{r.evaluations} evals: --search-seconds]"
+                cell += f" [{r.evaluations} evals: --random-seconds]"
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
         anneal = case.get(anneal_final)
@@ -267,11 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluations", type=int, default=EVALUATIONS)
     parser.add_argument("--cp-seconds", type=float, default=60.0)
     parser.add_argument(
-        "--search-seconds",
+        "--random-seconds",
         type=float,
         default=None,
-        help="also stop every search after this many seconds (default: evaluations only); random "
-        "search on a tight module repairs nearly every candidate with MiniZinc, which can take hours",
+        help="also stop random search after this many seconds (default: evaluations only): on a "
+        "tight module it repairs nearly every candidate with MiniZinc, which can take hours",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None)

@@ -23,6 +23,7 @@ search then re-anchors on the best sample so far.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,7 +82,9 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
         if options.get("checkpoint"):
             checkpoint = load_checkpoint(options["checkpoint"])
             policy, header = checkpoint.policy, checkpoint.header
-            config = options.get("ppo") or header.ppo
+            # A search climbs from its anchor whatever the checkpoint was trained with (pre-training
+            # keeps its anchors fixed).
+            config = options.get("ppo") or dataclasses.replace(header.ppo, follow_best=True)
         else:
             policy = new_policy(PolicyConfig(), seed=run.seed)
             config = options.get("ppo") or PPOConfig()
