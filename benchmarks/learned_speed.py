@@ -6,9 +6,10 @@
 Graphs: BERT-base (`examples/models/bert_base.mlir`, 348 ops) on tpu-ring8, and BERT-like stacks of
 `--ops` ops (`chiplex.testing.transformer_graph`, built from arrays) on simba-6x6. Times are the median
 of `--repeats` runs on one torch thread (what the `learned` strategy uses) after one warm-up. "PPO
-update" is `PPO.step` with a judge that answers instantly: the learner's own time per update of 32
-samples (4 epochs x 2 minibatches of forward + backward), i.e. the overhead the evaluations do not
-hide. "peak RSS" is the process's peak resident memory after the row (it only grows), an upper bound
+update" is `PPO.step` with a judge that answers instantly: the learner's own time per update of
+`PPOConfig().samples_per_update` samples (a sampling forward pass, the anchor's placements, then
+`update_epochs` x `num_minibatches` forward + backward passes, and re-anchoring), i.e. the overhead
+the evaluations do not hide. "peak RSS" is the process's peak resident memory after the row (it only grows), an upper bound
 on what the row needed. Goals (issue 10): BERT-base forward < 50 ms; 10,000 ops forward < 2 s and
 < 2 GB.
 """
@@ -28,7 +29,7 @@ import torch
 
 from chiplex.ir.graph import Graph, graph_from_module
 from chiplex.ir.parse import load_module
-from chiplex.learned import PPO, Problem, graph_features, new_policy
+from chiplex.learned import PPO, PPOConfig, Problem, graph_features, new_policy
 from chiplex.runtime_sim.evaluate import Evaluation
 from chiplex.targets.target import Target, load_target
 from chiplex.testing import transformer_graph
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, 1 thread; median of {args.repeats} runs\n")
     print(
         "| graph | ops | edges | target | features (ms) | forward (ms) | forward + backward (ms) "
-        "| PPO update, 32 samples (ms) | peak RSS (MiB) |"
+        f"| PPO update, {PPOConfig().samples_per_update} samples (ms) | peak RSS (MiB) |"
     )
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     bert = graph_from_module(load_module(ROOT / "examples" / "models" / "bert_base.mlir"))

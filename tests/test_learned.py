@@ -13,6 +13,7 @@ import torch
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, make_graph
 from chiplex.learned import (
+    FEATURE_VERSION,
     PPO,
     CheckpointHeader,
     PlacementPolicy,
@@ -26,6 +27,7 @@ from chiplex.learned import (
     save_checkpoint,
     train,
 )
+from chiplex.learned.anchor import balanced_split, make_anchor
 from chiplex.learned.features import (
     EDGE_FEATURES,
     GLOBAL_FEATURES,
@@ -89,7 +91,7 @@ def test_policy_output_shapes() -> None:
     f = graph_features(g, target_for(g, 4))
     out = new_policy(SMALL, seed=0)(f)
     assert out.mean.shape == (37,)
-    assert out.value.shape == () and out.log_std.shape == ()
+    assert out.value.shape == () and out.log_std.shape == (37,)
     assert out.distribution().sample().shape == (37,)
 
 
@@ -127,13 +129,15 @@ def test_graph_encoder_is_equivariant_to_renumbering() -> None:
     encoder = GraphEncoder(SMALL).eval()
     perm = torch.from_numpy(np.random.default_rng(0).permutation(25))
     inverse = torch.argsort(perm)  # old index -> new index
-    node = f.node[perm]  # new node j is old node perm[j]
+    anchor = make_anchor(f.work, balanced_split(f.work, 4)).features
+    nodes = torch.cat([f.node, anchor], dim=1)
+    node = nodes[perm]  # new node j is old node perm[j]
     edge_index = inverse[f.edge_index]
-    out = encoder(f.node, f.problem, f.edge_index, f.edge)
+    out = encoder(nodes, f.problem, f.edge_index, f.edge)
     permuted = encoder(node, f.problem, edge_index, f.edge)
     assert torch.allclose(permuted, out[perm], atol=1e-5)
     # ... and it really reads the edges: dropping them changes the output.
-    alone = encoder(f.node, f.problem, f.edge_index[:, :0], f.edge[:0])
+    alone = encoder(nodes, f.problem, f.edge_index[:, :0], f.edge[:0])
     assert not torch.allclose(alone, out, atol=1e-3)
 
 
@@ -144,7 +148,7 @@ def test_same_weights_place_on_any_chip_count(num_chips: int) -> None:
     policy = new_policy(SMALL, seed=0)
     ppo = PPO(policy, seed=0)
     f = graph_features(g, target)
-    actions, logprobs, _ = ppo.sample(f, 8)
+    actions, logprobs, _, _ = ppo.sample(f, 8)
     placements = placements_from_actions(f.work, actions.numpy(), num_chips)
     assert placements.shape == (8, 120) and torch.isfinite(logprobs).all()
     for p in placements:
@@ -206,7 +210,11 @@ def test_ppo_learns_to_move_the_boundary() -> None:
         weight_bytes=[100] * 24,
     )
     problem, rewards = bandit_problem(g, 2, best_cut=18)
-    ppo = PPO(new_policy(SMALL, seed=0), PPOConfig(samples_per_update=16), seed=0)
+    # Without re-anchoring: only the policy's update can move the samples.
+    config = PPOConfig(
+        samples_per_update=16, follow_best=False, learning_rate=3e-3, update_epochs=4
+    )
+    ppo = PPO(new_policy(SMALL, seed=0), config, seed=0)
     history = train(ppo, [problem], lambda: ppo.updates >= 25)
     assert len(history) == 25 and len(rewards) == 25 * 16
     first, last = np.mean(rewards[:32]), np.mean(rewards[-32:])
@@ -237,11 +245,11 @@ def test_training_is_reproducible_for_a_seed() -> None:
         weight_bytes=[100] * 16,
     )
 
-    def run(seed: int) -> list[float]:
+    def run(seed: int) -> tuple[list[float], list[float]]:
         problem, rewards = bandit_problem(g, 4, best_cut=3)
         ppo = PPO(new_policy(SMALL, seed=seed), PPOConfig(samples_per_update=8), seed=seed)
-        train(ppo, [problem], lambda: ppo.updates >= 3)
-        return rewards
+        history = train(ppo, [problem], lambda: ppo.updates >= 3)
+        return rewards, [h.policy_loss for h in history]
 
     assert run(0) == run(0)
     assert run(0) != run(1)
@@ -274,7 +282,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     assert torch.equal(loaded.policy(f).mean, policy(f).mean)
     # The header is plain JSON, readable without building the policy.
     raw = torch.load(path, weights_only=True)
-    assert json.loads(raw["header"])["feature_version"] == 1
+    assert json.loads(raw["header"])["feature_version"] == FEATURE_VERSION == 2
 
 
 def test_checkpoint_resumes_the_trainer(tmp_path: Path) -> None:
@@ -315,7 +323,7 @@ def header_change(key: str, value: object):  # type: ignore[no-untyped-def]
         ("missing", "checkpoint not found"),
         ("truncated", "cannot read checkpoint (truncated or not a torch file)"),
         ("garbage", "cannot read checkpoint"),
-        ("feature_version", "feature version 99, this chiplex computes feature version 1"),
+        ("feature_version", "feature version 99, this chiplex computes feature version 2"),
         ("sizes", "has shape"),
         ("not_ours", "not a chiplex policy checkpoint"),
         ("unknown_key", "unknown keys"),
@@ -344,3 +352,27 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path: Path, damage: str, messa
     text = str(info.value)
     assert message in text
     assert str(path) in text and "\n" not in text
+
+
+def test_samples_explore_a_few_anchor_stages() -> None:
+    g = graph(7, 60)
+    f = graph_features(g, target_for(g, 6))
+    placement = np.repeat(np.arange(6), 10)
+    anchor = make_anchor(f.work, placement, hot_chip=3)
+    ppo = PPO(new_policy(SMALL, seed=0), PPOConfig(stages_per_sample=2), seed=0)
+    actions, logprobs, _, explored = ppo.sample(f, 64, greedy=True, anchor=anchor)
+    mean = ppo.policy(f, anchor.features).mean.detach()
+    assert not explored[0].any() and torch.equal(actions[0], mean)  # the mean action first
+    stages = [set(placement[explored[i].numpy()].tolist()) for i in range(1, 64)]
+    assert all(1 <= len(s) <= 2 for s in stages)
+    assert sum(3 in s for s in stages) > 63 / 2  # the hot stage, half the draws and then some
+    # Unexplored ops take their mean exactly; the log-probability counts the explored ops only.
+    assert torch.equal(actions[~explored], mean.expand(64, -1)[~explored])
+    out = ppo.policy(f, anchor.features)
+    expected = (out.distribution().log_prob(actions) * explored).sum(1)
+    assert torch.allclose(logprobs, expected.detach(), atol=1e-4)
+    # Every placement stays within the stages it explored, or their neighbours.
+    for i, p in enumerate(anchor.placements(actions.numpy())[1:], start=1):
+        moved = set(np.flatnonzero(p != placement).tolist())
+        touched = {c + d for c in stages[i - 1] for d in (-1, 0, 1)}
+        assert {int(placement[op]) for op in moved} <= touched

@@ -17,6 +17,7 @@ from chiplex.learned import load_checkpoint
 from chiplex.learned.checkpoint import CheckpointHeader, save_checkpoint
 from chiplex.learned.policy import PolicyConfig, new_policy
 from chiplex.learned.ppo import PPOConfig
+from chiplex.passes.learned import anchor_candidates
 from chiplex.passes.search import Budget, search
 from chiplex.runtime_sim.evaluate import LocalPoolExecutor
 from chiplex.targets.legality import check_placement
@@ -39,6 +40,19 @@ def test_every_learned_placement_is_legal(problem: tuple[Graph, object]) -> None
     result = search(g, target, "learned", Budget(evaluations=8), seed=0, options={"ppo": FAST})
     assert check_placement(g, target, result.placement) == []
     assert result.evaluations <= 8 and result.throughput > 0
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph_and_target(max_ops=24, max_chips=6))
+def test_learned_is_never_worse_than_its_anchor(problem: tuple[Graph, object]) -> None:
+    """The anchor (the better of dp's and greedy's placements) is evaluated first, so the answer is at
+    least as good as either, within the same budget."""
+    g, target = problem
+    assert anchor_candidates(g, target)  # both heuristics answer on these problems
+    result = search(g, target, "learned", Budget(evaluations=12), seed=0, options={"ppo": FAST})
+    assert result.evaluations <= 12
+    for heuristic in ("dp", "greedy"):
+        assert result.throughput >= search(g, target, heuristic, Budget(evaluations=1)).throughput
 
 
 def test_same_seed_same_result_on_any_executor() -> None:
@@ -77,7 +91,8 @@ def test_learned_reports_updates_and_saves_a_checkpoint(tmp_path: Path) -> None:
             "on_update": lambda evals, stats: curve.append((evals, stats.mean_reward)),
         },
     )
-    assert [e for e, _ in curve] == [8, 16, 20]  # the last batch is cut to the budget
+    # The first update also evaluates the two anchor candidates (dp, greedy); the last batch is cut.
+    assert [e for e, _ in curve] == [10, 18, 20]
     assert all(0 < reward <= 1 for _, reward in curve)
     assert any(note.startswith("learned: 3 PPO updates") for note in result.notes)
     loaded = load_checkpoint(out)

@@ -73,9 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--samples",
         type=positive_int,
-        default=16,
+        default=32,
         metavar="S",
-        help="placements sampled and evaluated per update (default 16)",
+        help="placements sampled and evaluated per update (default 32)",
     )
     p.add_argument(
         "--hidden", type=positive_int, default=64, metavar="H", help="policy width (default 64)"
@@ -123,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"building the corpus ({config.corpus_description()}) ...", file=sys.stderr)
     executor = executor_from_args(args)
     try:
-        trainer = Pretrainer(config, out, executor)
+        from chiplex.passes.learned import anchor_candidates
+
+        trainer = Pretrainer(config, out, executor, anchors_for=anchor_candidates)
         print(
             f"{len(trainer.corpus)} problems, {config.updates} updates of {config.samples_per_update} "
             f"samples, checkpoint every {config.checkpoint_every} -> {out}",

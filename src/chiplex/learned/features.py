@@ -28,7 +28,8 @@ from chiplex.ir.graph import Graph
 from chiplex.targets.cost import op_times
 from chiplex.targets.target import TOPOLOGIES, Target
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
+"""2: the anchor columns (`chiplex.learned.anchor.ANCHOR_FEATURES`) joined the per-op input."""
 OP_KINDS: tuple[str, ...] = (
     "nn.matmul", "nn.batch_matmul", "nn.conv2d", "nn.add", "nn.sub", "nn.mul", "nn.div", "nn.max",
     "nn.min", "nn.pow", "nn.relu", "nn.gelu", "nn.tanh", "nn.sigmoid", "nn.exp", "nn.log", "nn.sqrt",

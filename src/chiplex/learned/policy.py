@@ -3,22 +3,24 @@ chip-count-free action head.
 
 Shapes (n ops, e edges, d = PolicyConfig.hidden, S = PolicyConfig.segment, B = ceil(n / S)):
 
-    node features [n, F] ++ problem features [G] (broadcast)  -> Linear -> h [n, d]
+    node features [n, F] ++ anchor features [n, 4] ++ problem features [G] (broadcast)
+                                                              -> Linear -> h [n, d]
     GNN layer x L:  forward  m_in  = scatter_mean(MLP([h[src], edge]), dst) [n, d]
                     backward m_out = scatter_mean(MLP([h[dst], edge]), src) [n, d]
                     h = LayerNorm(h + MLP([h, m_in, m_out]))
     attention x A:  h padded to [B, S, d]; segment b attends to [segment b-1 ; segment b] ([B, 2S, d]
                     keys, the first segment has no memory), pre-norm Transformer block with residuals:
                     memory and time are linear in n (B x S x 2S scores), never n x n
-    action head:    mean [n] = Linear(h) (zero-initialised), log_std: one learned scalar
+    action head:    mean [n] = Linear(h) (zero-initialised),
+                    log_std [n] = log(init_std) + Linear(h) (zero-initialised)
+                                  + Linear(anchor features) (log(hot_std_factor) on the hot column)
     value head:     MLP([mean_pool(h), max_pool(h), problem]) -> scalar
 
-The action is one real number per op, z_i ~ Normal(mean_i, std): a log re-weighting of the op's base
-work. `placements_from_actions` turns it into chips: the ops, in topological order, are cut into K
-stages of equal re-weighted work (op i goes to stage floor(K x its cumulative share)). Nothing in the
-network depends on K, so the same weights place on any chip count; with zero-initialised means the first
-samples are noisy versions of the work-balanced contiguous split, and every sample keeps dataflow acyclic
-and uses chips without gaps (only memory, hop-span and pinning rules may still need the repair).
+The action is one real number per op, z_i ~ Normal(mean_i, std_i): a log re-weighting that moves the
+stage boundaries of an anchor placement (`chiplex.learned.anchor`: the zero action is the anchor
+itself). Nothing in the network depends on K, so the same weights place on any chip count; with
+zero-initialised means the first samples are the anchor's neighbours. `placements_from_actions` is the
+anchor-free form (contiguous stages of equal re-weighted work in index order over K chips).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import torch
 from torch import nn
 from torch_scatter import scatter
 
+from chiplex.learned.anchor import ANCHOR_FEATURES, HOT_COLUMN
 from chiplex.learned.features import (
     EDGE_FEATURES,
     GLOBAL_FEATURES,
@@ -49,9 +52,11 @@ class PolicyConfig:
     heads: int = 4
     segment: int = 128
     """Ops per attention segment; each attends to itself and the previous segment."""
-    init_std: float = 0.3
-    """Initial standard deviation of the per-op log re-weighting (0.3: a stage boundary moves by a few
-    ops between samples)."""
+    init_std: float = 0.2
+    """Initial standard deviation of the per-op log re-weighting (on the ops a sample explores, see
+    `PPOConfig.stages_per_sample`: their stage's boundaries move by an op or two)."""
+    hot_std_factor: float = 1.0
+    """Initial factor on the standard deviation of the ops on the anchor's hot chip."""
 
 
 def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
@@ -95,7 +100,7 @@ class GraphEncoder(nn.Module):
 
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__()
-        self.embed = nn.Linear(NODE_FEATURES + GLOBAL_FEATURES, config.hidden)
+        self.embed = nn.Linear(NODE_FEATURES + ANCHOR_FEATURES + GLOBAL_FEATURES, config.hidden)
         self.layers = nn.ModuleList(MessagePassing(config.hidden) for _ in range(config.gnn_layers))
 
     def forward(
@@ -152,12 +157,12 @@ class PolicyOutput:
     mean: torch.Tensor
     """float32[n]: mean of each op's log re-weighting."""
     log_std: torch.Tensor
-    """float32[]: one standard deviation for every op."""
+    """float32[n]: each op's log standard deviation."""
     value: torch.Tensor
     """float32[]: the expected reward of a sample (the baseline)."""
 
     def distribution(self) -> torch.distributions.Normal:
-        return torch.distributions.Normal(self.mean, self.log_std.exp().expand_as(self.mean))
+        return torch.distributions.Normal(self.mean, self.log_std.exp())
 
 
 class PlacementPolicy(nn.Module):
@@ -168,25 +173,40 @@ class PlacementPolicy(nn.Module):
         self.encoder = GraphEncoder(c)
         self.attention = nn.ModuleList(SegmentAttention(c) for _ in range(c.attention_layers))
         self.action_mean = nn.Linear(c.hidden, 1)
-        # Zero means: the untrained policy samples around the work-balanced split, not a random one.
+        # Zero means: the untrained policy samples the anchor's neighbours, not random placements.
         nn.init.zeros_(self.action_mean.weight)
         nn.init.zeros_(self.action_mean.bias)
-        self.action_log_std = nn.Parameter(torch.tensor(math.log(c.init_std)))
+        # A state-dependent spread: the policy learns where to explore (e.g. around the hot stage).
+        self.action_log_std = nn.Linear(c.hidden, 1)
+        nn.init.zeros_(self.action_log_std.weight)
+        nn.init.constant_(self.action_log_std.bias, math.log(c.init_std))
+        # ... with a learnable prior read straight from the anchor's columns: explore more on the
+        # ops of the anchor's hot (bottleneck) chip, where a move can raise the throughput.
+        self.anchor_log_std = nn.Linear(ANCHOR_FEATURES, 1, bias=False)
+        nn.init.zeros_(self.anchor_log_std.weight)
+        with torch.no_grad():
+            self.anchor_log_std.weight[0, HOT_COLUMN] = math.log(c.hot_std_factor)
         self.value_head = mlp(2 * c.hidden + GLOBAL_FEATURES, c.hidden, 1)
 
-    def embed(self, features: GraphFeatures) -> torch.Tensor:
-        """Per-op embeddings [n, hidden]."""
-        h = self.encoder(features.node, features.problem, features.edge_index, features.edge)
+    def embed(self, features: GraphFeatures, anchor: torch.Tensor) -> torch.Tensor:
+        """Per-op embeddings [n, hidden]; `anchor` is the anchor's float32[n, ANCHOR_FEATURES]
+        (`Anchor.features`)."""
+        node = torch.cat([features.node, anchor], dim=1)
+        h = self.encoder(node, features.problem, features.edge_index, features.edge)
         for block in self.attention:
             h = block(h)
         return h
 
-    def forward(self, features: GraphFeatures) -> PolicyOutput:
-        h = self.embed(features)
+    def forward(self, features: GraphFeatures, anchor: torch.Tensor | None = None) -> PolicyOutput:
+        if anchor is None:
+            anchor = features.node.new_zeros(features.num_nodes, ANCHOR_FEATURES)
+        h = self.embed(features, anchor)
         pooled = torch.cat([h.mean(0), h.max(0).values, features.problem])
         return PolicyOutput(
             mean=self.action_mean(h).squeeze(1),
-            log_std=self.action_log_std,
+            log_std=(self.action_log_std(h) + self.anchor_log_std(anchor))
+            .squeeze(1)
+            .clamp(-6.0, 1.0),
             value=self.value_head(pooled).squeeze(0),
         )
 

@@ -1,18 +1,25 @@
 """PPO for one-step placement episodes, in the shape of CleanRL's `ppo.py`.
 
-A placement is a one-step episode: the state is a (graph, target) problem, the action is one sample of
-the policy (a log re-weighting per op, see `chiplex.learned.policy`), the reward is the simulated
-throughput of its (repaired) placement over the problem's throughput upper bound, so rewards are in
-(0, 1] on every graph and target, and a candidate the repair cannot make legal gets `failed_reward`.
+A placement is a one-step episode: the state is a (graph, target) problem with its anchor (a legal
+placement the action is a residual on, `chiplex.learned.anchor`), the action is one sample of the policy
+(a log re-weighting per op that moves the anchor's stage boundaries; the zero action is the anchor), the
+reward is the simulated throughput of its (repaired) placement over the anchor's throughput, so the
+advantage measures "better or worse than where we start" on every graph and target alike; a candidate
+the repair cannot make legal gets `failed_reward`. The upper-bound-normalised reward (throughput / the
+problem's upper bound, in (0, 1]) is what `UpdateStats` reports, comparable across problems.
 
 Each update (`PPO.step`):
-  1. rollout: sample `samples_per_update` actions from the current policy for one problem, turn them into
-     placements and send them all at once to `problem.evaluate` (the shared evaluator, which repairs,
-     simulates and runs them in parallel on its executor);
-  2. advantages: reward - value, normalised over the batch;
+  0. on a problem's first update: evaluate its candidate anchors (`Problem.anchors`, e.g. dp's and
+     greedy's placements) and anchor on the best legal one (else on a work-balanced split);
+  1. rollout: the mean action first, then `samples_per_update - 1` samples of the current policy, turned
+     into placements around the anchor and sent at once to `problem.evaluate` (the shared evaluator,
+     which repairs, simulates and runs them in parallel on its executor);
+  2. advantages: reward - value, normalised over the minibatch;
   3. `update_epochs` passes over the batch in `num_minibatches` minibatches: clipped surrogate objective,
      value loss, entropy bonus, gradient clipping (CleanRL's `ppo_continuous_action.py` loss, with
-     GAE collapsing to reward - value for one-step episodes).
+     GAE collapsing to reward - value for one-step episodes);
+  4. with `follow_best`, a sample better than the anchor becomes the new anchor (a search climbs: the
+     policy's residual is always relative to the best placement found so far).
 `train` drives `step` over a list of problems (round-robin) until told to stop: one problem for a search
 on one graph, many for pre-training.
 """
@@ -21,14 +28,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from chiplex.learned.anchor import Anchor, balanced_split, make_anchor
 from chiplex.learned.features import GraphFeatures
-from chiplex.learned.policy import PlacementPolicy, placements_from_actions
+from chiplex.learned.policy import PlacementPolicy
 from chiplex.runtime_sim.evaluate import Evaluation
 
 
@@ -36,11 +44,11 @@ from chiplex.runtime_sim.evaluate import Evaluation
 class PPOConfig:
     """Every hyperparameter of the loop (saved in checkpoints with what they were trained with)."""
 
-    samples_per_update: int = 32
-    """Placements sampled and evaluated per update (the rollout batch)."""
-    learning_rate: float = 3e-3
-    update_epochs: int = 4
-    num_minibatches: int = 2
+    samples_per_update: int = 48
+    """Placements evaluated per update (the rollout batch; the first is the policy's mean action)."""
+    learning_rate: float = 1e-3
+    update_epochs: int = 2
+    num_minibatches: int = 1
     clip_coef: float = 0.2
     ent_coef: float = 1e-3
     """Entropy bonus per op (the mean over ops, so it does not grow with the graph)."""
@@ -49,19 +57,45 @@ class PPOConfig:
     norm_adv: bool = True
     target_kl: float | None = None
     """Stop an update's epochs early when the approximate KL exceeds it (None: never)."""
-    failed_reward: float = -0.2
-    """Reward of a candidate for which no legal placement was found (legal ones score in (0, 1])."""
+    failed_reward: float = 0.0
+    """Reward of a candidate for which no legal placement was found, on the anchor-relative scale
+    (legal samples score throughput / anchor throughput > 0)."""
+    stages_per_sample: int = 2
+    """Each sample explores the ops of at most this many anchor stages (0: every op), so that it moves
+    a few boundaries, as annealing's moves do: a pipeline runs at its slowest stage, and moving every
+    boundary at once nearly always makes some stage slower."""
+    follow_best: bool = True
+    """Re-anchor on a sample better than the anchor (searches); pre-training keeps each problem's
+    heuristic anchor so that what it learns is what zero-shot use faces."""
+
+
+@dataclass
+class AnchorState:
+    """A problem's current anchor and its simulated throughput (set on its first update)."""
+
+    anchor: Anchor | None = None
+    throughput: float = 0.0
+    """samples/s of the anchor (0: not legal, the upper bound is the reference instead)."""
 
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """One (graph, target) to place: its features, its throughput bound and the judge."""
+    """One (graph, target) to place: its features, its throughput bound, the judge and its anchor."""
 
     features: GraphFeatures
     upper_bound: float
-    """samples/s no placement can beat: rewards are throughput / upper_bound."""
+    """samples/s no placement can beat: the reported reward is throughput / upper_bound."""
     evaluate: Callable[[list[np.ndarray]], list[Evaluation]]
     """Judges candidate placements, results in order; may return fewer (a budget ran out)."""
+    anchors: Sequence[np.ndarray] | Callable[[], Sequence[np.ndarray]] = ()
+    """Candidate anchors (heuristic placements), or a function computing them when first needed;
+    evaluated on the problem's first update, the best legal one wins."""
+    state: AnchorState = field(default_factory=AnchorState)
+
+    @property
+    def reference(self) -> float:
+        """The throughput rewards are relative to: the anchor's, else the upper bound."""
+        return self.state.throughput if self.state.throughput > 0 else self.upper_bound
 
 
 @dataclass(frozen=True)
@@ -69,7 +103,9 @@ class UpdateStats:
     """What one update did (CleanRL logs the same quantities)."""
 
     samples: int
+    """Evaluations this update spent (with the anchors' on a problem's first update)."""
     mean_reward: float
+    """Mean throughput / upper bound of the samples (0 for a failed one)."""
     best_reward: float
     failed: int
     value: float
@@ -79,10 +115,17 @@ class UpdateStats:
     approx_kl: float
     clipfrac: float
     std: float
+    """Mean standard deviation of the per-op action."""
     evaluate_seconds: float
     """Wall time inside `problem.evaluate` (repair + simulation)."""
     learn_seconds: float
     """Wall time of everything else: forward passes, sampling, the PPO epochs."""
+    mean_gain: float = 1.0
+    """Mean throughput / the anchor's throughput of the samples (the training reward)."""
+    best_gain: float = 1.0
+    """Best throughput / the anchor's throughput of the samples (> 1: the policy improved on it)."""
+    anchor_reward: float = 0.0
+    """The anchor's throughput / upper bound after the update."""
 
 
 class PPO:
@@ -99,42 +142,111 @@ class PPO:
         self.updates = 0
 
     def sample(
-        self, features: GraphFeatures, count: int, greedy: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(actions [count, n], their log-probabilities [count], the value estimate []) without grad.
-        `greedy` returns the mean action (the policy's best guess) as the first sample."""
+        self,
+        features: GraphFeatures,
+        count: int,
+        greedy: bool = False,
+        anchor: Anchor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(actions [count, n], their log-probabilities [count], the value estimate [], which ops
+        were explored [count, n]) without grad. `greedy` returns the mean action (the policy's best
+        guess) as the first sample.
+
+        With an anchor and `PPOConfig.stages_per_sample`, each sample explores the ops of a few anchor
+        stages only (the hot one with probability 1/2 each, else one drawn uniformly); the other ops
+        take their mean action. The stages are drawn independently of the policy, so the sample's
+        log-probability is that of its explored ops (a policy over the ops given the draw)."""
         with torch.no_grad():
-            out = self.policy(features)
-            noise = torch.randn((count, features.num_nodes), generator=self.generator)
+            out = self.policy(features, None if anchor is None else anchor.features)
+            n = features.num_nodes
+            noise = torch.randn((count, n), generator=self.generator)
+            explored = torch.ones((count, n), dtype=torch.bool)
+            if anchor is not None and self.config.stages_per_sample > 0 and anchor.stages > 1:
+                explored = self._explored_stages(anchor, count)
             if greedy:
-                noise[0] = 0.0
+                explored[0] = False
+            noise = noise * explored
             actions = out.mean + out.log_std.exp() * noise
-            logprobs = out.distribution().log_prob(actions).sum(1)
-        return actions, logprobs, out.value
+            logprobs = (out.distribution().log_prob(actions) * explored).sum(1)
+        return actions, logprobs, out.value, explored
+
+    def _explored_stages(self, anchor: Anchor, count: int) -> torch.Tensor:
+        """bool[count, n]: the ops of 1..stages_per_sample anchor stages per sample."""
+        stages = anchor.stages
+        draws = self.config.stages_per_sample
+        how_many = torch.randint(1, draws + 1, (count,), generator=self.generator)
+        uniform = torch.randint(0, stages, (count, draws), generator=self.generator)
+        hot = torch.rand((count, draws), generator=self.generator) < 0.5
+        if anchor.hot_chip >= 0:
+            uniform = torch.where(hot, torch.full_like(uniform, anchor.hot_chip), uniform)
+        chosen = torch.zeros((count, stages), dtype=torch.bool)
+        for k in range(draws):
+            rows = torch.nonzero(how_many > k).squeeze(1)
+            chosen[rows, uniform[rows, k]] = True
+        return chosen[:, torch.from_numpy(anchor.placement)]
 
     def rewards(self, problem: Problem, results: Sequence[Evaluation]) -> torch.Tensor:
+        """The training reward: throughput over the anchor's (`failed_reward` for a failure)."""
         return torch.tensor(
             [
-                r.throughput / problem.upper_bound if r.ok else self.config.failed_reward
+                r.throughput / problem.reference if r.ok else self.config.failed_reward
                 for r in results
             ],
             dtype=torch.float32,
         )
+
+    def prepare(self, problem: Problem) -> list[Evaluation] | None:
+        """Anchor `problem` on the best legal of its candidate anchors (evaluated here), else on the
+        work-balanced split; returns the anchors' evaluations (None: the judge returned nothing)."""
+        features = problem.features
+        results: list[Evaluation] = []
+        candidates = problem.anchors() if callable(problem.anchors) else problem.anchors
+        if len(candidates):
+            results = problem.evaluate([np.asarray(a, dtype=np.int64) for a in candidates])
+            if not results:
+                return None
+        legal = [r for r in results if r.ok and r.placement is not None]
+        if legal:
+            best = max(legal, key=lambda r: r.throughput)  # max keeps the first of equals
+            self.reanchor(problem, best)
+        else:
+            split = balanced_split(features.work, features.num_chips)
+            problem.state.anchor = make_anchor(features.work, split)
+            problem.state.throughput = 0.0
+        return results
+
+    def reanchor(self, problem: Problem, result: Evaluation) -> None:
+        """Make `result`'s (legal) placement the problem's anchor."""
+        assert result.placement is not None
+        problem.state.anchor = make_anchor(problem.features.work, result.placement, result.hot_chip)
+        problem.state.throughput = result.throughput
 
     def step(self, problem: Problem) -> UpdateStats | None:
         """One rollout and update on `problem`; None when the judge returned nothing (budget spent)."""
         cfg = self.config
         started = time.perf_counter()
         features = problem.features
-        actions, logprobs, value = self.sample(features, cfg.samples_per_update)
-        placements = placements_from_actions(features.work, actions.numpy(), features.num_chips)
+        evaluate_seconds = 0.0
+        spent = 0
+        if problem.state.anchor is None:
+            anchor_results = self.prepare(problem)
+            evaluate_seconds += time.perf_counter() - started
+            if anchor_results is None:
+                return None
+            spent += len(anchor_results)
+        anchor = problem.state.anchor
+        assert anchor is not None
+        actions, logprobs, value, explored = self.sample(
+            features, cfg.samples_per_update, greedy=True, anchor=anchor
+        )
+        placements = anchor.placements(actions.numpy())
         evaluate_started = time.perf_counter()
         results = problem.evaluate(list(placements))
-        evaluate_seconds = time.perf_counter() - evaluate_started
+        evaluate_seconds += time.perf_counter() - evaluate_started
         if not results:
             return None
         count = len(results)
-        actions, logprobs = actions[:count], logprobs[:count]
+        actions, logprobs, explored = actions[:count], logprobs[:count], explored[:count]
         rewards = self.rewards(problem, results)
         advantages = rewards - value
 
@@ -143,14 +255,16 @@ class PPO:
         clipfracs: list[float] = []
         approx_kl = torch.tensor(0.0)
         pg_loss = v_loss = entropy = torch.tensor(0.0)
+        std = 0.0
         for _ in range(cfg.update_epochs):
             self.rng.shuffle(indices)
             for start in range(0, count, minibatch):
                 mb = torch.from_numpy(indices[start : start + minibatch])
-                out = self.policy(features)
+                out = self.policy(features, anchor.features)
                 dist = out.distribution()
-                new_logprob = dist.log_prob(actions[mb]).sum(1)
-                logratio = new_logprob - logprobs[mb]
+                new_logprob = (dist.log_prob(actions[mb]) * explored[mb]).sum(1)
+                # The log-probability sums over every op: clamp so that exp cannot overflow.
+                logratio = (new_logprob - logprobs[mb]).clamp(-20.0, 20.0)
                 ratio = logratio.exp()
                 with torch.no_grad():
                     # http://joschu.net/blog/kl-approx.html, as in CleanRL
@@ -166,6 +280,7 @@ class PPO:
                 pg_loss = torch.max(pg_loss1, pg_loss2).mean()
                 v_loss = 0.5 * ((out.value - rewards[mb]) ** 2).mean()
                 entropy = dist.entropy().mean()
+                std = float(out.log_std.detach().exp().mean())
                 loss = pg_loss - cfg.ent_coef * entropy + v_loss * cfg.vf_coef
                 self.optimizer.zero_grad()
                 loss.backward()
@@ -174,10 +289,27 @@ class PPO:
             if cfg.target_kl is not None and float(approx_kl) > cfg.target_kl:
                 break
         self.updates += 1
+        bounded = [r.throughput / problem.upper_bound if r.ok else 0.0 for r in results]
+        if cfg.follow_best:
+            # Move to the best sample, also when it only ties the anchor: a pipeline's throughput is
+            # its slowest stage and stages often tie, so relieving one of several equally slow stages
+            # shows no gain yet is a step towards one (annealing accepts such moves too).
+            current = problem.state.anchor
+            moves = [
+                r
+                for r in results
+                if r.ok
+                and r.placement is not None
+                and r.throughput >= problem.state.throughput
+                and (current is None or not np.array_equal(r.placement, current.placement))
+            ]
+            best = max(moves, key=lambda r: r.throughput, default=None)  # the first of equals
+            if best is not None:
+                self.reanchor(problem, best)
         return UpdateStats(
-            samples=count,
-            mean_reward=float(rewards.mean()),
-            best_reward=float(rewards.max()),
+            samples=spent + count,
+            mean_reward=float(np.mean(bounded)),
+            best_reward=float(np.max(bounded)),
             failed=sum(not r.ok for r in results),
             value=float(value),
             policy_loss=float(pg_loss.detach()),
@@ -185,9 +317,12 @@ class PPO:
             entropy=float(entropy.detach()),
             approx_kl=float(approx_kl),
             clipfrac=float(np.mean(clipfracs)) if clipfracs else 0.0,
-            std=float(self.policy.action_log_std.detach().exp()),
+            std=std,
             evaluate_seconds=evaluate_seconds,
             learn_seconds=time.perf_counter() - started - evaluate_seconds,
+            mean_gain=float(rewards.mean()),
+            best_gain=float(rewards.max()),
+            anchor_reward=problem.state.throughput / problem.upper_bound,
         )
 
     def state_dict(self) -> dict[str, object]:

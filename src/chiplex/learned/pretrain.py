@@ -1,6 +1,6 @@
 """Pre-training: PPO over the whole corpus (`chiplex.learned.corpus`), resumable after an interrupt or a kill.
 
-    run = Pretrainer(PretrainConfig(updates=600), out_dir, executor)
+    run = Pretrainer(PretrainConfig(updates=600), out_dir, executor, anchors_for=anchor_candidates)
     run.train(progress=True)          # resumes from out_dir/checkpoint.pt when it is there
 
 One update is one PPO step (`chiplex.learned.ppo.PPO.step`) on one corpus problem; problems are visited in
@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from chiplex.errors import ChiplexError
+from chiplex.ir.graph import Graph
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.corpus import training_corpus
 from chiplex.learned.features import graph_features
@@ -47,6 +48,11 @@ from chiplex.runtime_sim.evaluate import (
     uninstall_evaluator,
 )
 from chiplex.targets.cost import throughput_upper_bound
+from chiplex.targets.target import Target
+
+AnchorsFor = Callable[[Graph, Target], Sequence[np.ndarray]]
+"""Heuristic anchor placements for a problem (the CLI passes `chiplex.passes.learned`'s dp + greedy;
+this layer cannot import the passes)."""
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
@@ -74,7 +80,7 @@ class PretrainConfig:
     zoo: bool = True
     seed: int = 0
     """Seeds the policy's initial weights, PPO's random streams and the problem order."""
-    samples_per_update: int = 16
+    samples_per_update: int = 32
     hidden: int = PolicyConfig.hidden
 
     def __post_init__(self) -> None:
@@ -133,6 +139,7 @@ class Pretrainer:
         executor: Executor,
         *,
         log: Callable[[str], None] | None = None,
+        anchors_for: AnchorsFor | None = None,
     ) -> None:
         self.config = config
         self.out_dir = Path(out_dir)
@@ -156,6 +163,7 @@ class Pretrainer:
                 features=graph_features(p.graph, p.target),
                 upper_bound=throughput_upper_bound(p.graph, p.target).throughput,
                 evaluate=self._judge(evaluator.key),
+                anchors=self._anchors(anchors_for, p.graph, p.target),
             )
             for p, evaluator in zip(self.corpus, self.evaluators, strict=True)
         ]
@@ -164,6 +172,13 @@ class Pretrainer:
         self.ppo = self._resume_or_start()
 
     # -- state -------------------------------------------------------------------------------------
+    @staticmethod
+    def _anchors(
+        anchors_for: AnchorsFor | None, graph: Graph, target: Target
+    ) -> Callable[[], Sequence[np.ndarray]]:
+        """The problem's anchors, computed on its first update (not all up front)."""
+        return lambda: anchors_for(graph, target) if anchors_for is not None else ()
+
     def _judge(self, key: str) -> Callable[[list[np.ndarray]], list[Evaluation]]:
         def evaluate(candidates: list[np.ndarray]) -> list[Evaluation]:
             return self.executor.map(EvaluateTask(key), candidates)
@@ -172,7 +187,7 @@ class Pretrainer:
 
     def _resume_or_start(self) -> PPO:
         path = self.out_dir / CHECKPOINT
-        ppo_config = PPOConfig(samples_per_update=self.config.samples_per_update)
+        ppo_config = PPOConfig(samples_per_update=self.config.samples_per_update, follow_best=False)
         if not path.exists():
             policy = new_policy(PolicyConfig(hidden=self.config.hidden), seed=self.config.seed)
             return PPO(policy, ppo_config, seed=self.config.seed)
@@ -278,7 +293,9 @@ class Pretrainer:
                     bar.write(
                         f"update {self.ppo.updates}/{self.config.updates}: mean reward "
                         f"{np.mean([h['mean_reward'] for h in recent]):.3f}, best "
-                        f"{np.mean([h['best_reward'] for h in recent]):.3f} (last {len(recent)}), "
+                        f"{np.mean([h['best_reward'] for h in recent]):.3f}, mean sample / anchor "
+                        f"{np.mean([h.get('mean_gain', 1.0) for h in recent]):.3f}, best "
+                        f"{np.mean([h.get('best_gain', 1.0) for h in recent]):.3f} (last {len(recent)}), "
                         f"{self.evaluations} evaluations, {time.perf_counter() - started:.0f} s",
                         file=sys.stderr,
                     )
@@ -302,13 +319,24 @@ class Pretrainer:
             **{
                 k: v
                 for k, v in dataclasses.asdict(stats).items()
-                if k in ("samples", "mean_reward", "best_reward", "failed", "entropy", "std")
+                if k
+                in (
+                    "samples",
+                    "mean_reward",
+                    "best_reward",
+                    "failed",
+                    "entropy",
+                    "std",
+                    "mean_gain",
+                    "best_gain",
+                )
             },
         }
 
 
 def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
-    """Mean and best reward per update (and their running means) against evaluations."""
+    """Mean and best reward per update (and their running means) against evaluations; below, the
+    training signal: mean and best sample throughput over the problem's anchor."""
     if not history:
         return
     import matplotlib
@@ -321,13 +349,25 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     best = np.array([h["best_reward"] for h in history])
     window = max(1, min(25, len(history) // 5))
     kernel = np.ones(window) / window
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, (ax, gain_ax) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for key, color, label in (
+        ("mean_gain", "C2", "mean sample / anchor"),
+        ("best_gain", "C3", "best sample / anchor"),
+    ):
+        gain = np.array([h.get(key, 1.0) for h in history])
+        gain_ax.plot(evals, gain, ".", alpha=0.25, color=color, label=label)
+        if len(history) >= window:
+            gain_ax.plot(evals[window - 1 :], np.convolve(gain, kernel, "valid"), color=color)
+    gain_ax.axhline(1.0, color="grey", lw=0.8)
+    gain_ax.set_ylabel("throughput / anchor's")
+    gain_ax.set_xlabel("evaluations")
+    gain_ax.legend(loc="lower right")
+    gain_ax.grid(alpha=0.3)
     ax.plot(evals, mean, ".", alpha=0.25, color="C0", label="mean reward per update")
     ax.plot(evals, best, ".", alpha=0.25, color="C1", label="best reward per update")
     if len(history) >= window:
         ax.plot(evals[window - 1 :], np.convolve(mean, kernel, "valid"), color="C0")
         ax.plot(evals[window - 1 :], np.convolve(best, kernel, "valid"), color="C1")
-    ax.set_xlabel("evaluations")
     ax.set_ylabel("reward (throughput / upper bound)")
     ax.set_title("chiplex pre-training")
     ax.legend(loc="lower right")

@@ -13,12 +13,17 @@ are the same as for every other strategy. Options (all optional):
     created_by   recorded in the saved checkpoint's header
     on_update    callable(evaluations so far, UpdateStats) after every PPO update (learning curves)
     ppo          a PPOConfig to train with (default: the checkpoint's, else PPOConfig())
-    zero_shot    no training: one batch of samples from the policy (its mean action first), each
+    zero_shot    no training: the anchor, then samples from the policy (its mean action first), each
                  repaired and simulated; the budget's evaluations are the number of samples
+
+The policy is a residual on an anchor (`chiplex.learned.anchor`): the better of dp's and greedy's
+placements (the start annealing gets too), evaluated first, so the answer is never worse than it; the
+search then re-anchors on the best sample so far.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,10 +37,11 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.features import graph_features
-from chiplex.learned.policy import PolicyConfig, new_policy, placements_from_actions
+from chiplex.learned.policy import PolicyConfig, new_policy
 from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats, train
 from chiplex.learned.pretrain import shipped_checkpoint
 from chiplex.passes.search import Budget, SearchRun, search
+from chiplex.passes.strategies import place_dp, place_greedy
 from chiplex.targets.cost import throughput_upper_bound
 from chiplex.targets.target import Target
 
@@ -55,6 +61,18 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def anchor_candidates(graph: Graph, target: Target) -> list[np.ndarray]:
+    """The heuristic placements a learned search anchors on (dp's first: it wins ties), each computed
+    once per problem; a heuristic that fails (no legal placement it can find) is left out."""
+    candidates = []
+    for place in (place_dp, place_greedy):
+        try:
+            candidates.append(place(graph, target, 0))
+        except ChiplexError:
+            continue
+    return candidates
+
+
 def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
     """PPO from scratch (or from a checkpoint) within the run's budget; the best sample is the answer."""
     del rng  # torch draws its own numbers, seeded from the search seed
@@ -64,7 +82,9 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
         if options.get("checkpoint"):
             checkpoint = load_checkpoint(options["checkpoint"])
             policy, header = checkpoint.policy, checkpoint.header
-            config = options.get("ppo") or header.ppo
+            # A search climbs from its anchor whatever the checkpoint was trained with (pre-training
+            # keeps its anchors fixed).
+            config = options.get("ppo") or dataclasses.replace(header.ppo, follow_best=True)
         else:
             policy = new_policy(PolicyConfig(), seed=run.seed)
             config = options.get("ppo") or PPOConfig()
@@ -74,18 +94,19 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
             features=graph_features(run.graph, run.target),
             upper_bound=throughput_upper_bound(run.graph, run.target).throughput,
             evaluate=run.evaluate,
+            anchors=anchor_candidates(run.graph, run.target),
         )
         if options.get("zero_shot"):
             count = run.remaining if run.remaining is not None else ZERO_SHOT_SAMPLES
-            actions, _, _ = ppo.sample(problem.features, count, greedy=True)
-            run.evaluate(
-                list(
-                    placements_from_actions(
-                        problem.features.work, actions.numpy(), problem.features.num_chips
-                    )
-                )
+            spent = ppo.prepare(problem)
+            anchor = problem.state.anchor
+            left = count - len(spent or [])
+            if anchor is not None and left > 0:
+                actions, _, _, _ = ppo.sample(problem.features, left, greedy=True, anchor=anchor)
+                run.evaluate(list(anchor.placements(actions.numpy())))
+            run.notes.append(
+                f"learned: zero-shot, best of {count} (the anchor and samples of the policy)"
             )
-            run.notes.append(f"learned: zero-shot, best of {count} samples of the policy")
             return
         on_update = options.get("on_update")
 
@@ -95,13 +116,15 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
 
         history = train(ppo, [problem], lambda: run.exhausted, report)
         total = time.perf_counter() - started
-        learn = total - sum(s.evaluate_seconds for s in history)
+        learn = sum(s.learn_seconds for s in history)
+        judged = sum(s.evaluate_seconds for s in history)
         if history:
             last = history[-1]
             run.notes.append(
                 f"learned: {len(history)} PPO updates; last mean reward {last.mean_reward:.3f}, "
-                f"std {last.std:.3f}; PPO's own time {learn:.1f} s of {total:.1f} s "
-                f"({100 * learn / max(total, 1e-9):.0f}%)"
+                f"std {last.std:.3f}; PPO's own time {learn:.1f} s against {judged:.1f} s of "
+                f"evaluations ({100 * learn / max(learn + judged, 1e-9):.0f}%), setup "
+                f"{total - learn - judged:.1f} s (torch's first use, features, dp and greedy anchors)"
             )
         if options.get("save"):
             header.ppo = config
