@@ -132,3 +132,10 @@ def test_a_proved_claim_is_never_false(case: tuple[Graph, Target], data: st.Data
         return
     other = solver.repair(graph, target, candidate, exact=True, time_limit=30, solver="gecode")
     assert (other.changed, other.distance) >= (mine.changed, mine.distance)
+
+
+def test_the_rule_names_match_the_checker() -> None:
+    from chiplex.targets import order_mip
+    from chiplex.targets.legality import RULES
+
+    assert order_mip._RULES == RULES

@@ -218,7 +218,9 @@ def test_the_target_toml_chooses_the_default_back_end() -> None:
     assert solver_for(target, "highs") == "highs"  # an explicit choice wins
     assert solver_for(load_target("tpu-ring8")) == "auto"
     assert backend_for("auto", "repair.mzn") == "order-mip"
-    assert backend_for("order-mip", "optimize.mzn") == "highs"  # order-mip formulates repair/satisfy
+    assert (
+        backend_for("order-mip", "optimize.mzn") == "highs"
+    )  # order-mip formulates repair/satisfy
     assert backend_for("auto", "satisfy.mzn") == backend_for("auto", "optimize.mzn") == "cp-sat"
     assert backend_for("highs", "repair.mzn") == "highs"
     with pytest.raises(ChiplexError, match=r"mine.toml \[solver\] backend: unknown solver 'cbc'"):

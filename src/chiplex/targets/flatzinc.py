@@ -288,6 +288,26 @@ class LinearResult:
     dual bound, valid also when the time limit stopped the search. None for satisfaction problems."""
 
 
+def exact_highs(time_left: float, seed: int):  # type: ignore[no-untyped-def]
+    """A HiGHS instance set for proofs: quiet, one thread, seeded, and optimal meaning optimal (no
+    relative gap, and the objectives are integers, so a gap below 1 closes it)."""
+    import highspy
+
+    highs = highspy.Highs()
+    for option, value in (
+        ("output_flag", False),
+        ("time_limit", max(float(time_left), 0.01)),
+        ("random_seed", int(seed)),
+        ("threads", 1),
+        ("mip_rel_gap", 0.0),
+        ("mip_abs_gap", 0.5),
+        ("mip_feasibility_tolerance", 1e-9),
+        ("primal_feasibility_tolerance", 1e-9),
+    ):
+        highs.setOptionValue(option, value)
+    return highs
+
+
 def solve_with_highs(text: str, *, time_limit: float, seed: int) -> LinearResult:
     """Solve linear FlatZinc `text` with HiGHS within `time_limit` seconds. Not in a process that has
     loaded ortools (see `solve_in_subprocess`)."""
@@ -299,20 +319,7 @@ def solve_with_highs(text: str, *, time_limit: float, seed: int) -> LinearResult
     # A dummy column keeps HiGHS from calling a model whose variables flattening fixed all "empty".
     model.new_column("chiplex_dummy_", 0.0, 0.0, False)
     n = len(model.lower)
-    highs = highspy.Highs()
-    for option, value in (
-        ("output_flag", False),
-        ("time_limit", max(float(time_limit) - (time.monotonic() - started), 0.01)),
-        ("random_seed", int(seed)),
-        ("threads", 1),
-        # Optimality means optimal: no relative gap (the default 1e-4 would stop early), and the
-        # objectives are integers, so a gap below 1 closes it.
-        ("mip_rel_gap", 0.0),
-        ("mip_abs_gap", 0.5),
-        ("mip_feasibility_tolerance", 1e-9),
-        ("primal_feasibility_tolerance", 1e-9),
-    ):
-        highs.setOptionValue(option, value)
+    highs = exact_highs(time_limit - (time.monotonic() - started), seed)
     inf = highs.getInfinity()
     lower = np.clip(np.array(model.lower, dtype=np.float64), -inf, inf)
     upper = np.clip(np.array(model.upper, dtype=np.float64), -inf, inf)

@@ -34,9 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
+from chiplex.targets import flatzinc
+
 MODELS = ("repair.mzn", "satisfy.mzn")
 """The models this back end formulates; other models go to the FlatZinc route (`highs`)."""
 
+# `chiplex.targets.legality.RULES`, spelled out: importing legality (and xDSL with it) would add 0.15 s
+# to every solve's child process. tests/test_order_mip.py checks the two agree.
 _RULES = (
     "chip-range",
     "acyclic-dataflow",
@@ -476,19 +480,7 @@ def solve(
     model = build(model_name, data)
     if model.infeasible:
         return OrderAnswer("UNSATISFIABLE", None)
-    highs = highspy.Highs()
-    for option, value in (
-        ("output_flag", False),
-        ("time_limit", max(float(time_limit) - (time.monotonic() - started), 0.01)),
-        ("random_seed", int(seed)),
-        ("threads", 1),
-        # Optimal means optimal: no relative gap, and the objective is an integer, so a gap below 1
-        # closes it.
-        ("mip_rel_gap", 0.0),
-        ("mip_abs_gap", 0.5),
-        ("mip_feasibility_tolerance", 1e-9),
-    ):
-        highs.setOptionValue(option, value)
+    highs = flatzinc.exact_highs(time_limit - (time.monotonic() - started), seed)
     num_cols = len(model.cost)
     highs.addCols(
         num_cols,
