@@ -95,8 +95,10 @@ def test_no_simulated_placement_beats_the_upper_bound(
         placement = data.draw(placements(graph, target))
         if not is_legal(graph, target, placement):
             placement = place_dp(graph, target)
-        report = simulate(build_schedule(graph, target, placement), target, microbatches=64)
-        # 1%: the simulator's measuring window over a finite run.
+        # 256 micro-batches and 1%: the simulator's measuring window over a finite run overstates a
+        # link-bound pipeline's steady state by about 1% at 64 (measured 1.011x on a placement whose
+        # period the pipeline-cut bound gives exactly), 0.7% at 256.
+        report = simulate(build_schedule(graph, target, placement), target, microbatches=256)
         assert report.throughput <= bound.throughput * 1.01
 
 
