@@ -169,6 +169,12 @@ def test_a_rule_blind_placer_is_caught() -> None:
 
     def broken(case: tuple[Graph, Target]) -> bool:
         graph, target = case
+        chip = target.chip
+        if (
+            reference_placement(graph, target.num_chips, chip.capacity_bytes, chip.buffers_per_edge)
+            is None
+        ):
+            return False  # first fit found no cut at this capacity (seen once in CI-like runs): not a catch
         return not is_legal(graph, target, rule_blind_placer(graph, target))
 
     graph, target = find(
