@@ -533,28 +533,47 @@ def solve_with_cp_sat(text: str, *, time_limit: float, seed: int, workers: int =
 SOLVE = {"highs": solve_with_highs, "cp-sat": solve_with_cp_sat}
 
 
-def solve_in_subprocess(
-    solver: str, fzn_path: str, *, time_limit: float, seed: int
-) -> LinearResult:
-    """Run `solver` on a linear FlatZinc file in a fresh Python process.
+def run_child(module: str, args: list[str], *, stdin: str, time_limit: float) -> dict | None:  # type: ignore[type-arg]
+    """`python -m module args` in a fresh process that imports this same chiplex (however the parent
+    found it: an installed package, a PYTHONPATH, a path a script added); its stdout read as JSON.
+    None when it outlives `time_limit` by 30 s.
 
     highspy and ortools (which bundles its own HiGHS) cannot be loaded into one process (their HiGHS
     symbols clash), so HiGHS runs apart from the CP-SAT back end that chiplex loads by default."""
     import json
+    import os
     import subprocess
     import sys
+    from pathlib import Path
 
-    command = [sys.executable, "-m", "chiplex.targets.flatzinc", solver, fzn_path]
-    command += [str(time_limit), str(seed)]
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     try:
         run = subprocess.run(
-            command, capture_output=True, text=True, timeout=time_limit + 30, check=False
+            [sys.executable, "-m", module, *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=time_limit + 30,
+            check=False,
         )
     except subprocess.TimeoutExpired:
-        return LinearResult("UNKNOWN", None)
+        return None
     if run.returncode != 0:
-        raise ChiplexError(f"{solver} failed on {fzn_path}: {run.stderr.strip()[-2000:]}")
-    answer = json.loads(run.stdout)
+        raise ChiplexError(f"{module} {' '.join(args)} failed: {run.stderr.strip()[-2000:]}")
+    return json.loads(run.stdout)
+
+
+def solve_in_subprocess(
+    solver: str, fzn_path: str, *, time_limit: float, seed: int
+) -> LinearResult:
+    """Run `solver` on a linear FlatZinc file in a fresh Python process (see `run_child`)."""
+    args = [solver, fzn_path, str(time_limit), str(seed)]
+    answer = run_child("chiplex.targets.flatzinc", args, stdin="", time_limit=time_limit)
+    if answer is None:
+        return LinearResult("UNKNOWN", None)
     return LinearResult(answer["status"], answer["values"], answer["bound"])
 
 

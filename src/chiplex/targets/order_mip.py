@@ -25,12 +25,9 @@ loads for CP-SAT, cannot share one process (their bundled HiGHS symbols clash).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -555,29 +552,11 @@ def solve_in_subprocess(
     deadline = time.time() + time_limit
     request = {"model": model_name, "data": data_path, "deadline": deadline, "seed": seed}
     request["start"] = start
-    command = [sys.executable, "-m", "chiplex.targets.order_mip"]
-    # The child imports this same chiplex, however the parent found it (an installed package, a
-    # PYTHONPATH, or a path a script added to sys.path).
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    try:
-        run = subprocess.run(
-            command,
-            input=json.dumps(request),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=time_limit + 30,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    answer = flatzinc.run_child(
+        "chiplex.targets.order_mip", [], stdin=json.dumps(request), time_limit=time_limit
+    )
+    if answer is None:
         return OrderAnswer("UNKNOWN", None)
-    if run.returncode != 0:
-        from chiplex.errors import ChiplexError
-
-        raise ChiplexError(f"order-mip failed on {model_name}: {run.stderr.strip()[-2000:]}")
-    answer = json.loads(run.stdout)
     return OrderAnswer(answer["status"], answer["values"], answer["bound"])
 
 
