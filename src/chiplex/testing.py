@@ -298,8 +298,16 @@ def min_capacity(graph: Graph, num_chips: int, buffers_per_edge: int = 2) -> int
 def reference_placement(
     graph: Graph, num_chips: int, capacity: int, buffers_per_edge: int = 2
 ) -> np.ndarray | None:
-    """A legal placement under the structural and memory rules (greedy cut of the block order)."""
-    return _greedy_cut(graph, num_chips, capacity, buffers_per_edge)
+    """A legal placement under the structural and memory rules (greedy cut of the block order), or None
+    when the greedy cut finds none at any capacity up to `capacity`."""
+    placement = _greedy_cut(graph, num_chips, capacity, buffers_per_edge)
+    if placement is None:
+        # First fit is not monotone in the capacity, so a capacity above `min_capacity` can fail where
+        # the minimum succeeded; the minimum's cut fits the larger chips too.
+        need = min_capacity(graph, num_chips, buffers_per_edge)
+        if need <= capacity:
+            placement = _greedy_cut(graph, num_chips, need, buffers_per_edge)
+    return placement
 
 
 # -- targets -------------------------------------------------------------------------------------------
