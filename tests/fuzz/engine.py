@@ -620,7 +620,9 @@ def run_case(case: Case, folder: Path | None = None) -> Outcome:
         claimed = re.search(r"^wrote (\S+)/ \(([^)]*)\)", out, re.M)
         if claimed:
             for name in claimed.group(2).split(", "):
-                if not (Path(claimed.group(1)) / name).is_file():
+                if not (
+                    work / claimed.group(1) / name
+                ).is_file():  # relative to the case's directory
                     problems.append(f"clobbered: claims to have written {name}, which is missing")
         return Outcome(case, code, seconds, err, problems)
 

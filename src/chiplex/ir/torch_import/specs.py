@@ -63,10 +63,14 @@ def parse_input_spec(
                 f"unknown input dtype '{name}': expected one of float32, bf16, float16, int64, int32, bool, ..."
             )
         dtype = TORCH_DTYPES[name]
-        if dtype.is_floating_point:
-            inputs.append(torch.randn(dims, generator=gen).to(dtype))
-        else:
-            inputs.append(torch.zeros(dims, dtype=dtype))
+        try:
+            if dtype.is_floating_point:
+                inputs.append(torch.randn(dims, generator=gen).to(dtype))
+            else:
+                inputs.append(torch.zeros(dims, dtype=dtype))
+        except (RuntimeError, MemoryError) as err:  # a shape too large to allocate
+            shape = "x".join(map(str, dims))
+            raise ChiplexError(f"input {i} of shape {shape}: cannot be allocated ({err})") from None
     return tuple(inputs)
 
 
