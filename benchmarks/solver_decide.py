@@ -2,6 +2,7 @@
 
     nice -n 10 .venv/bin/python benchmarks/solver_decide.py [--instances 102] [--solvers cp-sat,highs,gecode]
         [--decide-limit 5] [--repair-limit 5] [--optimize-limit 10] [--zoo] [--out benchmarks/results]
+        [--skip-optimize] [--others-every 3]
     nice -n 10 .venv/bin/python benchmarks/solver_decide.py --recheck benchmarks/results/solver_decide.json
         [--recheck-limit 20]    # what auto left open, again with more time, in CPU seconds
 
@@ -185,6 +186,8 @@ def measure(inst: Instance, backend: str, args: argparse.Namespace) -> dict[str,
             }
         )
     row["repairs"] = repairs
+    if args.skip_optimize:
+        return row
     start = time.perf_counter()
     try:
         best = optimize(graph, target, time_limit=args.optimize_limit, solver=backend)
@@ -398,6 +401,11 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="skip the instances before this index")
     parser.add_argument(
         "--merge", type=Path, help="a JSON-lines log of an earlier run whose rows are kept"
+    )
+    parser.add_argument(
+        "--skip-optimize",
+        action="store_true",
+        help="decide and repair only (a repair comparison of back ends at the same load)",
     )
     parser.add_argument("--zoo", action="store_true")
     parser.add_argument("--zoo-solvers", default="cp-sat")

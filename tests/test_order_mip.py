@@ -6,10 +6,16 @@ the .mzn model and the checker:
   and a placement the checker rejects is not (on random instances with shared params and target rules);
 - its proved repair optimum equals the one Gecode proves from repair.mzn, on instances too large for
   brute force, and its feasibility answer equals Gecode's on satisfy.mzn, including infeasible ones;
-- an infeasible instance is proved so with a reason in chips and MiB, and a claim is never false.
+- an infeasible instance is proved so with a reason in chips and MiB, and a claim is never false;
+- the race of two HiGHS settings (`order-mip-race`) proves the same optima, and claims a proof only
+  when one child proved it or the larger bound meets the better incumbent.
 """
 
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chiplex.ir.graph import Graph
-from chiplex.targets import heuristics, order_mip, solver
+from chiplex.targets import flatzinc, heuristics, order_mip, solver
 from chiplex.targets.legality import RULES, is_legal, resolve_rules
 from chiplex.targets.target import Target
 from chiplex.testing import (
@@ -83,12 +89,12 @@ def test_the_mip_and_gecode_prove_the_same_repair(
     graph, target = case
     candidate = data.draw(placements(graph, target))
     answers = {}
-    for backend in ("order-mip", "gecode"):
+    for backend in ("order-mip", "order-mip-race", "gecode"):
         result = solver.repair(graph, target, candidate, exact=True, time_limit=30, solver=backend)
         assert is_legal(graph, target, result.placement), backend
         answers[backend] = (result.changed, result.distance, result.proved_optimal)
     if all(proved for _, _, proved in answers.values()):
-        assert answers["order-mip"] == answers["gecode"]
+        assert answers["order-mip"] == answers["order-mip-race"] == answers["gecode"]
 
 
 @FEW
@@ -139,3 +145,61 @@ def test_the_rule_names_match_the_checker() -> None:
     from chiplex.targets.legality import RULES
 
     assert order_mip._RULES == RULES
+
+
+def test_the_race_claims_a_proof_only_when_a_bound_meets_the_best_incumbent() -> None:
+    answer = order_mip.OrderAnswer
+    found = answer("SATISFIED", {"chip": [0, 1]}, bound=90.0, objective=100.0)
+    close = answer("SATISFIED", {"chip": [1, 1]}, bound=99.5, objective=103.0)
+    short = answer("SATISFIED", {"chip": [1, 1]}, bound=99.4, objective=103.0)
+    both = order_mip.combine([found, close])
+    assert (both.status, both.values, both.bound, both.objective) == (
+        "OPTIMAL_SOLUTION",
+        {"chip": [0, 1]},
+        99.5,
+        100.0,
+    )
+    assert order_mip.combine([found, short]).status == "SATISFIED"
+    assert order_mip.combine([short, found]).bound == 99.4
+    # A child's own proof counts for its incumbent only; ties go to the first child.
+    proved = answer("OPTIMAL_SOLUTION", {"chip": [1, 0]}, bound=100.0, objective=100.0)
+    assert order_mip.combine([found, proved]).status == "OPTIMAL_SOLUTION"
+    assert order_mip.combine([found, proved]).values == {"chip": [0, 1]}
+    assert order_mip.combine([proved, found]).values == {"chip": [1, 0]}
+    assert order_mip.combine([found, None]).status == "SATISFIED"
+    assert order_mip.combine([None, None]).status == "UNKNOWN"
+    bound_only = answer("UNKNOWN", None, bound=42.0)
+    assert order_mip.combine([bound_only, None]) == answer("UNKNOWN", None, 42.0)
+    assert order_mip.combine([found, answer("UNSATISFIABLE", None)]).status == "UNSATISFIABLE"
+
+
+def test_a_raced_child_stops_when_its_sibling_closes_the_gap(tmp_path: Path) -> None:
+    """The sibling's published (bound, incumbent) reaches the child through its progress file: one
+    that says the gap is closed stops it at its first check, with its start placement unproved."""
+    graph = transformer_graph(60, seed=3)
+    target = target_for(graph, 6, slack=1.2)
+    candidate = np.random.default_rng(0).integers(0, 6, size=graph.num_nodes)
+    data = repair_data(graph, target, candidate)
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    start = heuristics.heuristic_repair(problem, candidate)
+    assert start is not None
+    data_path = tmp_path / "data.json"
+    data_path.write_text(json.dumps(data))
+    sibling = tmp_path / "sibling"
+    sibling.write_text("1e300 -1e300")  # a bound above any incumbent: the pair has a proof
+    request = {
+        "model": "repair.mzn",
+        "data": str(data_path),
+        "deadline": time.time() + 60,
+        "seed": 0,
+        "start": start.tolist(),
+        "options": {"presolve": "off"},
+        "progress": str(tmp_path / "mine"),
+        "sibling": str(sibling),
+    }
+    reply = flatzinc.run_child(
+        "chiplex.targets.order_mip", [], stdin=json.dumps(request), time_limit=60
+    )
+    assert reply is not None and reply["status"] == "SATISFIED"
+    assert reply["values"]["chip"] == start.tolist()
+    assert (tmp_path / "mine").exists()  # it published its own progress before stopping

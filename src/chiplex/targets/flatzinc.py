@@ -566,6 +566,53 @@ def run_child(module: str, args: list[str], *, stdin: str, time_limit: float) ->
     return json.loads(run.stdout)
 
 
+def run_children(module: str, stdins: list[str], *, time_limit: float) -> list[dict | None]:  # type: ignore[type-arg]
+    """`run_child` for each of `stdins` at once (`python -m module`, one process each): the replies in
+    the same order, None for a child that outlived `time_limit` by 30 s (it is killed)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    children = []
+    for stdin in stdins:
+        child = subprocess.Popen(
+            [sys.executable, "-m", module],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        assert child.stdin is not None
+        child.stdin.write(stdin)
+        child.stdin.close()
+        child.stdin = None  # sent: communicate() below only reads
+        children.append(child)
+    deadline = time.monotonic() + time_limit + 30
+    replies: list[dict | None] = []  # type: ignore[type-arg]
+    for child in children:
+        try:
+            out, err = child.communicate(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            replies.append(None)
+            continue
+        if child.returncode != 0:
+            for other in children:
+                if other.poll() is None:
+                    other.kill()
+                    other.communicate()
+            raise ChiplexError(f"{module} failed: {err.strip()[-2000:]}")
+        replies.append(json.loads(out))
+    return replies
+
+
 def solve_in_subprocess(
     solver: str, fzn_path: str, *, time_limit: float, seed: int
 ) -> LinearResult:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -460,6 +461,57 @@ class OrderAnswer:
     """OPTIMAL_SOLUTION, SATISFIED, UNSATISFIABLE or UNKNOWN (as for the FlatZinc back ends)."""
     values: dict[str, object] | None
     bound: float | None = None
+    objective: float | None = None
+    """The objective of `values` (repair.mzn: change_weight x changed + distance_weight x distance)."""
+
+
+RACE = ({"presolve": "on"}, {"presolve": "off"})
+"""The HiGHS settings `solve_raced` runs side by side, one thread each. Measured on the repairs HiGHS
+left unproved in solver_decide.py: with presolve off the root LP cycle is shorter, and it finds or proves
+some optima in a third of the time that presolve takes (nn33: 2.2 against 3.8 CPU s), while presolve
+proves others faster (nn77, nn85); neither dominates (docs/placement.md, "Back ends")."""
+
+
+def proves(bound: float | None, objective: float | None) -> bool:
+    """A valid lower bound within 0.5 of an incumbent's objective proves it optimal: the objectives
+    are integers (integer costs and offset), as `flatzinc.exact_highs`'s mip_abs_gap = 0.5 relies on."""
+    return bound is not None and objective is not None and bound >= objective - 0.5
+
+
+def combine(answers: list[OrderAnswer | None]) -> OrderAnswer:
+    """One answer from the raced solves of one model: the best incumbent (the first in RACE order on a
+    tie), the largest lower bound (each child's dual bound is valid for the same model), proved when
+    a child proved it or the largest bound meets the best incumbent (`proves`)."""
+    done = [a for a in answers if a is not None]
+    if any(a.status == "UNSATISFIABLE" for a in done):
+        return OrderAnswer("UNSATISFIABLE", None)
+    bounds = [a.bound for a in done if a.bound is not None]
+    bound = max(bounds) if bounds else None
+    found = [a for a in done if a.values is not None and a.objective is not None]
+    if not found:
+        return OrderAnswer("UNKNOWN", None, bound)
+    best = min(found, key=lambda a: a.objective)  # type: ignore[arg-type,return-value]
+    proved = any(a.status == "OPTIMAL_SOLUTION" and a.objective == best.objective for a in found)
+    status = "OPTIMAL_SOLUTION" if proved or proves(bound, best.objective) else "SATISFIED"
+    return OrderAnswer(status, best.values, bound, best.objective)
+
+
+def _write_progress(path: str, bound: float, objective: float) -> None:
+    """This child's dual bound and incumbent (HiGHS's objective, without the model's offset)."""
+    import os
+
+    with open(path + ".tmp", "w") as handle:
+        handle.write(f"{bound!r} {objective!r}")
+    os.replace(path + ".tmp", path)
+
+
+def _read_progress(path: str) -> tuple[float, float] | None:
+    try:
+        with open(path) as handle:
+            bound, objective = handle.read().split()
+        return float(bound), float(objective)
+    except (OSError, ValueError):
+        return None
 
 
 def solve(
@@ -469,15 +521,41 @@ def solve(
     time_limit: float,
     seed: int,
     start: list[int] | None = None,
+    options: dict[str, str] | None = None,
+    progress: str | None = None,
+    sibling: str | None = None,
 ) -> OrderAnswer:
-    """Build and solve with HiGHS (in this process: do not call it where ortools is loaded)."""
+    """Build and solve with HiGHS (in this process: do not call it where ortools is loaded).
+
+    `options`: HiGHS options on top of `flatzinc.exact_highs` (RACE). `progress`, `sibling`: files in
+    which this solve and the one raced against it publish (dual bound, incumbent); each stops as soon as
+    the larger bound meets the better incumbent (`proves`), which `combine` then claims."""
     import highspy
 
     started = time.monotonic()
     model = build(model_name, data)
     if model.infeasible:
+        if progress is not None:
+            _write_progress(progress, np.inf, np.inf)
         return OrderAnswer("UNSATISFIABLE", None)
     highs = flatzinc.exact_highs(time_limit - (time.monotonic() - started), seed)
+    for key, value in (options or {}).items():
+        highs.setOptionValue(key, value)
+    if progress is not None and sibling is not None:
+        published = [0.0]
+
+        def share(event: highspy.cb.HighsCallbackEvent) -> None:  # type: ignore[name-defined]
+            now = time.monotonic()
+            if now - published[0] < 0.05:
+                return
+            published[0] = now
+            bound, objective = event.data_out.mip_dual_bound, event.data_out.mip_primal_bound
+            _write_progress(progress, bound, objective)
+            other = _read_progress(sibling)
+            if other is not None and proves(max(bound, other[0]), min(objective, other[1])):
+                event.interrupt()
+
+        highs.cbMipInterrupt.subscribe(share)
     num_cols = len(model.cost)
     highs.addCols(
         num_cols,
@@ -523,19 +601,26 @@ def solve(
     status = highs.getModelStatus()
     info = highs.getInfo()
     if status == highspy.HighsModelStatus.kInfeasible:
+        if progress is not None:
+            _write_progress(progress, np.inf, np.inf)
         return OrderAnswer("UNSATISFIABLE", None)
     bound = None
     if model.has_objective:
         dual = float(info.mip_dual_bound)
         bound = dual + model.offset if np.isfinite(dual) else None
+        if status == highspy.HighsModelStatus.kOptimal and progress is not None:
+            objective = float(info.objective_function_value)
+            _write_progress(progress, objective, objective)  # the sibling stops at its next check
     if info.primal_solution_status != 2:  # kSolutionStatusFeasible
         return OrderAnswer("UNKNOWN", None, bound)
-    values = {"chip": placement_of(model, np.array(highs.getSolution().col_value))}
+    col_value = np.array(highs.getSolution().col_value)
+    values = {"chip": placement_of(model, col_value)}
+    objective = float(model.cost @ col_value + model.offset) if model.has_objective else None
     if status == highspy.HighsModelStatus.kOptimal:
         return OrderAnswer(
-            "OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values, bound
+            "OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values, bound, objective
         )
-    return OrderAnswer("SATISFIED", values, bound)
+    return OrderAnswer("SATISFIED", values, bound, objective)
 
 
 def solve_in_subprocess(
@@ -555,9 +640,54 @@ def solve_in_subprocess(
     answer = flatzinc.run_child(
         "chiplex.targets.order_mip", [], stdin=json.dumps(request), time_limit=time_limit
     )
-    if answer is None:
-        return OrderAnswer("UNKNOWN", None)
-    return OrderAnswer(answer["status"], answer["values"], answer["bound"])
+    return _answer(answer) or OrderAnswer("UNKNOWN", None)
+
+
+def _answer(reply: dict[str, object] | None) -> OrderAnswer | None:
+    if reply is None:
+        return None
+    return OrderAnswer(
+        str(reply["status"]),
+        reply["values"],  # type: ignore[arg-type]
+        reply["bound"],  # type: ignore[arg-type]
+        reply.get("objective"),  # type: ignore[arg-type]
+    )
+
+
+def solve_raced(
+    model_name: str,
+    data_path: str,
+    *,
+    time_limit: float,
+    seed: int,
+    start: list[int] | None = None,
+) -> OrderAnswer:
+    """`solve` with each of the RACE settings in its own process at once (one thread each: the two
+    cores of the machine), combined by `combine`; each stops when the pair has a proof. The objective of
+    a proved answer is the same every run; which of two equally good placements comes back can depend on
+    which child found its incumbent first."""
+    deadline = time.time() + time_limit
+    with tempfile.TemporaryDirectory(prefix="chiplex-race-") as tmp:
+        progress = [f"{tmp}/progress{i}" for i in range(len(RACE))]
+        requests = [
+            json.dumps(
+                {
+                    "model": model_name,
+                    "data": data_path,
+                    "deadline": deadline,
+                    "seed": seed,
+                    "start": start,
+                    "options": options,
+                    "progress": progress[i],
+                    "sibling": progress[1 - i],
+                }
+            )
+            for i, options in enumerate(RACE)
+        ]
+        replies = flatzinc.run_children(
+            "chiplex.targets.order_mip", requests, time_limit=time_limit
+        )
+    return combine([_answer(reply) for reply in replies])
 
 
 def main() -> int:
@@ -572,8 +702,13 @@ def main() -> int:
         time_limit=max(float(request["deadline"]) - time.time(), 0.01),
         seed=int(request["seed"]),
         start=request.get("start"),
+        options=request.get("options"),
+        progress=request.get("progress"),
+        sibling=request.get("sibling"),
     )
-    print(json.dumps({"status": answer.status, "values": answer.values, "bound": answer.bound}))
+    reply = {"status": answer.status, "values": answer.values, "bound": answer.bound}
+    reply["objective"] = answer.objective
+    print(json.dumps(reply))
     return 0
 
 

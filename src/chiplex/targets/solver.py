@@ -182,10 +182,15 @@ def _run_minizinc(
     with tempfile.TemporaryDirectory(prefix="chiplex-mzn-") as tmp:
         data_path, fzn = Path(tmp) / "data.json", Path(tmp) / "model.fzn"
         data_path.write_text(json.dumps(data))
-        if solver == "order-mip":
+        if solver in ("order-mip", "order-mip-race"):
             # The same data, the order-encoded formulation of the same rules (chiplex.targets.order_mip).
             start = data["guide"] if data.get("improve_only") else None
-            mip = order_mip.solve_in_subprocess(
+            run = (
+                order_mip.solve_raced
+                if solver == "order-mip-race"
+                else order_mip.solve_in_subprocess
+            )
+            mip = run(
                 model, str(data_path), time_limit=_remaining(deadline), seed=seed, start=start
             )
             return _Outcome(mip.status, mip.values, "", mip.bound)

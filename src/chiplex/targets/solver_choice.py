@@ -15,6 +15,10 @@ flattened model is solved (see docs/placement.md, "Back ends", for the measureme
   by HiGHS (`chiplex.targets.order_mip`), for repair.mzn and satisfy.mzn; the other models go to `highs`.
   It is a second formulation of the .mzn rules, held to them by tests/test_order_mip.py, and every
   placement it returns passes the Python checker before it is used.
+- `order-mip-race`: for repair.mzn, `order-mip` twice at once with two HiGHS settings (presolve on and
+  off, `order_mip.RACE`), one process and thread each: the better incumbent and the larger lower bound
+  of the two are combined, and both stop when together they prove the optimum. Other models as
+  `order-mip`.
 
 Resolution order: an explicit choice (`--solver`, a pass option, a keyword argument), then the target's
 `[solver] backend`, then DEFAULT_SOLVER.
@@ -29,7 +33,7 @@ from chiplex.errors import ChiplexError
 if TYPE_CHECKING:
     from chiplex.targets.target import Target
 
-SOLVERS = ("auto", "cp-sat", "highs", "gecode", "order-mip")
+SOLVERS = ("auto", "cp-sat", "highs", "gecode", "order-mip", "order-mip-race")
 DEFAULT_SOLVER = "auto"
 AUTO_CHOICE = {"repair.mzn": "order-mip"}
 """The back end `auto` uses per model; every other model gets AUTO_DEFAULT."""
@@ -42,6 +46,8 @@ def backend_for(solver: str, model: str) -> str:
     """The back end that runs `model` when `solver` was chosen (resolves `auto`)."""
     if solver == "auto":
         solver = AUTO_CHOICE.get(model, AUTO_DEFAULT)
+    if solver == "order-mip-race" and model != "repair.mzn":
+        solver = "order-mip"  # the race is for proofs of an objective; feasibility has none
     if solver == "order-mip" and model not in ORDER_MIP_MODELS:
         return "highs"  # the order encoding formulates repair and feasibility; the rest: FlatZinc + HiGHS
     return solver
