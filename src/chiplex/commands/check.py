@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solver",
         metavar="NAME",
-        help="constraint solver back end: auto, cp-sat, highs, gecode or order-mip (default: the "
+        help="constraint solver back end: auto, cp-sat, highs, gecode, order-mip or order-mip-race (default: the "
         "target's [solver] backend, else auto: order-mip for repairs, cp-sat for the rest)",
     )
     p.add_argument(

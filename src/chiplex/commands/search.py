@@ -78,8 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--solver",
         metavar="NAME",
-        help="constraint solver back end of cp and exact repairs: auto, cp-sat, highs, gecode or "
-        "order-mip (default: the target's [solver] backend, else auto: order-mip for repairs, "
+        help="constraint solver back end of cp and exact repairs: auto, cp-sat, highs, gecode, "
+        "order-mip or order-mip-race (default: the target's [solver] backend, else auto: order-mip for repairs, "
         "cp-sat for the rest)",
     )
     p.add_argument(

@@ -23,7 +23,7 @@ class LegalizePlacement(ModulePass):
     repair: bool = False
     target: str | None = None
     solver: str | None = None
-    """Constraint solver back end of the repair (auto, cp-sat, highs, gecode, order-mip; default: the target's)."""
+    """Constraint solver back end of the repair (auto, cp-sat, highs, gecode, order-mip, order-mip-race; default: the target's)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from chiplex.targets.solver_choice import with_solver

@@ -37,7 +37,7 @@ class Place(ModulePass):
     target: str | None = None
     seed: int = 0
     solver: str | None = None
-    """Constraint solver back end for strategy=cp (auto, cp-sat, highs, gecode, order-mip; default: the target's)."""
+    """Constraint solver back end for strategy=cp (auto, cp-sat, highs, gecode, order-mip, order-mip-race; default: the target's)."""
     checkpoint: str | None = None
     """learned only: the policy checkpoint to start from (default: the shipped pre-trained one)."""
     budget: int | None = None
