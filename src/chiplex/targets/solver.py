@@ -27,6 +27,8 @@ Determinism: every back end runs single-threaded with a fixed seed, so a call th
 returns the same answer every time; a call cut off by its time limit returns the best answer found in
 that time, which can depend on machine load. The one exception is `explain`'s yes/no feasibility question,
 which runs two CP-SAT workers (SATISFY_WORKERS): a yes or no does not depend on which worker finds it.
+The opt-in `order-mip-race` back end is another: its proved objective is the same every run, but which of
+two equally good placements it returns can depend on which of its two processes found it first.
 """
 
 from __future__ import annotations
