@@ -595,21 +595,23 @@ def run_children(module: str, stdins: list[str], *, time_limit: float) -> list[d
         children.append(child)
     deadline = time.monotonic() + time_limit + 30
     replies: list[dict | None] = []  # type: ignore[type-arg]
-    for child in children:
-        try:
-            out, err = child.communicate(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.communicate()
-            replies.append(None)
-            continue
-        if child.returncode != 0:
-            for other in children:
-                if other.poll() is None:
-                    other.kill()
-                    other.communicate()
-            raise ChiplexError(f"{module} failed: {err.strip()[-2000:]}")
-        replies.append(json.loads(out))
+    try:
+        for child in children:
+            try:
+                out, err = child.communicate(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+                replies.append(None)
+                continue
+            if child.returncode != 0:
+                raise ChiplexError(f"{module} failed: {err.strip()[-2000:]}")
+            replies.append(json.loads(out))
+    finally:
+        for child in children:  # on an error or an interrupt, no child outlives the call
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
     return replies
 
 
