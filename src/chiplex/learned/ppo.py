@@ -61,9 +61,10 @@ class PPOConfig:
     """Reward of a candidate for which no legal placement was found, on the anchor-relative scale
     (legal samples score throughput / anchor throughput > 0)."""
     stages_per_sample: int = 2
-    """Each sample explores the ops of at most this many anchor stages (0: every op), so that it moves
-    a few boundaries, as annealing's moves do: a pipeline runs at its slowest stage, and moving every
-    boundary at once nearly always makes some stage slower."""
+    """Each sample explores the ops of at most this many anchor boundaries (0: every op), so that it
+    moves a few boundaries, as annealing's moves do: a pipeline runs at its slowest stage, and moving
+    every boundary at once nearly always makes some stage slower. (Named for the stages it explored
+    before boundaries had their own actions; the name stays for checkpoint headers.)"""
     follow_best: bool = True
     """Re-anchor on a sample better than the anchor (searches); pre-training keeps each problem's
     heuristic anchor so that what it learns is what zero-shot use faces."""
@@ -153,9 +154,10 @@ class PPO:
         guess) as the first sample.
 
         With an anchor and `PPOConfig.stages_per_sample`, each sample explores the ops of a few anchor
-        stages only (the hot one with probability 1/2 each, else one drawn uniformly); the other ops
-        take their mean action. The stages are drawn independently of the policy, so the sample's
-        log-probability is that of its explored ops (a policy over the ops given the draw)."""
+        boundaries only (one of the hot stage's with probability 1/2 each, else one drawn uniformly);
+        the other ops keep the anchor (action 0). The boundaries are drawn independently of the policy, so
+        the sample's log-probability is that of its explored ops (a policy over the ops given the
+        draw)."""
         with torch.no_grad():
             out = self.policy(features, None if anchor is None else anchor.features)
             n = features.num_nodes
@@ -163,27 +165,42 @@ class PPO:
             explored = torch.ones((count, n), dtype=torch.bool)
             if anchor is not None and self.config.stages_per_sample > 0 and anchor.stages > 1:
                 explored = self._explored_stages(anchor, count)
+            sampled = out.mean + out.log_std.exp() * noise
+            # Unexplored ops keep the anchor's boundaries (action 0), not the mean: a mean that drifted
+            # on a few updates' noise would otherwise move every boundary of every sample at once.
+            actions = torch.where(explored, sampled, torch.zeros_like(sampled))
             if greedy:
                 explored[0] = False
-            noise = noise * explored
-            actions = out.mean + out.log_std.exp() * noise
+                actions[0] = out.mean
             logprobs = (out.distribution().log_prob(actions) * explored).sum(1)
         return actions, logprobs, out.value, explored
 
     def _explored_stages(self, anchor: Anchor, count: int) -> torch.Tensor:
-        """bool[count, n]: the ops of 1..stages_per_sample anchor stages per sample."""
-        stages = anchor.stages
+        """bool[count, n]: the ops that move 1..stages_per_sample anchor boundaries per sample.
+
+        Boundary c moves with the actions of stage c's tail and stage c+1's head only (its window,
+        `Anchor.windows`), so exploring a window moves one boundary and no other. A draw is a boundary
+        of the hot stage (the one before or after it, with probability 1/2 each) with probability 1/2,
+        else a boundary drawn uniformly."""
+        boundaries = anchor.stages - 1
         draws = self.config.stages_per_sample
         how_many = torch.randint(1, draws + 1, (count,), generator=self.generator)
-        uniform = torch.randint(0, stages, (count, draws), generator=self.generator)
+        uniform = torch.randint(0, boundaries, (count, draws), generator=self.generator)
         hot = torch.rand((count, draws), generator=self.generator) < 0.5
+        after = torch.rand((count, draws), generator=self.generator) < 0.5
         if anchor.hot_chip >= 0:
-            uniform = torch.where(hot, torch.full_like(uniform, anchor.hot_chip), uniform)
-        chosen = torch.zeros((count, stages), dtype=torch.bool)
+            # The hot stage's boundary after it (its tail) or before it (its head), where one exists.
+            side = torch.where(after, anchor.hot_chip, anchor.hot_chip - 1).clamp(0, boundaries - 1)
+            uniform = torch.where(hot, side, uniform)
+        chosen = torch.zeros(
+            (count, boundaries + 1), dtype=torch.bool
+        )  # the last column: no window
         for k in range(draws):
             rows = torch.nonzero(how_many > k).squeeze(1)
             chosen[rows, uniform[rows, k]] = True
-        return chosen[:, torch.from_numpy(anchor.placement)]
+        windows = torch.from_numpy(anchor.windows).clamp(max=boundaries)
+        windows = torch.where(windows < 0, boundaries, windows)
+        return chosen[:, windows]
 
     def rewards(self, problem: Problem, results: Sequence[Evaluation]) -> torch.Tensor:
         """The training reward: throughput over the anchor's (`failed_reward` for a failure)."""
@@ -211,14 +228,19 @@ class PPO:
             self.reanchor(problem, best)
         else:
             split = balanced_split(features.work, features.num_chips)
-            problem.state.anchor = make_anchor(features.work, split)
+            problem.state.anchor = make_anchor(features.work, split, edges=graph_edges(features))
             problem.state.throughput = 0.0
         return results
 
     def reanchor(self, problem: Problem, result: Evaluation) -> None:
         """Make `result`'s (legal) placement the problem's anchor."""
         assert result.placement is not None
-        problem.state.anchor = make_anchor(problem.features.work, result.placement, result.hot_chip)
+        problem.state.anchor = make_anchor(
+            problem.features.work,
+            result.placement,
+            result.hot_chip,
+            edges=graph_edges(problem.features),
+        )
         problem.state.throughput = result.throughput
 
     def step(self, problem: Problem) -> UpdateStats | None:
@@ -291,21 +313,7 @@ class PPO:
         self.updates += 1
         bounded = [r.throughput / problem.upper_bound if r.ok else 0.0 for r in results]
         if cfg.follow_best:
-            # Move to the best sample, also when it only ties the anchor: a pipeline's throughput is
-            # its slowest stage and stages often tie, so relieving one of several equally slow stages
-            # shows no gain yet is a step towards one (annealing accepts such moves too).
-            current = problem.state.anchor
-            moves = [
-                r
-                for r in results
-                if r.ok
-                and r.placement is not None
-                and r.throughput >= problem.state.throughput
-                and (current is None or not np.array_equal(r.placement, current.placement))
-            ]
-            best = max(moves, key=lambda r: r.throughput, default=None)  # the first of equals
-            if best is not None:
-                self.reanchor(problem, best)
+            self.follow(problem, results)
         return UpdateStats(
             samples=spent + count,
             mean_reward=float(np.mean(bounded)),
@@ -325,6 +333,44 @@ class PPO:
             anchor_reward=problem.state.throughput / problem.upper_bound,
         )
 
+    def follow(self, problem: Problem, results: Sequence[Evaluation], rtol: float = 1e-4) -> None:
+        """Re-anchor on the best sample, also when it only ties the anchor's throughput: a pipeline's
+        throughput is its slowest stage and stages often tie (BERT's repeated layers), so relieving
+        one of several equally slow stages shows no gain yet is a step towards one. Among equally
+        fast samples (within `rtol`) the one with the lightest chip loads (`stage_loads`, compared
+        largest first) wins, and a tie is taken only when its loads are no heavier than the
+        anchor's: the search then walks towards relieving every slowest stage, not back and forth."""
+        current = problem.state.anchor
+        reference = problem.state.throughput
+        work, chips = problem.features.work, problem.features.num_chips
+        moves = [
+            r
+            for r in results
+            if r.ok
+            and r.placement is not None
+            and r.throughput >= reference * (1 - rtol)
+            and (current is None or not np.array_equal(r.placement, current.placement))
+        ]
+        if not moves:
+            return
+        fastest = max(r.throughput for r in moves)
+        best: Evaluation | None = None
+        best_loads = np.zeros(0)
+        for r in moves:  # the lightest of the fastest, the first of equals
+            if r.throughput < fastest * (1 - rtol):
+                continue
+            assert r.placement is not None
+            loads = stage_loads(work, r.placement, chips)
+            if best is None or not lighter_or_equal(best_loads, loads, rtol):
+                best, best_loads = r, loads
+        assert best is not None
+        tie = current is not None and best.throughput <= reference * (1 + rtol)
+        if tie and not lighter_or_equal(
+            best_loads, stage_loads(work, current.placement, chips), rtol
+        ):
+            return
+        self.reanchor(problem, best)
+
     def state_dict(self) -> dict[str, object]:
         """Everything besides the policy's weights that a resumed run needs to continue identically."""
         return {
@@ -339,6 +385,30 @@ class PPO:
         self.generator.set_state(state["generator"])
         self.rng.bit_generator.state = state["rng"]
         self.updates = int(state["updates"])
+
+
+def graph_edges(features: GraphFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """(producers, consumers) of the problem's edges, as the anchor's stage order wants them."""
+    edge_index = features.edge_index.numpy()
+    return edge_index[0], edge_index[1]
+
+
+def stage_loads(work: np.ndarray, placement: np.ndarray, num_chips: int) -> np.ndarray:
+    """float64[num_chips]: each chip's summed op work, largest first (the tie-breaker of equally fast
+    placements: fewer chips at the top load is closer to relieving the bottleneck)."""
+    loads = np.bincount(placement, weights=work, minlength=num_chips)
+    return -np.sort(-loads)
+
+
+def lighter_or_equal(loads: np.ndarray, than: np.ndarray, rtol: float = 1e-9) -> bool:
+    """Whether `loads` (largest first) is lexicographically at most `than`, with relative tolerance."""
+    scale = max(float(than[0]) if len(than) else 0.0, 1e-30)
+    for a, b in zip(loads.tolist(), than.tolist(), strict=False):
+        if a < b - rtol * scale:
+            return True
+        if a > b + rtol * scale:
+            return False
+    return True
 
 
 def train(
