@@ -36,8 +36,12 @@ from torch import nn
 
 from chiplex.learned.anchor import Anchor, balanced_split, make_anchor
 from chiplex.learned.features import GraphFeatures
-from chiplex.learned.policy import PlacementPolicy
+from chiplex.learned.policy import PlacementPolicy, PolicyOutput
 from chiplex.runtime_sim.evaluate import Evaluation
+
+STEP_SCALES = (1.0, 2.0, 4.0)
+"""Factors on the policy's std a sample explores with (drawn uniformly per sample, independent of the
+policy): most boundary moves worth making are an op or two, some are a block of ops."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class AnchorState:
     anchor: Anchor | None = None
     throughput: float = 0.0
     """samples/s of the anchor (0: not legal, the upper bound is the reference instead)."""
+    loads: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """The anchor's `resource_loads` (the tie-break of equally fast samples)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,29 +156,35 @@ class PPO:
         anchor: Anchor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(actions [count, n], their log-probabilities [count], the value estimate [], which ops
-        were explored [count, n]) without grad. `greedy` returns the mean action (the policy's best
-        guess) as the first sample.
+        were explored and with which step [count, n]: 0 not explored, else the factor on the policy's
+        std, see `explored_log_prob`) without grad. `greedy` returns the mean action (the policy's
+        best guess) as the first sample.
 
         With an anchor and `PPOConfig.stages_per_sample`, each sample explores the ops of a few anchor
         boundaries only (one of the hot stage's with probability 1/2 each, else one drawn uniformly);
-        the other ops keep the anchor (action 0). The boundaries are drawn independently of the policy, so
-        the sample's log-probability is that of its explored ops (a policy over the ops given the
-        draw)."""
+        the other ops keep the anchor (action 0). Each such sample also draws a step, a factor from
+        STEP_SCALES on the policy's std (small moves and annealing-sized ones in one batch). The
+        boundaries and the step are drawn independently of the policy, so the sample's
+        log-probability is that of its explored ops under the scaled std (a policy over the ops given
+        the draw)."""
         with torch.no_grad():
             out = self.policy(features, None if anchor is None else anchor.features)
             n = features.num_nodes
             noise = torch.randn((count, n), generator=self.generator)
-            explored = torch.ones((count, n), dtype=torch.bool)
+            explored = torch.ones((count, n))
             if anchor is not None and self.config.stages_per_sample > 0 and anchor.stages > 1:
-                explored = self._explored_stages(anchor, count)
-            sampled = out.mean + out.log_std.exp() * noise
+                steps = torch.tensor(STEP_SCALES)[
+                    torch.randint(0, len(STEP_SCALES), (count, 1), generator=self.generator)
+                ]
+                explored = self._explored_stages(anchor, count) * steps
+            sampled = out.mean + out.log_std.exp() * explored.clamp(min=1.0) * noise
             # Unexplored ops keep the anchor's boundaries (action 0), not the mean: a mean that drifted
             # on a few updates' noise would otherwise move every boundary of every sample at once.
-            actions = torch.where(explored, sampled, torch.zeros_like(sampled))
+            actions = torch.where(explored > 0, sampled, torch.zeros_like(sampled))
             if greedy:
-                explored[0] = False
+                explored[0] = 0.0
                 actions[0] = out.mean
-            logprobs = (out.distribution().log_prob(actions) * explored).sum(1)
+            logprobs = explored_log_prob(out, actions, explored)
         return actions, logprobs, out.value, explored
 
     def _explored_stages(self, anchor: Anchor, count: int) -> torch.Tensor:
@@ -242,6 +254,9 @@ class PPO:
             edges=graph_edges(problem.features),
         )
         problem.state.throughput = result.throughput
+        problem.state.loads = resource_loads(
+            result, problem.features.work, problem.features.num_chips
+        )
 
     def step(self, problem: Problem) -> UpdateStats | None:
         """One rollout and update on `problem`; None when the judge returned nothing (budget spent)."""
@@ -284,7 +299,7 @@ class PPO:
                 mb = torch.from_numpy(indices[start : start + minibatch])
                 out = self.policy(features, anchor.features)
                 dist = out.distribution()
-                new_logprob = (dist.log_prob(actions[mb]) * explored[mb]).sum(1)
+                new_logprob = explored_log_prob(out, actions[mb], explored[mb])
                 # The log-probability sums over every op: clamp so that exp cannot overflow.
                 logratio = (new_logprob - logprobs[mb]).clamp(-20.0, 20.0)
                 ratio = logratio.exp()
@@ -337,7 +352,7 @@ class PPO:
         """Re-anchor on the best sample, also when it only ties the anchor's throughput: a pipeline's
         throughput is its slowest stage and stages often tie (BERT's repeated layers), so relieving
         one of several equally slow stages shows no gain yet is a step towards one. Among equally
-        fast samples (within `rtol`) the one with the lightest chip loads (`stage_loads`, compared
+        fast samples (within `rtol`) the one with the lightest loads (`resource_loads`, compared
         largest first) wins, and a tie is taken only when its loads are no heavier than the
         anchor's: the search then walks towards relieving every slowest stage, not back and forth."""
         current = problem.state.anchor
@@ -359,15 +374,12 @@ class PPO:
         for r in moves:  # the lightest of the fastest, the first of equals
             if r.throughput < fastest * (1 - rtol):
                 continue
-            assert r.placement is not None
-            loads = stage_loads(work, r.placement, chips)
+            loads = resource_loads(r, work, chips)
             if best is None or not lighter_or_equal(best_loads, loads, rtol):
                 best, best_loads = r, loads
         assert best is not None
         tie = current is not None and best.throughput <= reference * (1 + rtol)
-        if tie and not lighter_or_equal(
-            best_loads, stage_loads(work, current.placement, chips), rtol
-        ):
+        if tie and not lighter_or_equal(best_loads, problem.state.loads, rtol):
             return
         self.reanchor(problem, best)
 
@@ -387,17 +399,30 @@ class PPO:
         self.updates = int(state["updates"])
 
 
+def explored_log_prob(
+    out: PolicyOutput, actions: torch.Tensor, explored: torch.Tensor
+) -> torch.Tensor:
+    """float[b]: log-probability of each sample's explored ops, op i drawn from
+    Normal(mean_i, std_i x explored[b, i]) where explored[b, i] > 0; unexplored ops count nothing."""
+    step = torch.where(explored > 0, explored, torch.ones_like(explored))
+    dist = torch.distributions.Normal(out.mean, out.log_std.exp() * step)
+    return (dist.log_prob(actions) * (explored > 0)).sum(1)
+
+
 def graph_edges(features: GraphFeatures) -> tuple[np.ndarray, np.ndarray]:
     """(producers, consumers) of the problem's edges, as the anchor's stage order wants them."""
     edge_index = features.edge_index.numpy()
     return edge_index[0], edge_index[1]
 
 
-def stage_loads(work: np.ndarray, placement: np.ndarray, num_chips: int) -> np.ndarray:
-    """float64[num_chips]: each chip's summed op work, largest first (the tie-breaker of equally fast
-    placements: fewer chips at the top load is closer to relieving the bottleneck)."""
-    loads = np.bincount(placement, weights=work, minlength=num_chips)
-    return -np.sort(-loads)
+def resource_loads(result: Evaluation, work: np.ndarray, num_chips: int) -> np.ndarray:
+    """The simulator's busy seconds per chip and link, largest first (`Evaluation.busy_s`), else each
+    chip's summed op work: the tie-break of equally fast placements (fewer resources at the top load
+    is closer to relieving the bottleneck)."""
+    if result.busy_s:
+        return np.asarray(result.busy_s, dtype=np.float64)
+    assert result.placement is not None
+    return -np.sort(-np.bincount(result.placement, weights=work, minlength=num_chips))
 
 
 def lighter_or_equal(loads: np.ndarray, than: np.ndarray, rtol: float = 1e-9) -> bool:
