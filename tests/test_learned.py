@@ -36,6 +36,7 @@ from chiplex.learned.features import (
     node_depths,
 )
 from chiplex.learned.policy import GraphEncoder, SegmentAttention
+from chiplex.learned.ppo import STEP_SCALES, explored_log_prob
 from chiplex.runtime_sim.evaluate import Evaluation
 from chiplex.targets.legality import check_placement
 from chiplex.testing import nn_graph, target_for, transformer_graph
@@ -354,25 +355,72 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path: Path, damage: str, messa
     assert str(path) in text and "\n" not in text
 
 
-def test_samples_explore_a_few_anchor_stages() -> None:
+def test_samples_explore_a_few_anchor_boundaries() -> None:
     g = graph(7, 60)
     f = graph_features(g, target_for(g, 6))
     placement = np.repeat(np.arange(6), 10)
     anchor = make_anchor(f.work, placement, hot_chip=3)
     ppo = PPO(new_policy(SMALL, seed=0), PPOConfig(stages_per_sample=2), seed=0)
     actions, logprobs, _, explored = ppo.sample(f, 64, greedy=True, anchor=anchor)
-    mean = ppo.policy(f, anchor.features).mean.detach()
-    assert not explored[0].any() and torch.equal(actions[0], mean)  # the mean action first
-    stages = [set(placement[explored[i].numpy()].tolist()) for i in range(1, 64)]
-    assert all(1 <= len(s) <= 2 for s in stages)
-    assert sum(3 in s for s in stages) > 63 / 2  # the hot stage, half the draws and then some
-    # Unexplored ops take their mean exactly; the log-probability counts the explored ops only.
-    assert torch.equal(actions[~explored], mean.expand(64, -1)[~explored])
     out = ppo.policy(f, anchor.features)
-    expected = (out.distribution().log_prob(actions) * explored).sum(1)
-    assert torch.allclose(logprobs, expected.detach(), atol=1e-4)
-    # Every placement stays within the stages it explored, or their neighbours.
+    mean = out.mean.detach()
+    assert not explored[0].any() and torch.equal(actions[0], mean)  # the mean action first
+    windows = anchor.windows
+    boundaries = [set(windows[explored[i].numpy() > 0].tolist()) for i in range(1, 64)]
+    assert all(1 <= len(b) <= 2 and -1 not in b for b in boundaries)
+    for i, chosen in enumerate(boundaries, start=1):  # whole windows, one step per sample
+        assert np.array_equal(explored[i].numpy() > 0, np.isin(windows, list(chosen)))
+        assert set(explored[i][explored[i] > 0].tolist()) <= set(STEP_SCALES)
+        assert len(set(explored[i][explored[i] > 0].tolist())) == 1
+    assert sum(bool(b & {2, 3}) for b in boundaries) > 63 / 2  # the hot stage's, half the draws
+    assert {float(explored[i].max()) for i in range(1, 64)} == set(STEP_SCALES)
+    # Unexplored ops keep the anchor (action 0); the log-probability counts the explored ops only,
+    # each under the policy's std times the sample's step.
+    assert torch.all(actions[1:][explored[1:] == 0] == 0)
+    std = out.log_std.detach().exp()
+    expected = torch.stack(
+        [
+            torch.distributions.Normal(mean, std * explored[i].clamp(min=1.0))
+            .log_prob(actions[i])[explored[i] > 0]
+            .sum()
+            for i in range(64)
+        ]
+    )
+    assert torch.allclose(logprobs, expected, atol=1e-4)
+    assert torch.allclose(explored_log_prob(out, actions, explored).detach(), expected, atol=1e-4)
+    # Every placement moves only the boundaries it explored: changed ops sit in their windows.
     for i, p in enumerate(anchor.placements(actions.numpy())[1:], start=1):
-        moved = set(np.flatnonzero(p != placement).tolist())
-        touched = {c + d for c in stages[i - 1] for d in (-1, 0, 1)}
-        assert {int(placement[op]) for op in moved} <= touched
+        moved = np.flatnonzero(p != placement)
+        assert set(windows[moved].tolist()) <= boundaries[i - 1]
+
+
+def follow_problem(anchor_busy: tuple[float, ...]) -> tuple[PPO, Problem]:
+    g = graph(3, 12)
+    f = graph_features(g, target_for(g, 3))
+    problem = Problem(f, upper_bound=200.0, evaluate=lambda placements: [])
+    ppo = PPO(new_policy(SMALL, seed=0), PPOConfig(), seed=0)
+    ppo.reanchor(problem, Evaluation(np.repeat(np.arange(3), 4), 100.0, False, busy_s=anchor_busy))
+    return ppo, problem
+
+
+def test_follow_takes_a_faster_sample_or_a_lighter_tie_only() -> None:
+    faster = np.array([0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    tie = np.array([0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2])
+    ppo, problem = follow_problem((5.0, 5.0, 4.0))
+    # A tie whose busiest resources are heavier is not followed (no wandering on a plateau) ...
+    ppo.follow(problem, [Evaluation(tie, 100.0, False, busy_s=(5.0, 5.0, 4.5))])
+    assert problem.state.anchor is not None
+    assert problem.state.anchor.placement.tolist() == np.repeat(np.arange(3), 4).tolist()
+    # ... a tie that relieves one of two equally busy resources is, and among equally fast samples
+    # the lightest wins ...
+    lighter = Evaluation(tie, 100.0, False, busy_s=(5.0, 4.9, 4.0))
+    ppo.follow(problem, [Evaluation(faster, 100.0, False, busy_s=(5.0, 5.0, 5.0)), lighter])
+    assert problem.state.anchor.placement.tolist() == tie.tolist()
+    assert problem.state.loads.tolist() == [5.0, 4.9, 4.0]
+    # ... and a faster sample is followed however busy its resources are.
+    ppo.follow(problem, [Evaluation(faster, 101.0, False, busy_s=(9.0, 9.0, 9.0))])
+    assert problem.state.anchor.placement.tolist() == faster.tolist()
+    assert problem.state.throughput == 101.0
+    # A slower sample never is.
+    ppo.follow(problem, [Evaluation(tie, 99.0, False, busy_s=(1.0,))])
+    assert problem.state.anchor.placement.tolist() == faster.tolist()

@@ -80,3 +80,72 @@ def test_balanced_split() -> None:
     assert balanced_split(np.ones(6), 3).tolist() == [0, 0, 1, 1, 2, 2]
     assert balanced_split(np.array([1.0, 10.0, 1.0]), 4).tolist() == [0, 1, 2]
     assert balanced_split(np.zeros(0), 3).tolist() == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(graph_and_target(max_ops=30, max_chips=6), st.integers(0, 2**32 - 1))
+def test_the_stage_order_keeps_the_anchor_and_the_dataflow(problem, seed: int) -> None:  # type: ignore[no-untyped-def]
+    """With the graph's edges (cheap ops moved to their stage's edges): the order is a topological
+    order, stage after stage; the zero action is the anchor; every sample sends data forward only."""
+    g, target = problem
+    legal = place_dp(g, target)
+    work = op_work(g, target)
+    anchor = make_anchor(work, legal, edges=(g.src, g.dst))
+    position = np.empty(g.num_nodes, dtype=np.int64)
+    position[anchor.order] = np.arange(g.num_nodes)
+    assert np.all(position[g.src] < position[g.dst])
+    assert np.all(np.diff(anchor.placement[anchor.order]) >= 0)
+    assert np.array_equal(anchor.placements(np.zeros(g.num_nodes))[0], legal)
+    rng = np.random.default_rng(seed)
+    for sample in anchor.placements(rng.normal(0, 1.0, (8, g.num_nodes))):
+        assert np.all(sample[g.src] <= sample[g.dst])
+        assert sample.min() == 0 and np.all(np.diff(np.unique(sample)) == 1)
+    actions = np.random.default_rng(seed).normal(0, 1.0, (8, g.num_nodes))
+    assert np.array_equal(anchor.placements(actions), anchor.placements(actions.copy()))
+
+
+def test_a_cheap_sink_goes_last_and_a_cheap_source_first() -> None:
+    # Stage 0: 0 -> 1 -> 3 (heavy) and 0 -> 2 (cheap), both read by 4 on stage 1. Stage 1: 4 -> 6 -> 7
+    # (heavy) and 5 (cheap), which reads stage 0's op 0 and feeds 6.
+    src = np.array([0, 1, 0, 2, 3, 0, 5, 4, 6])
+    dst = np.array([1, 3, 2, 4, 4, 5, 6, 6, 7])
+    work = np.array([10.0, 10.0, 0.01, 10.0, 10.0, 0.01, 10.0, 10.0])
+    placement = np.repeat([0, 1], 4)
+    anchor = make_anchor(work, placement, edges=(src, dst))
+    assert anchor.order.tolist() == [0, 1, 3, 2, 5, 4, 6, 7]
+    assert make_anchor(work, placement).order.tolist() == list(range(8))  # no edges: index order
+    assert anchor.windows.tolist() == [-1, -1, 0, 0, 0, 0, -1, -1]
+    # The smallest moves of the boundary hand over the cheap op alone, not a heavy op with it:
+    # stage 1's head a little lighter takes op 2, a little heavier gives op 5 away.
+    lighter, heavier = np.zeros(8), np.zeros(8)
+    lighter[[4, 5]], heavier[[4, 5]] = -0.01, 0.01
+    assert anchor.placements(lighter)[0].tolist() == [0, 0, 1, 0, 1, 1, 1, 1]
+    assert anchor.placements(heavier)[0].tolist() == [0, 0, 0, 0, 1, 0, 1, 1]
+    # In index order the same boundary cannot move by the cheap op alone.
+    index_anchor = make_anchor(work, placement)
+    assert index_anchor.placements(lighter)[0].tolist() in (
+        placement.tolist(),
+        [0, 0, 0, 1, 1, 1, 1, 1],
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(work_and_placement(), st.integers(0, 2**32 - 1), st.floats(0.01, 5.0))
+def test_a_window_moves_its_boundary_only(
+    case: tuple[np.ndarray, np.ndarray], seed: int, scale: float
+) -> None:
+    """Actions on boundary c's window (stage c's tail, stage c+1's head) change no op outside stages
+    c and c+1, and no op outside the window changes stage at all."""
+    work, placement = case
+    anchor = make_anchor(work, placement)
+    if anchor.stages < 2:
+        return
+    rng = np.random.default_rng(seed)
+    c = int(rng.integers(anchor.stages - 1))
+    window = anchor.windows == c
+    actions = np.where(window, rng.normal(0, scale, len(work)), 0.0)
+    moved = anchor.placements(actions)[0]
+    changed = np.flatnonzero(moved != placement)
+    assert np.all(window[changed])
+    # Stages do not disappear or renumber: every other op keeps its chip exactly.
+    assert np.array_equal(moved[~window], placement[~window])

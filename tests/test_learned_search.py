@@ -190,3 +190,23 @@ def test_place_pass_rejects_learned_options_for_other_strategies() -> None:
     pipeline = "annotate-costs{target=tpu-ring8},place{strategy=dp budget=8}"
     with pytest.raises(ChiplexError, match="need strategy=learned"):
         compile_module(load_module(MLP), "tpu-ring8", pipeline=pipeline)
+
+
+def test_evaluations_carry_the_busiest_resources() -> None:
+    """`Evaluation.busy_s` (the learned search's tie-break): every chip's compute and every used link's
+    serialisation per micro-batch, largest first; the saturated one sets the period."""
+    from chiplex.runtime_sim.evaluate import Evaluator
+
+    g = graph(4, 30)
+    target = target_for(g, 4, slack=1.1)
+    evaluator = Evaluator(g, target)
+    placement = search(g, target, "dp", Budget(evaluations=1)).placement
+    result = evaluator(placement)
+    report = evaluator.report(placement)
+    assert list(result.busy_s) == sorted(result.busy_s, reverse=True)
+    assert len(result.busy_s) >= target.num_chips
+    assert result.busy_s[0] == pytest.approx(
+        max(max(report.chip_busy_s), max(report.link_utilisation) * report.period_s)
+    )
+    if report.saturated:
+        assert result.busy_s[0] == pytest.approx(report.period_s, rel=0.05)

@@ -5,28 +5,41 @@ heuristic (the `learned` strategy uses the better of dp's and greedy's, the same
 search then moves the anchor to the best placement found so far), and the action moves the anchor's
 stage boundaries:
 
-1. order: the ops sorted by (anchor chip, index). Every legal placement has chip(u) <= chip(v) on every
-   edge u -> v, so this is a topological order in which the anchor is contiguous: chip c's ops form
-   the c-th run.
+1. order: the ops sorted by anchor chip. Every legal placement has chip(u) <= chip(v) on every edge
+   u -> v, so stage after stage is a topological order in which the anchor is contiguous: chip c's ops
+   form the c-th run. Within a stage the ops follow their index, except that cheap ops move to the
+   stage's edges when the dataflow allows (`stage_order`): a cheap op whose consumers all sit on later
+   chips goes last and one whose producers all sit on earlier chips goes first, so that the smallest
+   boundary move hands exactly that op to the neighbouring chip. On a pipeline whose stages tie
+   (BERT's repeated layers) relieving the slowest stage takes one bias add or layer norm, not the
+   matmul that follows it in index order.
 2. base weight of op i on anchor chip c: (1 - FLOOR) x work_i / work(c) + FLOOR / ops(c), so every
    anchor chip's ops weigh exactly 1 and every op weighs a little (a zero-work op still has a position).
-3. an action z (one real per op) re-weights: w_i = base_i x exp(z_i). The boundary between anchor
-   stages c and c+1 moves to where the re-weighted work of those two stages splits in half (the first
-   op whose middle lies past it starts stage c+1); boundaries that cross meet, and stages left empty are
-   closed up (chips stay 0..m'-1 without gaps).
+3. an action z (one real per op) re-weights: w_i = base_i x exp(z_i). Each anchor stage has a head
+   (the ops whose middle lies before half its base weight) and a tail (the rest). Boundary c (between
+   anchor stages c and c+1) moves to the point that divides the re-weighted work of stage c's tail and
+   stage c+1's head in the ratio their base weights divide it (the first op whose middle lies past it
+   starts stage c+1); stages left empty are closed up (chips stay 0..m'-1 without gaps).
 
-Only the actions of stages c and c+1 move boundary c, so a move is local: a pipeline's throughput is its
-slowest stage, and perturbing every boundary at once nearly always makes some other stage the new
-bottleneck. With z = 0 both stages weigh exactly 1 and every op's middle sits at least half its own base
-weight away from the half-way point, so the zero action reproduces the anchor exactly; a positive z_i
-makes op i "heavier", pushing both boundaries of its stage inwards (its stage gets fewer ops). Every
+Only the actions of stage c's tail and stage c+1's head move boundary c, and it stays between the
+middles of the two stages, so a move is local: a pipeline's throughput is its slowest stage, and
+perturbing every boundary at once nearly always makes some other stage the new bottleneck. Each
+boundary has its own actions: handing a stage's last op to the next chip does not also hand its first
+op to the previous one (with one weight per stage, as before, it did whenever both were cheap, so a
+tie of equally slow stages could not be relieved by one move). With z = 0 the dividing point is the
+anchor's boundary and every op's middle sits at least half its own base weight away from it, so the
+zero action reproduces the anchor exactly; a positive z_i makes op i "heavier", pushing the boundary
+on its side of the stage inwards (its stage gets fewer ops). Every
 sample is a contiguous cut of a topological order: acyclic and gap-free by construction; only memory,
 hop-span and pinning rules may still need the repair. The action cannot open chips the anchor leaves unused (m < K)
 or make a placement that is not contiguous in `order`; both are documented limits (docs/learned.md).
+The anchor's feature columns use the index order within a stage (as before the stage order was
+refined), so checkpoints trained with them read the same inputs.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +51,9 @@ ANCHOR_FEATURES = 4
 """Per-op anchor columns: stage position, share within the stage, on the hot chip, log stage load."""
 HOT_COLUMN = 2
 """The anchor column that is 1 on the ops of the anchor's hot chip."""
+CHEAP_SHARE = 0.01
+"""An op is cheap (`stage_order` moves it to its stage's edge) when its work is at most this share of
+its anchor stage's work: bias adds, layer norms and reshapes next to matmuls."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,17 +63,36 @@ class Anchor:
     placement: np.ndarray
     """int64[n]: the anchor placement (chips 0..m-1)."""
     order: np.ndarray
-    """int64[n]: the ops sorted by (anchor chip, index), a topological order."""
+    """int64[n]: the ops sorted by anchor chip (within a chip `stage_order`'s order, else the index):
+    a topological order."""
     base: np.ndarray
     """float64[n] in `order`: base weights, each anchor chip's ops summing to 1."""
     stages: int
     """m: chips the anchor uses."""
     starts: np.ndarray
     """int64[m + 1]: where each anchor stage starts in `order` (and n at the end)."""
+    halves: np.ndarray
+    """int64[m]: where each anchor stage's tail starts in `order` (its first op whose middle lies
+    past half the stage's base weight); the head is the rest."""
+    tail_shares: np.ndarray
+    """float64[m - 1]: stage c's tail weight over the weight of its tail and stage c+1's head (the
+    point between them where boundary c sits under the zero action)."""
     hot_chip: int
     """The simulator's critical chip for the anchor (-1: unknown)."""
     features: torch.Tensor
     """float32[n, ANCHOR_FEATURES], in op index order (the policy's extra input)."""
+
+    @property
+    def windows(self) -> np.ndarray:
+        """int64[n] in op index order: the boundary each op's action moves (stage c's tail and stage
+        c+1's head move boundary c), -1 for the first stage's head and the last stage's tail, whose
+        actions move nothing."""
+        positions = np.arange(len(self.order))
+        window = np.searchsorted(self.halves, positions, side="right") - 1
+        window[window >= self.stages - 1] = -1
+        out = np.empty_like(window)
+        out[self.order] = window
+        return out
 
     def placements(self, actions: np.ndarray) -> np.ndarray:
         """int64[b, n] placements from float[b, n] actions (op index order); zeros give the anchor."""
@@ -69,10 +104,11 @@ class Anchor:
         cumulative = np.cumsum(weighted, axis=1)
         middle = cumulative - weighted / 2
         before = np.concatenate([np.zeros((b, 1)), cumulative], axis=1)  # before[:, j]: ops < j
-        # Boundary c (between anchor stages c and c+1) sits where the re-weighted work of the two
-        # stages splits in half: only the actions of these two stages move it.
-        start, end = self.starts[:-2], self.starts[2:]
-        threshold = (before[:, start] + before[:, end]) / 2
+        # Boundary c (between anchor stages c and c+1) divides the re-weighted work of stage c's
+        # tail and stage c+1's head in the ratio the anchor's weights divide it: only the actions of
+        # those two half-stages move it, and it stays inside them.
+        low, high = before[:, self.halves[:-1]], before[:, self.halves[1:]]
+        threshold = low + self.tail_shares[None, :] * (high - low)
         bounds = np.stack([np.searchsorted(middle[r], threshold[r]) for r in range(b)])
         bounds = np.maximum.accumulate(bounds, axis=1)  # crossing boundaries meet
         positions = np.arange(n)
@@ -85,24 +121,31 @@ class Anchor:
         return out
 
 
-def make_anchor(work: np.ndarray, placement: np.ndarray, hot_chip: int = -1) -> Anchor:
+def make_anchor(
+    work: np.ndarray,
+    placement: np.ndarray,
+    hot_chip: int = -1,
+    edges: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Anchor:
     """Prepare `placement` (legal: chips 0..m-1 without gaps, edges non-decreasing) as an anchor over
-    per-op `work` (seconds, > 0; `features.op_work`)."""
+    per-op `work` (seconds, > 0; `features.op_work`). With the graph's `edges` (producers, consumers)
+    the ops within a stage follow `stage_order`, else their index."""
     placement = np.asarray(placement, dtype=np.int64)
     n = len(placement)
     used, chip_of = np.unique(placement, return_inverse=True)  # closes any gap defensively
     m = len(used)
-    order = np.lexsort((np.arange(n), chip_of))
+    index_order = np.lexsort((np.arange(n), chip_of))
     work = np.maximum(np.asarray(work, dtype=np.float64), 1e-30)
+    order = index_order if edges is None else stage_order(work, chip_of, *edges)
     chip_work = np.bincount(chip_of, weights=work, minlength=m)
     chip_ops = np.bincount(chip_of, minlength=m).astype(np.float64)
     base = (1 - FLOOR) * work / chip_work[chip_of] + FLOOR / chip_ops[chip_of]
-    ordered_base = base[order]
-    # Share of each op's chip weight before its middle, in `order` (0 at a stage's start, 1 at its end).
-    cumulative = np.cumsum(ordered_base)
-    within_ordered = cumulative - ordered_base / 2 - chip_of[order]
+    # Share of each op's chip weight before its middle, in index order within the stage (0 at a
+    # stage's start, 1 at its end): the feature checkpoints were trained with.
+    index_base = base[index_order]
+    within_ordered = np.cumsum(index_base) - index_base / 2 - chip_of[index_order]
     within = np.empty(n)
-    within[order] = within_ordered
+    within[index_order] = within_ordered
     hot = -1
     if hot_chip >= 0 and hot_chip in used:
         hot = int(np.searchsorted(used, hot_chip))
@@ -116,15 +159,88 @@ def make_anchor(work: np.ndarray, placement: np.ndarray, hot_chip: int = -1) -> 
         ],
         axis=1,
     )
+    starts = np.concatenate([[0], np.cumsum(np.bincount(chip_of, minlength=m))]).astype(np.int64)
+    ordered_base = base[order]
+    cumulative = np.concatenate([[0.0], np.cumsum(ordered_base)])
+    middles = cumulative[1:] - ordered_base / 2 - chip_of[order]  # share of the stage before each
+    halves = np.array(
+        [
+            starts[c] + int(np.searchsorted(middles[starts[c] : starts[c + 1]], 0.5))
+            for c in range(m)
+        ],
+        dtype=np.int64,
+    )
+    tail = cumulative[starts[1:-1]] - cumulative[halves[:-1]]
+    head = cumulative[halves[1:]] - cumulative[starts[1:-1]]
     return Anchor(
         placement=chip_of.astype(np.int64),
         order=order,
         base=ordered_base,
         stages=m,
-        starts=np.concatenate([[0], np.cumsum(np.bincount(chip_of, minlength=m))]).astype(np.int64),
+        starts=starts,
+        halves=halves,
+        tail_shares=tail / np.maximum(tail + head, 1e-300),
         hot_chip=hot,
         features=torch.from_numpy(features.astype(np.float32)),
     )
+
+
+def stage_order(
+    work: np.ndarray, chip_of: np.ndarray, src: np.ndarray, dst: np.ndarray
+) -> np.ndarray:
+    """int64[n]: the ops stage after stage (by `chip_of`), each stage in a topological order that is
+    its index order except at its edges: the tail is built from the end by taking, among the ops whose
+    consumers in the stage are all taken, a cheap one (work <= CHEAP_SHARE of the stage's) when there
+    is one, else the highest index; the head likewise from the start (a cheap ready op, else the lowest
+    index). Each edge covers up to half the stage's ops. Edges must respect `chip_of`
+    (chip(src) <= chip(dst))."""
+    n = len(chip_of)
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    inside = chip_of[src] == chip_of[dst]
+    src, dst = src[inside], dst[inside]
+    consumers: list[list[int]] = [[] for _ in range(n)]
+    producers: list[list[int]] = [[] for _ in range(n)]
+    for u, v in zip(src.tolist(), dst.tolist(), strict=True):
+        consumers[u].append(v)
+        producers[v].append(u)
+    chip_work = np.bincount(chip_of, weights=work)
+    cheap = (work <= CHEAP_SHARE * chip_work[chip_of]).tolist()
+    index_order = np.lexsort((np.arange(n), chip_of))
+    starts = np.concatenate([[0], np.cumsum(np.bincount(chip_of))]).astype(np.int64)
+    out: list[int] = []
+    for c in range(len(starts) - 1):
+        ops = index_order[starts[c] : starts[c + 1]].tolist()
+        # The tail, from the end: (not cheap, -index) picks a cheap sink first, else the latest op.
+        waiting = {v: len(consumers[v]) for v in ops}
+        heap = [(not cheap[v], -v) for v in ops if waiting[v] == 0]
+        heapq.heapify(heap)
+        tail: list[int] = []
+        while heap and 2 * len(tail) < len(ops):
+            _, negative = heapq.heappop(heap)
+            v = -negative
+            tail.append(v)
+            for u in producers[v]:
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    heapq.heappush(heap, (not cheap[u], -u))
+        in_tail = set(tail)
+        # The head, from the start, over the rest (closed under producers: the tail is closed under
+        # consumers): (not cheap, index) picks a cheap source first, else the earliest op.
+        rest = [v for v in ops if v not in in_tail]
+        pending = {v: len(producers[v]) for v in rest}
+        ready = [(not cheap[v], v) for v in rest if pending[v] == 0]
+        heapq.heapify(ready)
+        while ready:
+            _, v = heapq.heappop(ready)
+            out.append(v)
+            for w in consumers[v]:
+                if w in pending:
+                    pending[w] -= 1
+                    if pending[w] == 0:
+                        heapq.heappush(ready, (not cheap[w], w))
+        out.extend(reversed(tail))
+    return np.asarray(out, dtype=np.int64)
 
 
 def balanced_split(work: np.ndarray, num_chips: int) -> np.ndarray:

@@ -11,15 +11,18 @@ problem's upper bound, in (0, 1]) is what `UpdateStats` reports, comparable acro
 Each update (`PPO.step`):
   0. on a problem's first update: evaluate its candidate anchors (`Problem.anchors`, e.g. dp's and
      greedy's placements) and anchor on the best legal one (else on a work-balanced split);
-  1. rollout: the mean action first, then `samples_per_update - 1` samples of the current policy, turned
-     into placements around the anchor and sent at once to `problem.evaluate` (the shared evaluator,
-     which repairs, simulates and runs them in parallel on its executor);
+  1. rollout: the mean action first, then `samples_per_update - 1` samples of the current policy, each
+     exploring the windows of one or two anchor boundaries with a step of 1, 2 or 4 times its std (the
+     other ops keep the anchor), turned into placements around the anchor and sent at once to
+     `problem.evaluate` (the shared evaluator, which repairs, simulates and runs them in parallel on
+     its executor);
   2. advantages: reward - value, normalised over the minibatch;
   3. `update_epochs` passes over the batch in `num_minibatches` minibatches: clipped surrogate objective,
      value loss, entropy bonus, gradient clipping (CleanRL's `ppo_continuous_action.py` loss, with
      GAE collapsing to reward - value for one-step episodes);
-  4. with `follow_best`, a sample better than the anchor becomes the new anchor (a search climbs: the
-     policy's residual is always relative to the best placement found so far).
+  4. with `follow_best`, the best sample becomes the new anchor when it is faster, or as fast with no
+     busier resources (`PPO.follow`; a search climbs: the policy's residual is always relative to the
+     best placement found so far).
 `train` drives `step` over a list of problems (round-robin) until told to stop: one problem for a search
 on one graph, many for pre-training.
 """
@@ -36,8 +39,12 @@ from torch import nn
 
 from chiplex.learned.anchor import Anchor, balanced_split, make_anchor
 from chiplex.learned.features import GraphFeatures
-from chiplex.learned.policy import PlacementPolicy
+from chiplex.learned.policy import PlacementPolicy, PolicyOutput
 from chiplex.runtime_sim.evaluate import Evaluation
+
+STEP_SCALES = (1.0, 2.0, 4.0)
+"""Factors on the policy's std a sample explores with (drawn uniformly per sample, independent of the
+policy): most boundary moves worth making are an op or two, some are a block of ops."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,10 @@ class PPOConfig:
     """Reward of a candidate for which no legal placement was found, on the anchor-relative scale
     (legal samples score throughput / anchor throughput > 0)."""
     stages_per_sample: int = 2
-    """Each sample explores the ops of at most this many anchor stages (0: every op), so that it moves
-    a few boundaries, as annealing's moves do: a pipeline runs at its slowest stage, and moving every
-    boundary at once nearly always makes some stage slower."""
+    """Each sample explores the ops of at most this many anchor boundaries (0: every op), so that it
+    moves a few boundaries, as annealing's moves do: a pipeline runs at its slowest stage, and moving
+    every boundary at once nearly always makes some stage slower. (Named for the stages it explored
+    before boundaries had their own actions; the name stays for checkpoint headers.)"""
     follow_best: bool = True
     """Re-anchor on a sample better than the anchor (searches); pre-training keeps each problem's
     heuristic anchor so that what it learns is what zero-shot use faces."""
@@ -76,6 +84,8 @@ class AnchorState:
     anchor: Anchor | None = None
     throughput: float = 0.0
     """samples/s of the anchor (0: not legal, the upper bound is the reference instead)."""
+    loads: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """The anchor's `resource_loads` (the tie-break of equally fast samples)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,41 +159,63 @@ class PPO:
         anchor: Anchor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(actions [count, n], their log-probabilities [count], the value estimate [], which ops
-        were explored [count, n]) without grad. `greedy` returns the mean action (the policy's best
-        guess) as the first sample.
+        were explored and with which step [count, n]: 0 not explored, else the factor on the policy's
+        std, see `explored_log_prob`) without grad. `greedy` returns the mean action (the policy's
+        best guess) as the first sample.
 
         With an anchor and `PPOConfig.stages_per_sample`, each sample explores the ops of a few anchor
-        stages only (the hot one with probability 1/2 each, else one drawn uniformly); the other ops
-        take their mean action. The stages are drawn independently of the policy, so the sample's
-        log-probability is that of its explored ops (a policy over the ops given the draw)."""
+        boundaries only (one of the hot stage's with probability 1/2 each, else one drawn uniformly);
+        the other ops keep the anchor (action 0). Each such sample also draws a step, a factor from
+        STEP_SCALES on the policy's std (small moves and annealing-sized ones in one batch). The
+        boundaries and the step are drawn independently of the policy, so the sample's
+        log-probability is that of its explored ops under the scaled std (a policy over the ops given
+        the draw)."""
         with torch.no_grad():
             out = self.policy(features, None if anchor is None else anchor.features)
             n = features.num_nodes
             noise = torch.randn((count, n), generator=self.generator)
-            explored = torch.ones((count, n), dtype=torch.bool)
+            explored = torch.ones((count, n))
             if anchor is not None and self.config.stages_per_sample > 0 and anchor.stages > 1:
-                explored = self._explored_stages(anchor, count)
+                steps = torch.tensor(STEP_SCALES)[
+                    torch.randint(0, len(STEP_SCALES), (count, 1), generator=self.generator)
+                ]
+                explored = self._explored_stages(anchor, count) * steps
+            sampled = out.mean + out.log_std.exp() * explored.clamp(min=1.0) * noise
+            # Unexplored ops keep the anchor's boundaries (action 0), not the mean: a mean that drifted
+            # on a few updates' noise would otherwise move every boundary of every sample at once.
+            actions = torch.where(explored > 0, sampled, torch.zeros_like(sampled))
             if greedy:
-                explored[0] = False
-            noise = noise * explored
-            actions = out.mean + out.log_std.exp() * noise
-            logprobs = (out.distribution().log_prob(actions) * explored).sum(1)
+                explored[0] = 0.0
+                actions[0] = out.mean
+            logprobs = explored_log_prob(out, actions, explored)
         return actions, logprobs, out.value, explored
 
     def _explored_stages(self, anchor: Anchor, count: int) -> torch.Tensor:
-        """bool[count, n]: the ops of 1..stages_per_sample anchor stages per sample."""
-        stages = anchor.stages
+        """bool[count, n]: the ops that move 1..stages_per_sample anchor boundaries per sample.
+
+        Boundary c moves with the actions of stage c's tail and stage c+1's head only (its window,
+        `Anchor.windows`), so exploring a window moves one boundary and no other. A draw is a boundary
+        of the hot stage (the one before or after it, with probability 1/2 each) with probability 1/2,
+        else a boundary drawn uniformly."""
+        boundaries = anchor.stages - 1
         draws = self.config.stages_per_sample
         how_many = torch.randint(1, draws + 1, (count,), generator=self.generator)
-        uniform = torch.randint(0, stages, (count, draws), generator=self.generator)
+        uniform = torch.randint(0, boundaries, (count, draws), generator=self.generator)
         hot = torch.rand((count, draws), generator=self.generator) < 0.5
+        after = torch.rand((count, draws), generator=self.generator) < 0.5
         if anchor.hot_chip >= 0:
-            uniform = torch.where(hot, torch.full_like(uniform, anchor.hot_chip), uniform)
-        chosen = torch.zeros((count, stages), dtype=torch.bool)
+            # The hot stage's boundary after it (its tail) or before it (its head), where one exists.
+            side = torch.where(after, anchor.hot_chip, anchor.hot_chip - 1).clamp(0, boundaries - 1)
+            uniform = torch.where(hot, side, uniform)
+        chosen = torch.zeros(
+            (count, boundaries + 1), dtype=torch.bool
+        )  # the last column: no window
         for k in range(draws):
             rows = torch.nonzero(how_many > k).squeeze(1)
             chosen[rows, uniform[rows, k]] = True
-        return chosen[:, torch.from_numpy(anchor.placement)]
+        windows = torch.from_numpy(anchor.windows).clamp(max=boundaries)
+        windows = torch.where(windows < 0, boundaries, windows)
+        return chosen[:, windows]
 
     def rewards(self, problem: Problem, results: Sequence[Evaluation]) -> torch.Tensor:
         """The training reward: throughput over the anchor's (`failed_reward` for a failure)."""
@@ -211,15 +243,23 @@ class PPO:
             self.reanchor(problem, best)
         else:
             split = balanced_split(features.work, features.num_chips)
-            problem.state.anchor = make_anchor(features.work, split)
+            problem.state.anchor = make_anchor(features.work, split, edges=graph_edges(features))
             problem.state.throughput = 0.0
         return results
 
     def reanchor(self, problem: Problem, result: Evaluation) -> None:
         """Make `result`'s (legal) placement the problem's anchor."""
         assert result.placement is not None
-        problem.state.anchor = make_anchor(problem.features.work, result.placement, result.hot_chip)
+        problem.state.anchor = make_anchor(
+            problem.features.work,
+            result.placement,
+            result.hot_chip,
+            edges=graph_edges(problem.features),
+        )
         problem.state.throughput = result.throughput
+        problem.state.loads = resource_loads(
+            result, problem.features.work, problem.features.num_chips
+        )
 
     def step(self, problem: Problem) -> UpdateStats | None:
         """One rollout and update on `problem`; None when the judge returned nothing (budget spent)."""
@@ -262,7 +302,7 @@ class PPO:
                 mb = torch.from_numpy(indices[start : start + minibatch])
                 out = self.policy(features, anchor.features)
                 dist = out.distribution()
-                new_logprob = (dist.log_prob(actions[mb]) * explored[mb]).sum(1)
+                new_logprob = explored_log_prob(out, actions[mb], explored[mb])
                 # The log-probability sums over every op: clamp so that exp cannot overflow.
                 logratio = (new_logprob - logprobs[mb]).clamp(-20.0, 20.0)
                 ratio = logratio.exp()
@@ -291,21 +331,7 @@ class PPO:
         self.updates += 1
         bounded = [r.throughput / problem.upper_bound if r.ok else 0.0 for r in results]
         if cfg.follow_best:
-            # Move to the best sample, also when it only ties the anchor: a pipeline's throughput is
-            # its slowest stage and stages often tie, so relieving one of several equally slow stages
-            # shows no gain yet is a step towards one (annealing accepts such moves too).
-            current = problem.state.anchor
-            moves = [
-                r
-                for r in results
-                if r.ok
-                and r.placement is not None
-                and r.throughput >= problem.state.throughput
-                and (current is None or not np.array_equal(r.placement, current.placement))
-            ]
-            best = max(moves, key=lambda r: r.throughput, default=None)  # the first of equals
-            if best is not None:
-                self.reanchor(problem, best)
+            self.follow(problem, results)
         return UpdateStats(
             samples=spent + count,
             mean_reward=float(np.mean(bounded)),
@@ -325,6 +351,41 @@ class PPO:
             anchor_reward=problem.state.throughput / problem.upper_bound,
         )
 
+    def follow(self, problem: Problem, results: Sequence[Evaluation], rtol: float = 1e-4) -> None:
+        """Re-anchor on the best sample, also when it only ties the anchor's throughput: a pipeline's
+        throughput is its slowest stage and stages often tie (BERT's repeated layers), so relieving
+        one of several equally slow stages shows no gain yet is a step towards one. Among equally
+        fast samples (within `rtol`) the one with the lightest loads (`resource_loads`, compared
+        largest first) wins, and a tie is taken only when its loads are no heavier than the
+        anchor's: the search then walks towards relieving every slowest stage, not back and forth."""
+        current = problem.state.anchor
+        reference = problem.state.throughput
+        work, chips = problem.features.work, problem.features.num_chips
+        moves = [
+            r
+            for r in results
+            if r.ok
+            and r.placement is not None
+            and r.throughput >= reference * (1 - rtol)
+            and (current is None or not np.array_equal(r.placement, current.placement))
+        ]
+        if not moves:
+            return
+        fastest = max(r.throughput for r in moves)
+        best: Evaluation | None = None
+        best_loads = np.zeros(0)
+        for r in moves:  # the lightest of the fastest, the first of equals
+            if r.throughput < fastest * (1 - rtol):
+                continue
+            loads = resource_loads(r, work, chips)
+            if best is None or not lighter_or_equal(best_loads, loads, rtol):
+                best, best_loads = r, loads
+        assert best is not None
+        tie = current is not None and best.throughput <= reference * (1 + rtol)
+        if tie and not lighter_or_equal(best_loads, problem.state.loads, rtol):
+            return
+        self.reanchor(problem, best)
+
     def state_dict(self) -> dict[str, object]:
         """Everything besides the policy's weights that a resumed run needs to continue identically."""
         return {
@@ -339,6 +400,43 @@ class PPO:
         self.generator.set_state(state["generator"])
         self.rng.bit_generator.state = state["rng"]
         self.updates = int(state["updates"])
+
+
+def explored_log_prob(
+    out: PolicyOutput, actions: torch.Tensor, explored: torch.Tensor
+) -> torch.Tensor:
+    """float[b]: log-probability of each sample's explored ops, op i drawn from
+    Normal(mean_i, std_i x explored[b, i]) where explored[b, i] > 0; unexplored ops count nothing."""
+    step = torch.where(explored > 0, explored, torch.ones_like(explored))
+    dist = torch.distributions.Normal(out.mean, out.log_std.exp() * step)
+    return (dist.log_prob(actions) * (explored > 0)).sum(1)
+
+
+def graph_edges(features: GraphFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """(producers, consumers) of the problem's edges, as the anchor's stage order wants them."""
+    edge_index = features.edge_index.numpy()
+    return edge_index[0], edge_index[1]
+
+
+def resource_loads(result: Evaluation, work: np.ndarray, num_chips: int) -> np.ndarray:
+    """The simulator's busy seconds per chip and link, largest first (`Evaluation.busy_s`), else each
+    chip's summed op work: the tie-break of equally fast placements (fewer resources at the top load
+    is closer to relieving the bottleneck)."""
+    if result.busy_s:
+        return np.asarray(result.busy_s, dtype=np.float64)
+    assert result.placement is not None
+    return -np.sort(-np.bincount(result.placement, weights=work, minlength=num_chips))
+
+
+def lighter_or_equal(loads: np.ndarray, than: np.ndarray, rtol: float = 1e-9) -> bool:
+    """Whether `loads` (largest first) is lexicographically at most `than`, with relative tolerance."""
+    scale = max(float(than[0]) if len(than) else 0.0, 1e-30)
+    for a, b in zip(loads.tolist(), than.tolist(), strict=False):
+        if a < b - rtol * scale:
+            return True
+        if a > b + rtol * scale:
+            return False
+    return True
 
 
 def train(

@@ -78,6 +78,10 @@ class Evaluation:
     critical: str = ""
     """The simulator's saturated resource (`chip 3` or `link 2->3`), "" when none is saturated: where a
     search should look next."""
+    busy_s: tuple[float, ...] = ()
+    """Seconds per micro-batch each chip computes and each used link serialises, largest first: which
+    of two equally fast placements is closer to relieving its bottleneck (the learned search's
+    tie-break)."""
 
     @property
     def hot_chip(self) -> int:
@@ -186,7 +190,11 @@ class Evaluator:
         # The busiest resource only explains the period when it is saturated; otherwise buffers or
         # latency set the pace and pointing a search at the busiest chip would mislead it.
         critical = report.critical if report.saturated else ""
-        return Evaluation(placement, float(report.throughput), repaired, critical=critical)
+        links = [u * report.period_s for u in report.link_utilisation if u > 0]
+        busy = tuple(sorted((*report.chip_busy_s, *links), reverse=True))
+        return Evaluation(
+            placement, float(report.throughput), repaired, critical=critical, busy_s=busy
+        )
 
 
 # Evaluators installed in this process, by key: the main process for the serial executor, each pool
