@@ -29,6 +29,8 @@ from chiplex.targets.target import Target, load_target
 DEFAULT_TARGET = "tpu-ring8"
 LOWERING_PASSES = ("insert-transfers", "split-chiplets")
 """The placed IR is the module just before the first of these (still one function, chips attached)."""
+TENSOR_PARALLEL_CHUNKS = 2
+"""Feature chunks per feed-forward block when `compile_module`'s last retry adds `tensor-parallel`."""
 
 
 @dataclass
@@ -140,8 +142,11 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
     """The default pipeline; when it finds no placement and the function has row-wise blocks
     (feed-forward, attention), once more (on a copy of the input) with `split-rows`: their widened
     activations tiled by rows (`passes/split_rows.py`) need less memory per chip beside the
-    weights. The module then carries `chiplex.split_rows`, and the compile summary says so."""
+    weights. The module then carries `chiplex.split_rows`, and the compile summary says so. When
+    that finds none either, a third time with `tensor-parallel` too: the feed-forward blocks' weight
+    matrices cut by hidden features (`passes/tensor_parallel.py`, `chiplex.tensor_parallel`)."""
     from chiplex.passes.split_rows import row_blocks
+    from chiplex.passes.tensor_parallel import feature_block
     from chiplex.targets.solver import InfeasibleError, SolverTimeoutError
 
     original = module.clone()
@@ -165,14 +170,33 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
         budget = max(load_target(target).chip.capacity_bytes // 8, 1)
         retry = default_pipeline(target, strategy, split_rows=budget)
         try:
-            return run_pipeline_full(original, retry)
+            return run_pipeline_full(original.clone(), retry)
         except ChiplexError as split:
-            if str(split) == str(unsplit):  # the same reason (total weights): say it once
-                raise unsplit from None
-            also = f"with its feed-forward and attention blocks split by rows too: {split}"
-            if isinstance(unsplit, InfeasibleError):
-                raise InfeasibleError([*unsplit.messages, also]) from None
-            raise SolverTimeoutError(f"{unsplit}; {also}") from None
+            failures: list[ChiplexError] = [unsplit, split]
+        if isinstance(failures[1], InfeasibleError | SolverTimeoutError) and any(
+            feature_block(b) for b in row_blocks(single_function(original))
+        ):
+            # Last, the feed-forward blocks' weight matrices cut by hidden features too
+            # (`passes/tensor_parallel.py`): smaller pieces for the placer to pack, and no
+            # chip needs a whole matrix. 2 chunks: ViT-base's dp split then fits 12.75 MiB.
+            retry = default_pipeline(
+                target, strategy, split_rows=budget, tensor_parallel=TENSOR_PARALLEL_CHUNKS
+            )
+            try:
+                return run_pipeline_full(original, retry)
+            except ChiplexError as tensor_parallel:
+                failures.append(tensor_parallel)
+        if all(str(f) == str(unsplit) for f in failures):  # the same reason: say it once
+            raise unsplit from None
+        also = [f"with its feed-forward and attention blocks split by rows too: {failures[1]}"]
+        if len(failures) > 2:
+            also.append(
+                "with its feed-forward weight matrices also split by hidden features "
+                f"(tensor-parallel{{chunks={TENSOR_PARALLEL_CHUNKS}}}): {failures[2]}"
+            )
+        if isinstance(unsplit, InfeasibleError):
+            raise InfeasibleError([*unsplit.messages, *also]) from None
+        raise SolverTimeoutError("; ".join([str(unsplit), *also])) from None
 
 
 def compile_module(

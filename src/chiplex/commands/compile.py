@@ -203,6 +203,9 @@ def summary_table(result, mode: str = "auto") -> str:  # type: ignore[no-untyped
 
     lines += describe(host_lookups(result.module), graph.samples_per_microbatch)
     lines += describe_split(result.module)
+    from chiplex.passes.tensor_parallel import describe_tensor_parallel
+
+    lines += describe_tensor_parallel(result.module)
     from chiplex.passes.rematerialize import describe_rematerialized
 
     lines += describe_rematerialized(result.module)
