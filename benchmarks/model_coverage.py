@@ -369,7 +369,11 @@ def run_compile(ir_path: Path, target: str) -> dict[str, Any]:
     est = estimate(result.graph, result.target, result.placement)
     row["estimated"] = est.throughput
     row["chips"] = int(len(set(result.placement.tolist())))
-    row["sharded"] = "nn.embedding_shard" in result.placed_ir or "shard_of" in result.placed_ir
+    row["tensor_parallel"] = "chiplex.tensor_parallel" in result.placed_ir
+    # tensor-parallel's weight shards carry `shard_of` too: 'sharded' is shard-params' mark.
+    row["sharded"] = "nn.embedding_shard" in result.placed_ir or (
+        "shard_of" in result.placed_ir and not row["tensor_parallel"]
+    )
     row["host"] = "chiplex.host_lookups" in result.placed_ir
     row["split_rows"] = "chiplex.split_rows" in result.placed_ir
     assert result.schedule is not None
@@ -407,6 +411,7 @@ def _throughput(row: dict[str, Any], width: int = 90) -> str:
         (", host lookup" if row.get("host") else "")
         + (", sharded" if row.get("sharded") else "")
         + (", split rows" if row.get("split_rows") else "")
+        + (", tensor parallel" if row.get("tensor_parallel") else "")
     )
     return f"ok ({row['chips']} chips{shard}): est {row['estimated']:,.0f} / sim {row['simulated']:,.0f}"
 
