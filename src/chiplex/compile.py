@@ -29,8 +29,12 @@ from chiplex.targets.target import Target, load_target
 DEFAULT_TARGET = "tpu-ring8"
 LOWERING_PASSES = ("insert-transfers", "split-chiplets")
 """The placed IR is the module just before the first of these (still one function, chips attached)."""
-TENSOR_PARALLEL_CHUNKS = 2
-"""Feature chunks per feed-forward block when `compile_module`'s last retry adds `tensor-parallel`."""
+TENSOR_PARALLEL_SHARE = 32
+"""`compile_module`'s last retry cuts feed-forward weight matrices into shards of at most 1/32 of a
+chip (`tensor-parallel{max_bytes}`): pieces that fine lose at most ~3% of a chip to the packing.
+dp's smallest chip for ViT-base is 12.75 MiB with 2, 4, 6 or 8 chunks but 13.125 with 3, and for
+wav2vec2-base 13.5 with 2 chunks, 13.0 with 4, 12.875 with 3, 6 or 8 (docs/sharding.md): coarse
+chunk counts depend on luck, fine ones do not. On tpu-ring8 a 2.25 MiB matrix becomes 6 shards."""
 
 
 @dataclass
@@ -178,9 +182,10 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
         ):
             # Last, the feed-forward blocks' weight matrices cut by hidden features too
             # (`passes/tensor_parallel.py`): smaller pieces for the placer to pack, and no
-            # chip needs a whole matrix. 2 chunks: ViT-base's dp split then fits 12.75 MiB.
+            # chip needs a whole matrix.
+            shard_budget = max(load_target(target).chip.capacity_bytes // TENSOR_PARALLEL_SHARE, 1)
             retry = default_pipeline(
-                target, strategy, split_rows=budget, tensor_parallel=TENSOR_PARALLEL_CHUNKS
+                target, strategy, split_rows=budget, tensor_parallel=shard_budget
             )
             try:
                 return run_pipeline_full(original, retry)
@@ -192,7 +197,7 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
         if len(failures) > 2:
             also.append(
                 "with its feed-forward weight matrices also split by hidden features "
-                f"(tensor-parallel{{chunks={TENSOR_PARALLEL_CHUNKS}}}): {failures[2]}"
+                f"(tensor-parallel{{max_bytes={shard_budget}}}): {failures[2]}"
             )
         if isinstance(unsplit, InfeasibleError):
             raise InfeasibleError([*unsplit.messages, *also]) from None
