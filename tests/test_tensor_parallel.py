@@ -189,3 +189,36 @@ def test_compile_falls_back_to_tensor_parallel_when_whole_matrices_do_not_pack(
     # [1, 4, 32] per block.
     assert f"+ {2 * 14 * 4 * 32:,} flops for the partial sums" in printed
     assert "semantics kept" in printed
+
+
+def test_no_placement_even_split_gives_every_attempts_reason(tmp_path: Path) -> None:
+    """Chips of 22,272 B hold the 66,624 B of weights in all, but not with any working set: each
+    attempt is ruled out (the working set shrinks from 8 KiB to 4 KiB to 768 B), and the error
+    gives the three reasons."""
+    target = _three_chip_target(tmp_path / "three.toml", 22272)
+    with pytest.raises(InfeasibleError) as raised:
+        compile_module(_module(), target)
+    message = str(raised.value)
+    assert "total weights 65.06 KiB plus the largest working set 8.00 KiB" in message
+    assert (
+        "blocks split by rows too: no legal placement exists: total weights 65.06 KiB plus "
+        in message
+    )
+    assert (
+        "weight matrices also split by hidden features (tensor-parallel{max_bytes=696}): no legal "
+        "placement exists: total weights 65.06 KiB plus the largest working set 768 B" in message
+    )
+
+
+def test_weights_over_the_module_say_what_would_fit(tmp_path: Path) -> None:
+    target = _three_chip_target(tmp_path / "three.toml", 16 * 1024)
+    with pytest.raises(InfeasibleError) as raised:
+        compile_module(_module(), target)
+    message = str(raised.value)
+    assert "total weights 65.06 KiB > 3 chips x 16.00 KiB" in message
+    assert (
+        "what would fit: the weights alone (65.06 KiB in 8 parameters, none larger than one chip) "
+        "need at least 5 chips of 16.00 KiB, or 3 chips of at least 21.69 KiB" in message
+    )
+    assert "Largest parameters: 'up.0.weight' (16.00 KiB)" in message
+    assert "split by hidden features" not in message  # no split was tried: none could help

@@ -167,8 +167,10 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
         weights_alone = isinstance(unsplit, InfeasibleError) and any(
             re.match(r"total weights [\d.]+ \w?i?B > ", m) for m in unsplit.messages
         )
-        if weights_alone or not row_blocks(single_function(original)):
-            raise  # splitting rows cannot make the weights smaller
+        if weights_alone:  # no split makes the weights smaller: say what would fit
+            raise InfeasibleError([*unsplit.messages, _what_would_fit(original, target)]) from None
+        if not row_blocks(single_function(original)):
+            raise
         # Slices small enough that a block's working set takes at most 1/8 of a chip's memory
         # (the memory rule's capacity: SRAM plus DRAM where a chip has DRAM).
         budget = max(load_target(target).chip.capacity_bytes // 8, 1)
@@ -202,6 +204,36 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
         if isinstance(unsplit, InfeasibleError):
             raise InfeasibleError([*unsplit.messages, *also]) from None
         raise SolverTimeoutError("; ".join([str(unsplit), *also])) from None
+
+
+def _what_would_fit(original: ModuleOp, target: str) -> str:
+    """For a model whose weights alone exceed the module (after `host-embeddings` took the token
+    tables it could): how many chips, or how large, would hold them, and the largest parameters."""
+    import math
+
+    from chiplex.ir import nn
+    from chiplex.ir.types import tensor_bytes
+    from chiplex.runtime_sim.report import format_bytes
+
+    module = original.clone()
+    named = pipeline_value(target)
+    run_pipeline_full(module, f"host-embeddings{{target={named}}},shard-params{{target={named}}}")
+    sizes: dict[str, int] = {}
+    for op in module.walk():
+        if isinstance(op, nn.ParamOp | nn.ConstantOp):
+            name = op.param_name.data if isinstance(op, nn.ParamOp) else op.results[0].name_hint
+            sizes[name or "constant"] = tensor_bytes(op.results[0].type)
+    total = sum(sizes.values())
+    spec = load_target(target)
+    cap, chips = spec.chip.capacity_bytes, spec.num_chips
+    largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    return (
+        f"what would fit: the weights alone ({format_bytes(total)} in {len(sizes)} parameters, "
+        f"none larger than one chip) need at least {math.ceil(total / cap)} chips of "
+        f"{format_bytes(cap)}, or {chips} chips of at least {format_bytes(total / chips)}, before "
+        "receive buffers and working sets (or a smaller weight dtype); splitting ops cannot help. "
+        "Largest parameters: " + ", ".join(f"'{n}' ({format_bytes(b)})" for n, b in largest)
+    )
 
 
 def compile_module(
