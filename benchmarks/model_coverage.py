@@ -268,12 +268,13 @@ EXPLAINED = {
     "summary gives the bytes per sample), so models whose other weights fit compile, even "
     "xlm-roberta-base and bloom-small with 183 MiB tables. 'split rows': the default pipeline found "
     "no placement, and `chiplex compile` placed the model with its feed-forward and attention "
-    "blocks split by rows (`split-rows`, `rematerialize`). Still no placement: ViT-base, DeiT, "
-    "BEiT (83 MiB; dp's best contiguous split needs 13.75 MiB chips), wav2vec2 and HuBERT "
-    "(90 MiB; 13.625 MiB: the convolutional front end's 6.25 MiB working set), MPNet (13.125 MiB) "
-    "(docs/sharding.md has the arithmetic); 'no legal placement found within 10 s' is the "
-    "solver's default time limit, not a proof. Over 104 MiB once the tables left: "
-    "bart-large-encoder (145.5 MiB).",
+    "blocks split by rows (`split-rows`, `rematerialize`). 'tensor parallel': with the rows split "
+    "there was still no placement, and `chiplex compile` placed the model with its feed-forward "
+    "weight matrices also split by hidden features into shards of at most 1/32 of a chip "
+    "(`tensor-parallel`, Megatron-style): ViT-base, DeiT, BEiT (83 MiB; dp's best contiguous split "
+    "needed 13.75 MiB chips with whole matrices), MPNet (13.125), wav2vec2 and HuBERT (13.625) "
+    "(docs/sharding.md has the arithmetic). Over 104 MiB once the tables left, so no placement "
+    "can exist: bart-large-encoder (145.5 MiB; the error says what would fit).",
     "Whisper": "the encoder's 8 x 1500 x 1500 attention scores (34 MiB per op) are split by query "
     "rows (`split-rows`); whole, no chip could hold one.",
 }
