@@ -183,8 +183,17 @@ def test_compile_falls_back_to_tensor_parallel_when_whole_matrices_do_not_pack(
     assert (
         main(["compile", str(source), "--target", target, "-o", str(out), "--check-semantics"]) == 0
     )
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "tensor-parallel: 2 feed-forward blocks split by hidden features" in printed
+    # Progress on stderr: each retry, with the reason the previous attempt failed.
+    assert "note: no placement with whole blocks (no legal placement exists: " in captured.err
+    assert (
+        "note: no placement with the rows split either (no legal placement exists: " in captured.err
+    )
+    assert "retrying with the feed-forward weight matrices also split by hidden features" in (
+        captured.err
+    )
     # Shards of at most 1/32 of a chip (1152 B): 15 chunks of each 16 KiB matrix, 14 adds of
     # [1, 4, 32] per block.
     assert f"+ {2 * 14 * 4 * 32:,} flops for the partial sums" in printed

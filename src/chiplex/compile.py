@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +143,13 @@ def _pipeline_targets(spec: str) -> list[str]:
     ]
 
 
-def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> PipelineRun:
+def _run_default(
+    module: ModuleOp,
+    spec: str,
+    target: str,
+    strategy: str,
+    progress: Callable[[str], None] | None = None,
+) -> PipelineRun:
     """The default pipeline; when it finds no placement and the function has row-wise blocks
     (feed-forward, attention), once more (on a copy of the input) with `split-rows`: their widened
     activations tiled by rows (`passes/split_rows.py`) need less memory per chip beside the
@@ -175,6 +182,11 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
         # (the memory rule's capacity: SRAM plus DRAM where a chip has DRAM).
         budget = max(load_target(target).chip.capacity_bytes // 8, 1)
         retry = default_pipeline(target, strategy, split_rows=budget)
+        if progress:
+            progress(
+                f"no placement with whole blocks ({_first(unsplit)}); retrying with the "
+                f"feed-forward and attention blocks split by rows (split-rows{{max_bytes={budget}}})"
+            )
         try:
             return run_pipeline_full(original.clone(), retry)
         except ChiplexError as split:
@@ -189,6 +201,12 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
             retry = default_pipeline(
                 target, strategy, split_rows=budget, tensor_parallel=shard_budget
             )
+            if progress:
+                progress(
+                    f"no placement with the rows split either ({_first(failures[1])}); retrying "
+                    "with the feed-forward weight matrices also split by hidden features "
+                    f"(tensor-parallel{{max_bytes={shard_budget}}})"
+                )
             try:
                 return run_pipeline_full(original, retry)
             except ChiplexError as tensor_parallel:
@@ -204,6 +222,12 @@ def _run_default(module: ModuleOp, spec: str, target: str, strategy: str) -> Pip
         if isinstance(unsplit, InfeasibleError):
             raise InfeasibleError([*unsplit.messages, *also]) from None
         raise SolverTimeoutError("; ".join([str(unsplit), *also])) from None
+
+
+def _first(error: ChiplexError, width: int = 160) -> str:
+    """An error's text for a progress line: its first `width` characters."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _what_would_fit(original: ModuleOp, target: str) -> str:
@@ -242,13 +266,15 @@ def compile_module(
     *,
     pipeline: str | None = None,
     strategy: str = "dp",
+    progress: Callable[[str], None] | None = None,
 ) -> CompileResult:
     """Run the pipeline (default: annotate-costs, place, legalize-placement, insert-transfers,
     split-chiplets on `target`) and emit the schedule.
 
     `target` may be omitted when `pipeline` names one. A `target` that disagrees with the pipeline's
     target is an error (costs and schedule would describe different machines), and so is a placement
-    that breaks a rule: nothing is emitted that `chiplex check` would reject.
+    that breaks a rule: nothing is emitted that `chiplex check` would reject. `progress` is told
+    (one line each) when the default pipeline is retried with a lowering, and why.
     """
     requested = load_target(target) if isinstance(target, str) else target
     if pipeline is None:
@@ -267,7 +293,7 @@ def compile_module(
                     )
     graph = graph_from_module(module)
     if pipeline is None:
-        run = _run_default(module, spec, target_spec, strategy)
+        run = _run_default(module, spec, target_spec, strategy, progress)
     else:
         run = run_pipeline_full(module, spec)
     module = run.module
