@@ -174,7 +174,6 @@ def _split(fb: FeatureBlock, chunks: int, shards: dict[nn.ParamOp, tuple[SSAValu
     added = 0
     for i, size in enumerate(sizes):
         local: dict[SSAValue, SSAValue] = {}
-        value: SSAValue | None = None
         for old in (block.first, *block.chain):
             operands: list[SSAValue] = []
             for index, operand in enumerate(old.operands):
@@ -194,9 +193,7 @@ def _split(fb: FeatureBlock, chunks: int, shards: dict[nn.ParamOp, tuple[SSAValu
             new.results[0].name_hint = f"{hint}.cols{i}" if hint else None
             new_ops.append(new)
             local[old.results[0]] = new.results[0]
-            value = new.results[0]
-        assert value is not None
-        product = nn.MatmulOp(value, shards[fb.w2][i], result_type)
+        product = nn.MatmulOp(local[block.last.lhs], shards[fb.w2][i], result_type)
         hint = block.last.result.name_hint
         product.result.name_hint = f"{hint}.rows{i}" if hint else None
         new_ops.append(product)
