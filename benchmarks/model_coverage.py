@@ -320,7 +320,9 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
     # The parameters of torch's count the IR reads: by name, directly or through a weight
     # computed from them at import (`folded_from`: weight normalisation). Params that stand for
     # buffers and folded constants are not torch parameters.
-    torch_sizes = {name: p.numel() for name, p in model.named_parameters()}
+    # A tied parameter has several names (T5's `shared.weight` is `encoder.embed_tokens.weight`);
+    # torch counts it once under its first name, the IR may use another: count tensors, not names.
+    tensor_of = {name: p for name, p in model.named_parameters(remove_duplicate=False)}
     read: set[str] = set()
     for op in module.walk():
         if isinstance(op, nn.ParamOp):
@@ -330,7 +332,10 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
                 read |= set(folded.data.split(","))  # type: ignore[attr-defined]
     row |= {
         "ops": stats.ops,
-        "params": sum(torch_sizes[name] for name in read if name in torch_sizes),
+        "params": sum(
+            t.numel()
+            for t in {id(tensor_of[n]): tensor_of[n] for n in read if n in tensor_of}.values()
+        ),
         "param_mib": stats.param_bytes / 2**20,
         "matrix_flops": stats.matrix_flops,
         "flops": stats.flops,
