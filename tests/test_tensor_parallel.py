@@ -226,7 +226,8 @@ def test_weights_over_the_module_say_what_would_fit(tmp_path: Path) -> None:
     message = str(raised.value)
     assert "total weights 65.06 KiB > 3 chips x 16.00 KiB" in message
     assert (
-        "what would fit: the weights alone (65.06 KiB in 8 parameters, none larger than one chip) "
+        "what would fit: the weights alone (65.06 KiB in 8 parameters and constants, none larger "
+        "than one chip) "
         "need at least 5 chips of 16.00 KiB, or 3 chips of at least 21.69 KiB" in message
     )
     assert "Largest parameters: 'up.0.weight' (16.00 KiB)" in message

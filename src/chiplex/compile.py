@@ -175,7 +175,11 @@ def _run_default(
             re.match(r"total weights [\d.]+ \w?i?B > ", m) for m in unsplit.messages
         )
         if weights_alone:  # no split makes the weights smaller: say what would fit
-            raise InfeasibleError([*unsplit.messages, _what_would_fit(original, target)]) from None
+            try:
+                hint = [_what_would_fit(original, target)]
+            except ChiplexError:  # shard-params cannot split a parameter: its own error is apt
+                hint = []
+            raise InfeasibleError([*unsplit.messages, *hint]) from None
         if not row_blocks(single_function(original)):
             raise
         # Slices small enough that a block's working set takes at most 1/8 of a chip's memory
@@ -242,17 +246,21 @@ def _what_would_fit(original: ModuleOp, target: str) -> str:
     module = original.clone()
     named = pipeline_value(target)
     run_pipeline_full(module, f"host-embeddings{{target={named}}},shard-params{{target={named}}}")
-    sizes: dict[str, int] = {}
+    # A parameter once per name (the memory rule's lower bound), each constant once.
+    sizes: dict[str | int, int] = {}
     for op in module.walk():
-        if isinstance(op, nn.ParamOp | nn.ConstantOp):
-            name = op.param_name.data if isinstance(op, nn.ParamOp) else op.results[0].name_hint
-            sizes[name or "constant"] = tensor_bytes(op.results[0].type)
+        if isinstance(op, nn.ParamOp):
+            sizes[op.param_name.data] = tensor_bytes(op.result.type)
+        elif isinstance(op, nn.ConstantOp):
+            sizes[id(op)] = tensor_bytes(op.results[0].type)
     total = sum(sizes.values())
     spec = load_target(target)
     cap, chips = spec.chip.capacity_bytes, spec.num_chips
-    largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    named_sizes = [(n, b) for n, b in sizes.items() if isinstance(n, str)]
+    largest = sorted(named_sizes, key=lambda kv: -kv[1])[:3]
     return (
-        f"what would fit: the weights alone ({format_bytes(total)} in {len(sizes)} parameters, "
+        f"what would fit: the weights alone ({format_bytes(total)} in {len(sizes)} parameters "
+        "and constants, "
         f"none larger than one chip) need at least {math.ceil(total / cap)} chips of "
         f"{format_bytes(cap)}, or {chips} chips of at least {format_bytes(total / chips)}, before "
         "receive buffers and working sets (or a smaller weight dtype); splitting ops cannot help. "
