@@ -232,3 +232,19 @@ def test_weights_over_the_module_say_what_would_fit(tmp_path: Path) -> None:
     )
     assert "Largest parameters: 'up.0.weight' (16.00 KiB)" in message
     assert "split by hidden features" not in message  # no split was tried: none could help
+
+
+def test_a_softmax_between_the_products_mixes_features_and_is_left_whole() -> None:
+    class SoftmaxMix(tnn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up, self.down = tnn.Linear(32, 512), tnn.Linear(512, 32)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.down(torch.softmax(self.up(x), dim=-1))
+
+    module = import_with_constants(SoftmaxMix(), (torch.randn(1, 4, 32),), weight_dtype="i8")[0]
+    (block,) = row_blocks(next(iter(module.ops)))  # split-rows splits it by rows
+    assert feature_block(block) is None  # but the softmax reads every feature
+    text = module_text(module)
+    assert module_text(run_pipeline(module, "tensor-parallel")[0]) == text
