@@ -268,12 +268,13 @@ EXPLAINED = {
     "summary gives the bytes per sample), so models whose other weights fit compile, even "
     "xlm-roberta-base and bloom-small with 183 MiB tables. 'split rows': the default pipeline found "
     "no placement, and `chiplex compile` placed the model with its feed-forward and attention "
-    "blocks split by rows (`split-rows`, `rematerialize`). Still no placement: ViT-base, DeiT, "
-    "BEiT (83 MiB; dp's best contiguous split needs 13.75 MiB chips), wav2vec2 and HuBERT "
-    "(90 MiB; 13.625 MiB: the convolutional front end's 6.25 MiB working set), MPNet (13.125 MiB) "
-    "(docs/sharding.md has the arithmetic); 'no legal placement found within 10 s' is the "
-    "solver's default time limit, not a proof. Over 104 MiB once the tables left: "
-    "bart-large-encoder (145.5 MiB).",
+    "blocks split by rows (`split-rows`, `rematerialize`). 'tensor parallel': with the rows split "
+    "there was still no placement, and `chiplex compile` placed the model with its feed-forward "
+    "weight matrices also split by hidden features into shards of at most 1/32 of a chip "
+    "(`tensor-parallel`, Megatron-style): ViT-base, DeiT, BEiT (83 MiB; dp's best contiguous split "
+    "needed 13.75 MiB chips with whole matrices), MPNet (13.125), wav2vec2 and HuBERT (13.625) "
+    "(docs/sharding.md has the arithmetic). Over 104 MiB once the tables left, so no placement "
+    "can exist: bart-large-encoder (145.5 MiB; the error says what would fit).",
     "Whisper": "the encoder's 8 x 1500 x 1500 attention scores (34 MiB per op) are split by query "
     "rows (`split-rows`); whole, no chip could hold one.",
 }
@@ -319,7 +320,9 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
     # The parameters of torch's count the IR reads: by name, directly or through a weight
     # computed from them at import (`folded_from`: weight normalisation). Params that stand for
     # buffers and folded constants are not torch parameters.
-    torch_sizes = {name: p.numel() for name, p in model.named_parameters()}
+    # A tied parameter has several names (T5's `shared.weight` is `encoder.embed_tokens.weight`);
+    # torch counts it once under its first name, the IR may use another: count tensors, not names.
+    tensor_of = {name: p for name, p in model.named_parameters(remove_duplicate=False)}
     read: set[str] = set()
     for op in module.walk():
         if isinstance(op, nn.ParamOp):
@@ -329,7 +332,10 @@ def run_import(case: Case, ir_path: Path) -> dict[str, Any]:
                 read |= set(folded.data.split(","))  # type: ignore[attr-defined]
     row |= {
         "ops": stats.ops,
-        "params": sum(torch_sizes[name] for name in read if name in torch_sizes),
+        "params": sum(
+            t.numel()
+            for t in {id(tensor_of[n]): tensor_of[n] for n in read if n in tensor_of}.values()
+        ),
         "param_mib": stats.param_bytes / 2**20,
         "matrix_flops": stats.matrix_flops,
         "flops": stats.flops,
@@ -369,7 +375,11 @@ def run_compile(ir_path: Path, target: str) -> dict[str, Any]:
     est = estimate(result.graph, result.target, result.placement)
     row["estimated"] = est.throughput
     row["chips"] = int(len(set(result.placement.tolist())))
-    row["sharded"] = "nn.embedding_shard" in result.placed_ir or "shard_of" in result.placed_ir
+    row["tensor_parallel"] = "chiplex.tensor_parallel" in result.placed_ir
+    # tensor-parallel's weight shards carry `shard_of` too: 'sharded' is shard-params' mark.
+    row["sharded"] = "nn.embedding_shard" in result.placed_ir or (
+        "shard_of" in result.placed_ir and not row["tensor_parallel"]
+    )
     row["host"] = "chiplex.host_lookups" in result.placed_ir
     row["split_rows"] = "chiplex.split_rows" in result.placed_ir
     assert result.schedule is not None
@@ -407,6 +417,7 @@ def _throughput(row: dict[str, Any], width: int = 90) -> str:
         (", host lookup" if row.get("host") else "")
         + (", sharded" if row.get("sharded") else "")
         + (", split rows" if row.get("split_rows") else "")
+        + (", tensor parallel" if row.get("tensor_parallel") else "")
     )
     return f"ok ({row['chips']} chips{shard}): est {row['estimated']:,.0f} / sim {row['simulated']:,.0f}"
 

@@ -203,6 +203,9 @@ def summary_table(result, mode: str = "auto") -> str:  # type: ignore[no-untyped
 
     lines += describe(host_lookups(result.module), graph.samples_per_microbatch)
     lines += describe_split(result.module)
+    from chiplex.passes.tensor_parallel import describe_tensor_parallel
+
+    lines += describe_tensor_parallel(result.module)
     from chiplex.passes.rematerialize import describe_rematerialized
 
     lines += describe_rematerialized(result.module)
@@ -255,7 +258,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.semantics_rtol < 0:
         raise ChiplexError(f"--semantics-rtol must be >= 0, got {args.semantics_rtol}")
     original = module.clone() if args.check_semantics else None
-    result = compile_module(module, args.target, pipeline=args.pipeline, strategy=args.strategy)
+    result = compile_module(
+        module,
+        args.target,
+        pipeline=args.pipeline,
+        strategy=args.strategy,
+        progress=lambda line: print(f"note: {line}", file=sys.stderr, flush=True),
+    )
     if original is not None:
         # Before writing: a pipeline that changes the meaning leaves no output behind.
         print(check_semantics(original, result.module, args.semantics_rtol))

@@ -62,10 +62,17 @@ def _split_rows() -> type[ModulePass]:
     return SplitRows
 
 
+def _tensor_parallel() -> type[ModulePass]:
+    from chiplex.passes.tensor_parallel import TensorParallel
+
+    return TensorParallel
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "host-embeddings": _host_embeddings,
     "shard-params": _shard_params,
     "split-rows": _split_rows,
+    "tensor-parallel": _tensor_parallel,
     "rematerialize": _rematerialize,
     "annotate-costs": _annotate_costs,
     "place": _place,
@@ -85,14 +92,22 @@ def pipeline_value(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def default_pipeline(target: str, strategy: str = "dp", *, split_rows: int | None = None) -> str:
+def default_pipeline(
+    target: str,
+    strategy: str = "dp",
+    *,
+    split_rows: int | None = None,
+    tensor_parallel: int | None = None,
+) -> str:
     # host-embeddings and shard-params change nothing unless a parameter is too large for one chip;
-    # rematerialize and split-rows{max_bytes=N} are what `compile_module` adds when the placement
-    # fails without them.
+    # rematerialize and split-rows{max_bytes=N} (then also tensor-parallel{max_bytes=M}) are what
+    # `compile_module` adds when the placement fails without them.
     return (
         f"host-embeddings{{target={pipeline_value(target)}}},"
         f"shard-params{{target={pipeline_value(target)}}},"
-        + (f"rematerialize,split-rows{{chunks=2 max_bytes={split_rows}}}," if split_rows else "")
+        + ("rematerialize," if split_rows else "")
+        + (f"tensor-parallel{{chunks=2 max_bytes={tensor_parallel}}}," if tensor_parallel else "")
+        + (f"split-rows{{chunks=2 max_bytes={split_rows}}}," if split_rows else "")
         + f"annotate-costs{{target={pipeline_value(target)}}},"
         f"place{{strategy={pipeline_value(strategy)}}},legalize-placement,"
         "insert-transfers,split-chiplets"

@@ -29,6 +29,7 @@ split once: the embedding along its rows, the head along its output columns, fro
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -53,7 +54,14 @@ from chiplex.ir.types import tensor_bytes
 from chiplex.passes.common import resolve_target
 
 # The attributes of a shard's `nn.param` live with the dialect (the interpreter reads them too).
-__all__ = ["SHARD_AXIS_ATTR", "SHARD_OFFSET_ATTR", "SHARD_OF_ATTR", "ShardParams"]
+__all__ = [
+    "SHARD_AXIS_ATTR",
+    "SHARD_OFFSET_ATTR",
+    "SHARD_OF_ATTR",
+    "ShardParams",
+    "insert_shards",
+    "split_sizes",
+]
 
 
 def _mib(nbytes: float) -> str:
@@ -74,7 +82,7 @@ class ShardPlan:
         return tuple(sum(self.sizes[:i]) for i in range(len(self.sizes)))
 
 
-def _split(total: int, pieces: int) -> tuple[int, ...]:
+def split_sizes(total: int, pieces: int) -> tuple[int, ...]:
     """`total` as `pieces` nearly equal consecutive sizes, the larger ones first."""
     base, extra = divmod(total, pieces)
     return tuple(base + (1 if i < extra else 0) for i in range(pieces))
@@ -93,6 +101,29 @@ def _retyped(t: TensorType, axis: int, size: int) -> TensorType:
 def _name(op: Operation, value: SSAValue, suffix: str) -> None:
     base = op.results[0].name_hint or op.name.removeprefix("nn.")
     value.name_hint = f"{base}.{suffix}"
+
+
+def insert_shards(param: nn.ParamOp, axis: int, sizes: Sequence[int]) -> tuple[SSAValue, ...]:
+    """New `nn.param` shards of `param` along `axis`, of consecutive `sizes`, inserted before it.
+
+    Each is `"<name>.shard<i>"` with `shard_of`, `shard_axis` and `shard_offset` (and the
+    original `torch_view`): whoever loads real weights, and the interpreter, slice them from the
+    whole parameter's data. The caller rewrites the readers and erases `param`."""
+    name = param.param_name.data
+    ptype = cast(TensorType, param.result.type)
+    shards: list[SSAValue] = []
+    offset = 0
+    for i, size in enumerate(sizes):
+        shard = nn.ParamOp(f"{name}.shard{i}", _retyped(ptype, axis, size))
+        shard.attributes |= {k: v for k, v in param.attributes.items() if k == "torch_view"}
+        shard.attributes[SHARD_OF_ATTR] = StringAttr(name)
+        shard.attributes[SHARD_AXIS_ATTR] = IntegerAttr(axis, i64)
+        shard.attributes[SHARD_OFFSET_ATTR] = IntegerAttr(offset, i64)
+        shard.result.name_hint = f"{name}.shard{i}"
+        Rewriter.insert_op(shard, InsertPoint.before(param))
+        shards.append(shard.result)
+        offset += size
+    return tuple(shards)
 
 
 # -- the patterns: one per op kind that reads a sharded parameter -------------------------------
@@ -301,20 +332,8 @@ class ShardParams(ModulePass):
                 f"into its {shape[axis]} slices of {_mib(slab)} along axis {axis}; a budget of "
                 f"at least {_mib(slab)} would fit"
             )
-        sizes = _split(shape[axis], pieces)
-        shards: list[SSAValue] = []
-        offset = 0
-        for i, size in enumerate(sizes):
-            shard = nn.ParamOp(f"{name}.shard{i}", _retyped(ptype, axis, size))
-            shard.attributes |= {k: v for k, v in param.attributes.items() if k == "torch_view"}
-            shard.attributes[SHARD_OF_ATTR] = StringAttr(name)
-            shard.attributes[SHARD_AXIS_ATTR] = IntegerAttr(axis, i64)
-            shard.attributes[SHARD_OFFSET_ATTR] = IntegerAttr(offset, i64)
-            shard.result.name_hint = f"{name}.shard{i}"
-            Rewriter.insert_op(shard, InsertPoint.before(param))
-            shards.append(shard.result)
-            offset += size
-        return ShardPlan(name, axis, sizes, tuple(shards))
+        sizes = split_sizes(shape[axis], pieces)
+        return ShardPlan(name, axis, sizes, insert_shards(param, axis, sizes))
 
     def _axis(self, param: nn.ParamOp, what: str, budget: int, where: str) -> int:
         """The split axis every reader of the parameter can be rewritten for."""
