@@ -81,9 +81,10 @@ class PretrainPPO(PPO):
 
     def rewards(self, problem: Problem, results: Sequence[Evaluation]) -> torch.Tensor:
         rewards = super().rewards(problem, results)
-        if self.reward == "improvement":
+        if self.reward == "improvement" and problem.state.throughput > 0:
             # Every sample no better than the anchor scores as the anchor: the policy is not pushed
-            # away from moving by the many moves that lose, only towards the ones that win.
+            # away from moving by the many moves that lose, only towards the ones that win. (With no
+            # legal anchor the rewards are over the upper bound and every legal sample improves.)
             return rewards.clamp(min=1.0)
         return rewards
 
