@@ -13,6 +13,7 @@ from chiplex.learned.corpus import (
     TRAINING_SHAPES,
     held_out_graphs,
     held_out_targets,
+    placers_fit,
     sized_target,
     structure_key,
     target_shape,
@@ -75,7 +76,8 @@ def test_every_problem_is_solvable_and_regimes_vary(corpus) -> None:  # type: ig
     seen_regimes = set()
     for problem in corpus:
         rules = resolve_rules(problem.graph, problem.target)
-        assert first_fit_packing(problem_for(problem.graph, rules)) is not None, problem.name
+        packing = first_fit_packing(problem_for(problem.graph, rules))
+        assert packing is not None and packing.max() < problem.target.num_chips, problem.name
         seen_regimes.update(r for r in MEMORY_REGIMES if problem.target.name.endswith(r))
     assert len(seen_regimes) >= 2
     assert {p.target.num_chips for p in corpus} >= {8, 36}
@@ -85,6 +87,43 @@ def test_held_out_targets_have_unseen_shapes(held_out) -> None:  # type: ignore[
     targets = held_out_targets(held_out["resnet50"])
     assert [target_shape(t) for t in targets] == list(HELD_OUT_SHAPES)
     assert [t.num_chips for t in targets] == [16, 25]
+
+
+@pytest.mark.parametrize("model", ["bert_base", "vit_b16"])
+def test_held_out_ring_is_sized_for_the_anchor_placers(held_out, model: str) -> None:  # type: ignore[no-untyped-def]
+    """dp and greedy (the learned search's anchors) place every held-out model legally on the held-out
+    shapes. Sizing by 'first fit returns a placement' left BERT-base and ViT without one on the 16-chip
+    ring: first fit's answer used 24 and 37 chips."""
+    from chiplex.passes.strategies import place_dp, place_greedy
+    from chiplex.targets.legality import check_placement
+
+    graph = held_out[model]
+    for target in held_out_targets(graph):
+        rules = resolve_rules(graph, target)
+        assert rules.buffers_per_edge == 2  # double buffering: the rule the old sizing ignored
+        assert placers_fit(graph, target)
+        for place in (place_dp, place_greedy):
+            placement = place(graph, target, 0)
+            assert placement.max() < target.num_chips
+            assert not check_placement(graph, target, placement, rules), (
+                place.__name__,
+                target.name,
+            )
+
+
+def test_placers_fit_rejects_a_packing_that_needs_more_chips(held_out) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    graph = held_out["bert_base"]
+    ring = held_out_targets(graph)[0]
+    small = dataclasses.replace(
+        ring, chip=dataclasses.replace(ring.chip, sram_bytes=int(ring.chip.sram_bytes * 0.7))
+    )
+    packing = first_fit_packing(problem_for(graph, resolve_rules(graph, small)))
+    assert (
+        packing is not None and packing.max() >= small.num_chips
+    )  # first fit "succeeds" off the module
+    assert not placers_fit(graph, small)
 
 
 def test_sized_target_regimes() -> None:

@@ -6,14 +6,25 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from chiplex.cli import main
 from chiplex.errors import ChiplexError
 from chiplex.learned.checkpoint import load_checkpoint
-from chiplex.learned.pretrain import CHECKPOINT, CURVE, HISTORY, PretrainConfig, Pretrainer
-from chiplex.runtime_sim.evaluate import SerialExecutor
+from chiplex.learned.features import graph_features
+from chiplex.learned.policy import PolicyConfig, new_policy
+from chiplex.learned.ppo import PPOConfig, Problem
+from chiplex.learned.pretrain import (
+    CHECKPOINT,
+    CURVE,
+    HISTORY,
+    PretrainConfig,
+    Pretrainer,
+    PretrainPPO,
+)
+from chiplex.runtime_sim.evaluate import Evaluation, SerialExecutor
 
 SMALL = PretrainConfig(
     updates=4,
@@ -126,3 +137,65 @@ def test_cli_trains_resumes_and_forces(tmp_path: Path, capsys: pytest.CaptureFix
     assert "other settings" in capsys.readouterr().err
     assert main([*changed, "--force"]) == 0
     assert json.loads((out / HISTORY).read_text())[-1]["update"] == 2
+
+
+def _problem(anchor_throughput: float) -> Problem:
+    """A problem whose anchor ran at `anchor_throughput` (0: no legal anchor) and bound is 100."""
+    features = graph_features(*_tiny_case())
+    problem = Problem(features=features, upper_bound=100.0, evaluate=lambda c: [], anchors=())
+    problem.state.throughput = anchor_throughput
+    return problem
+
+
+def _tiny_case():  # type: ignore[no-untyped-def]
+    from chiplex.learned.corpus import training_corpus
+
+    first = training_corpus(graphs=1, targets_per_graph=1, zoo=False)[0]
+    return first.graph, first.target
+
+
+def _evaluations(*throughputs: float) -> list[Evaluation]:
+    return [
+        Evaluation(np.zeros(1, dtype=np.int64) if t > 0 else None, t, False, "" if t > 0 else "no")
+        for t in throughputs
+    ]
+
+
+def test_improvement_reward_scores_only_moves_that_beat_the_anchor() -> None:
+    policy = new_policy(PolicyConfig(hidden=16), seed=0)
+    improvement = PretrainPPO(policy, PPOConfig(), 0, reward="improvement")
+    mean = PretrainPPO(policy, PPOConfig(), 0, reward="mean")
+    anchored = _problem(50.0)
+    samples = _evaluations(25.0, 50.0, 60.0, 0.0)  # worse, tie, better, no legal placement
+    assert mean.rewards(anchored, samples).tolist() == pytest.approx([0.5, 1.0, 1.2, 0.0])
+    assert improvement.rewards(anchored, samples).tolist() == pytest.approx([1.0, 1.0, 1.2, 1.0])
+    # No legal anchor: rewards are over the upper bound, and every legal sample is an improvement.
+    unanchored = _problem(0.0)
+    assert improvement.rewards(unanchored, samples).tolist() == pytest.approx([0.25, 0.5, 0.6, 0.0])
+    with pytest.raises(ChiplexError, match="reward must be one of"):
+        PretrainConfig(reward="best")
+
+
+def test_exploration_std_stays_unless_trained(uninterrupted: Path, tmp_path: Path) -> None:
+    initial = new_policy(PolicyConfig(hidden=SMALL.hidden), seed=SMALL.seed).state_dict()
+    frozen = weights(uninterrupted)
+    std_heads = [name for name in frozen if "log_std" in name]
+    assert std_heads
+    for name in std_heads:
+        assert torch.equal(frozen[name], initial[name]), name
+    assert any(not torch.equal(frozen[n], initial[n]) for n in frozen if n not in std_heads)
+    trained = tmp_path / "std"
+    run(trained, PretrainConfig(**{**SMALL.__dict__, "train_std": True, "reward": "mean"}))
+    assert any(not torch.equal(weights(trained)[n], initial[n]) for n in std_heads)
+
+
+def test_a_run_from_before_the_reward_setting_resumes_with_its_own(
+    uninterrupted: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "old"
+    shutil.copytree(uninterrupted, out)
+    saved = json.loads((out / "pretrain.json").read_text())
+    del saved["reward"], saved["train_std"]
+    (out / "pretrain.json").write_text(json.dumps(saved))
+    with pytest.raises(ChiplexError, match="reward mean -> improvement; train_std True -> False"):
+        Pretrainer(SMALL, out, SerialExecutor(), log=lambda line: None)

@@ -78,6 +78,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="placements sampled and evaluated per update (default 32)",
     )
     p.add_argument(
+        "--reward",
+        choices=("improvement", "mean"),
+        default="improvement",
+        help="improvement (default): a sample scores max(throughput / anchor's, 1), rewarding only "
+        "moves that beat the anchor; mean: throughput / anchor's, as a search scores it",
+    )
+    p.add_argument(
+        "--train-std",
+        action="store_true",
+        help="let pre-training change the exploration std (default: kept at its initial value)",
+    )
+    p.add_argument(
         "--hidden", type=positive_int, default=64, metavar="H", help="policy width (default 64)"
     )
     p.add_argument(
@@ -115,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         samples_per_update=args.samples,
         hidden=args.hidden,
+        reward=args.reward,
+        train_std=args.train_std,
     )
     if args.force:
         for name in (CHECKPOINT, HISTORY, CURVE, CONFIG):

@@ -32,7 +32,12 @@ import numpy as np
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module
 from chiplex.ir.synthetic import KINDS, SyntheticConfig, random_graph
-from chiplex.targets.heuristics import first_fit_packing, problem_for
+from chiplex.targets.heuristics import (
+    first_fit_packing,
+    heuristic_optimize,
+    is_legal,
+    problem_for,
+)
 from chiplex.targets.legality import resolve_rules
 from chiplex.targets.target import ChipSpec, Target, build_target, load_target
 
@@ -149,7 +154,7 @@ def sized_target(
     name: str | None = None,
 ) -> Target:
     """A module of the given shape whose memory is sized for `graph` in the given regime, grown by 25%
-    steps (at most 12) until first-fit packing finds a legal placement, so every problem is solvable."""
+    steps (at most 12) until `placers_fit` holds, so the anchor heuristics find a legal placement."""
     if regime not in _REGIME_FACTOR:
         raise ChiplexError(f"unknown memory regime {regime!r}; expected one of {MEMORY_REGIMES}")
     chip, bandwidth, latency = _CHIPS[family]
@@ -181,13 +186,31 @@ def sized_target(
             link_latency=latency,
             description=f"{regime} memory for {graph.name}",
         )
-        if first_fit_packing(problem_for(graph, resolve_rules(graph, target))) is not None:
+        if placers_fit(graph, target):
             return target
         if dram:
             dram = int(dram * 1.25)
         else:
             sram *= 1.25
     raise ChiplexError(f"could not size a {label} module that fits {graph.name}")
+
+
+def placers_fit(graph: Graph, target: Target) -> bool:
+    """Whether the placers a learned search anchors on find a legal placement of `graph` on `target`
+    under its memory rule (receive buffers per edge included: double buffering doubles them).
+
+    First-fit packing must fit in the module's chips *and* pass the checker (it may use more chips than
+    the module has: returning a placement is not fitting), and the bottleneck heuristic that greedy's
+    and the solver's repair fall back on must find a legal placement too. Sizing by "first fit returns
+    something" left BERT-base and ViT-B/16 without any legal dp or greedy placement on the held-out
+    16-chip ring (first fit needed 24 and 37 chips)."""
+    problem = problem_for(graph, resolve_rules(graph, target))
+    packing = first_fit_packing(problem)
+    if packing is None or int(packing.max(initial=0)) >= target.num_chips:
+        return False
+    if not is_legal(problem, packing):
+        return False
+    return heuristic_optimize(problem, np.ones(problem.n)) is not None
 
 
 def training_target(graph: Graph, rng: np.random.Generator) -> Target:
@@ -211,7 +234,7 @@ def training_corpus(
             target = training_target(graph, rng)
             problems.append(Problem(f"{name}@{target.name}", graph, target))
         for preset in presets:
-            if first_fit_packing(problem_for(graph, resolve_rules(graph, preset))) is not None:
+            if placers_fit(graph, preset):
                 problems.append(Problem(f"{name}@{preset.name}", graph, preset))
     return problems
 

@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.corpus import training_corpus
 from chiplex.learned.features import graph_features
-from chiplex.learned.policy import PolicyConfig, new_policy
+from chiplex.learned.policy import PlacementPolicy, PolicyConfig, new_policy
 from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats
 from chiplex.runtime_sim.evaluate import (
     EvalSettings,
@@ -66,6 +67,34 @@ a corpus of tight modules makes such candidates common early on, and a failed re
 penalised sample here: a second is enough to find the easy ones and keeps an update's time bounded."""
 
 
+REWARDS = ("improvement", "mean")
+
+
+class PretrainPPO(PPO):
+    """PPO with pre-training's reward (`PretrainConfig.reward`)."""
+
+    def __init__(
+        self, policy: PlacementPolicy, config: PPOConfig, seed: int, *, reward: str
+    ) -> None:
+        super().__init__(policy, config, seed=seed)
+        self.reward = reward
+
+    def rewards(self, problem: Problem, results: Sequence[Evaluation]) -> torch.Tensor:
+        rewards = super().rewards(problem, results)
+        if self.reward == "improvement" and problem.state.throughput > 0:
+            # Every sample no better than the anchor scores as the anchor: the policy is not pushed
+            # away from moving by the many moves that lose, only towards the ones that win. (With no
+            # legal anchor the rewards are over the upper bound and every legal sample improves.)
+            return rewards.clamp(min=1.0)
+        return rewards
+
+
+def freeze_exploration(policy: PlacementPolicy) -> None:
+    """Keep the policy's exploration std (its log-std heads) at their current values."""
+    for head in (policy.action_log_std, policy.anchor_log_std):
+        head.requires_grad_(False)
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     """What a pre-training run does; stored beside its checkpoint so a resume can check it."""
@@ -82,6 +111,16 @@ class PretrainConfig:
     """Seeds the policy's initial weights, PPO's random streams and the problem order."""
     samples_per_update: int = 32
     hidden: int = PolicyConfig.hidden
+    reward: str = "improvement"
+    """'improvement': a sample scores max(its throughput / the anchor's, 1), so only moves that beat
+    the anchor are rewarded; 'mean': throughput / the anchor's as in a search. Zero-shot and
+    fine-tuning keep the best of many samples, so what pre-training must teach is where an improving
+    move lies; under the 'mean' reward most moves lose, and PPO learned to stop moving instead (the
+    first shipped policy had shrunk its exploration std from 0.2 to 0.04 and its samples stayed on
+    the anchor)."""
+    train_std: bool = False
+    """Whether pre-training may change the exploration std (False: it stays at the policy's initial
+    value, and pre-training learns only the mean action: where to move the anchor's boundaries)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -94,11 +133,21 @@ class PretrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ChiplexError(f"pre-training {name} must be an integer >= 1, got {value!r}")
+        if self.reward not in REWARDS:
+            raise ChiplexError(
+                f"pre-training reward must be one of {', '.join(REWARDS)}, got {self.reward!r}"
+            )
 
     def corpus_description(self) -> str:
         return (
             f"training_corpus(graphs={self.graphs}, targets_per_graph={self.targets_per_graph}, "
             f"seed={self.corpus_seed}, zoo={self.zoo})"
+        )
+
+    def describe(self) -> str:
+        """The training settings a checkpoint's header records besides the corpus."""
+        return (
+            f"reward={self.reward}, train_std={self.train_std}, samples={self.samples_per_update}"
         )
 
 
@@ -190,7 +239,7 @@ class Pretrainer:
         ppo_config = PPOConfig(samples_per_update=self.config.samples_per_update, follow_best=False)
         if not path.exists():
             policy = new_policy(PolicyConfig(hidden=self.config.hidden), seed=self.config.seed)
-            return PPO(policy, ppo_config, seed=self.config.seed)
+            return self._ppo(policy, ppo_config)
         saved = self._saved_config()
         if saved != self.config:
             changed = [
@@ -206,7 +255,7 @@ class Pretrainer:
         checkpoint = load_checkpoint(path)
         if checkpoint.trainer is None:
             raise ChiplexError(f"{path}: checkpoint has no trainer state to resume from")
-        ppo = PPO(checkpoint.policy, checkpoint.header.ppo, seed=self.config.seed)
+        ppo = self._ppo(checkpoint.policy, checkpoint.header.ppo)
         ppo.load_state_dict(checkpoint.trainer)
         history_path = self.out_dir / HISTORY
         if history_path.exists():
@@ -220,10 +269,20 @@ class Pretrainer:
         self.log(f"resuming {self.out_dir} at update {ppo.updates} of {self.config.updates}")
         return ppo
 
+    def _ppo(self, policy: PlacementPolicy, ppo_config: PPOConfig) -> PretrainPPO:
+        if not self.config.train_std:
+            freeze_exploration(policy)
+        return PretrainPPO(policy, ppo_config, seed=self.config.seed, reward=self.config.reward)
+
     def _saved_config(self) -> PretrainConfig:
         path = self.out_dir / CONFIG
         try:
-            return PretrainConfig(**json.loads(path.read_text(encoding="utf-8")))
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(saved, dict):
+                # Runs written before these settings existed trained with both as below.
+                saved.setdefault("reward", "mean")
+                saved.setdefault("train_std", True)
+            return PretrainConfig(**saved)
         except FileNotFoundError:
             raise ChiplexError(f"{path}: missing beside {CHECKPOINT}; cannot resume") from None
         except (json.JSONDecodeError, TypeError, ChiplexError) as err:
@@ -245,6 +304,7 @@ class Pretrainer:
                     "updates": self.ppo.updates,
                     "evaluations": self.evaluations,
                     "seed": self.config.seed,
+                    "training": self.config.describe(),
                 }
             ],
             created_by="chiplex train",
@@ -257,7 +317,6 @@ class Pretrainer:
         self, *, progress: bool = False, stop_after: int | None = None, summary_every: int = 10
     ) -> list[dict[str, Any]]:
         """Run updates until `config.updates` (or `stop_after` more, for tests); returns the history."""
-        import torch
         from tqdm import tqdm
 
         target_updates = self.config.updates

@@ -1,0 +1,87 @@
+"""benchmarks/transfer.py's accounting: a tie at the anchor is reported as a tie, never as a saving."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chiplex.passes.search import HistoryPoint, SearchResult
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def transfer():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "transfer_bench", ROOT / "benchmarks" / "transfer.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["transfer_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def result(*steps: tuple[int, float], evaluations: int | None = None) -> SearchResult:
+    """A search whose best-so-far reached each (evaluation, samples/s) of `steps`."""
+    history = [HistoryPoint(i, 0.0, t) for i, t in steps]
+    best = max(t for _, t in steps)
+    return SearchResult(
+        placement=np.zeros(1, dtype=np.int64),
+        throughput=best,
+        evaluations=evaluations or steps[-1][0],
+        seconds=0.0,
+        history=history,
+        strategy="learned",
+        seed=0,
+        upper_bound=200.0,
+        search_throughput=best,
+    )
+
+
+def case(transfer, scratch: SearchResult, tuned: SearchResult):  # type: ignore[no-untyped-def]
+    c = transfer.Case("m@t", None, None)
+    for variant, r in (
+        ("anchor", result((1, 90.0), (2, 100.0))),
+        ("zero-shot", result((2, 100.0), (16, 100.0))),
+        ("untrained@16", result((2, 100.0), (9, 101.0), (16, 101.0))),
+        ("ft@1000", tuned),
+        ("scratch@2000", scratch),
+        ("anneal@2000", result((1, 100.0), (2000, 100.0))),
+    ):
+        c.rows.append(transfer.Row(variant, r))
+    return c
+
+
+ARGS = argparse.Namespace(budgets=[1000], evaluations=2000)
+
+
+def test_a_tie_at_the_anchor_is_no_saving(transfer) -> None:  # type: ignore[no-untyped-def]
+    tie = case(transfer, result((2, 100.0), (2000, 100.0)), result((2, 100.0), (1000, 100.0)))
+    assert transfer.at_anchor(tie, 100.0) and not transfer.at_anchor(tie, 100.5)
+    goals = transfer.goals_table([tie], ARGS)
+    assert "none possible: tie at the anchor" in goals and "1.0x" not in goals
+    assert "tie at the anchor" in transfer.table([tie], ARGS)
+
+
+def test_a_real_saving_is_counted_from_the_evaluation_that_reaches_scratch(transfer) -> None:  # type: ignore[no-untyped-def]
+    scratch = result((2, 100.0), (1500, 110.0), (2000, 110.0))
+    tuned = result((2, 100.0), (75, 110.0), (1000, 110.0))
+    goals = transfer.goals_table([case(transfer, scratch, tuned)], ARGS)
+    assert "| 1500 | 75 | 20.0x |" in goals
+    slow = result((2, 100.0), (1000, 105.0))
+    assert "| 1500 | not reached | - |" in transfer.goals_table(
+        [case(transfer, scratch, slow)], ARGS
+    )
+
+
+def test_knowledge_table_compares_pre_trained_and_untrained_samples(transfer) -> None:  # type: ignore[no-untyped-def]
+    c = case(transfer, result((2, 100.0)), result((2, 100.0)))
+    row = transfer.knowledge_table([c]).splitlines()[-1]
+    assert row.startswith("| m@t | 100.0 | 101.0 | 100.0 |")
+    assert row.endswith("| 0.990, - |")
