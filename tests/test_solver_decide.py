@@ -24,7 +24,13 @@ from chiplex.ir.graph import Graph, make_graph
 from chiplex.targets import flatzinc, heuristics, solver
 from chiplex.targets.legality import is_legal, resolve_rules
 from chiplex.targets.solver_choice import SOLVERS, backend_for, solver_for, with_solver
-from chiplex.targets.target import Target, load_target, target_from_toml
+from chiplex.targets.target import (
+    ChipSpec,
+    Target,
+    build_target,
+    load_target,
+    target_from_toml,
+)
 from chiplex.testing import (
     graph_and_target,
     placements,
@@ -87,6 +93,56 @@ def test_every_back_end_proves_the_brute_force_optimum(case: tuple[Graph, Target
         assert is_legal(graph, target, result.placement), backend
         assert result.period_s == pytest.approx(best, rel=1e-6), backend
         assert result.proved_optimal, backend
+
+
+def five_matmuls_on_two_chips() -> tuple[Graph, Target]:
+    """The case hypothesis found: HiGHS at a 1e-9 feasibility tolerance proved a false bound on
+    optimize.mzn (time coefficients up to 2^29 beside 0/1 columns) and claimed 1.012 us optimal."""
+    graph = make_graph(
+        kinds=["nn.matmul"] * 5,
+        edges=[(0, 1), (0, 2), (1, 4), (2, 3)],
+        flops=[524288, 524288, 524288, 131072, 524288],
+        output_bytes=[8192, 2048, 2048, 2048, 8192],
+        weight_bytes=[32768, 32768, 32768, 8192, 32768],
+        op_names=[f"l0.mm{i}" for i in range(5)],
+        name="nn",
+    )
+    chip = ChipSpec(
+        matrix_ops={"i8": 16e12, "bf16": 8e12, "f32": 2e12},
+        vector_ops={"i8": 1e12, "bf16": 1e12, "f32": 0.5e12},
+        sram_bytes=188416,
+        sram_bandwidth=400e9,
+        buffers_per_edge=1,
+    )
+    target = build_target(
+        "generated", "ring", chip, num_chips=2, link_bandwidth=4e9, link_latency=500e-9
+    )
+    return graph, target
+
+
+@pytest.mark.parametrize("backend", SOLVERS)
+def test_every_back_end_proves_the_optimum_of_five_matmuls_on_two_chips(backend: str) -> None:
+    from chiplex.targets.period_model import period_model
+
+    graph, target = five_matmuls_on_two_chips()
+    assert graph.activation_in_bytes.tolist() == [0, 8192, 8192, 2048, 2048]
+    periods = sorted(period_model(graph, target).period(p) for p in brute_force(graph, target))
+    assert periods[:2] == pytest.approx([4.5568e-07, 1.012e-06])  # all on chip 0, then a 4-1 split
+    result = solver.optimize(graph, target, time_limit=20, solver=backend)
+    assert result.period_s == pytest.approx(periods[0], rel=1e-6)
+    assert result.placement.tolist() == [0, 0, 0, 0, 0]
+    assert result.proved_optimal and result.claim == "proved optimal"
+
+
+def test_a_bound_above_the_returned_placement_is_not_a_proof() -> None:
+    """The guard behind every claimed optimum: a solver's bound must meet the exact objective of the
+    placement it returned; one above it disproves itself (a MIP's numerical trouble) and is warned."""
+    claim = solver._Outcome("OPTIMAL_SOLUTION", {}, "", bound=534773759.0)
+    with pytest.warns(solver.SolverWarning, match="exceeds the objective 79635852"):
+        assert not solver._bound_agrees(claim, 79635852, "optimize")
+    assert solver._bound_agrees(claim, 534773759, "optimize")
+    assert not solver._bound_agrees(claim, 534773761, "optimize")  # the bound falls short
+    assert solver._bound_agrees(solver._Outcome("OPTIMAL_SOLUTION", {}, "", None), 7, "optimize")
 
 
 @FEW

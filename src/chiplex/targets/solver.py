@@ -33,6 +33,7 @@ two equally good placements it returns can depend on which of its two processes 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -70,6 +71,12 @@ from chiplex.targets.target import Target
 INT_LIMIT = 2**31 - 1
 TIME_UNITS = 2**30
 """Total op time maps to this many integer units (leaves headroom below Gecode's 2^31)."""
+MIP_TIME_UNITS = 2**23
+"""The same for HiGHS (the `highs` back end, also order-mip's for optimize.mzn). At 2^30 the linear rows
+hold coefficients and a period domain near 5e8 beside 0/1 columns, and HiGHS 1.15 proved false bounds
+(always the period's upper bound, at any feasibility tolerance from 1e-9 to its default 1e-6, so not a
+tolerance alone); the same model with the times divided by 16 or more solved exactly. 2^23 keeps each
+op's rounding within 1/2^22 of the total time."""
 OPTIONAL_RULES = ("memory", "hop-span", "pinned", "colocated")
 """Rules explain may relax; chip-range, acyclic-dataflow and no-skipping-chips alone always hold
 (every op on chip 0)."""
@@ -608,6 +615,7 @@ def _repair_minizinc(
     if outcome.values is not None:
         placement = np.array(outcome.values["chip"], dtype=np.int64)
         _verify(problem, placement, "repair.mzn")
+        proved = proved and _bound_agrees(outcome, objective(placement), "repair")
         if found is not None and objective(placement) >= objective(found):
             placement = found
         if outcome.status != "OPTIMAL_SOLUTION":
@@ -645,6 +653,25 @@ def _verify(problem: heuristics.Problem, placement: np.ndarray, model: str) -> N
         )
 
 
+def _bound_agrees(outcome: _Outcome, objective: int, what: str) -> bool:
+    """Whether a solver's claimed optimum stands against `objective`, the model's objective of the
+    placement it returned, recomputed exactly here: its proved bound must meet it (within 0.5, the
+    objectives being integers). A MIP (HiGHS) works with tolerances: its incumbent's objective can
+    understate the placement's, and numerical trouble can give a bound above a legal placement's
+    objective, which disproves the bound itself (warned). Gecode reports no bound: exact arithmetic."""
+    if outcome.bound is None:
+        return True
+    if outcome.bound > objective + 0.5:
+        warnings.warn(
+            f"{what}: the solver's lower bound {outcome.bound:.0f} exceeds the objective "
+            f"{objective} of the legal placement it returned; its optimality proof is not trusted",
+            SolverWarning,
+            stacklevel=3,
+        )
+        return False
+    return outcome.bound >= objective - 0.5
+
+
 def _warn_time_limit(what: str, time_limit: float, consequence: str, depth: int = 1) -> None:
     # Point the warning at the caller of repair()/optimize(): `depth` frames between it and here.
     message = f"{what}: MiniZinc hit its {time_limit:g} s time limit; {consequence}"
@@ -674,10 +701,23 @@ def optimize(
     times = model.op_time
     k = problem.k
     total = float(times.sum())
-    # One integer unit for compute and link times; buffers x period must stay within 32 bits.
+    backend = backend_for(check_solver_name(solver_for(target, solver)), "optimize.mzn")
+    # One integer unit for compute and link times; buffers x period must stay within 32 bits, and for
+    # HiGHS (a MIP, in floating point) much lower: see MIP_TIME_UNITS.
+    units = MIP_TIME_UNITS if backend == "highs" else TIME_UNITS
     span = max(total, float(model.link_time.sum()), model.latency)
-    unit = span / (TIME_UNITS // (model.buffers + 1)) if span > 0 else 1.0
+    unit = span / (units // (model.buffers + 1)) if span > 0 else 1.0
     itimes = np.rint(times / unit).astype(np.int64)
+    link_units = np.rint(model.link_time / unit).astype(np.int64)
+    latency_units = int(np.rint(model.latency / unit))
+    # optimize.mzn's objective in its own integer units: period_model's formula on the same data.
+    units_model = dataclasses.replace(
+        model, op_time=itimes, link_time=link_units, latency=float(latency_units)
+    )
+
+    def period_units(placement: np.ndarray) -> int:
+        return int(math.ceil(units_model.period(placement) - 1e-6))
+
     lower_s = max(total / k if k else 0.0, float(times.max(initial=0.0)))
     lower_units = max(-(-int(itimes.sum()) // k) if k else 0, int(itimes.max(initial=0)))
     found = heuristics.heuristic_optimize(problem, times)
@@ -692,7 +732,7 @@ def optimize(
         return OptimizeResult(placement, period, period if proved else lower_s, proved, method)
 
     if found is not None:
-        found_units = int(math.ceil(model.period(found) / unit - 1e-9))
+        found_units = period_units(found)
         if found_units <= lower_units:
             return result(found, True, "heuristic")  # meets the lower bound: optimal
     data, scale = _base_data(problem, active=ALL_ACTIVE)
@@ -703,8 +743,8 @@ def optimize(
         period_lower=int(lower_units),
         period_limit=int(limit),
         improve_only=found is not None,
-        link_time=np.rint(model.link_time[producers] / unit).astype(np.int64).tolist(),
-        link_latency=int(np.rint(model.latency / unit)),
+        link_time=link_units[producers].tolist(),
+        link_latency=latency_units,
         buffers=int(model.buffers),
     )
     outcome = _run_minizinc(
@@ -713,12 +753,13 @@ def optimize(
         time_limit=_remaining(deadline),
         seed=seed,
         optimise=True,
-        solver=solver_for(target, solver),
+        solver=backend,
     )
     proved = outcome.status == "OPTIMAL_SOLUTION" and scale.exact
     if outcome.values is not None:
         placement = np.array(outcome.values["chip"], dtype=np.int64)
         _verify(problem, placement, "optimize.mzn")
+        proved = proved and _bound_agrees(outcome, period_units(placement), "optimize")
         better = result(placement, proved, "minizinc")
         if found is not None and result(found, False, "").period_s <= better.period_s:
             # Better in the model's integer time units but not in seconds (rounding): keep ours.
