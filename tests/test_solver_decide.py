@@ -166,13 +166,62 @@ def test_the_chip_weight_bound_holds_for_every_legal_chip(case: tuple[Graph, Tar
     assert bound.held <= problem.capacity
     placement = heuristics.heuristic_optimize(problem, np.ones(graph.num_nodes))
     if placement is not None:
-        # The bound is on the weights only one op reads (`problem.weight`); a parameter shared by
-        # several ops is left out of both the bound and the totals it is compared with.
-        private = np.bincount(placement, weights=problem.weight, minlength=target.num_chips)
-        assert private.max() <= bound.held
+        # The bound counts what the memory rule stores: each op's own params, a shared one once.
+        for chip in range(target.num_chips):
+            assert heuristics.weights_of(problem, placement == chip) <= bound.held
     if bound.witness is not None:
         # The witness is a set of ops that fits one chip on its own and holds that much.
-        assert int(problem.weight[bound.witness].sum()) <= bound.held
+        assert heuristics.weights_of(problem, bound.witness) <= bound.held
+
+
+def three_shared_params_on_two_chips() -> tuple[Graph, Target]:
+    """A chain of 6 ops as split-rows leaves it: ops 2i and 2i+1 share a 3000 B param, each op has a
+    16 B one of its own. A chip of 4800 B stores one shared param, not two: 2 chips hold 2 x 3032 B
+    of the 9096 B, although 9096 B fit in 2 x 4800 B."""
+    graph = make_graph(
+        kinds=["nn.matmul"] * 6,
+        edges=[(i, i + 1) for i in range(5)],
+        flops=[1e5] * 6,
+        output_bytes=[64] * 6,
+        params=[(0, 3), (0, 4), (1, 5), (1, 6), (2, 7), (2, 8)],
+        param_bytes=[3000, 3000, 3000] + [16] * 6,
+        op_names=[f"rows{i}" for i in range(6)],
+    )
+    chip = ChipSpec(
+        matrix_ops={"bf16": 8e12},
+        vector_ops={"bf16": 1e12},
+        sram_bytes=4800,
+        sram_bandwidth=400e9,
+        buffers_per_edge=1,
+    )
+    target = build_target("chain2", "chain", chip, num_chips=2, link_bandwidth=4e9, link_latency=0)
+    return graph, target
+
+
+def test_the_chip_weight_bound_counts_shared_params_once_per_chip() -> None:
+    graph, target = three_shared_params_on_two_chips()
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    assert problem.weight.tolist() == [16] * 6 and problem.shared_bytes.tolist() == [3000] * 3
+    bound = solver.chip_weight_bound(problem, time_limit=20)
+    assert (bound.held, bound.proved) == (3032, True)  # one shared param and its 2 readers' own
+    assert not brute_force(graph, target)
+    messages = solver.explain(graph, target, time_limit=20)
+    assert messages == [
+        "no chip of 4.69 KiB SRAM can hold more than 2.96 KiB of weights (the heaviest fitting set, "
+        "2 consecutive ops, holds 2.96 KiB of weights + 0 B of receive buffers + the 128 B working "
+        "set of `rows1`), so 2 chips hold at most 5.92 KiB of the 8.88 KiB of weights"
+    ]
+    # One more chip fits: each chip takes a pair of ops, the bound holds for every legal placement.
+    wider = build_target(
+        "chain3", "chain", target.chip, num_chips=3, link_bandwidth=4e9, link_latency=0
+    )
+    legal = brute_force(graph, wider)
+    assert legal and not solver.explain(graph, wider, time_limit=20)
+    problem = heuristics.problem_for(graph, resolve_rules(graph, wider))
+    held = solver.chip_weight_bound(problem, time_limit=20).held
+    assert held == max(
+        heuristics.weights_of(problem, p == chip) for p in legal for chip in range(3)
+    )
 
 
 def tight_transformer() -> tuple[Graph, Target]:

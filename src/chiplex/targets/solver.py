@@ -400,9 +400,11 @@ def implied_bounds(
         # Each chip holds at most `held` bytes of weights (chip_weight.mzn; <= capacity).
         anc = _closure(problem, reverse=False)
         desc = _closure(problem, reverse=True)
+        # The ops up to v sit on chips 0..chip(v) and store their params there, a shared one at least
+        # once: chip(v) + 1 >= those bytes / held (and likewise after v).
         w = problem.weight
-        anc_w = anc.astype(np.float64) @ w
-        desc_w = desc.astype(np.float64) @ w
+        anc_w = anc.astype(np.float64) @ w + _shared_weight_of_sets(problem, anc)
+        desc_w = desc.astype(np.float64) @ w + _shared_weight_of_sets(problem, desc)
         lower = np.maximum(lower, np.ceil(anc_w / held).astype(np.int64) - 1)
         upper = np.minimum(upper, k - np.ceil(desc_w / held).astype(np.int64))
     if "pinned" in active and (problem.rules.pinned >= 0).any():
@@ -423,9 +425,26 @@ def implied_bounds(
     return lower, upper
 
 
+def total_weight(problem: heuristics.Problem) -> int:
+    """Param bytes any placement stores at least once: every op's own params, each shared one once."""
+    return int(problem.weight.sum()) + int(problem.shared_bytes.sum())
+
+
+def _shared_weight_of_sets(problem: heuristics.Problem, sets: np.ndarray) -> np.ndarray:
+    """int64[rows]: bytes of the shared params some op of each row's set (a bool[rows, n]) reads."""
+    if not problem.shared_readers:
+        return np.zeros(len(sets), dtype=np.int64)
+    reads = np.zeros((problem.n, len(problem.shared_readers)), dtype=np.int64)
+    for s, readers in enumerate(problem.shared_readers):
+        reads[readers, s] = 1
+    touched = (sets.astype(np.int64) @ reads) > 0
+    return touched.astype(np.int64) @ problem.shared_bytes.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class ChipWeightBound:
-    """The most weight bytes one chip can hold under the memory rule (chip_weight.mzn)."""
+    """The most weight bytes one chip can hold under the memory rule (chip_weight.mzn): its ops' own
+    params and each shared param any of them reads, once (as the memory rule stores them)."""
 
     held: int
     """No chip of any legal placement holds more weight bytes (a valid bound even when not proved)."""
@@ -452,13 +471,14 @@ def chip_weight_bound(
     if cached is not None:
         return cached
     cap = problem.capacity
-    total = int(problem.weight.sum())
+    total = total_weight(problem)
     trivial = ChipWeightBound(max(min(cap, total), 0), False, None)
     if problem.n == 0 or cap <= 0 or total <= 0 or not minizinc_available():
         return trivial
     data, scale = _base_data(problem, active=frozenset(), bounds=False)
     keys = ("n", "m", "src", "dst", "num_producers", "producer", "consumers", "weight")
-    keys += ("output_bytes", "working_set", "capacity")
+    keys += ("output_bytes", "working_set", "capacity", "num_shared", "shared_bytes")
+    keys += ("shared_readers",)
     answer = _run_minizinc(
         "chip_weight.mzn",
         {key: data[key] for key in keys},
@@ -470,7 +490,11 @@ def chip_weight_bound(
     best_units = 0
     if answer.values is not None:
         witness = np.array(answer.values["on"], dtype=np.int64) == 1
-        best_units = int(scale.weight[witness].sum())
+        best_units = int(scale.weight[witness].sum()) + sum(
+            int(nbytes)
+            for nbytes, readers in zip(scale.shared, problem.shared_readers, strict=True)
+            if witness[readers].any()
+        )
     if answer.status == "UNSATISFIABLE":
         bound = ChipWeightBound(0, True, None)  # no op fits alone: _cheap_checks says why
     elif answer.bound is None:
@@ -481,7 +505,7 @@ def chip_weight_bound(
         proved = answer.status == "OPTIMAL_SOLUTION" and scale.exact
         held = min(held_units * scale.unit, trivial.held) if scale.exact else trivial.held
         if witness is not None and scale.exact:
-            held = max(held, int(problem.weight[witness].sum()))
+            held = max(held, heuristics.weights_of(problem, witness))
         bound = ChipWeightBound(int(held), proved, witness)
     _CHIP_WEIGHT_CACHE[problem] = bound
     return bound
@@ -873,7 +897,7 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
     chips, and the ops before and after one op against the chips they need."""
     bound = chip_weight_bound(problem)
     held, k, cap = bound.held, problem.k, problem.capacity
-    total = int(problem.weight.sum())
+    total = total_weight(problem)
     if held <= 0 or held >= cap and total <= k * cap:
         return []
     out: list[str] = []
@@ -890,7 +914,7 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
     for op in np.flatnonzero(lower > upper)[:1].tolist():
         anc = _closure(problem, reverse=False)[op]
         desc = _closure(problem, reverse=True)[op]
-        before, after = int(problem.weight[anc].sum()), int(problem.weight[desc].sum())
+        before, after = heuristics.weights_of(problem, anc), heuristics.weights_of(problem, desc)
         out.append(
             f"op `{problem.graph.op_names[op]}` and the ops it depends on hold {_size(before)} of "
             f"weights, so it sits on chip {int(lower[op])} or later, and it and the ops that depend on "
@@ -903,7 +927,7 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
 def _describe_chip(problem: heuristics.Problem, ops: np.ndarray, cap: int) -> str:
     """What fills the heaviest chip: its weights, receive buffers and largest working set."""
     members = np.flatnonzero(ops)
-    weights = int(problem.weight[members].sum())
+    weights = heuristics.weights_of(problem, np.asarray(ops, dtype=bool))
     received = 0
     for u in range(problem.n):
         if not ops[u] and len(problem.succs[u]) and ops[problem.succs[u]].any():
@@ -1001,7 +1025,7 @@ def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_wor
             if bound is not None and 0 < bound.held < cap
             else ""
         )
-        ops_weight = int(problem.weight.sum()) + int(problem.shared_bytes.sum())
+        ops_weight = total_weight(problem)
         return (
             f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: each of the {problem.n} ops "
             f"fits alone and the total weights ({_size(problem.graph.total_weight_bytes)}) fit"
