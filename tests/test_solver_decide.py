@@ -287,6 +287,14 @@ def test_cp_sat_and_highs_solve_a_small_flatzinc_model(tmp_path: Path) -> None:
     assert answer.values == {"x": 1, "y": 3, "b": True}
 
 
+def test_weight_totals_that_round_alike_are_told_apart() -> None:
+    assert solver._sizes_apart(7_086_000, 7_086_100) == (
+        "6.76 MiB (7,086,000 B)",
+        "6.76 MiB (7,086,100 B)",
+    )
+    assert solver._sizes_apart(3032 * 2, 9096) == ("5.92 KiB", "8.88 KiB")
+
+
 def test_unknown_flatzinc_constraints_are_refused() -> None:
     text = "var 0..3: x;\nconstraint fzn_mystery(x);\nsolve satisfy;\n"
     with pytest.raises(ChiplexError, match="does not translate fzn_mystery"):

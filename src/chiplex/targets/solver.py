@@ -905,9 +905,10 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
     if bound.witness is not None and bound.proved:
         why = f" ({_describe_chip(problem, bound.witness, cap)})"
     if total > k * held:
+        at_most, of_total = _sizes_apart(k * held, total)
         out.append(
             f"no chip of {_size(cap)} {memory_word} can hold more than {_size(held)} of weights{why}, "
-            f"so {k} chips hold at most {_size(k * held)} of the {_size(total)} of weights"
+            f"so {k} chips hold at most {at_most} of the {of_total} of weights"
         )
         return out
     lower, upper = implied_bounds(problem, frozenset(RULES))
@@ -1000,6 +1001,14 @@ def _size(nbytes: float) -> str:
     if nbytes >= 2**10:
         return f"{nbytes / 2**10:.2f} KiB"
     return f"{int(nbytes)} B"
+
+
+def _sizes_apart(smaller: int, larger: int) -> tuple[str, str]:
+    """`_size` of both, with exact byte counts when the rounded sizes would read the same."""
+    a, b = _size(smaller), _size(larger)
+    if a == b and smaller != larger:
+        return f"{a} ({smaller:,} B)", f"{b} ({larger:,} B)"
+    return a, b
 
 
 def _memory_word(target: Target) -> str:
