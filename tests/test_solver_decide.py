@@ -24,7 +24,13 @@ from chiplex.ir.graph import Graph, make_graph
 from chiplex.targets import flatzinc, heuristics, solver
 from chiplex.targets.legality import is_legal, resolve_rules
 from chiplex.targets.solver_choice import SOLVERS, backend_for, solver_for, with_solver
-from chiplex.targets.target import Target, load_target, target_from_toml
+from chiplex.targets.target import (
+    ChipSpec,
+    Target,
+    build_target,
+    load_target,
+    target_from_toml,
+)
 from chiplex.testing import (
     graph_and_target,
     placements,
@@ -89,6 +95,56 @@ def test_every_back_end_proves_the_brute_force_optimum(case: tuple[Graph, Target
         assert result.proved_optimal, backend
 
 
+def five_matmuls_on_two_chips() -> tuple[Graph, Target]:
+    """The case hypothesis found: HiGHS at a 1e-9 feasibility tolerance proved a false bound on
+    optimize.mzn (time coefficients up to 2^29 beside 0/1 columns) and claimed 1.012 us optimal."""
+    graph = make_graph(
+        kinds=["nn.matmul"] * 5,
+        edges=[(0, 1), (0, 2), (1, 4), (2, 3)],
+        flops=[524288, 524288, 524288, 131072, 524288],
+        output_bytes=[8192, 2048, 2048, 2048, 8192],
+        weight_bytes=[32768, 32768, 32768, 8192, 32768],
+        op_names=[f"l0.mm{i}" for i in range(5)],
+        name="nn",
+    )
+    chip = ChipSpec(
+        matrix_ops={"i8": 16e12, "bf16": 8e12, "f32": 2e12},
+        vector_ops={"i8": 1e12, "bf16": 1e12, "f32": 0.5e12},
+        sram_bytes=188416,
+        sram_bandwidth=400e9,
+        buffers_per_edge=1,
+    )
+    target = build_target(
+        "generated", "ring", chip, num_chips=2, link_bandwidth=4e9, link_latency=500e-9
+    )
+    return graph, target
+
+
+@pytest.mark.parametrize("backend", SOLVERS)
+def test_every_back_end_proves_the_optimum_of_five_matmuls_on_two_chips(backend: str) -> None:
+    from chiplex.targets.period_model import period_model
+
+    graph, target = five_matmuls_on_two_chips()
+    assert graph.activation_in_bytes.tolist() == [0, 8192, 8192, 2048, 2048]
+    periods = sorted(period_model(graph, target).period(p) for p in brute_force(graph, target))
+    assert periods[:2] == pytest.approx([4.5568e-07, 1.012e-06])  # all on chip 0, then a 4-1 split
+    result = solver.optimize(graph, target, time_limit=20, solver=backend)
+    assert result.period_s == pytest.approx(periods[0], rel=1e-6)
+    assert result.placement.tolist() == [0, 0, 0, 0, 0]
+    assert result.proved_optimal and result.claim == "proved optimal"
+
+
+def test_a_bound_above_the_returned_placement_is_not_a_proof() -> None:
+    """The guard behind every claimed optimum: a solver's bound must meet the exact objective of the
+    placement it returned; one above it disproves itself (a MIP's numerical trouble) and is warned."""
+    claim = solver._Outcome("OPTIMAL_SOLUTION", {}, "", bound=534773759.0)
+    with pytest.warns(solver.SolverWarning, match="exceeds the objective 79635852"):
+        assert not solver._bound_agrees(claim, 79635852, "optimize")
+    assert solver._bound_agrees(claim, 534773759, "optimize")
+    assert not solver._bound_agrees(claim, 534773761, "optimize")  # the bound falls short
+    assert solver._bound_agrees(solver._Outcome("OPTIMAL_SOLUTION", {}, "", None), 7, "optimize")
+
+
 @FEW
 @given(graph_and_target(min_ops=2, max_ops=7, max_chips=3, feasible=False))
 def test_every_back_end_decides_feasibility_like_brute_force(case: tuple[Graph, Target]) -> None:
@@ -110,13 +166,62 @@ def test_the_chip_weight_bound_holds_for_every_legal_chip(case: tuple[Graph, Tar
     assert bound.held <= problem.capacity
     placement = heuristics.heuristic_optimize(problem, np.ones(graph.num_nodes))
     if placement is not None:
-        # The bound is on the weights only one op reads (`problem.weight`); a parameter shared by
-        # several ops is left out of both the bound and the totals it is compared with.
-        private = np.bincount(placement, weights=problem.weight, minlength=target.num_chips)
-        assert private.max() <= bound.held
+        # The bound counts what the memory rule stores: each op's own params, a shared one once.
+        for chip in range(target.num_chips):
+            assert heuristics.weights_of(problem, placement == chip) <= bound.held
     if bound.witness is not None:
         # The witness is a set of ops that fits one chip on its own and holds that much.
-        assert int(problem.weight[bound.witness].sum()) <= bound.held
+        assert heuristics.weights_of(problem, bound.witness) <= bound.held
+
+
+def three_shared_params_on_two_chips() -> tuple[Graph, Target]:
+    """A chain of 6 ops as split-rows leaves it: ops 2i and 2i+1 share a 3000 B param, each op has a
+    16 B one of its own. A chip of 4800 B stores one shared param, not two: 2 chips hold 2 x 3032 B
+    of the 9096 B, although 9096 B fit in 2 x 4800 B."""
+    graph = make_graph(
+        kinds=["nn.matmul"] * 6,
+        edges=[(i, i + 1) for i in range(5)],
+        flops=[1e5] * 6,
+        output_bytes=[64] * 6,
+        params=[(0, 3), (0, 4), (1, 5), (1, 6), (2, 7), (2, 8)],
+        param_bytes=[3000, 3000, 3000] + [16] * 6,
+        op_names=[f"rows{i}" for i in range(6)],
+    )
+    chip = ChipSpec(
+        matrix_ops={"bf16": 8e12},
+        vector_ops={"bf16": 1e12},
+        sram_bytes=4800,
+        sram_bandwidth=400e9,
+        buffers_per_edge=1,
+    )
+    target = build_target("chain2", "chain", chip, num_chips=2, link_bandwidth=4e9, link_latency=0)
+    return graph, target
+
+
+def test_the_chip_weight_bound_counts_shared_params_once_per_chip() -> None:
+    graph, target = three_shared_params_on_two_chips()
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    assert problem.weight.tolist() == [16] * 6 and problem.shared_bytes.tolist() == [3000] * 3
+    bound = solver.chip_weight_bound(problem, time_limit=20)
+    assert (bound.held, bound.proved) == (3032, True)  # one shared param and its 2 readers' own
+    assert not brute_force(graph, target)
+    messages = solver.explain(graph, target, time_limit=20)
+    assert messages == [
+        "no chip of 4.69 KiB SRAM can hold more than 2.96 KiB of weights (the heaviest fitting set, "
+        "2 consecutive ops, holds 2.96 KiB of weights + 0 B of receive buffers + the 128 B working "
+        "set of `rows1`), so 2 chips hold at most 5.92 KiB of the 8.88 KiB of weights"
+    ]
+    # One more chip fits: each chip takes a pair of ops, the bound holds for every legal placement.
+    wider = build_target(
+        "chain3", "chain", target.chip, num_chips=3, link_bandwidth=4e9, link_latency=0
+    )
+    legal = brute_force(graph, wider)
+    assert legal and not solver.explain(graph, wider, time_limit=20)
+    problem = heuristics.problem_for(graph, resolve_rules(graph, wider))
+    held = solver.chip_weight_bound(problem, time_limit=20).held
+    assert held == max(
+        heuristics.weights_of(problem, p == chip) for p in legal for chip in range(3)
+    )
 
 
 def tight_transformer() -> tuple[Graph, Target]:
@@ -180,6 +285,14 @@ def test_cp_sat_and_highs_solve_a_small_flatzinc_model(tmp_path: Path) -> None:
     answer = flatzinc.solve_in_subprocess("highs", str(path), time_limit=5, seed=0)
     assert answer.status == "OPTIMAL_SOLUTION"
     assert answer.values == {"x": 1, "y": 3, "b": True}
+
+
+def test_weight_totals_that_round_alike_are_told_apart() -> None:
+    assert solver._sizes_apart(7_086_000, 7_086_100) == (
+        "6.76 MiB (7,086,000 B)",
+        "6.76 MiB (7,086,100 B)",
+    )
+    assert solver._sizes_apart(3032 * 2, 9096) == ("5.92 KiB", "8.88 KiB")
 
 
 def test_unknown_flatzinc_constraints_are_refused() -> None:

@@ -290,7 +290,14 @@ class LinearResult:
 
 def exact_highs(time_left: float, seed: int):  # type: ignore[no-untyped-def]
     """A HiGHS instance set for proofs: quiet, one thread, seeded, and optimal meaning optimal (no
-    relative gap, and the objectives are integers, so a gap below 1 closes it)."""
+    relative gap, and the objectives are integers, so a gap below 1 closes it).
+
+    The feasibility tolerances stay HiGHS's defaults (1e-6 integrality, 1e-7 rows): 1e-9, HiGHS's own
+    zero, invites false infeasibility proofs (the HiGHS maintainers' advice, ERGO-Code/HiGHS issues 2033
+    and 3258), and on optimize.mzn it gave false optima (tests/test_solver_decide.py, the 5-matmul
+    case; the other half of that fix is `solver.MIP_TIME_UNITS`). A solution within the tolerance is
+    rounded and checked by the caller, and the callers hold every claimed optimum against the exact
+    objective of the placement returned."""
     import highspy
 
     highs = highspy.Highs()
@@ -301,8 +308,6 @@ def exact_highs(time_left: float, seed: int):  # type: ignore[no-untyped-def]
         ("threads", 1),
         ("mip_rel_gap", 0.0),
         ("mip_abs_gap", 0.5),
-        ("mip_feasibility_tolerance", 1e-9),
-        ("primal_feasibility_tolerance", 1e-9),
     ):
         highs.setOptionValue(option, value)
     return highs
@@ -352,7 +357,9 @@ def solve_with_highs(text: str, *, time_limit: float, seed: int) -> LinearResult
     status = highs.getModelStatus()
     info = highs.getInfo()
     bound = None
-    if model.objective is not None and status != highspy.HighsModelStatus.kInfeasible:
+    if model.objective in model.constants:
+        bound = float(model.constants[model.objective])  # flattening fixed the objective
+    elif model.objective is not None and status != highspy.HighsModelStatus.kInfeasible:
         dual = float(info.mip_dual_bound)
         if math.isfinite(dual):
             bound = -dual if model.sense == "maximize" else dual

@@ -33,6 +33,7 @@ two equally good placements it returns can depend on which of its two processes 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -70,6 +71,12 @@ from chiplex.targets.target import Target
 INT_LIMIT = 2**31 - 1
 TIME_UNITS = 2**30
 """Total op time maps to this many integer units (leaves headroom below Gecode's 2^31)."""
+MIP_TIME_UNITS = 2**23
+"""The same for HiGHS (the `highs` back end, also order-mip's for optimize.mzn). At 2^30 the linear rows
+hold coefficients and a period domain near 5e8 beside 0/1 columns, and HiGHS 1.15 proved false bounds
+(always the period's upper bound, at any feasibility tolerance from 1e-9 to its default 1e-6, so not a
+tolerance alone); the same model with the times divided by 16 or more solved exactly. 2^23 keeps each
+op's rounding within 1/2^22 of the total time."""
 OPTIONAL_RULES = ("memory", "hop-span", "pinned", "colocated")
 """Rules explain may relax; chip-range, acyclic-dataflow and no-skipping-chips alone always hold
 (every op on chip 0)."""
@@ -393,9 +400,11 @@ def implied_bounds(
         # Each chip holds at most `held` bytes of weights (chip_weight.mzn; <= capacity).
         anc = _closure(problem, reverse=False)
         desc = _closure(problem, reverse=True)
+        # The ops up to v sit on chips 0..chip(v) and store their params there, a shared one at least
+        # once: chip(v) + 1 >= those bytes / held (and likewise after v).
         w = problem.weight
-        anc_w = anc.astype(np.float64) @ w
-        desc_w = desc.astype(np.float64) @ w
+        anc_w = anc.astype(np.float64) @ w + _shared_weight_of_sets(problem, anc)
+        desc_w = desc.astype(np.float64) @ w + _shared_weight_of_sets(problem, desc)
         lower = np.maximum(lower, np.ceil(anc_w / held).astype(np.int64) - 1)
         upper = np.minimum(upper, k - np.ceil(desc_w / held).astype(np.int64))
     if "pinned" in active and (problem.rules.pinned >= 0).any():
@@ -416,9 +425,26 @@ def implied_bounds(
     return lower, upper
 
 
+def total_weight(problem: heuristics.Problem) -> int:
+    """Param bytes any placement stores at least once: every op's own params, each shared one once."""
+    return int(problem.weight.sum()) + int(problem.shared_bytes.sum())
+
+
+def _shared_weight_of_sets(problem: heuristics.Problem, sets: np.ndarray) -> np.ndarray:
+    """int64[rows]: bytes of the shared params some op of each row's set (a bool[rows, n]) reads."""
+    if not problem.shared_readers:
+        return np.zeros(len(sets), dtype=np.int64)
+    reads = np.zeros((problem.n, len(problem.shared_readers)), dtype=np.int64)
+    for s, readers in enumerate(problem.shared_readers):
+        reads[readers, s] = 1
+    touched = (sets.astype(np.int64) @ reads) > 0
+    return touched.astype(np.int64) @ problem.shared_bytes.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class ChipWeightBound:
-    """The most weight bytes one chip can hold under the memory rule (chip_weight.mzn)."""
+    """The most weight bytes one chip can hold under the memory rule (chip_weight.mzn): its ops' own
+    params and each shared param any of them reads, once (as the memory rule stores them)."""
 
     held: int
     """No chip of any legal placement holds more weight bytes (a valid bound even when not proved)."""
@@ -445,13 +471,14 @@ def chip_weight_bound(
     if cached is not None:
         return cached
     cap = problem.capacity
-    total = int(problem.weight.sum())
+    total = total_weight(problem)
     trivial = ChipWeightBound(max(min(cap, total), 0), False, None)
     if problem.n == 0 or cap <= 0 or total <= 0 or not minizinc_available():
         return trivial
     data, scale = _base_data(problem, active=frozenset(), bounds=False)
     keys = ("n", "m", "src", "dst", "num_producers", "producer", "consumers", "weight")
-    keys += ("output_bytes", "working_set", "capacity")
+    keys += ("output_bytes", "working_set", "capacity", "num_shared", "shared_bytes")
+    keys += ("shared_readers",)
     answer = _run_minizinc(
         "chip_weight.mzn",
         {key: data[key] for key in keys},
@@ -463,7 +490,11 @@ def chip_weight_bound(
     best_units = 0
     if answer.values is not None:
         witness = np.array(answer.values["on"], dtype=np.int64) == 1
-        best_units = int(scale.weight[witness].sum())
+        best_units = int(scale.weight[witness].sum()) + sum(
+            int(nbytes)
+            for nbytes, readers in zip(scale.shared, problem.shared_readers, strict=True)
+            if witness[readers].any()
+        )
     if answer.status == "UNSATISFIABLE":
         bound = ChipWeightBound(0, True, None)  # no op fits alone: _cheap_checks says why
     elif answer.bound is None:
@@ -474,7 +505,7 @@ def chip_weight_bound(
         proved = answer.status == "OPTIMAL_SOLUTION" and scale.exact
         held = min(held_units * scale.unit, trivial.held) if scale.exact else trivial.held
         if witness is not None and scale.exact:
-            held = max(held, int(problem.weight[witness].sum()))
+            held = max(held, heuristics.weights_of(problem, witness))
         bound = ChipWeightBound(int(held), proved, witness)
     _CHIP_WEIGHT_CACHE[problem] = bound
     return bound
@@ -608,6 +639,7 @@ def _repair_minizinc(
     if outcome.values is not None:
         placement = np.array(outcome.values["chip"], dtype=np.int64)
         _verify(problem, placement, "repair.mzn")
+        proved = proved and _bound_agrees(outcome, objective(placement), "repair")
         if found is not None and objective(placement) >= objective(found):
             placement = found
         if outcome.status != "OPTIMAL_SOLUTION":
@@ -645,6 +677,25 @@ def _verify(problem: heuristics.Problem, placement: np.ndarray, model: str) -> N
         )
 
 
+def _bound_agrees(outcome: _Outcome, objective: int, what: str) -> bool:
+    """Whether a solver's claimed optimum stands against `objective`, the model's objective of the
+    placement it returned, recomputed exactly here: its proved bound must meet it (within 0.5, the
+    objectives being integers). A MIP (HiGHS) works with tolerances: its incumbent's objective can
+    understate the placement's, and numerical trouble can give a bound above a legal placement's
+    objective, which disproves the bound itself (warned). Gecode reports no bound: exact arithmetic."""
+    if outcome.bound is None:
+        return True
+    if outcome.bound > objective + 0.5:
+        warnings.warn(
+            f"{what}: the solver's lower bound {outcome.bound:.0f} exceeds the objective "
+            f"{objective} of the legal placement it returned; its optimality proof is not trusted",
+            SolverWarning,
+            stacklevel=3,
+        )
+        return False
+    return outcome.bound >= objective - 0.5
+
+
 def _warn_time_limit(what: str, time_limit: float, consequence: str, depth: int = 1) -> None:
     # Point the warning at the caller of repair()/optimize(): `depth` frames between it and here.
     message = f"{what}: MiniZinc hit its {time_limit:g} s time limit; {consequence}"
@@ -674,10 +725,23 @@ def optimize(
     times = model.op_time
     k = problem.k
     total = float(times.sum())
-    # One integer unit for compute and link times; buffers x period must stay within 32 bits.
+    backend = backend_for(check_solver_name(solver_for(target, solver)), "optimize.mzn")
+    # One integer unit for compute and link times; buffers x period must stay within 32 bits, and for
+    # HiGHS (a MIP, in floating point) much lower: see MIP_TIME_UNITS.
+    units = MIP_TIME_UNITS if backend == "highs" else TIME_UNITS
     span = max(total, float(model.link_time.sum()), model.latency)
-    unit = span / (TIME_UNITS // (model.buffers + 1)) if span > 0 else 1.0
+    unit = span / (units // (model.buffers + 1)) if span > 0 else 1.0
     itimes = np.rint(times / unit).astype(np.int64)
+    link_units = np.rint(model.link_time / unit).astype(np.int64)
+    latency_units = int(np.rint(model.latency / unit))
+    # optimize.mzn's objective in its own integer units: period_model's formula on the same data.
+    units_model = dataclasses.replace(
+        model, op_time=itimes, link_time=link_units, latency=float(latency_units)
+    )
+
+    def period_units(placement: np.ndarray) -> int:
+        return int(math.ceil(units_model.period(placement) - 1e-6))
+
     lower_s = max(total / k if k else 0.0, float(times.max(initial=0.0)))
     lower_units = max(-(-int(itimes.sum()) // k) if k else 0, int(itimes.max(initial=0)))
     found = heuristics.heuristic_optimize(problem, times)
@@ -692,7 +756,7 @@ def optimize(
         return OptimizeResult(placement, period, period if proved else lower_s, proved, method)
 
     if found is not None:
-        found_units = int(math.ceil(model.period(found) / unit - 1e-9))
+        found_units = period_units(found)
         if found_units <= lower_units:
             return result(found, True, "heuristic")  # meets the lower bound: optimal
     data, scale = _base_data(problem, active=ALL_ACTIVE)
@@ -703,8 +767,8 @@ def optimize(
         period_lower=int(lower_units),
         period_limit=int(limit),
         improve_only=found is not None,
-        link_time=np.rint(model.link_time[producers] / unit).astype(np.int64).tolist(),
-        link_latency=int(np.rint(model.latency / unit)),
+        link_time=link_units[producers].tolist(),
+        link_latency=latency_units,
         buffers=int(model.buffers),
     )
     outcome = _run_minizinc(
@@ -713,12 +777,13 @@ def optimize(
         time_limit=_remaining(deadline),
         seed=seed,
         optimise=True,
-        solver=solver_for(target, solver),
+        solver=backend,
     )
     proved = outcome.status == "OPTIMAL_SOLUTION" and scale.exact
     if outcome.values is not None:
         placement = np.array(outcome.values["chip"], dtype=np.int64)
         _verify(problem, placement, "optimize.mzn")
+        proved = proved and _bound_agrees(outcome, period_units(placement), "optimize")
         better = result(placement, proved, "minizinc")
         if found is not None and result(found, False, "").period_s <= better.period_s:
             # Better in the model's integer time units but not in seconds (rounding): keep ours.
@@ -832,7 +897,7 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
     chips, and the ops before and after one op against the chips they need."""
     bound = chip_weight_bound(problem)
     held, k, cap = bound.held, problem.k, problem.capacity
-    total = int(problem.weight.sum())
+    total = total_weight(problem)
     if held <= 0 or held >= cap and total <= k * cap:
         return []
     out: list[str] = []
@@ -840,16 +905,17 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
     if bound.witness is not None and bound.proved:
         why = f" ({_describe_chip(problem, bound.witness, cap)})"
     if total > k * held:
+        at_most, of_total = _sizes_apart(k * held, total)
         out.append(
             f"no chip of {_size(cap)} {memory_word} can hold more than {_size(held)} of weights{why}, "
-            f"so {k} chips hold at most {_size(k * held)} of the {_size(total)} of weights"
+            f"so {k} chips hold at most {at_most} of the {of_total} of weights"
         )
         return out
     lower, upper = implied_bounds(problem, frozenset(RULES))
     for op in np.flatnonzero(lower > upper)[:1].tolist():
         anc = _closure(problem, reverse=False)[op]
         desc = _closure(problem, reverse=True)[op]
-        before, after = int(problem.weight[anc].sum()), int(problem.weight[desc].sum())
+        before, after = heuristics.weights_of(problem, anc), heuristics.weights_of(problem, desc)
         out.append(
             f"op `{problem.graph.op_names[op]}` and the ops it depends on hold {_size(before)} of "
             f"weights, so it sits on chip {int(lower[op])} or later, and it and the ops that depend on "
@@ -862,7 +928,7 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
 def _describe_chip(problem: heuristics.Problem, ops: np.ndarray, cap: int) -> str:
     """What fills the heaviest chip: its weights, receive buffers and largest working set."""
     members = np.flatnonzero(ops)
-    weights = int(problem.weight[members].sum())
+    weights = heuristics.weights_of(problem, np.asarray(ops, dtype=bool))
     received = 0
     for u in range(problem.n):
         if not ops[u] and len(problem.succs[u]) and ops[problem.succs[u]].any():
@@ -937,6 +1003,14 @@ def _size(nbytes: float) -> str:
     return f"{int(nbytes)} B"
 
 
+def _sizes_apart(smaller: int, larger: int) -> tuple[str, str]:
+    """`_size` of both, with exact byte counts when the rounded sizes would read the same."""
+    a, b = _size(smaller), _size(larger)
+    if a == b and smaller != larger:
+        return f"{a} ({smaller:,} B)", f"{b} ({larger:,} B)"
+    return a, b
+
+
 def _memory_word(target: Target) -> str:
     return "SRAM" if not target.chip.dram_bytes else "memory (SRAM + DRAM)"
 
@@ -960,7 +1034,7 @@ def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_wor
             if bound is not None and 0 < bound.held < cap
             else ""
         )
-        ops_weight = int(problem.weight.sum()) + int(problem.shared_bytes.sum())
+        ops_weight = total_weight(problem)
         return (
             f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: each of the {problem.n} ops "
             f"fits alone and the total weights ({_size(problem.graph.total_weight_bytes)}) fit"
