@@ -248,3 +248,13 @@ def test_a_softmax_between_the_products_mixes_features_and_is_left_whole() -> No
     assert feature_block(block) is None  # but the softmax reads every feature
     text = module_text(module)
     assert module_text(run_pipeline(module, "tensor-parallel")[0]) == text
+
+
+def test_parameters_named_by_position_get_valid_shard_names() -> None:
+    """`nn.Sequential` names its parameters `0.weight`, ...: not a valid SSA name to build on."""
+    model = tnn.Sequential(tnn.Linear(8, 64), tnn.GELU(), tnn.Linear(64, 8))
+    module = import_with_constants(model, (torch.randn(1, 4, 8),))[0]
+    split = run_pipeline(module, "tensor-parallel{chunks=2}")[0]
+    text = module_text(split)
+    assert '"0.weight.shard0"' in text and "%0.weight" not in text
+    assert module_text(parse_module(text)) == text

@@ -506,7 +506,9 @@ def test_parse_input_spec() -> None:
         parse_input_spec(["1"], ["qint"])
 
 
-def test_specs_name_zoo_models_factories_and_files(tmp_path: Path) -> None:
+def test_specs_name_zoo_models_factories_and_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model, name = build_model("chiplex.models:bert(1, hidden=32, heads=2, seq=8)")
     assert name == "bert" and len(model.layers) == 1  # type: ignore[arg-type]
     assert build_model("mlp")[1] == "mlp"
@@ -520,6 +522,15 @@ def test_specs_name_zoo_models_factories_and_files(tmp_path: Path) -> None:
         load_factory("no_such_pkg.mod:f")
     with pytest.raises(ChiplexError, match="has no attribute 'missing'"):
         load_factory("chiplex.models:missing")
+    (tmp_path / "beside_me.py").write_text(
+        "import torch\n\ndef tiny():\n    return torch.nn.Linear(4, 2)\n"
+    )
+    with (
+        monkeypatch.context() as patch
+    ):  # a module in the working directory, as `python -m` finds it
+        patch.chdir(tmp_path)
+        patch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+        assert isinstance(load_factory("beside_me:tiny"), torch.nn.Linear)
     (tmp_path / "three.py").write_text("def three():\n    return 3\n")
     with pytest.raises(ChiplexError, match="returned int, not a torch.nn.Module"):
         load_factory(f"{tmp_path / 'three.py'}:three")

@@ -119,7 +119,8 @@ def insert_shards(param: nn.ParamOp, axis: int, sizes: Sequence[int]) -> tuple[S
         shard.attributes[SHARD_OF_ATTR] = StringAttr(name)
         shard.attributes[SHARD_AXIS_ATTR] = IntegerAttr(axis, i64)
         shard.attributes[SHARD_OFFSET_ATTR] = IntegerAttr(offset, i64)
-        shard.result.name_hint = f"{name}.shard{i}"
+        # The SSA name builds on the parameter's own hint: its name may not be a valid one ("0.fc1.weight").
+        shard.result.name_hint = f"{param.result.name_hint or 'param'}.shard{i}"
         Rewriter.insert_op(shard, InsertPoint.before(param))
         shards.append(shard.result)
         offset += size

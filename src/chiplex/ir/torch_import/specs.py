@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -129,6 +130,10 @@ def _resolve_factory(spec: str) -> tuple[Callable[..., Any], list[Any], dict[str
         except Exception as e:  # noqa: BLE001 - user code: report, do not crash
             raise ChiplexError(f"error while loading {path}: {type(e).__name__}: {e}") from None
     else:
+        # As `python -m` does: a module beside the user (`mymodel:make` run where mymodel.py is)
+        # imports, though the `chiplex` console script does not put the working directory on the path.
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
         try:
             module = importlib.import_module(mod_name)
         except ModuleNotFoundError as e:
