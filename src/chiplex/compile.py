@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 import traceback
 import warnings
 from collections.abc import Callable
@@ -229,9 +230,8 @@ def _run_default(
 
 
 def _first(error: ChiplexError, width: int = 160) -> str:
-    """An error's text for a progress line: its first `width` characters."""
-    text = " ".join(str(error).split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+    """An error's text for a progress line: at most `width` characters, cut between words."""
+    return textwrap.shorten(str(error), width, placeholder=" ...")
 
 
 def _what_would_fit(original: ModuleOp, target: str) -> str:
