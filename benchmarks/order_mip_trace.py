@@ -66,38 +66,7 @@ def trace(data: dict[str, object], limit: float, options: dict[str, str]) -> Tra
     highs = flatzinc.exact_highs(limit, 0)
     for key, value in options.items():
         highs.setOptionValue(key, value)
-    num_cols = len(model.cost)
-    highs.addCols(
-        num_cols,
-        model.cost,
-        model.col_lower,
-        model.col_upper,
-        0,
-        np.array([], np.int32),
-        np.array([], np.int32),
-        np.array([]),
-    )
-    integer = np.flatnonzero(model.integer).astype(np.int32)
-    highs.changeColsIntegrality(
-        len(integer), integer, np.full(len(integer), highspy.HighsVarType.kInteger)
-    )
-    rows = model.rows
-    keys, inverse = np.unique(
-        np.concatenate(rows.rows) * num_cols + np.concatenate(rows.cols), return_inverse=True
-    )
-    vals = np.bincount(inverse, weights=np.concatenate(rows.vals), minlength=len(keys))
-    row_of, cols = keys // num_cols, (keys % num_cols).astype(np.int32)
-    starts = np.searchsorted(row_of, np.arange(rows.count)).astype(np.int32)
-    inf = highs.getInfinity()
-    highs.addRows(
-        rows.count,
-        np.clip(np.concatenate(rows.lower), -inf, inf),
-        np.clip(np.concatenate(rows.upper), -inf, inf),
-        len(cols),
-        starts,
-        cols,
-        vals,
-    )
+    order_mip.load_model(highs, model)
     solution = highspy.HighsSolution()
     start = np.asarray(data["guide"], dtype=np.int64)
     solution.col_value = order_mip.start_values(model, start).tolist()

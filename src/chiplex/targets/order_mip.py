@@ -556,6 +556,42 @@ def solve(
                 event.interrupt()
 
         highs.cbMipInterrupt.subscribe(share)
+    load_model(highs, model)
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = start_values(model, np.asarray(start, dtype=np.int64)).tolist()
+        solution.value_valid = True
+        highs.setSolution(solution)
+    highs.run()
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        if progress is not None:
+            _write_progress(progress, np.inf, np.inf)
+        return OrderAnswer("UNSATISFIABLE", None)
+    bound = None
+    if model.has_objective:
+        dual = float(info.mip_dual_bound)
+        bound = dual + model.offset if np.isfinite(dual) else None
+        if status == highspy.HighsModelStatus.kOptimal and progress is not None:
+            objective = float(info.objective_function_value)
+            _write_progress(progress, objective, objective)  # the sibling stops at its next check
+    if info.primal_solution_status != 2:  # kSolutionStatusFeasible
+        return OrderAnswer("UNKNOWN", None, bound)
+    col_value = np.array(highs.getSolution().col_value)
+    values = {"chip": placement_of(model, col_value)}
+    objective = float(model.cost @ col_value + model.offset) if model.has_objective else None
+    if status == highspy.HighsModelStatus.kOptimal:
+        return OrderAnswer(
+            "OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values, bound, objective
+        )
+    return OrderAnswer("SATISFIED", values, bound, objective)
+
+
+def load_model(highs: highspy.Highs, model: OrderModel) -> None:  # type: ignore[name-defined]  # noqa: F821
+    """Hand `model`'s columns, integrality and rows to `highs` (a fresh `flatzinc.exact_highs`)."""
+    import highspy
+
     num_cols = len(model.cost)
     highs.addCols(
         num_cols,
@@ -592,35 +628,6 @@ def solve(
         )
         if added != highspy.HighsStatus.kOk:
             raise RuntimeError(f"HiGHS rejected the order-encoded rows: {added}")
-    if start is not None:
-        solution = highspy.HighsSolution()
-        solution.col_value = start_values(model, np.asarray(start, dtype=np.int64)).tolist()
-        solution.value_valid = True
-        highs.setSolution(solution)
-    highs.run()
-    status = highs.getModelStatus()
-    info = highs.getInfo()
-    if status == highspy.HighsModelStatus.kInfeasible:
-        if progress is not None:
-            _write_progress(progress, np.inf, np.inf)
-        return OrderAnswer("UNSATISFIABLE", None)
-    bound = None
-    if model.has_objective:
-        dual = float(info.mip_dual_bound)
-        bound = dual + model.offset if np.isfinite(dual) else None
-        if status == highspy.HighsModelStatus.kOptimal and progress is not None:
-            objective = float(info.objective_function_value)
-            _write_progress(progress, objective, objective)  # the sibling stops at its next check
-    if info.primal_solution_status != 2:  # kSolutionStatusFeasible
-        return OrderAnswer("UNKNOWN", None, bound)
-    col_value = np.array(highs.getSolution().col_value)
-    values = {"chip": placement_of(model, col_value)}
-    objective = float(model.cost @ col_value + model.offset) if model.has_objective else None
-    if status == highspy.HighsModelStatus.kOptimal:
-        return OrderAnswer(
-            "OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values, bound, objective
-        )
-    return OrderAnswer("SATISFIED", values, bound, objective)
 
 
 def solve_in_subprocess(
