@@ -1,9 +1,14 @@
-"""Helpers shared by the chiplex passes: the target of a module, its graph, its placement."""
+"""Helpers shared by the chiplex passes: the target of a module, its graph, its placement, and the
+op rewriting the tiling passes share."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.ir import Operation, SSAValue
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
@@ -35,3 +40,26 @@ def placement_of(graph: Graph, pass_name: str) -> np.ndarray:
             f"{pass_name}: {len(missing)} ops have no mcm.chip (first: {missing[0]}); run place first"
         )
     return np.array(chips, dtype=np.int64)
+
+
+def resized(t: TensorType, axis: int, size: int) -> TensorType:
+    """`t` with dimension `axis` set to `size`."""
+    shape = list(t.get_shape())
+    shape[axis] = size
+    return TensorType(t.get_element_type(), shape)
+
+
+def clone_resized(
+    old: Operation, operands: Sequence[SSAValue], axis: int, size: int, suffix: str
+) -> Operation:
+    """`old` on other operands (a tile of its inputs), its result's `axis` resized to `size`, its SSA
+    name `<old's>.<suffix>`; the caller inserts it."""
+    new = type(old).create(
+        operands=list(operands),
+        result_types=[resized(cast(TensorType, old.results[0].type), axis, size)],
+        properties=dict(old.properties),
+        attributes=dict(old.attributes),
+    )
+    hint = old.results[0].name_hint
+    new.results[0].name_hint = f"{hint}.{suffix}" if hint else None
+    return new

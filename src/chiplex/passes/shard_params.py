@@ -51,7 +51,7 @@ from chiplex.ir import nn
 from chiplex.ir.graph import single_function
 from chiplex.ir.nn import SHARD_AXIS_ATTR, SHARD_OF_ATTR, SHARD_OFFSET_ATTR
 from chiplex.ir.types import tensor_bytes
-from chiplex.passes.common import resolve_target
+from chiplex.passes.common import resized, resolve_target
 
 # The attributes of a shard's `nn.param` live with the dialect (the interpreter reads them too).
 __all__ = [
@@ -92,12 +92,6 @@ def _shape(v: SSAValue) -> tuple[int, ...]:
     return cast(TensorType, v.type).get_shape()
 
 
-def _retyped(t: TensorType, axis: int, size: int) -> TensorType:
-    shape = list(t.get_shape())
-    shape[axis] = size
-    return TensorType(t.get_element_type(), shape)
-
-
 def _name(op: Operation, value: SSAValue, suffix: str) -> None:
     base = op.results[0].name_hint or op.name.removeprefix("nn.")
     value.name_hint = f"{base}.{suffix}"
@@ -114,7 +108,7 @@ def insert_shards(param: nn.ParamOp, axis: int, sizes: Sequence[int]) -> tuple[S
     shards: list[SSAValue] = []
     offset = 0
     for i, size in enumerate(sizes):
-        shard = nn.ParamOp(f"{name}.shard{i}", _retyped(ptype, axis, size))
+        shard = nn.ParamOp(f"{name}.shard{i}", resized(ptype, axis, size))
         shard.attributes |= {k: v for k, v in param.attributes.items() if k == "torch_view"}
         shard.attributes[SHARD_OF_ATTR] = StringAttr(name)
         shard.attributes[SHARD_AXIS_ATTR] = IntegerAttr(axis, i64)
@@ -155,7 +149,7 @@ class ShardEmbedding(RewritePattern):
             axis = len(result_type.get_shape()) - 1
             pieces = []
             for i, (shard, size) in enumerate(zip(plan.shards, plan.sizes, strict=True)):
-                piece = nn.EmbeddingOp(shard, op.ids, _retyped(result_type, axis, size))
+                piece = nn.EmbeddingOp(shard, op.ids, resized(result_type, axis, size))
                 _name(op, piece.result, f"shard{i}")
                 pieces.append(piece)
             new_ops += pieces
@@ -194,7 +188,7 @@ class ShardMatmul(RewritePattern):
         if plan.axis == n_axis:
             pieces = []
             for i, (w, size) in enumerate(zip(weights, plan.sizes, strict=True)):
-                piece = nn.MatmulOp(op.lhs, w, _retyped(result_type, last, size))
+                piece = nn.MatmulOp(op.lhs, w, resized(result_type, last, size))
                 _name(op, piece.result, f"shard{i}")
                 pieces.append(piece)
             new_ops += pieces

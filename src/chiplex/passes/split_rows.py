@@ -46,6 +46,7 @@ from chiplex.errors import ChiplexError
 from chiplex.ir import nn
 from chiplex.ir.graph import STATIONARY_OPS, single_function
 from chiplex.ir.types import tensor_bytes
+from chiplex.passes.common import clone_resized
 
 SPLIT_ROWS_ATTR = "chiplex.split_rows"
 """Module attribute: how many feed-forward blocks `split-rows` split, and into how many chunks."""
@@ -183,12 +184,6 @@ def row_blocks(function: Operation) -> list[Block]:
     return blocks
 
 
-def _retyped(t: TensorType, rows: int) -> TensorType:
-    shape = list(t.get_shape())
-    shape[-2] = rows
-    return TensorType(t.get_element_type(), shape)
-
-
 def _split(total: int, pieces: int) -> list[int]:
     base, extra = divmod(total, pieces)
     return [base + (1 if i < extra else 0) for i in range(pieces)]
@@ -226,14 +221,7 @@ def split_block(block: Block, chunks: int) -> None:
                     operands.append(rows_of.result)
                 else:
                     operands.append(o)
-            new = type(old).create(
-                operands=operands,
-                result_types=[_retyped(cast(TensorType, old.results[0].type), size)],
-                properties=dict(old.properties),
-                attributes=dict(old.attributes),
-            )
-            hint = old.results[0].name_hint
-            new.results[0].name_hint = f"{hint}.rows{i}" if hint else None
+            new = clone_resized(old, operands, -2, size, f"rows{i}")
             new_ops.append(new)
             local[old.results[0]] = new.results[0]
             value = new.results[0]

@@ -52,6 +52,7 @@ from chiplex.errors import ChiplexError
 from chiplex.ir import nn
 from chiplex.ir.graph import single_function
 from chiplex.ir.types import tensor_bytes
+from chiplex.passes.common import clone_resized
 from chiplex.passes.shard_params import insert_shards, split_sizes
 from chiplex.passes.split_rows import Block, row_blocks
 
@@ -86,12 +87,6 @@ def _shape(v: SSAValue) -> tuple[int, ...]:
 def _param(v: SSAValue) -> nn.ParamOp | None:
     owner = v.owner
     return owner if isinstance(owner, nn.ParamOp) and len(_shape(v)) >= 1 else None
-
-
-def _retyped(t: TensorType, width: int) -> TensorType:
-    shape = list(t.get_shape())
-    shape[-1] = width
-    return TensorType(t.get_element_type(), shape)
 
 
 @dataclass(frozen=True)
@@ -183,14 +178,7 @@ def _split(fb: FeatureBlock, chunks: int, shards: dict[nn.ParamOp, tuple[SSAValu
                     operands.append(shards[cast(nn.ParamOp, operand.owner)][i])
                 else:
                     operands.append(local.get(operand, operand))
-            new = type(old).create(
-                operands=operands,
-                result_types=[_retyped(cast(TensorType, old.results[0].type), size)],
-                properties=dict(old.properties),
-                attributes=dict(old.attributes),
-            )
-            hint = old.results[0].name_hint
-            new.results[0].name_hint = f"{hint}.cols{i}" if hint else None
+            new = clone_resized(old, operands, -1, size, f"cols{i}")
             new_ops.append(new)
             local[old.results[0]] = new.results[0]
         product = nn.MatmulOp(local[block.last.lhs], shards[fb.w2][i], result_type)
