@@ -58,9 +58,8 @@ def describe_split(module: ModuleOp) -> list[str]:
     if not isinstance(attr, IntegerAttr):
         return []
     return [
-        f"split-rows: {attr.value.data} blocks (feed-forward, attention) run in row slices (the "
-        "default pipeline found no placement with them whole: their widened activations need room "
-        "on a chip)"
+        f"split-rows: {attr.value.data} blocks (feed-forward, attention) run in row slices (so that "
+        "their widened activations fit a chip; `compile`'s notes say why it added the pass)"
     ]
 
 

@@ -75,8 +75,8 @@ def describe_tensor_parallel(module: ModuleOp) -> list[str]:
     )
     return [
         f"tensor-parallel: {blocks.value.data} feed-forward blocks split by hidden features into "
-        f"column/row weight shards{added} (no placement with whole weight matrices: they are "
-        "the pieces a chip must hold at once)"
+        f"column/row weight shards{added} (so that no chip holds a whole weight matrix; "
+        "`compile`'s notes say why it added the pass)"
     ]
 
 
