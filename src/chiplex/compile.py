@@ -276,8 +276,9 @@ def compile_module(
     strategy: str = "dp",
     progress: Callable[[str], None] | None = None,
 ) -> CompileResult:
-    """Run the pipeline (default: annotate-costs, place, legalize-placement, insert-transfers,
-    split-chiplets on `target`) and emit the schedule.
+    """Run the pipeline (default: `default_pipeline` on `target`: host-embeddings, shard-params,
+    rematerialize, annotate-costs, place, legalize-placement, insert-transfers, split-chiplets) and
+    emit the schedule.
 
     `target` may be omitted when `pipeline` names one. A `target` that disagrees with the pipeline's
     target is an error (costs and schedule would describe different machines), and so is a placement

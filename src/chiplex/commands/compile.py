@@ -67,8 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pipeline",
         metavar="PASSES",
         help="override the pass pipeline (MLIR syntax: 'a{opt=1},b'; quote file paths: "
-        'annotate-costs{target="my.toml"}); default: annotate-costs, place, legalize-placement, '
-        "insert-transfers, split-chiplets",
+        'annotate-costs{target="my.toml"}); default: host-embeddings, shard-params, rematerialize, '
+        "annotate-costs, place, legalize-placement, insert-transfers, split-chiplets",
     )
     p.add_argument(
         "--plugin",

@@ -99,13 +99,14 @@ def default_pipeline(
     split_rows: int | None = None,
     tensor_parallel: int | None = None,
 ) -> str:
-    # host-embeddings and shard-params change nothing unless a parameter is too large for one chip;
-    # rematerialize and split-rows{max_bytes=N} (then also tensor-parallel{max_bytes=M}) are what
-    # `compile_module` adds when the placement fails without them.
+    # host-embeddings and shard-params change nothing unless a parameter is too large for one chip,
+    # rematerialize nothing unless a value derived from parameters alone has several readers;
+    # split-rows{max_bytes=N} (then also tensor-parallel{max_bytes=M}) are what `compile_module`
+    # adds when the placement fails without them.
     return (
         f"host-embeddings{{target={pipeline_value(target)}}},"
         f"shard-params{{target={pipeline_value(target)}}},"
-        + ("rematerialize," if split_rows else "")
+        "rematerialize,"
         + (f"tensor-parallel{{chunks=2 max_bytes={tensor_parallel}}}," if tensor_parallel else "")
         + (f"split-rows{{chunks=2 max_bytes={split_rows}}}," if split_rows else "")
         + f"annotate-costs{{target={pipeline_value(target)}}},"
