@@ -35,9 +35,9 @@ class SharedBias(tnn.Module):
 
 
 def test_each_reader_gets_its_own_copy_with_the_same_results() -> None:
-    module = import_with_constants(
-        SharedBias(heads=4), (torch.randn(4, 6, 6),), weight_dtype="i8"
-    )[0]
+    module = import_with_constants(SharedBias(heads=4), (torch.randn(4, 6, 6),), weight_dtype="i8")[
+        0
+    ]
     assert_pipeline_preserves_semantics(module, "rematerialize")
     copied = run_pipeline(module.clone(), "rematerialize")[0]
     text = module_text(copied)
