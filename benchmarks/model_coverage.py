@@ -272,7 +272,7 @@ EXPLAINED = {
     "there was still no placement, and `chiplex compile` placed the model with its feed-forward "
     "weight matrices also split by hidden features into shards of at most 1/32 of a chip "
     "(`tensor-parallel`, Megatron-style): ViT-base, DeiT, BEiT (83 MiB; dp's best contiguous split "
-    "needed 13.75 MiB chips with whole matrices), MPNet (13.125), wav2vec2 and HuBERT (13.625) "
+    "needed 13.75 MiB chips with whole matrices), wav2vec2 and HuBERT (13.625) "
     "(docs/sharding.md has the arithmetic). Over 104 MiB once the tables left, so no placement "
     "can exist: bart-large-encoder (145.5 MiB; the error says what would fit).",
     "Whisper": "the encoder's 8 x 1500 x 1500 attention scores (34 MiB per op) are split by query "
