@@ -13,6 +13,7 @@ the .mzn model and the checker:
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from chiplex.targets.legality import RULES, is_legal, resolve_rules
 from chiplex.targets.target import Target
 from chiplex.testing import (
     graph_and_target,
+    nn_graph,
     placements,
     target_for,
     transformer_graph,
@@ -203,3 +205,47 @@ def test_a_raced_child_stops_when_its_sibling_closes_the_gap(tmp_path: Path) -> 
     assert reply is not None and reply["status"] == "SATISFIED"
     assert reply["values"]["chip"] == start.tolist()
     assert (tmp_path / "mine").exists()  # it published its own progress before stopping
+
+
+def tight_buffer_cases(count: int) -> list[tuple[Graph, Target, np.ndarray]]:
+    """Small graphs at the smallest capacity the block order fits with 3 receive buffers per edge:
+    there the buffers of several cross-chip inputs compete for a chip's memory, the regime in which
+    the order encoding's relaxation is weakest and a wrong redundant row would show."""
+    cases = []
+    for seed in range(count):
+        rng = np.random.default_rng(seed)
+        graph = nn_graph(lambda lo, hi, r=rng: int(r.integers(lo, hi + 1)), 7, name=f"tight{seed}")
+        target = target_for(graph, 3, slack=1.0, buffers_per_edge=3)
+        cases.append((graph, target, rng.integers(0, 3, size=graph.num_nodes)))
+    return cases
+
+
+def test_no_row_cuts_off_a_legal_placement_where_receive_buffers_compete() -> None:
+    """Exhaustively, on tight-memory instances: every legal placement satisfies every row of the repair
+    MIP (the rules and the redundant rows: implied bounds and gaps, the per-chip weight bound), and
+    the proved repair optimum is brute force's. The memory rule must
+    change the optimum in some of them, or the cases would not test what they are for."""
+    binding = 0
+    for graph, target, candidate in tight_buffer_cases(6):
+        rules = resolve_rules(graph, target)
+        roomy = with_capacity(target, 100 * target.chip.capacity_bytes)
+        every = [np.array(p, dtype=np.int64) for p in itertools.product(range(3), repeat=7)]
+        legal = [p for p in every if is_legal(graph, target, p, rules)]
+        assert legal, graph.name
+        model = order_mip.build("repair.mzn", repair_data(graph, target, candidate))
+        assert not model.infeasible, graph.name
+        for placement in legal:
+            assert violated_rows(model, placement) == 0, (graph.name, placement)
+
+        def cost(p: np.ndarray, candidate: np.ndarray = candidate) -> tuple[int, int]:
+            return int((p != candidate).sum()), int(np.abs(p - candidate).sum())
+
+        best = min(cost(p) for p in legal)
+        relaxed = min(cost(p) for p in every if is_legal(graph, roomy, p))
+        binding += relaxed < best
+        result = solver.repair(
+            graph, target, candidate, exact=True, time_limit=30, solver="order-mip"
+        )
+        assert (result.changed, result.distance) == best, graph.name
+        assert result.proved_optimal, graph.name
+    assert binding >= 2, binding
