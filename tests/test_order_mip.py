@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from chiplex.ir.graph import Graph
 from chiplex.targets import flatzinc, heuristics, order_mip, solver
-from chiplex.targets.legality import RULES, is_legal, resolve_rules
+from chiplex.targets.legality import RULES, chip_memory, is_legal, resolve_rules
 from chiplex.targets.target import Target
 from chiplex.testing import (
     graph_and_target,
@@ -249,3 +249,36 @@ def test_no_row_cuts_off_a_legal_placement_where_receive_buffers_compete() -> No
         assert (result.changed, result.distance) == best, graph.name
         assert result.proved_optimal, graph.name
     assert binding >= 2, binding
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph_and_target(min_ops=2, max_ops=40, max_chips=6), st.data())
+def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
+    case: tuple[Graph, Target], data: st.DataObject
+) -> None:
+    """`_shared_chip_floor[u, v]` (what parts a pair in the implied gaps) is at most the memory of
+    any chip holding both, in every forward placement, legal under the memory rule or not."""
+    graph, target = case
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    n, k = problem.n, problem.k
+    reach = np.eye(n, dtype=bool)
+    for u in range(n - 1, -1, -1):
+        if len(problem.succs[u]):
+            reach[u] |= reach[problem.succs[u]].any(axis=0)
+    floor = order_mip._shared_chip_floor(
+        reach,
+        problem.src,
+        problem.dst,
+        problem.weight.astype(np.float64),
+        problem.output.astype(np.float64),
+        problem.working_set.astype(np.float64),
+    )
+    chips = data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
+    placement = np.sort(np.array(chips, dtype=np.int64))  # ops are in topological order: forward
+    memory = chip_memory(graph, placement, k, target.chip.buffers_per_edge)
+    total = memory.weights + memory.receive + memory.working_set
+    for c in range(k):
+        on = np.flatnonzero(placement == c)
+        pairs = reach[np.ix_(on, on)]
+        if pairs.any():
+            assert floor[np.ix_(on, on)][pairs].max() <= total[c] + 1e-6, c
