@@ -135,6 +135,8 @@ def _sets(values: list[object]) -> list[np.ndarray]:
 SHARED_CHIP_FLOOR_OPS = 400
 """Up to this many ops `_implied_gaps` counts receive buffers in the memory of a pair's paths (n^3
 work: about 0.1 s at 200 ops); larger graphs use weights and working sets only."""
+TAU_CELLS = 32
+"""Working-set thresholds `_shared_chip_floor` tries at most (every distinct value when fewer)."""
 
 
 def _shared_chip_floor(
@@ -149,14 +151,17 @@ def _shared_chip_floor(
 
     Such a chip holds every op on a u ~> v path (data flows forward): their weights and the largest
     of their working sets. Every other op y with an edge into one of them (a producer off the paths;
-    y reaches v, and u does not reach y) is on that chip too, adding at least its own weight and
-    raising the largest working set to at least ws[y], or elsewhere, and the chip reserves y's
-    receive buffer, output[y]. For the set J of those on the chip the memory is at least
-        W + max(ws over the paths and J) + sum_{y in J} weight[y] + sum_{y not in J} output[y];
-    with tau = max ws over J (one of the working sets), every y with ws[y] <= tau may count
-    min(weight, output) and the others output, so the minimum over tau is a valid floor (J empty is
-    no lower than the smallest tau: the paths hold a working set at least that large). Shared params
-    and the producers' own inputs are left out (they only add memory)."""
+    y reaches v, and u does not reach y) is on that chip too, and then so is every op on its paths to
+    v, adding at least y's weight and raising the largest working set to at least the largest on
+    y ~> v paths (`ws_to_v[y]`), or elsewhere, and the chip reserves y's receive buffer, output[y].
+    For the set J of those on the chip, with t = max ws_to_v over J, the memory is at least
+        W + max(ws over the u ~> v paths, t) + sum_{y in J} weight[y] + sum_{y not in J} output[y]
+    >= W + max(ws over the paths, t) + sum over y with ws_to_v[y] <= t of min(weight, output)
+       + sum over the other y of output,
+    so the minimum over thresholds t is a valid floor (J empty is no lower than the smallest: the
+    paths hold a working set at least that large). With more than `TAU_CELLS` distinct working sets
+    the thresholds are grouped into cells (g_{i-1}, g_i], each counting max(..., g_{i-1}). Shared
+    params and the producers' own inputs are left out (they only add memory)."""
     n = len(weight)
     anc = reach.T  # anc[v, x]: x is v or an ancestor of v
     path_w = np.zeros((n, n))
@@ -168,28 +173,32 @@ def _shared_chip_floor(
     succs: list[list[int]] = [[] for _ in range(n)]
     for a, b in zip(src.tolist(), dst.tolist(), strict=True):
         succs[a].append(b)
+    values = np.unique(working)
+    if len(values) <= TAU_CELLS:
+        grid, lows = values, values
+    else:
+        grid = np.quantile(values, np.linspace(0.0, 1.0, TAU_CELLS))
+        grid[-1] = values[-1]
+        lows = np.concatenate([[-np.inf], grid[:-1]])
     saving = np.maximum(output - np.minimum(weight, output), 0.0)
-    buffers = np.zeros((n, n))  # sum of output[y] over the producers off the paths
-    saved = np.zeros((n, n))  # the part of it saved by the producers with ws <= the current cell
-    floor = np.full((n, n), np.inf)
-    order = np.argsort(working, kind="stable").tolist()
-    feeds: list[np.ndarray] = []
+    buffers = np.zeros((n, n))  # [u, v]: output summed over the producers off the u ~> v paths
+    cheaper = np.zeros((len(grid), n, n), dtype=np.float32)  # the saving from cell i on
+    columns = np.arange(n)
     for y in range(n):
         if not succs[y] or output[y] <= 0:
-            feeds.append(np.zeros((n, n), dtype=bool))
             continue
         # (u, v) with an x in succs[y] on a u ~> v path, and u not reaching y.
-        into = (anc[succs[y]][:, :, None] & reach[succs[y]][:, None, :]).any(axis=0)
-        feeds.append(into & ~anc[y][:, None])
-    for y in range(n):
-        buffers += output[y] * feeds[y]
-    cursor = 0
-    for tau in np.unique(working).tolist():
-        while cursor < n and working[order[cursor]] <= tau:
-            y = order[cursor]
-            saved += saving[y] * feeds[y]
-            cursor += 1
-        np.minimum(floor, np.maximum(path_ws, tau) + buffers - saved, out=floor)
+        feeds = (anc[succs[y]][:, :, None] & reach[succs[y]][:, None, :]).any(axis=0)
+        feeds &= ~anc[y][:, None]
+        buffers += output[y] * feeds
+        if saving[y] > 0:
+            cell = np.searchsorted(grid, path_ws[y], side="left")  # per v
+            cheaper[cell, :, columns] += (saving[y] * feeds).T
+    floor = np.full((n, n), np.inf)
+    saved = np.zeros((n, n))
+    for i in range(len(grid)):
+        saved += cheaper[i]
+        np.minimum(floor, np.maximum(path_ws, lows[i]) + buffers - saved, out=floor)
     return path_w + floor
 
 
