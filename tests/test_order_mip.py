@@ -257,7 +257,7 @@ def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
     case: tuple[Graph, Target], data: st.DataObject
 ) -> None:
     """`_shared_chip_floor[u, v]` (what parts a pair in the implied gaps) is at most the memory of
-    any chip holding both, in every forward placement, legal under the memory rule or not."""
+    any chip holding both, in every forward placement, legal under the memory rule or not; grouped thresholds are no stronger."""
     graph, target = case
     problem = heuristics.problem_for(graph, resolve_rules(graph, target))
     n, k = problem.n, problem.k
@@ -265,7 +265,7 @@ def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
     for u in range(n - 1, -1, -1):
         if len(problem.succs[u]):
             reach[u] |= reach[problem.succs[u]].any(axis=0)
-    floor = order_mip._shared_chip_floor(
+    arrays = (
         reach,
         problem.src,
         problem.dst,
@@ -273,6 +273,14 @@ def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
         problem.output.astype(np.float64),
         problem.working_set.astype(np.float64),
     )
+    floor = order_mip._shared_chip_floor(*arrays)
+    cells = order_mip.TAU_CELLS
+    try:  # the grouped thresholds of graphs with many distinct working sets: valid and no stronger
+        order_mip.TAU_CELLS = 2
+        grouped = order_mip._shared_chip_floor(*arrays)
+    finally:
+        order_mip.TAU_CELLS = cells
+    assert (grouped <= floor + 1e-6).all()
     chips = data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
     placement = np.sort(np.array(chips, dtype=np.int64))  # ops are in topological order: forward
     memory = chip_memory(graph, placement, k, target.chip.buffers_per_edge)

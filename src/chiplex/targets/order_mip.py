@@ -153,10 +153,10 @@ def _shared_chip_floor(
     of their working sets. Every other op y with an edge into one of them (a producer off the paths;
     y reaches v, and u does not reach y) is on that chip too, and then so is every op on its paths to
     v, adding at least y's weight and raising the largest working set to at least the largest on
-    y ~> v paths (`ws_to_v[y]`), or elsewhere, and the chip reserves y's receive buffer, output[y].
-    For the set J of those on the chip, with t = max ws_to_v over J, the memory is at least
+    y ~> v paths (`path_ws[y, v]`), or elsewhere, and the chip reserves y's receive buffer,
+    output[y]. For the set J of those on the chip, with t = max path_ws[y, v] over J, the memory is
         W + max(ws over the u ~> v paths, t) + sum_{y in J} weight[y] + sum_{y not in J} output[y]
-    >= W + max(ws over the paths, t) + sum over y with ws_to_v[y] <= t of min(weight, output)
+    >= W + max(ws over the paths, t) + sum over y with path_ws[y, v] <= t of min(weight, output)
        + sum over the other y of output,
     so the minimum over thresholds t is a valid floor (J empty is no lower than the smallest: the
     paths hold a working set at least that large). With more than `TAU_CELLS` distinct working sets
