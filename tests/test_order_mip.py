@@ -257,7 +257,8 @@ def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
     case: tuple[Graph, Target], data: st.DataObject
 ) -> None:
     """`_shared_chip_floor[u, v]` (what parts a pair in the implied gaps) is at most the memory of
-    any chip holding both, in every forward placement, legal under the memory rule or not; grouped thresholds are no stronger."""
+    any chip holding both, in every forward placement, legal under the memory rule or not; grouped
+    thresholds are no stronger."""
     graph, target = case
     problem = heuristics.problem_for(graph, resolve_rules(graph, target))
     n, k = problem.n, problem.k
