@@ -103,6 +103,7 @@ def main() -> None:
         lines = [
             f"# order_mip_cpu: repairs the order-mip MIP proves within {args.cpu:g} CPU s",
             "",
+            f"Made by `python benchmarks/order_mip_cpu.py {' '.join(sys.argv[1:])}`; "
             f"`/proc/loadavg` before: {Path('/proc/loadavg').read_text().strip()}.",
             "",
             f"| repair | {names} |",
