@@ -134,7 +134,7 @@ def _sets(values: list[object]) -> list[np.ndarray]:
 
 SHARED_CHIP_FLOOR_OPS = 400
 """Up to this many ops `_implied_gaps` counts receive buffers in the memory of a pair's paths (n^3
-work: about 0.1 s at 200 ops); larger graphs use weights and working sets only."""
+work: about 0.1 CPU s at 200 ops, 0.4 at 400); larger graphs use weights and working sets only."""
 TAU_CELLS = 32
 """Working-set thresholds `_shared_chip_floor` tries at most (every distinct value when fewer)."""
 
