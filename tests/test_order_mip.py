@@ -13,6 +13,7 @@ the .mzn model and the checker:
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -24,10 +25,11 @@ from hypothesis import strategies as st
 
 from chiplex.ir.graph import Graph
 from chiplex.targets import flatzinc, heuristics, order_mip, solver
-from chiplex.targets.legality import RULES, is_legal, resolve_rules
+from chiplex.targets.legality import RULES, chip_memory, is_legal, resolve_rules
 from chiplex.targets.target import Target
 from chiplex.testing import (
     graph_and_target,
+    nn_graph,
     placements,
     target_for,
     transformer_graph,
@@ -203,3 +205,89 @@ def test_a_raced_child_stops_when_its_sibling_closes_the_gap(tmp_path: Path) -> 
     assert reply is not None and reply["status"] == "SATISFIED"
     assert reply["values"]["chip"] == start.tolist()
     assert (tmp_path / "mine").exists()  # it published its own progress before stopping
+
+
+def tight_buffer_cases(count: int) -> list[tuple[Graph, Target, np.ndarray]]:
+    """Small graphs at the smallest capacity the block order fits with 3 receive buffers per edge:
+    there the buffers of several cross-chip inputs compete for a chip's memory, the regime in which
+    the order encoding's relaxation is weakest and a wrong redundant row would show."""
+    cases = []
+    for seed in range(count):
+        rng = np.random.default_rng(seed)
+        graph = nn_graph(lambda lo, hi, r=rng: int(r.integers(lo, hi + 1)), 7, name=f"tight{seed}")
+        target = target_for(graph, 3, slack=1.0, buffers_per_edge=3)
+        cases.append((graph, target, rng.integers(0, 3, size=graph.num_nodes)))
+    return cases
+
+
+def test_no_row_cuts_off_a_legal_placement_where_receive_buffers_compete() -> None:
+    """Exhaustively, on tight-memory instances: every legal placement satisfies every row of the repair
+    MIP (the rules and the redundant rows: implied bounds and gaps, the per-chip weight bound), and
+    the proved repair optimum is brute force's. The memory rule must
+    change the optimum in some of them, or the cases would not test what they are for."""
+    binding = 0
+    for graph, target, candidate in tight_buffer_cases(6):
+        rules = resolve_rules(graph, target)
+        roomy = with_capacity(target, 100 * target.chip.capacity_bytes)
+        every = [np.array(p, dtype=np.int64) for p in itertools.product(range(3), repeat=7)]
+        legal = [p for p in every if is_legal(graph, target, p, rules)]
+        assert legal, graph.name
+        model = order_mip.build("repair.mzn", repair_data(graph, target, candidate))
+        assert not model.infeasible, graph.name
+        for placement in legal:
+            assert violated_rows(model, placement) == 0, (graph.name, placement)
+
+        def cost(p: np.ndarray, candidate: np.ndarray = candidate) -> tuple[int, int]:
+            return int((p != candidate).sum()), int(np.abs(p - candidate).sum())
+
+        best = min(cost(p) for p in legal)
+        relaxed = min(cost(p) for p in every if is_legal(graph, roomy, p))
+        binding += relaxed < best
+        result = solver.repair(
+            graph, target, candidate, exact=True, time_limit=30, solver="order-mip"
+        )
+        assert (result.changed, result.distance) == best, graph.name
+        assert result.proved_optimal, graph.name
+    assert binding >= 2, binding
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph_and_target(min_ops=2, max_ops=40, max_chips=6), st.data())
+def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
+    case: tuple[Graph, Target], data: st.DataObject
+) -> None:
+    """`_shared_chip_floor[u, v]` (what parts a pair in the implied gaps) is at most the memory of
+    any chip holding both, in every forward placement, legal under the memory rule or not; grouped
+    thresholds are no stronger."""
+    graph, target = case
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    n, k = problem.n, problem.k
+    reach = np.eye(n, dtype=bool)
+    for u in range(n - 1, -1, -1):
+        if len(problem.succs[u]):
+            reach[u] |= reach[problem.succs[u]].any(axis=0)
+    arrays = (
+        reach,
+        problem.src,
+        problem.dst,
+        problem.weight.astype(np.float64),
+        problem.output.astype(np.float64),
+        problem.working_set.astype(np.float64),
+    )
+    floor = order_mip._shared_chip_floor(*arrays)
+    cells = order_mip.TAU_CELLS
+    try:  # the grouped thresholds of graphs with many distinct working sets: valid and no stronger
+        order_mip.TAU_CELLS = 2
+        grouped = order_mip._shared_chip_floor(*arrays)
+    finally:
+        order_mip.TAU_CELLS = cells
+    assert (grouped <= floor + 1e-6).all()
+    chips = data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
+    placement = np.sort(np.array(chips, dtype=np.int64))  # ops are in topological order: forward
+    memory = chip_memory(graph, placement, k, target.chip.buffers_per_edge)
+    total = memory.weights + memory.receive + memory.working_set
+    for c in range(k):
+        on = np.flatnonzero(placement == c)
+        pairs = reach[np.ix_(on, on)]
+        if pairs.any():
+            assert floor[np.ix_(on, on)][pairs].max() <= total[c] + 1e-6, c

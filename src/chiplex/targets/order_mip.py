@@ -132,6 +132,76 @@ def _sets(values: list[object]) -> list[np.ndarray]:
     return out
 
 
+SHARED_CHIP_FLOOR_OPS = 400
+"""Up to this many ops `_implied_gaps` counts receive buffers in the memory of a pair's paths (n^3
+work: about 0.1 CPU s at 200 ops, 0.4 at 400); larger graphs use weights and working sets only."""
+TAU_CELLS = 32
+"""Working-set thresholds `_shared_chip_floor` tries at most (every distinct value when fewer)."""
+
+
+def _shared_chip_floor(
+    reach: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    output: np.ndarray,
+    working: np.ndarray,
+) -> np.ndarray:
+    """[u, v]: a lower bound on the memory of one chip that holds u and v (v reachable from u).
+
+    Such a chip holds every op on a u ~> v path (data flows forward): their weights and the largest
+    of their working sets. Every other op y with an edge into one of them (a producer off the paths;
+    y reaches v, and u does not reach y) is on that chip too, and then so is every op on its paths to
+    v, adding at least y's weight and raising the largest working set to at least the largest on
+    y ~> v paths (`path_ws[y, v]`), or elsewhere, and the chip reserves y's receive buffer,
+    output[y]. For the set J of those on the chip, with t = max path_ws[y, v] over J, the memory is
+        W + max(ws over the u ~> v paths, t) + sum_{y in J} weight[y] + sum_{y not in J} output[y]
+    >= W + max(ws over the paths, t) + sum over y with path_ws[y, v] <= t of min(weight, output)
+       + sum over the other y of output,
+    so the minimum over thresholds t is a valid floor (J empty is no lower than the smallest: the
+    paths hold a working set at least that large). With more than `TAU_CELLS` distinct working sets
+    the thresholds are grouped into cells (g_{i-1}, g_i], each counting max(..., g_{i-1}). Shared
+    params and the producers' own inputs are left out (they only add memory)."""
+    n = len(weight)
+    anc = reach.T  # anc[v, x]: x is v or an ancestor of v
+    path_w = np.zeros((n, n))
+    path_ws = np.zeros((n, n))
+    for x in range(n):  # x is on a u ~> v path iff u reaches x and x reaches v
+        pairs = np.outer(anc[x], reach[x])
+        path_w += weight[x] * pairs
+        np.maximum(path_ws, np.where(pairs, working[x], 0.0), out=path_ws)
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        succs[a].append(b)
+    values = np.unique(working)
+    if len(values) <= TAU_CELLS:
+        grid, lows = values, values
+    else:
+        grid = np.quantile(values, np.linspace(0.0, 1.0, TAU_CELLS))
+        grid[-1] = values[-1]
+        lows = np.concatenate([[-np.inf], grid[:-1]])
+    saving = np.maximum(output - np.minimum(weight, output), 0.0)
+    buffers = np.zeros((n, n))  # [u, v]: output summed over the producers off the u ~> v paths
+    cheaper = np.zeros((len(grid), n, n), dtype=np.float32)  # the saving from cell i on
+    columns = np.arange(n)
+    for y in range(n):
+        if not succs[y] or output[y] <= 0:
+            continue
+        # (u, v) with an x in succs[y] on a u ~> v path, and u not reaching y.
+        feeds = (anc[succs[y]][:, :, None] & reach[succs[y]][:, None, :]).any(axis=0)
+        feeds &= ~anc[y][:, None]
+        buffers += output[y] * feeds
+        if saving[y] > 0:
+            cell = np.searchsorted(grid, path_ws[y], side="left")  # per v
+            cheaper[cell, :, columns] += (saving[y] * feeds).T
+    floor = np.full((n, n), np.inf)
+    saved = np.zeros((n, n))
+    for i in range(len(grid)):
+        saved += cheaper[i]
+        np.minimum(floor, np.maximum(path_ws, lows[i]) + buffers - saved, out=floor)
+    return path_w + floor
+
+
 def _implied_gaps(
     n: int,
     src: np.ndarray,
@@ -141,14 +211,17 @@ def _implied_gaps(
     held: float,
     capacity: float,
     k: int,
+    output: np.ndarray | None = None,
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Pairs (u, v), v reachable from u, whose paths' ops weigh more than one chip holds, by the gap
     they force; only the pairs where the gap first grows along a path (the others follow from them).
 
     With W the weight of the ops on u ~> v paths: no chip holds more than `held` of weights, so
-    chip[v] - chip[u] >= ceil(W / held) - 1; one chip holding them all also holds the working set of u
-    and of v, so W + max(ws[u], ws[v]) > capacity parts them; and when parted, chip[u] holds u's working
-    set and chip[v] v's, so W + ws[u] + ws[v] <= (gap + 1) x capacity."""
+    chip[v] - chip[u] >= ceil(W / held) - 1; one chip holding them all also holds the largest working
+    set among them and, with `output` (receive-buffer bytes per producer), a buffer or the op itself
+    for each of their producers off the paths (`_shared_chip_floor`), so more than `capacity` of that
+    parts them; and when parted, chip[u] holds u's working set and chip[v] v's, so
+    W + ws[u] + ws[v] <= (gap + 1) x capacity."""
     if n > 3000:
         return {}
     reach = np.eye(n, dtype=bool)  # reach[u, v]: v is u or a descendant of u
@@ -163,7 +236,11 @@ def _implied_gaps(
     between = (reach * weight[None, :]) @ reach.astype(np.float64)  # [u, v]: weight on u ~> v paths
     gap = np.ceil(between / held - 1e-9) - 1
     ends = working[:, None] + working[None, :]
-    parted = between + np.maximum(working[:, None], working[None, :]) > capacity
+    if output is not None and n <= SHARED_CHIP_FLOOR_OPS:
+        floor = _shared_chip_floor(reach, src, dst, weight, output, working)
+    else:
+        floor = between + np.maximum(working[:, None], working[None, :])
+    parted = floor > capacity
     apart = np.maximum(np.ceil((between + ends) / capacity - 1e-9) - 1, 1)
     gap = np.where(parted, np.maximum(gap, apart), gap)
     gap = np.where(reach, gap, 0).astype(np.int64)
@@ -365,14 +442,19 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
             )
     # Implied gaps (redundant, like legality.mzn's implied bounds): the ops on paths from u to v sit on
     # chips chip[u]..chip[v] (data flows forward), and no chip holds more than `held` of weights, so
-    # chip[v] - chip[u] >= ceil(their weight / held) - 1. In the order encoding: y[v, k] <= y[u, k - gap].
+    # chip[v] - chip[u] >= ceil(their weight / held) - 1; a pair whose paths with their receive
+    # buffers do not fit one chip is parted (`_implied_gaps`). In the order encoding:
+    # y[v, k] <= y[u, k - gap].
     held = min(float(data["max_chip_weight"]), capacity)  # type: ignore[arg-type]
     if active["memory"] and not data["check_mode"] and held > 0 and k >= 2 and len(src):
-        for gap, (us, vs) in _implied_gaps(n, src, dst, weight, working, held, capacity, k).items():
-            ks_gap = np.arange(gap, k - 1)
-            if not len(ks_gap):
-                continue
-            pairs = np.stack([Y[vs][:, ks_gap + 1], Y[us][:, ks_gap + 1 - gap]], axis=-1)
+        for gap, (us, vs) in _implied_gaps(
+            n, src, dst, weight, working, held, capacity, k, output
+        ).items():
+            # k < gap: y[u, k - gap] = 0, so chip[v] >= gap; k = K-1: y[v, K-1] = 1, so
+            # chip[u] <= K-1-gap (the fixed columns Y[:, 0] = 0 and Y[:, K] = 1 carry both).
+            ks_gap = np.arange(k)
+            lagged = np.maximum(ks_gap + 1 - gap, 0)
+            pairs = np.stack([Y[vs][:, ks_gap + 1], Y[us][:, lagged]], axis=-1)
             rows.add(pairs.reshape(-1, 2), [1.0, -1.0], -np.inf, 0.0)
     # The redundant per-chip weight bound (legality.mzn's max_chip_weight), posted as the model does.
     max_chip_weight = float(data["max_chip_weight"])  # type: ignore[arg-type]
