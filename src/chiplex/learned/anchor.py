@@ -111,8 +111,10 @@ class Anchor:
         threshold = low + self.tail_shares[None, :] * (high - low)
         bounds = np.stack([np.searchsorted(middle[r], threshold[r]) for r in range(b)])
         bounds = np.maximum.accumulate(bounds, axis=1)  # crossing boundaries meet
-        positions = np.arange(n)
-        stage = np.stack([np.searchsorted(bounds[r], positions, side="right") for r in range(b)])
+        # stage[r, j]: the boundaries of row r at or before position j.
+        marks = np.zeros((b, n + 1), dtype=np.int64)
+        np.add.at(marks, (np.repeat(np.arange(b), bounds.shape[1]), bounds.ravel()), 1)
+        stage = np.cumsum(marks[:, :n], axis=1)
         # Close up stages that became empty: chips stay 0..m'-1 without gaps.
         steps = (np.diff(stage, axis=1) > 0).astype(np.int64)
         closed = np.concatenate([np.zeros((b, 1), dtype=np.int64), np.cumsum(steps, axis=1)], 1)
