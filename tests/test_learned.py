@@ -424,3 +424,91 @@ def test_follow_takes_a_faster_sample_or_a_lighter_tie_only() -> None:
     # A slower sample never is.
     ppo.follow(problem, [Evaluation(tie, 99.0, False, busy_s=(1.0,))])
     assert problem.state.anchor.placement.tolist() == faster.tolist()
+
+
+def chain_problem(num_ops: int, num_chips: int, sent: list[list[bytes]], keep: int | None = None):  # type: ignore[no-untyped-def]
+    """A chain whose judge records what it is sent (and answers only the first `keep` of a call),
+    anchored on equal stages; reward: closeness of every stage to num_ops / num_chips ops."""
+    g = make_graph(
+        kinds=["nn.matmul"] * num_ops,
+        edges=[(i, i + 1) for i in range(num_ops - 1)],
+        flops=[1e6] * num_ops,
+        output_bytes=[1000] * num_ops,
+        weight_bytes=[100] * num_ops,
+    )
+    f = graph_features(g, target_for(g, num_chips))
+
+    def evaluate(placements: list[np.ndarray]) -> list[Evaluation]:
+        placements = placements[:keep] if keep is not None else placements
+        sent.append([p.tobytes() for p in placements])
+        sizes = [np.bincount(p, minlength=num_chips) for p in placements]
+        return [
+            Evaluation(p, 100.0 / (1 + np.ptp(s)), False)
+            for p, s in zip(placements, sizes, strict=True)
+        ]
+
+    anchor = np.repeat(np.arange(num_chips), num_ops // num_chips)
+    return Problem(f, upper_bound=100.0, evaluate=evaluate, anchors=[anchor])
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_fresh_samples_judge_each_placement_once(fresh: bool) -> None:
+    sent: list[list[bytes]] = []
+    problem = chain_problem(60, 6, sent)
+    config = PPOConfig(samples_per_update=16, follow_best=False)
+    ppo = PPO(new_policy(SMALL, seed=0), config, seed=0, fresh_samples=fresh)
+    history = train(ppo, [problem], lambda: ppo.updates >= 4)
+    judged = [key for call in sent for key in call]
+    assert [s.samples for s in history] == [1 + len(sent[1])] + [len(c) for c in sent[2:]]
+    if fresh:
+        # Every placement is judged once (the anchor's included), each update up to a batch of new
+        # ones (fewer when its rounds of draws found fewer).
+        assert len(judged) == len(set(judged)) > 1 + 3 * 16
+        assert len(sent[1]) == 16 and all(len(call) <= 16 for call in sent[1:])
+    else:  # without it, the samples near the anchor repeat placements and pay for them
+        assert len(judged) > len(set(judged))
+        assert all(len(call) == 16 for call in sent[1:])
+
+
+def test_fresh_samples_reuse_known_results_in_the_update() -> None:
+    sent: list[list[bytes]] = []
+    problem = chain_problem(60, 6, sent)
+    ppo = PPO(
+        new_policy(SMALL, seed=0), PPOConfig(samples_per_update=16), seed=0, fresh_samples=True
+    )
+    assert ppo.step(problem) is not None
+    anchor = problem.state.anchor
+    assert anchor is not None
+    out = ppo.policy(problem.features, anchor.features)
+    rollout = ppo._rollout(problem, out, anchor)
+    assert rollout is not None
+    actions, _, _, _, results, judged, truncated, _ = rollout
+    # The batch holds every sample drawn up to the 16th new placement, repeats with their known
+    # results (the mean action first: the anchor, judged as an anchor candidate).
+    assert judged == 16 and not truncated and len(results) == len(actions) >= 16
+    placements = anchor.placements(actions.numpy())
+    assert np.array_equal(placements[0], anchor.placement)
+    for p, r in zip(placements, results, strict=True):
+        assert r.placement is not None and np.array_equal(r.placement, p)
+
+
+@pytest.mark.parametrize("learn_last_batch", [True, False])
+def test_a_truncated_last_batch_updates_only_when_the_policy_is_kept(
+    learn_last_batch: bool,
+) -> None:
+    sent: list[list[bytes]] = []
+    problem = chain_problem(60, 6, sent, keep=5)
+    ppo = PPO(
+        new_policy(SMALL, seed=0),
+        PPOConfig(samples_per_update=16),
+        seed=0,
+        learn_last_batch=learn_last_batch,
+        fresh_samples=True,
+    )
+    before = [t.clone() for t in ppo.policy.parameters()]
+    stats = ppo.step(problem)
+    assert stats is not None and len(sent[-1]) == 5
+    changed = any(
+        not torch.equal(a, b) for a, b in zip(before, ppo.policy.parameters(), strict=True)
+    )
+    assert changed == learn_last_batch
