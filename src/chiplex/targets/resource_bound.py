@@ -27,7 +27,11 @@ than the steady state (the test checks the bound on the placements it simulates)
 
 from __future__ import annotations
 
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -69,17 +73,95 @@ def resource_period(graph: Graph, target: Target, placement: np.ndarray) -> floa
 def min_resource_period(
     graph: Graph, target: Target, time_limit: float = 120.0, memory: bool = True
 ) -> ResourceBound:
-    """Minimise `resource_period` over the legal placements with HiGHS (see the module docstring)."""
-    import time
+    """Minimise `resource_period` over the legal placements with HiGHS (see the module docstring).
 
-    import highspy
-
+    HiGHS runs in a fresh child process: highspy and ortools (CP-SAT) cannot share one process (their
+    bundled HiGHS symbols clash, see `chiplex.targets.order_mip`)."""
     started = time.perf_counter()
     n, k = graph.num_nodes, target.num_chips
-    op_time = op_times(graph, target)
+    if k == 1 or n == 0:
+        placement = np.zeros(n, dtype=np.int64)
+        period = resource_period(graph, target, placement)
+        return ResourceBound(
+            period, graph.samples_per_microbatch / max(period, 1e-30), period, placement, True, 0.0
+        )
+    data = model_data(graph, target, memory)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        bound, proved, inside = pool.submit(solve_model, data, float(time_limit)).result()
+    placement = None
+    best = float("inf")
+    if inside is not None:
+        placement = (k - 1) - np.asarray(inside, dtype=np.int64).sum(axis=1)
+        best = resource_period(graph, target, placement)
+    return ResourceBound(
+        period_s=bound,
+        throughput=graph.samples_per_microbatch / bound if bound > 0 else float("inf"),
+        best_period_s=best,
+        placement=placement,
+        proved_optimal=proved,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def model_data(graph: Graph, target: Target, memory: bool) -> dict[str, Any]:
+    """Everything the MIP needs, as plain numbers (what the child process receives)."""
+    n, k = graph.num_nodes, target.num_chips
+    consumers: list[list[int]] = [[] for _ in range(n)]
+    for u, v in zip(graph.src.tolist(), graph.dst.tolist(), strict=True):
+        if v not in consumers[u]:
+            consumers[u].append(v)
+    buffers = target.chip.buffers_per_edge
+    transfers_of: dict[int, list[tuple[int, int, list[tuple[int, float]], float]]] = {}
+    for u in range(n):
+        if not consumers[u]:
+            continue
+        nbytes = float(graph.output_bytes[u])
+        rows = []
+        for d in range(1, k):
+            for a in range(d):
+                route = target.route_links(a, d)
+                busy = [(link, nbytes / target.links[link].bandwidth) for link in route]
+                rows.append((a, d, busy, transfer_time(nbytes, route, target) / buffers))
+        transfers_of[u] = rows
+    data: dict[str, Any] = {
+        "n": n,
+        "k": k,
+        "links": len(target.links),
+        "op_time": op_times(graph, target).tolist(),
+        "edges": list(zip(graph.src.tolist(), graph.dst.tolist(), strict=True)),
+        "consumers": consumers,
+        "transfers": transfers_of,
+        "memory": None,
+    }
+    if memory:
+        mem = memory_data(graph, buffers)
+        data["memory"] = {
+            "capacity": float(target.chip.capacity_bytes),
+            "weight": mem.weight.tolist(),
+            "receive": mem.receive.tolist(),
+            "working_set": mem.working_set.tolist(),
+            "shared": [
+                (nbytes, readers.tolist())
+                for nbytes, readers in zip(
+                    mem.shared_bytes.tolist(), mem.shared_readers, strict=True
+                )
+            ],
+        }
+    return data
+
+
+def solve_model(
+    data: dict[str, Any], time_limit: float
+) -> tuple[float, bool, list[list[int]] | None]:
+    """(proved lower bound on the period in seconds, proved optimal, y[v][c] of the best placement found
+    or None). Runs in the child process."""
+    import highspy
+
+    n, k = data["n"], data["k"]
+    op_time = np.asarray(data["op_time"])
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("time_limit", time_limit)
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("threads", 1)
     h.setOptionValue("mip_rel_gap", 1e-6)
@@ -91,7 +173,7 @@ def min_resource_period(
     y = [[h.addBinary() for _ in range(k - 1)] for _ in range(n)]
 
     def on(v: int, c: int):  # type: ignore[no-untyped-def]
-        """x[v, c] as an expression: y[v][c] - y[v][c-1]."""
+        """x[v, c] = y[v][c] - y[v][c-1] as an expression."""
         if c == 0:
             return y[v][0]
         return (y[v][c] if c < k - 1 else 1.0) - y[v][c - 1]
@@ -99,81 +181,56 @@ def min_resource_period(
     for v in range(n):
         for c in range(k - 2):
             h.addConstr(y[v][c] <= y[v][c + 1])
-    for u, v in zip(graph.src.tolist(), graph.dst.tolist(), strict=True):
+    for u, v in data["edges"]:
         for c in range(k - 1):
             h.addConstr(y[v][c] <= y[u][c])  # acyclic-dataflow: v in D_c needs u in D_c
     x = [[on(v, c) for c in range(k)] for v in range(n)]
     for c in range(k):
         h.addConstr(sum(float(op_time[v] / scale) * x[v][c] for v in range(n)) <= period)
-    consumers: list[list[int]] = [[] for _ in range(n)]
-    for u, v in zip(graph.src.tolist(), graph.dst.tolist(), strict=True):
-        if v not in consumers[u]:
-            consumers[u].append(v)
-    buffers = target.chip.buffers_per_edge
-    link_load: list[list[tuple[float, object]]] = [[] for _ in target.links]
-    # z[u][d] >= 1 when u sits off chip d and a consumer sits on d (its value is received there).
+    link_load: list[list[tuple[float, object]]] = [[] for _ in range(data["links"])]
+    # z[u, d] = 1 when u sits off chip d and a consumer sits on d (its value is received there).
     z: dict[tuple[int, int], object] = {}
-    for u in range(n):
-        if not consumers[u]:
-            continue
+    for u, rows in data["transfers"].items():
         for d in range(1, k):
-            zd = h.addVariable(lb=0.0, ub=1.0)
-            z[(u, d)] = zd
-            for w in consumers[u]:
-                h.addConstr(zd >= x[w][d] - x[u][d])
-            for a in range(d):
-                route = target.route_links(a, d)
-                if not route:
-                    continue
-                # s = 1 when u sits on a and is received on d: the transfer a -> d happens.
-                s = h.addVariable(lb=0.0, ub=1.0)
-                h.addConstr(s >= x[u][a] + zd - 1)
-                nbytes = float(graph.output_bytes[u])
-                for link in route:
-                    link_load[link].append((nbytes / target.links[link].bandwidth / scale, s))
-                trip = transfer_time(nbytes, route, target) / buffers / scale
-                h.addConstr(trip * s <= period)
+            z[(u, d)] = h.addVariable(lb=0.0, ub=1.0)
+            for w in data["consumers"][u]:
+                h.addConstr(z[(u, d)] >= x[w][d] - x[u][d])
+        for a, d, busy, trip in rows:
+            # s = 1 when u sits on a and is received on d: the transfer a -> d happens.
+            s = h.addVariable(lb=0.0, ub=1.0)
+            h.addConstr(s >= x[u][a] + z[(u, d)] - 1)
+            for link, seconds in busy:
+                link_load[link].append((seconds / scale, s))
+            if trip > 0:
+                h.addConstr(trip / scale * s <= period)
     for terms in link_load:
         if terms:
             h.addConstr(sum(coef * s for coef, s in terms) <= period)
-    if memory:
-        data = memory_data(graph, buffers)
-        capacity = float(target.chip.capacity_bytes)
-        mb = 2.0**20  # rows in MiB
+    memory = data["memory"]
+    if memory is not None:
+        mib = 2.0**20  # rows in MiB
         for c in range(k):
-            weights = sum(float(data.weight[v] / mb) * x[v][c] for v in range(n))
-            for nbytes, readers in zip(
-                data.shared_bytes.tolist(), data.shared_readers, strict=True
-            ):
+            weights = sum(float(memory["weight"][v] / mib) * x[v][c] for v in range(n))
+            for nbytes, readers in memory["shared"]:
                 held = h.addVariable(lb=0.0, ub=1.0)
-                for v in readers.tolist():
+                for v in readers:
                     h.addConstr(held >= x[v][c])
-                weights = weights + float(nbytes / mb) * held
-            receive = sum(float(data.receive[u] / mb) * zd for (u, d), zd in z.items() if d == c)
-            working = h.addVariable(lb=0.0, ub=float(data.working_set.max(initial=0) / mb))
+                weights = weights + float(nbytes / mib) * held
+            receive = sum(
+                float(memory["receive"][u] / mib) * zd for (u, d), zd in z.items() if d == c
+            )
+            largest = max(memory["working_set"], default=0)
+            working = h.addVariable(lb=0.0, ub=float(largest / mib))
             for v in range(n):
-                h.addConstr(working >= float(data.working_set[v] / mb) * x[v][c])
-            h.addConstr(weights + receive + working <= capacity / mb)
+                h.addConstr(working >= float(memory["working_set"][v] / mib) * x[v][c])
+            h.addConstr(weights + receive + working <= memory["capacity"] / mib)
     h.run()
     info = h.getInfo()
-    status = h.getModelStatus()
-    proved = status == highspy.HighsModelStatus.kOptimal
+    proved = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     bound = max(float(info.mip_dual_bound), 0.0) * scale
-    placement = None
-    best = float("inf")
-    if info.primal_solution_status == 2:  # feasible
+    inside = None
+    if info.primal_solution_status == 2:  # a feasible placement was found
         values = np.asarray(h.getSolution().col_value)
-        columns = np.array([[var.index for var in row] for row in y], dtype=np.int64).reshape(
-            n, k - 1
-        )
-        inside = np.round(values[columns]).astype(np.int64)  # 1 from the op's chip on
-        placement = (k - 1) - inside.sum(axis=1)
-        best = resource_period(graph, target, placement)
-    return ResourceBound(
-        period_s=bound,
-        throughput=graph.samples_per_microbatch / bound if bound > 0 else float("inf"),
-        best_period_s=best,
-        placement=placement,
-        proved_optimal=proved,
-        seconds=time.perf_counter() - started,
-    )
+        columns = np.array([[var.index for var in row] for row in y], dtype=np.int64)
+        inside = np.round(values[columns.reshape(n, k - 1)]).astype(np.int64).tolist()
+    return bound, proved, inside
