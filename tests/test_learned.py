@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -293,12 +295,14 @@ def test_checkpoint_resumes_the_trainer(tmp_path: Path) -> None:
     ppo.step(problem)
     path = tmp_path / "resume.pt"
     save_checkpoint(path, ppo.policy, CheckpointHeader(SMALL, ppo.config), ppo.state_dict())
+    # The problem's state (its anchor, the placements judged) is the problem's, not the trainer's.
+    again_problem = dataclasses.replace(problem, state=copy.deepcopy(problem.state))
     expected = ppo.step(problem)
     loaded = load_checkpoint(path)
     assert loaded.trainer is not None
     resumed = PPO(loaded.policy, loaded.header.ppo, seed=99)
     resumed.load_state_dict(loaded.trainer)
-    again = resumed.step(problem)
+    again = resumed.step(again_problem)
     assert expected is not None and again is not None
     assert again.mean_reward == expected.mean_reward and again.policy_loss == expected.policy_loss
 

@@ -51,6 +51,11 @@ ANCHOR_FEATURES = 4
 """Per-op anchor columns: stage position, share within the stage, on the hot chip, log stage load."""
 HOT_COLUMN = 2
 """The anchor column that is 1 on the ops of the anchor's hot chip."""
+EDGE_SHARE = 0.1
+"""An op's position for the boundary test lies this share of its weight inside its stage's outer edge:
+the zero action keeps every op on its anchor side by that margin, and any op of a window can cross
+its boundary (with positions at op middles, 0.5, an op heavier than the neighbouring half-stage
+never could)."""
 CHEAP_SHARE = 0.01
 """An op is cheap (`stage_order` moves it to its stage's edge) when its work is at most this share of
 its anchor stage's work: bias adds, layer norms and reshapes next to matmuls."""
@@ -79,6 +84,9 @@ class Anchor:
     point between them where boundary c sits under the zero action)."""
     hot_chip: int
     """The simulator's critical chip for the anchor (-1: unknown)."""
+    reach: np.ndarray
+    """float64[n] in `order`: where in its re-weighted weight an op's position lies, from its end:
+    EDGE_SHARE in a stage's tail, 1 - EDGE_SHARE in its head."""
     features: torch.Tensor
     """float32[n, ANCHOR_FEATURES], in op index order (the policy's extra input)."""
 
@@ -102,15 +110,20 @@ class Anchor:
             return np.zeros((b, n), dtype=np.int64)
         weighted = self.base[None, :] * np.exp(np.clip(actions[:, self.order], -20.0, 20.0))
         cumulative = np.cumsum(weighted, axis=1)
-        middle = cumulative - weighted / 2
+        # Each op's position: near its end in a stage's tail, near its start in a stage's head (not
+        # its middle: a head op heavier than the tail before it could then never cross back).
+        position = cumulative - weighted * self.reach
         before = np.concatenate([np.zeros((b, 1)), cumulative], axis=1)  # before[:, j]: ops < j
         # Boundary c (between anchor stages c and c+1) divides the re-weighted work of stage c's
         # tail and stage c+1's head in the ratio the anchor's weights divide it: only the actions of
         # those two half-stages move it, and it stays inside them.
         low, high = before[:, self.halves[:-1]], before[:, self.halves[1:]]
         threshold = low + self.tail_shares[None, :] * (high - low)
-        bounds = np.stack([np.searchsorted(middle[r], threshold[r]) for r in range(b)])
-        bounds = np.maximum.accumulate(bounds, axis=1)  # crossing boundaries meet
+        bounds = np.stack([np.searchsorted(position[r], threshold[r]) for r in range(b)])
+        # One boundary alone never empties a stage (its stages keep an op each); crossing
+        # boundaries meet.
+        bounds = np.clip(bounds, self.starts[:-2] + 1, self.starts[2:] - 1)
+        bounds = np.maximum.accumulate(bounds, axis=1)
         # stage[r, j]: the boundaries of row r at or before position j.
         marks = np.zeros((b, n + 1), dtype=np.int64)
         np.add.at(marks, (np.repeat(np.arange(b), bounds.shape[1]), bounds.ravel()), 1)
@@ -172,6 +185,9 @@ def make_anchor(
         ],
         dtype=np.int64,
     )
+    positions = np.arange(n)
+    in_tail = positions >= halves[chip_of[order]]
+    reach = np.where(in_tail, EDGE_SHARE, 1.0 - EDGE_SHARE)
     tail = cumulative[starts[1:-1]] - cumulative[halves[:-1]]
     head = cumulative[halves[1:]] - cumulative[starts[1:-1]]
     return Anchor(
@@ -183,6 +199,7 @@ def make_anchor(
         halves=halves,
         tail_shares=tail / np.maximum(tail + head, 1e-300),
         hot_chip=hot,
+        reach=reach,
         features=torch.from_numpy(features.astype(np.float32)),
     )
 
