@@ -79,11 +79,6 @@ class PPOConfig:
     follow_best: bool = True
     """Re-anchor on a sample better than the anchor (searches); pre-training keeps each problem's
     heuristic anchor so that what it learns is what zero-shot use faces."""
-    boundary_runs: float = 0.0
-    """Share of the samples that explore a run of 2..6 consecutive anchor boundaries around the hot
-    stage instead of `stages_per_sample` single ones (as annealing's window re-cuts do): when several
-    neighbouring stages are nearly as slow as the slowest, relieving them takes every stage handing an
-    op to its neighbour at once, and no one- or two-boundary move is as fast as the anchor."""
 
 
 @dataclass
@@ -250,30 +245,9 @@ class PPO:
         for k in range(draws):
             rows = torch.nonzero(how_many > k).squeeze(1)
             chosen[rows, uniform[rows, k]] = True
-        if self.config.boundary_runs > 0 and boundaries >= 2:
-            chosen[:, :boundaries] = torch.where(
-                (torch.rand((count, 1), generator=self.generator) < self.config.boundary_runs),
-                self._boundary_runs(anchor, count),
-                chosen[:, :boundaries],
-            )
         windows = torch.from_numpy(anchor.windows).clamp(max=boundaries)
         windows = torch.where(windows < 0, boundaries, windows)
         return chosen[:, windows]
-
-    def _boundary_runs(self, anchor: Anchor, count: int) -> torch.Tensor:
-        """bool[count, boundaries]: per sample a run of 2..min(6, boundaries) consecutive boundaries
-        that covers one of the hot stage's (a uniformly placed run without a hot stage)."""
-        boundaries = anchor.stages - 1
-        widths = torch.randint(2, min(6, boundaries) + 1, (count, 1), generator=self.generator)
-        offsets = torch.rand((count, 1), generator=self.generator)
-        if anchor.hot_chip >= 0:
-            centre = torch.full((count, 1), min(anchor.hot_chip, boundaries - 1))
-            starts = centre - (offsets * widths).long()
-        else:
-            starts = (offsets * (boundaries + 1 - widths)).long()
-        starts = torch.minimum(starts.clamp(min=0), boundaries - widths)
-        columns = torch.arange(boundaries)[None, :]
-        return (columns >= starts) & (columns < starts + widths)
 
     def rewards(self, problem: Problem, results: Sequence[Evaluation]) -> torch.Tensor:
         """The training reward: throughput over the anchor's (`failed_reward` for a failure)."""
