@@ -18,18 +18,22 @@ stage boundaries:
 3. an action z (one real per op) re-weights: w_i = base_i x exp(z_i). Each anchor stage has a head
    (the ops whose middle lies before half its base weight) and a tail (the rest). Boundary c (between
    anchor stages c and c+1) moves to the point that divides the re-weighted work of stage c's tail and
-   stage c+1's head in the ratio their base weights divide it (the first op whose middle lies past it
-   starts stage c+1); stages left empty are closed up (chips stay 0..m'-1 without gaps).
+   stage c+1's head in the ratio their base weights divide it: the first op whose *position* lies
+   past it starts stage c+1. An op's position is near its stage's outer edge, EDGE_SHARE of its
+   re-weighted weight inside it (a tail op's near its end, a head op's near its start), so that any op
+   of the window can cross (at op middles a head op heavier than the tail before it never could).
+   One boundary alone never empties a stage; stages emptied by crossing boundaries are closed up
+   (chips stay 0..m'-1 without gaps).
 
-Only the actions of stage c's tail and stage c+1's head move boundary c, and it stays between the
-middles of the two stages, so a move is local: a pipeline's throughput is its slowest stage, and
+Only the actions of stage c's tail and stage c+1's head move boundary c, and it stays inside them
+(its window), so a move is local: a pipeline's throughput is its slowest stage, and
 perturbing every boundary at once nearly always makes some other stage the new bottleneck. Each
 boundary has its own actions: handing a stage's last op to the next chip does not also hand its first
 op to the previous one (with one weight per stage, as before, it did whenever both were cheap, so a
 tie of equally slow stages could not be relieved by one move). With z = 0 the dividing point is the
-anchor's boundary and every op's middle sits at least half its own base weight away from it, so the
-zero action reproduces the anchor exactly; a positive z_i makes op i "heavier", pushing the boundary
-on its side of the stage inwards (its stage gets fewer ops). Every
+anchor's boundary and every op's position sits EDGE_SHARE of its own base weight away from it, so
+the zero action reproduces the anchor exactly; a positive z_i makes op i "heavier", pushing the
+boundary on its side of the stage inwards (its stage gets fewer ops). Every
 sample is a contiguous cut of a topological order: acyclic and gap-free by construction; only memory,
 hop-span and pinning rules may still need the repair. The action cannot open chips the anchor leaves unused (m < K)
 or make a placement that is not contiguous in `order`; both are documented limits (docs/learned.md).
