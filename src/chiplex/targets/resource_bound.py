@@ -27,14 +27,16 @@ than the steady state (the test checks the bound on the placements it simulates)
 
 from __future__ import annotations
 
-import multiprocessing
+import pickle
+import subprocess
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.targets.cost import op_durations, op_times, transfer_time, transfers
 from chiplex.targets.legality import memory_data
@@ -86,8 +88,20 @@ def min_resource_period(
             period, graph.samples_per_microbatch / max(period, 1e-30), period, placement, True, 0.0
         )
     data = model_data(graph, target, memory)
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        bound, proved, inside = pool.submit(solve_model, data, float(time_limit)).result()
+    # A fresh interpreter (`python -m chiplex.targets.resource_bound`), the data on stdin: unlike a
+    # spawned multiprocessing worker it does not re-run the caller's main module.
+    child = subprocess.run(
+        [sys.executable, "-m", "chiplex.targets.resource_bound"],
+        input=pickle.dumps((data, float(time_limit))),
+        capture_output=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        lines = child.stderr.decode(errors="replace").strip().splitlines() or ["(no message)"]
+        raise ChiplexError(
+            f"resource bound: the HiGHS child process exited with {child.returncode}: {lines[-1]}"
+        )
+    bound, proved, inside = pickle.loads(child.stdout)
     placement = None
     best = float("inf")
     if inside is not None:
@@ -234,3 +248,8 @@ def solve_model(
         columns = np.array([[var.index for var in row] for row in y], dtype=np.int64)
         inside = np.round(values[columns.reshape(n, k - 1)]).astype(np.int64).tolist()
     return bound, proved, inside
+
+
+if __name__ == "__main__":  # the child process of `min_resource_period`
+    model, limit = pickle.loads(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(pickle.dumps(solve_model(model, limit)))
