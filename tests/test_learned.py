@@ -212,19 +212,23 @@ def test_ppo_learns_to_move_the_boundary() -> None:
         output_bytes=[1000] * 24,
         weight_bytes=[100] * 24,
     )
-    problem, rewards = bandit_problem(g, 2, best_cut=18)
     # Without re-anchoring: only the policy's update can move the samples.
     config = PPOConfig(
         samples_per_update=16, follow_best=False, learning_rate=3e-3, update_epochs=4
     )
-    ppo = PPO(new_policy(SMALL, seed=0), config, seed=0)
-    history = train(ppo, [problem], lambda: ppo.updates >= 25)
-    assert len(history) == 25 and len(rewards) == 25 * 16
-    first, last = np.mean(rewards[:32]), np.mean(rewards[-32:])
-    # Untrained: the boundary sits near 12 (reward ~0.75); a working update moves it toward 18.
-    assert first < 0.8
-    assert last > first + 0.08, (first, last)
-    assert history[-1].mean_reward == pytest.approx(np.mean(rewards[-16:]), abs=1e-6)
+    gains = []
+    for seed in (0, 1):  # two seeds: one run's gain depends on its draws
+        problem, rewards = bandit_problem(g, 2, best_cut=18)
+        ppo = PPO(new_policy(SMALL, seed=seed), config, seed=seed)
+        history = train(ppo, [problem], lambda ppo=ppo: ppo.updates >= 25)
+        assert len(history) == 25 and len(rewards) == 25 * 16
+        first, last = np.mean(rewards[:32]), np.mean(rewards[-32:])
+        # Untrained: the boundary sits near 12 (reward ~0.75); a working update moves it toward 18.
+        assert first < 0.8
+        assert last > first + 0.04, (seed, first, last)
+        assert history[-1].mean_reward == pytest.approx(np.mean(rewards[-16:]), abs=1e-6)
+        gains.append(last - first)
+    assert np.mean(gains) > 0.08, gains
 
 
 def test_failed_candidates_get_the_penalty() -> None:
