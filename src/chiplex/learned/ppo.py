@@ -46,6 +46,9 @@ FRESH_ROUNDS = 4
 """With `PPO.fresh_samples`, an update draws up to this many rounds of samples, of 1, 2, 4, 8 times
 `samples_per_update` (one forward pass serves them all), to find that many placements not yet
 judged: near a settled anchor only a few samples in ten are new."""
+FRESH_WIDEN = 1.5
+"""Round r of a fresh rollout explores with FRESH_WIDEN ** r times the usual step: when the near
+placements are all judged, look further (the log-probabilities use the widened std)."""
 STEP_SCALES = (1.0, 2.0, 4.0)
 """Factors on the policy's std a sample explores with (drawn uniformly per sample, independent of the
 policy): most boundary moves worth making are an op or two, some are a block of ops."""
@@ -200,9 +203,16 @@ class PPO:
         return self._draw(out, features.num_nodes, count, greedy, anchor)
 
     def _draw(
-        self, out: PolicyOutput, n: int, count: int, greedy: bool, anchor: Anchor | None
+        self,
+        out: PolicyOutput,
+        n: int,
+        count: int,
+        greedy: bool,
+        anchor: Anchor | None,
+        widen: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`sample`'s draws from the policy's output `out` (detached here)."""
+        """`sample`'s draws from the policy's output `out` (detached here), every step `widen` times
+        as large."""
         out = PolicyOutput(out.mean.detach(), out.log_std.detach(), out.value.detach())
         with torch.no_grad():
             noise = torch.randn((count, n), generator=self.generator)
@@ -212,6 +222,8 @@ class PPO:
                     torch.randint(0, len(STEP_SCALES), (count, 1), generator=self.generator)
                 ]
                 explored = self._explored_stages(anchor, count) * steps
+            if widen != 1.0:
+                explored = explored * widen
             sampled = out.mean + out.log_std.exp() * explored.clamp(min=1.0) * noise
             # Unexplored ops keep the anchor's boundaries (action 0), not the mean: a mean that drifted
             # on a few updates' noise would otherwise move every boundary of every sample at once.
@@ -409,8 +421,8 @@ class PPO:
         in the judge), None when the judge returned nothing (budget spent).
 
         Without `fresh_samples` one batch of `samples_per_update` is sent to the judge as drawn.
-        With it, rounds of samples are drawn until `samples_per_update` of their placements are new
-        (or FRESH_ROUNDS rounds are drawn); the batch is the drawn samples up to the last new one, only
+        With it, rounds of samples, each with a wider step (FRESH_WIDEN), are drawn until
+        `samples_per_update` of their placements are new (or FRESH_ROUNDS rounds are drawn); the batch is the drawn samples up to the last new one, only
         the new placements go to the judge and every repeat takes its known result. When nothing new
         turns up the whole first batch is judged (repeats paid for), so that a search always spends
         its budget and ends."""
@@ -424,7 +436,7 @@ class PPO:
         memo = problem.state.judged
         for round_ in range(rounds):
             actions, logprobs, value, explored = self._draw(
-                out, n, cfg.samples_per_update << round_, round_ == 0, anchor
+                out, n, cfg.samples_per_update << round_, round_ == 0, anchor, FRESH_WIDEN**round_
             )
             drawn.append((actions, logprobs, explored))
             for placement in anchor.placements(actions.numpy()):
