@@ -520,3 +520,15 @@ def test_a_truncated_last_batch_updates_only_when_the_policy_is_kept(
         not torch.equal(a, b) for a, b in zip(before, ppo.policy.parameters(), strict=True)
     )
     assert changed == learn_last_batch
+
+
+def test_a_widened_draw_scales_every_step_and_its_log_probability() -> None:
+    g = graph(7, 60)
+    f = graph_features(g, target_for(g, 6))
+    anchor = make_anchor(f.work, np.repeat(np.arange(6), 10), hot_chip=3)
+    ppo = PPO(new_policy(SMALL, seed=0), PPOConfig(), seed=0)
+    out = ppo.policy(f, anchor.features)
+    actions, logprobs, _, explored = ppo._draw(out, f.num_nodes, 32, False, anchor, widen=1.5)
+    steps = set(explored[explored > 0].tolist())
+    assert steps and steps <= {1.5 * s for s in STEP_SCALES}
+    assert torch.allclose(logprobs, explored_log_prob(out, actions, explored).detach(), atol=1e-4)
