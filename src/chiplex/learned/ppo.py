@@ -15,7 +15,9 @@ Each update (`PPO.step`):
      exploring the windows of one or two anchor boundaries with a step of 1, 2 or 4 times its std (the
      other ops keep the anchor), turned into placements around the anchor and sent at once to
      `problem.evaluate` (the shared evaluator, which repairs, simulates and runs them in parallel on
-     its executor);
+     its executor); with `PPO.fresh_samples` (searches) only placements not judged before are sent,
+     the rest take their known results, and further rounds are drawn until the batch has
+     `samples_per_update` new ones (`PPO._rollout`); the forward pass is shared with step 3;
   2. advantages: reward - value, normalised over the minibatch;
   3. `update_epochs` passes over the batch in `num_minibatches` minibatches: clipped surrogate objective,
      value loss, entropy bonus, gradient clipping (CleanRL's `ppo_continuous_action.py` loss, with
