@@ -77,6 +77,10 @@ def min_resource_period(
 ) -> ResourceBound:
     """Minimise `resource_period` over the legal placements with HiGHS (see the module docstring).
 
+    The model has n x (K - 1) binaries and a transfer variable per (producer, source, destination)
+    chip pair: meant for a few chips (ResNet-50 on 4: 1-55 s); on 36 it is large, and the dual bound at
+    `time_limit` is still valid but may be loose.
+
     HiGHS runs in a fresh child process: highspy and ortools (CP-SAT) cannot share one process (their
     bundled HiGHS symbols clash, see `chiplex.targets.order_mip`)."""
     started = time.perf_counter()
