@@ -7,8 +7,9 @@ Graphs: BERT-base (`examples/models/bert_base.mlir`, 348 ops) on tpu-ring8, and 
 `--ops` ops (`chiplex.testing.transformer_graph`, built from arrays) on simba-6x6. Times are the median
 of `--repeats` runs on one torch thread (what the `learned` strategy uses) after one warm-up. "PPO
 update" is `PPO.step` with a judge that answers instantly: the learner's own time per update of
-`PPOConfig().samples_per_update` samples (a sampling forward pass, the anchor's placements, then
-`update_epochs` x `num_minibatches` forward + backward passes, and re-anchoring), i.e. the overhead
+`PPOConfig().samples_per_update` samples (one forward pass shared by the sampling and the first
+minibatch, the anchor's placements, `update_epochs` x `num_minibatches` backward passes with a forward
+pass before each but the first, and re-anchoring), i.e. the overhead
 the evaluations do not hide. "peak RSS" is the process's peak resident memory after the row (it only grows), an upper bound
 on what the row needed. Goals (issue 10): BERT-base forward < 50 ms; 10,000 ops forward < 2 s and
 < 2 GB.

@@ -149,3 +149,22 @@ def test_a_window_moves_its_boundary_only(
     assert np.all(window[changed])
     # Stages do not disappear or renumber: every other op keeps its chip exactly.
     assert np.array_equal(moved[~window], placement[~window])
+
+
+def test_any_op_of_a_window_can_cross_its_boundary() -> None:
+    """A stage's head op heavier than the previous stage's tail can still cross back (with positions at
+    op middles it never could), and a heavy tail op can cross forward; the zero action keeps both."""
+    work = np.array([1.0, 1, 1, 1, 10, 1, 1, 1])
+    placement = np.repeat([0, 1], 4)
+    anchor = make_anchor(work, placement, edges=(np.arange(7), np.arange(1, 8)))
+    assert np.array_equal(anchor.placements(np.zeros(8))[0], placement)
+    back = np.zeros(8)
+    back[4] = 3.0  # heavier: its stage sheds it to the previous one
+    assert anchor.placements(back)[0].tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+    back[4], back[[2, 3]] = 0.0, -3.0  # or the tail before it lighter
+    assert anchor.placements(back)[0].tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+    forward_work = work[::-1].copy()  # the heavy op ends stage 0
+    forward = make_anchor(forward_work, placement, edges=(np.arange(7), np.arange(1, 8)))
+    heavier = np.zeros(8)
+    heavier[3] = 3.0
+    assert forward.placements(heavier)[0].tolist() == [0, 0, 0, 1, 1, 1, 1, 1]

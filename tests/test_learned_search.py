@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +92,14 @@ def test_learned_reports_updates_and_saves_a_checkpoint(tmp_path: Path) -> None:
             "on_update": lambda evals, stats: curve.append((evals, stats.mean_reward)),
         },
     )
-    # The first update also evaluates the two anchor candidates (dp, greedy); the last batch is cut.
-    assert [e for e, _ in curve] == [10, 18, 20]
+    # The first update also evaluates the two anchor candidates (dp, greedy), then each judges up to
+    # 8 placements not judged before (fewer when its rounds of draws find fewer on this small graph);
+    # the last batch is cut by the budget.
+    evaluations = [e for e, _ in curve]
+    assert evaluations[0] == 10 and evaluations[-1] == 20
+    assert all(0 < later - earlier <= 8 for earlier, later in itertools.pairwise(evaluations))
     assert all(0 < reward <= 1 for _, reward in curve)
-    assert any(note.startswith("learned: 3 PPO updates") for note in result.notes)
+    assert any(note.startswith(f"learned: {len(curve)} PPO updates") for note in result.notes)
     loaded = load_checkpoint(out)
     assert loaded.header.trained_on == [
         {

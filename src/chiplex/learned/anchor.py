@@ -18,18 +18,24 @@ stage boundaries:
 3. an action z (one real per op) re-weights: w_i = base_i x exp(z_i). Each anchor stage has a head
    (the ops whose middle lies before half its base weight) and a tail (the rest). Boundary c (between
    anchor stages c and c+1) moves to the point that divides the re-weighted work of stage c's tail and
-   stage c+1's head in the ratio their base weights divide it (the first op whose middle lies past it
-   starts stage c+1); stages left empty are closed up (chips stay 0..m'-1 without gaps).
+   stage c+1's head in the ratio their base weights divide it: the first op whose *position* lies
+   past it starts stage c+1. An op's position is its middle, except at the far ends of a window:
+   stage c's first tail op sits (1 + s)/2 into its weight and stage c+1's last head op s/2 into its
+   (s: the window's tail share `tail_shares[c]`, clipped to 5-95%), so that the boundary can sweep
+   the whole window (with middles everywhere, a head heavier than the tail before it could never
+   cross back, and a tail heavier than the head after it never forward).
+   One boundary alone never empties a stage; stages emptied by crossing boundaries are closed up
+   (chips stay 0..m'-1 without gaps).
 
-Only the actions of stage c's tail and stage c+1's head move boundary c, and it stays between the
-middles of the two stages, so a move is local: a pipeline's throughput is its slowest stage, and
+Only the actions of stage c's tail and stage c+1's head move boundary c, and it stays inside them
+(its window), so a move is local: a pipeline's throughput is its slowest stage, and
 perturbing every boundary at once nearly always makes some other stage the new bottleneck. Each
 boundary has its own actions: handing a stage's last op to the next chip does not also hand its first
 op to the previous one (with one weight per stage, as before, it did whenever both were cheap, so a
 tie of equally slow stages could not be relieved by one move). With z = 0 the dividing point is the
-anchor's boundary and every op's middle sits at least half its own base weight away from it, so the
-zero action reproduces the anchor exactly; a positive z_i makes op i "heavier", pushing the boundary
-on its side of the stage inwards (its stage gets fewer ops). Every
+anchor's boundary and every op's position sits inside its own base weight (at least 5% of it from
+either end), so the zero action reproduces the anchor exactly; a positive z_i makes op i "heavier", pushing the
+boundary on its side of the stage inwards (its stage gets fewer ops). Every
 sample is a contiguous cut of a topological order: acyclic and gap-free by construction; only memory,
 hop-span and pinning rules may still need the repair. The action cannot open chips the anchor leaves unused (m < K)
 or make a placement that is not contiguous in `order`; both are documented limits (docs/learned.md).
@@ -51,6 +57,9 @@ ANCHOR_FEATURES = 4
 """Per-op anchor columns: stage position, share within the stage, on the hot chip, log stage load."""
 HOT_COLUMN = 2
 """The anchor column that is 1 on the ops of the anchor's hot chip."""
+EDGE_LIMIT = 0.05
+"""The far-end positions (`Anchor.reach`) stay at least this share of an op's weight inside it: the
+zero action's margin."""
 CHEAP_SHARE = 0.01
 """An op is cheap (`stage_order` moves it to its stage's edge) when its work is at most this share of
 its anchor stage's work: bias adds, layer norms and reshapes next to matmuls."""
@@ -79,6 +88,9 @@ class Anchor:
     point between them where boundary c sits under the zero action)."""
     hot_chip: int
     """The simulator's critical chip for the anchor (-1: unknown)."""
+    reach: np.ndarray
+    """float64[n] in `order`: where in its re-weighted weight an op's position lies, as the share
+    before its end: 1/2 (its middle), except for each window's far-end ops (see the module)."""
     features: torch.Tensor
     """float32[n, ANCHOR_FEATURES], in op index order (the policy's extra input)."""
 
@@ -102,17 +114,23 @@ class Anchor:
             return np.zeros((b, n), dtype=np.int64)
         weighted = self.base[None, :] * np.exp(np.clip(actions[:, self.order], -20.0, 20.0))
         cumulative = np.cumsum(weighted, axis=1)
-        middle = cumulative - weighted / 2
+        # Each op's position: its middle, but nearer the window's edge for its far-end ops.
+        position = cumulative - weighted * self.reach
         before = np.concatenate([np.zeros((b, 1)), cumulative], axis=1)  # before[:, j]: ops < j
         # Boundary c (between anchor stages c and c+1) divides the re-weighted work of stage c's
         # tail and stage c+1's head in the ratio the anchor's weights divide it: only the actions of
         # those two half-stages move it, and it stays inside them.
         low, high = before[:, self.halves[:-1]], before[:, self.halves[1:]]
         threshold = low + self.tail_shares[None, :] * (high - low)
-        bounds = np.stack([np.searchsorted(middle[r], threshold[r]) for r in range(b)])
-        bounds = np.maximum.accumulate(bounds, axis=1)  # crossing boundaries meet
-        positions = np.arange(n)
-        stage = np.stack([np.searchsorted(bounds[r], positions, side="right") for r in range(b)])
+        bounds = np.stack([np.searchsorted(position[r], threshold[r]) for r in range(b)])
+        # One boundary alone never empties a stage (its stages keep an op each); crossing
+        # boundaries meet.
+        bounds = np.clip(bounds, self.starts[:-2] + 1, self.starts[2:] - 1)
+        bounds = np.maximum.accumulate(bounds, axis=1)
+        # stage[r, j]: the boundaries of row r at or before position j.
+        marks = np.zeros((b, n + 1), dtype=np.int64)
+        np.add.at(marks, (np.repeat(np.arange(b), bounds.shape[1]), bounds.ravel()), 1)
+        stage = np.cumsum(marks[:, :n], axis=1)
         # Close up stages that became empty: chips stay 0..m'-1 without gaps.
         steps = (np.diff(stage, axis=1) > 0).astype(np.int64)
         closed = np.concatenate([np.zeros((b, 1), dtype=np.int64), np.cumsum(steps, axis=1)], 1)
@@ -172,6 +190,16 @@ def make_anchor(
     )
     tail = cumulative[starts[1:-1]] - cumulative[halves[:-1]]
     head = cumulative[halves[1:]] - cumulative[starts[1:-1]]
+    tail_shares = tail / np.maximum(tail + head, 1e-300)
+    # Where the boundary sweeps a window to its far end, the op there must be able to cross: stage
+    # c's first tail op crosses forward only if its position lies past share s of its weight, stage
+    # c+1's last head op back only if before it (the rest of the window weighs next to nothing).
+    reach = np.full(n, 0.5)
+    for c, share in enumerate(tail_shares.tolist()):
+        if halves[c] < starts[c + 1]:  # stage c has a tail
+            reach[halves[c]] = 1.0 - np.clip((1.0 + share) / 2, 0.5, 1.0 - EDGE_LIMIT)
+        if halves[c + 1] > starts[c + 1]:  # stage c+1 has a head
+            reach[halves[c + 1] - 1] = 1.0 - np.clip(share / 2, EDGE_LIMIT, 0.5)
     return Anchor(
         placement=chip_of.astype(np.int64),
         order=order,
@@ -179,8 +207,9 @@ def make_anchor(
         stages=m,
         starts=starts,
         halves=halves,
-        tail_shares=tail / np.maximum(tail + head, 1e-300),
+        tail_shares=tail_shares,
         hot_chip=hot,
+        reach=reach,
         features=torch.from_numpy(features.astype(np.float32)),
     )
 

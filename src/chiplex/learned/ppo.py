@@ -15,7 +15,9 @@ Each update (`PPO.step`):
      exploring the windows of one or two anchor boundaries with a step of 1, 2 or 4 times its std (the
      other ops keep the anchor), turned into placements around the anchor and sent at once to
      `problem.evaluate` (the shared evaluator, which repairs, simulates and runs them in parallel on
-     its executor);
+     its executor); with `PPO.fresh_samples` (searches) only placements not judged before are sent,
+     the rest take their known results, and further rounds are drawn until the batch has
+     `samples_per_update` new ones (`PPO._rollout`); the forward pass is shared with step 3;
   2. advantages: reward - value, normalised over the minibatch;
   3. `update_epochs` passes over the batch in `num_minibatches` minibatches: clipped surrogate objective,
      value loss, entropy bonus, gradient clipping (CleanRL's `ppo_continuous_action.py` loss, with
@@ -42,6 +44,13 @@ from chiplex.learned.features import GraphFeatures
 from chiplex.learned.policy import PlacementPolicy, PolicyOutput
 from chiplex.runtime_sim.evaluate import Evaluation
 
+FRESH_ROUNDS = 4
+"""With `PPO.fresh_samples`, an update draws up to this many rounds of samples, of 1, 2, 4, 8 times
+`samples_per_update` (one forward pass serves them all), to find that many placements not yet
+judged: near a settled anchor only a few samples in ten are new."""
+FRESH_WIDEN = 1.5
+"""Round r of a fresh rollout explores with FRESH_WIDEN ** r times the usual step: when the near
+placements are all judged, look further (the log-probabilities use the widened std)."""
 STEP_SCALES = (1.0, 2.0, 4.0)
 """Factors on the policy's std a sample explores with (drawn uniformly per sample, independent of the
 policy): most boundary moves worth making are an op or two, some are a block of ops."""
@@ -86,6 +95,9 @@ class AnchorState:
     """samples/s of the anchor (0: not legal, the upper bound is the reference instead)."""
     loads: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """The anchor's `resource_loads` (the tie-break of equally fast samples)."""
+    judged: dict[bytes, Evaluation] = field(default_factory=dict)
+    """Every placement judged so far (by its bytes), with `PPO.fresh_samples`: a repeat's reward is
+    known, so the budget goes to placements not yet judged."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,12 +153,30 @@ class UpdateStats:
 class PPO:
     """The learner: a policy, its optimiser and the random streams, all seeded."""
 
-    def __init__(self, policy: PlacementPolicy, config: PPOConfig | None = None, seed: int = 0):
+    def __init__(
+        self,
+        policy: PlacementPolicy,
+        config: PPOConfig | None = None,
+        seed: int = 0,
+        learn_last_batch: bool = True,
+        fresh_samples: bool = False,
+    ):
         self.policy = policy
         self.config = config or PPOConfig()
+        # foreach: one kernel per step over all the small tensors of the net, not one per tensor
+        # (torch picks it on GPUs only); the same arithmetic.
         self.optimizer = torch.optim.Adam(
-            policy.parameters(), lr=self.config.learning_rate, eps=1e-5
+            policy.parameters(), lr=self.config.learning_rate, eps=1e-5, foreach=True
         )
+        self.learn_last_batch = learn_last_batch
+        """Update on a batch the judge cut short (its budget ran out, so it is the run's last): a
+        search that does not keep the policy sets False, as the updated weights would go unused."""
+        self.fresh_samples = fresh_samples
+        """Spend evaluations on placements not yet judged only: a sample whose placement was judged
+        before (an earlier update's, this batch's, an anchor) takes the known result at no cost, and
+        the rollout draws on (up to FRESH_ROUNDS rounds) until `samples_per_update` samples are
+        new. A search's judge counts repeats against its budget; without this most samples of a
+        search that has settled near its anchor are repeats (3 in 4 on ResNet-50)."""
         self.generator = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.updates = 0
@@ -172,7 +202,21 @@ class PPO:
         the draw)."""
         with torch.no_grad():
             out = self.policy(features, None if anchor is None else anchor.features)
-            n = features.num_nodes
+        return self._draw(out, features.num_nodes, count, greedy, anchor)
+
+    def _draw(
+        self,
+        out: PolicyOutput,
+        n: int,
+        count: int,
+        greedy: bool,
+        anchor: Anchor | None,
+        widen: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`sample`'s draws from the policy's output `out` (detached here), every step `widen` times
+        as large."""
+        out = PolicyOutput(out.mean.detach(), out.log_std.detach(), out.value.detach())
+        with torch.no_grad():
             noise = torch.randn((count, n), generator=self.generator)
             explored = torch.ones((count, n))
             if anchor is not None and self.config.stages_per_sample > 0 and anchor.stages > 1:
@@ -180,6 +224,8 @@ class PPO:
                     torch.randint(0, len(STEP_SCALES), (count, 1), generator=self.generator)
                 ]
                 explored = self._explored_stages(anchor, count) * steps
+            if widen != 1.0:
+                explored = explored * widen
             sampled = out.mean + out.log_std.exp() * explored.clamp(min=1.0) * noise
             # Unexplored ops keep the anchor's boundaries (action 0), not the mean: a mean that drifted
             # on a few updates' noise would otherwise move every boundary of every sample at once.
@@ -237,6 +283,9 @@ class PPO:
             results = problem.evaluate([np.asarray(a, dtype=np.int64) for a in candidates])
             if not results:
                 return None
+        if self.fresh_samples:
+            for candidate, result in zip(candidates, results, strict=False):
+                problem.state.judged[np.asarray(candidate, dtype=np.int64).tobytes()] = result
         legal = [r for r in results if r.ok and r.placement is not None]
         if legal:
             best = max(legal, key=lambda r: r.throughput)  # max keeps the first of equals
@@ -276,17 +325,16 @@ class PPO:
             spent += len(anchor_results)
         anchor = problem.state.anchor
         assert anchor is not None
-        actions, logprobs, value, explored = self.sample(
-            features, cfg.samples_per_update, greedy=True, anchor=anchor
-        )
-        placements = anchor.placements(actions.numpy())
-        evaluate_started = time.perf_counter()
-        results = problem.evaluate(list(placements))
-        evaluate_seconds += time.perf_counter() - evaluate_started
-        if not results:
+        # One forward pass serves the rollout and the update's first minibatch: every sample of an
+        # update shares the state (the problem and its anchor), and the weights have not moved yet.
+        rollout_out: PolicyOutput | None = self.policy(features, anchor.features)
+        assert rollout_out is not None
+        rollout = self._rollout(problem, rollout_out, anchor)
+        if rollout is None:
             return None
+        actions, logprobs, value, explored, results, judged, truncated, seconds = rollout
+        evaluate_seconds += seconds
         count = len(results)
-        actions, logprobs, explored = actions[:count], logprobs[:count], explored[:count]
         rewards = self.rewards(problem, results)
         advantages = rewards - value
 
@@ -295,12 +343,16 @@ class PPO:
         clipfracs: list[float] = []
         approx_kl = torch.tensor(0.0)
         pg_loss = v_loss = entropy = torch.tensor(0.0)
-        std = 0.0
-        for _ in range(cfg.update_epochs):
+        std = float(rollout_out.log_std.detach().exp().mean())
+        epochs = cfg.update_epochs if self.learn_last_batch or not truncated else 0
+        for _ in range(epochs):
             self.rng.shuffle(indices)
             for start in range(0, count, minibatch):
                 mb = torch.from_numpy(indices[start : start + minibatch])
-                out = self.policy(features, anchor.features)
+                if rollout_out is not None:
+                    out, rollout_out = rollout_out, None
+                else:
+                    out = self.policy(features, anchor.features)
                 dist = out.distribution()
                 new_logprob = explored_log_prob(out, actions[mb], explored[mb])
                 # The log-probability sums over every op: clamp so that exp cannot overflow.
@@ -324,7 +376,7 @@ class PPO:
                 loss = pg_loss - cfg.ent_coef * entropy + v_loss * cfg.vf_coef
                 self.optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm, foreach=True)
                 self.optimizer.step()
             if cfg.target_kl is not None and float(approx_kl) > cfg.target_kl:
                 break
@@ -333,7 +385,7 @@ class PPO:
         if cfg.follow_best:
             self.follow(problem, results)
         return UpdateStats(
-            samples=spent + count,
+            samples=spent + judged,
             mean_reward=float(np.mean(bounded)),
             best_reward=float(np.max(bounded)),
             failed=sum(not r.ok for r in results),
@@ -350,6 +402,80 @@ class PPO:
             best_gain=float(rewards.max()),
             anchor_reward=problem.state.throughput / problem.upper_bound,
         )
+
+    def _rollout(
+        self, problem: Problem, out: PolicyOutput, anchor: Anchor
+    ) -> (
+        tuple[
+            torch.Tensor,
+            torch.Tensor,
+            torch.Tensor,
+            torch.Tensor,
+            list[Evaluation],
+            int,
+            bool,
+            float,
+        ]
+        | None
+    ):
+        """Draw samples from `out` around `anchor` and judge them: (actions, log-probabilities,
+        value, explored, results, evaluations spent, whether the judge cut the batch short, seconds
+        in the judge), None when the judge returned nothing (budget spent).
+
+        Without `fresh_samples` one batch of `samples_per_update` is sent to the judge as drawn.
+        With it, rounds of samples, each with a wider step (FRESH_WIDEN), are drawn until
+        `samples_per_update` of their placements are new (or FRESH_ROUNDS rounds are drawn); the batch is the drawn samples up to the last new one, only
+        the new placements go to the judge and every repeat takes its known result. When nothing new
+        turns up the whole first batch is judged (repeats paid for), so that a search always spends
+        its budget and ends."""
+        cfg = self.config
+        n = problem.features.num_nodes
+        rounds = FRESH_ROUNDS if self.fresh_samples else 1
+        drawn: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        placements: list[np.ndarray] = []
+        fresh: dict[bytes, int] = {}  # new placement -> its first row
+        value = out.value.detach()
+        memo = problem.state.judged
+        for round_ in range(rounds):
+            actions, logprobs, value, explored = self._draw(
+                out, n, cfg.samples_per_update << round_, round_ == 0, anchor, FRESH_WIDEN**round_
+            )
+            drawn.append((actions, logprobs, explored))
+            for placement in anchor.placements(actions.numpy()):
+                placements.append(placement)
+                key = placement.tobytes()
+                if self.fresh_samples and key not in memo and key not in fresh:
+                    fresh[key] = len(placements) - 1
+                if len(fresh) == cfg.samples_per_update:
+                    break
+            if not self.fresh_samples or len(fresh) == cfg.samples_per_update:
+                break
+        if self.fresh_samples and fresh:
+            send = [placements[row] for row in fresh.values()]
+        else:  # judge the first batch as drawn
+            placements = placements[: cfg.samples_per_update]
+            send = placements
+        started = time.perf_counter()
+        results = problem.evaluate(send)
+        seconds = time.perf_counter() - started
+        if not results:
+            return None
+        truncated = len(results) < len(send)
+        if send is placements:
+            placements = placements[: len(results)]
+            batch = results
+        else:
+            memo.update((p.tobytes(), r) for p, r in zip(send, results, strict=False))
+            # The samples up to the last one judged (a cut-short judge drops the rest).
+            placements = placements[: list(fresh.values())[len(results) - 1] + 1]
+            batch = [memo[p.tobytes()] for p in placements]
+        if self.fresh_samples:
+            memo.update((p.tobytes(), r) for p, r in zip(placements, batch, strict=True))
+        count = len(placements)
+        actions, logprobs, explored = (
+            torch.cat(parts)[:count] for parts in zip(*drawn, strict=True)
+        )
+        return actions, logprobs, value, explored, batch, len(results), truncated, seconds
 
     def follow(self, problem: Problem, results: Sequence[Evaluation], rtol: float = 1e-4) -> None:
         """Re-anchor on the best sample, also when it only ties the anchor's throughput: a pipeline's

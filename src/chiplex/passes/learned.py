@@ -89,7 +89,15 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
             policy = new_policy(PolicyConfig(), seed=run.seed)
             config = options.get("ppo") or PPOConfig()
             header = CheckpointHeader(policy=policy.config, ppo=config)
-        ppo = PPO(policy, config, seed=run.seed)
+        # The last (budget-truncated) batch's update only matters when the policy is kept.
+        # A search spends its evaluations on placements it has not judged (`PPO.fresh_samples`).
+        ppo = PPO(
+            policy,
+            config,
+            seed=run.seed,
+            learn_last_batch=bool(options.get("save")),
+            fresh_samples=True,
+        )
         problem = Problem(
             features=graph_features(run.graph, run.target),
             upper_bound=throughput_upper_bound(run.graph, run.target).throughput,
