@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", type=Path, nargs="*", default=None)
     parser.add_argument("--cases", nargs="+", default=list(CASES))
-    parser.add_argument("--perturbed", type=int, default=4, help="perturbed anchorings per case")
-    parser.add_argument("--samples", default="16,50")
+    parser.add_argument("--perturbed", type=int, default=6, help="perturbed anchorings per case")
+    parser.add_argument(
+        "--samples", default="1,16,50", help="sample counts to report (1: the mean action)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS / "transfer_probe.md")
     args = parser.parse_args(argv)

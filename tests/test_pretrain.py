@@ -198,9 +198,12 @@ def test_a_run_from_before_the_reward_setting_resumes_with_its_own(
     out = tmp_path / "old"
     shutil.copytree(uninterrupted, out)
     saved = json.loads((out / "pretrain.json").read_text())
-    del saved["reward"], saved["train_std"]
+    del saved["reward"], saved["train_std"], saved["anchoring"]
     (out / "pretrain.json").write_text(json.dumps(saved))
-    with pytest.raises(ChiplexError, match="reward mean -> improvement; train_std True -> False"):
+    with pytest.raises(
+        ChiplexError,
+        match="reward mean -> relief; train_std True -> False; anchoring heuristic -> mixed",
+    ):
         Pretrainer(SMALL, out, SerialExecutor(), log=lambda line: None)
 
 
@@ -248,5 +251,6 @@ def test_perturbed_anchoring_moves_a_boundary_of_dp_deterministically(tmp_path: 
     config = PretrainConfig(**{**SMALL.__dict__, "anchoring": "perturbed", "reward": "relief"})
     trainer = run(tmp_path / "perturbed", config)
     assert trainer.ppo.updates == SMALL.updates
+    assert PretrainConfig().anchoring == "mixed" and PretrainConfig().reward == "relief"
     with pytest.raises(ChiplexError, match="anchoring must be one of"):
         PretrainConfig(anchoring="random")

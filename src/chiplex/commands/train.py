@@ -27,8 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 25,
     "graphs": 48,
     "targets_per_graph": 2,
-    "reward": "improvement",
-    "anchoring": "heuristic",
+    "reward": "relief",
+    "anchoring": "mixed",
 }
 
 
@@ -96,11 +96,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--anchoring",
-        choices=("heuristic", "perturbed"),
+        choices=("heuristic", "perturbed", "mixed"),
         default=DEFAULTS["anchoring"],
         help="heuristic: anchor each problem on dp's and greedy's placements, as zero-shot use does; "
         "perturbed: on dp's placement with one or two boundaries moved at random, so every problem "
-        f"has improving moves (default {DEFAULTS['anchoring']})",
+        "has improving moves; mixed: every other problem perturbed "
+        f"(default {DEFAULTS['anchoring']})",
     )
     p.add_argument(
         "--train-std",

@@ -69,7 +69,7 @@ penalised sample here: a second is enough to find the easy ones and keeps an upd
 
 
 REWARDS = ("improvement", "relief", "mean")
-ANCHORINGS = ("heuristic", "perturbed")
+ANCHORINGS = ("heuristic", "perturbed", "mixed")
 RELIEF_WEIGHT = 0.1
 """Weight of the relief bonus (`relief`) in the 'relief' reward, beside throughput / the anchor's."""
 TIE_RTOL = 1e-4
@@ -146,9 +146,11 @@ class PretrainConfig:
     """Seeds the policy's initial weights, PPO's random streams and the problem order."""
     samples_per_update: int = 32
     hidden: int = PolicyConfig.hidden
-    reward: str = "improvement"
+    reward: str = "relief"
     """'improvement': a sample scores max(its throughput / the anchor's, 1), so only moves that beat
-    the anchor are rewarded; 'mean': throughput / the anchor's as in a search. Zero-shot and
+    the anchor are rewarded; 'relief' (the default): the same plus RELIEF_WEIGHT x `relief` for a
+    sample at least as fast as the anchor (credit for relieving tied bottlenecks, which the
+    throughput does not show yet); 'mean': throughput / the anchor's as in a search. Zero-shot and
     fine-tuning keep the best of many samples, so what pre-training must teach is where an improving
     move lies; under the 'mean' reward most moves lose, and PPO learned to stop moving instead (the
     first shipped policy had shrunk its exploration std from 0.2 to 0.04 and its samples stayed on
@@ -156,11 +158,12 @@ class PretrainConfig:
     train_std: bool = False
     """Whether pre-training may change the exploration std (False: it stays at the policy's initial
     value, and pre-training learns only the mean action: where to move the anchor's boundaries)."""
-    anchoring: str = "heuristic"
+    anchoring: str = "mixed"
     """'heuristic': each problem anchors on the better of its dp and greedy placements (what zero-shot
     use faces); 'perturbed': on dp's (else greedy's) placement with one or two of its boundaries
     moved by a seeded random step (`perturb_placement`), so every problem has improving moves (the
-    way back, and better) and most updates carry a gradient."""
+    way back, and better) and most updates carry a gradient; 'mixed': every other corpus problem
+    perturbed, the rest heuristic (the policy also sees anchors where moving rarely pays)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -281,7 +284,7 @@ class Pretrainer:
         for index, (p, evaluator) in enumerate(zip(self.corpus, self.evaluators, strict=True)):
             features = graph_features(p.graph, p.target)
             anchors = self._anchors(anchors_for, p.graph, p.target)
-            if config.anchoring == "perturbed":
+            if config.anchoring == "perturbed" or (config.anchoring == "mixed" and index % 2):
                 anchors = self._perturbed(anchors, features, seed=(config.seed, index))
             self.problems.append(
                 Problem(
@@ -374,6 +377,8 @@ class Pretrainer:
                 # Runs written before these settings existed trained with both as below.
                 saved.setdefault("reward", "mean")
                 saved.setdefault("train_std", True)
+                # ... and runs from before the anchoring setting anchored on the heuristics.
+                saved.setdefault("anchoring", "heuristic")
             return PretrainConfig(**saved)
         except FileNotFoundError:
             raise ChiplexError(f"{path}: missing beside {CHECKPOINT}; cannot resume") from None
