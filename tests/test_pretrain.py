@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -23,6 +24,8 @@ from chiplex.learned.pretrain import (
     PretrainConfig,
     Pretrainer,
     PretrainPPO,
+    perturb_placement,
+    relief,
 )
 from chiplex.runtime_sim.evaluate import Evaluation, SerialExecutor
 
@@ -195,7 +198,59 @@ def test_a_run_from_before_the_reward_setting_resumes_with_its_own(
     out = tmp_path / "old"
     shutil.copytree(uninterrupted, out)
     saved = json.loads((out / "pretrain.json").read_text())
-    del saved["reward"], saved["train_std"]
+    del saved["reward"], saved["train_std"], saved["anchoring"]
     (out / "pretrain.json").write_text(json.dumps(saved))
-    with pytest.raises(ChiplexError, match="reward mean -> improvement; train_std True -> False"):
+    with pytest.raises(
+        ChiplexError,
+        match="reward mean -> relief; train_std True -> False; anchoring heuristic -> mixed",
+    ):
         Pretrainer(SMALL, out, SerialExecutor(), log=lambda line: None)
+
+
+def test_relief_credits_relieving_one_of_several_tied_bottlenecks() -> None:
+    anchor = np.array([4.0, 4.0, 4.0, 2.0, 1.0])  # three resources tied at the top
+    assert relief(anchor, np.array([4.0, 4.0, 3.5, 2.5, 1.0])) == pytest.approx(0.5 / 12)
+    assert relief(anchor, np.array([4.0, 4.0, 4.0, 2.5, 0.5])) == 0.0  # the top three untouched
+    assert relief(anchor, np.array([4.4, 4.0, 4.0, 2.0, 0.6])) == pytest.approx(-0.4 / 12)
+    assert relief(np.array([2.0, 1.0]), np.array([1.5, 1.5])) == pytest.approx(0.25)  # k = 1
+    assert relief(np.zeros(0), np.array([1.0])) == 0.0
+
+
+def test_relief_reward_gives_ties_that_relieve_the_bottleneck_credit() -> None:
+    policy = new_policy(PolicyConfig(hidden=16), seed=0)
+    ppo = PretrainPPO(policy, PPOConfig(), 0, reward="relief")
+    anchored = _problem(50.0)
+    anchored.state.loads = np.array([4.0, 4.0, 2.0])
+    loads = [(5.0, 3.0), (4.0, 3.0), (4.0, 4.0, 3.0), (3.0, 3.0), ()]
+    samples = [
+        dataclasses.replace(r, busy_s=b)
+        for r, b in zip(_evaluations(25.0, 50.0, 50.0, 60.0, 0.0), loads, strict=True)
+    ]
+    rewards = ppo.rewards(anchored, samples).tolist()
+    # worse (no credit however it loads), a tie relieving one of two tied chips, a tie relieving
+    # none, better (its gain plus its relief), no legal placement
+    assert rewards == pytest.approx([1.0, 1.0 + 0.1 * 1 / 8, 1.0, 1.2 + 0.1 * 2 / 8, 1.0])
+
+
+def test_perturbed_anchoring_moves_a_boundary_of_dp_deterministically(tmp_path: Path) -> None:
+    graph, target = _tiny_case()
+    features = graph_features(graph, target)
+    from chiplex.passes.learned import anchor_candidates
+
+    dp = anchor_candidates(graph, target)[0]
+    first = perturb_placement(features, dp, np.random.default_rng(3))
+    again = perturb_placement(features, dp, np.random.default_rng(3))
+    assert np.array_equal(first, again)
+    src, dst = features.edge_index.numpy()
+    moved = 0
+    for k in range(8):
+        perturbed = perturb_placement(features, dp, np.random.default_rng(k))
+        assert np.all(perturbed[src] <= perturbed[dst])  # still a contiguous cut of a topo order
+        moved += not np.array_equal(perturbed, dp)
+    assert moved >= 6
+    config = PretrainConfig(**{**SMALL.__dict__, "anchoring": "perturbed", "reward": "relief"})
+    trainer = run(tmp_path / "perturbed", config)
+    assert trainer.ppo.updates == SMALL.updates
+    assert PretrainConfig().anchoring == "mixed" and PretrainConfig().reward == "relief"
+    with pytest.raises(ChiplexError, match="anchoring must be one of"):
+        PretrainConfig(anchoring="random")

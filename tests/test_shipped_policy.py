@@ -70,3 +70,40 @@ def test_compile_strategy_learned_is_zero_shot(tmp_path: Path, capsys) -> None: 
         == 0
     )
     assert (out / "schedule.json").exists()
+
+
+def test_the_shipped_weights_know_which_way_to_move_a_boundary(bert) -> None:  # type: ignore[no-untyped-def]
+    """On a held-out model and module shape, with dp's placement knocked off balance (one or two
+    boundaries moved at random), the shipped policy's mean action moves the cuts back to a faster
+    placement, where an untrained policy's mean action is the anchor itself: knowledge from
+    pre-training, not from the anchor (benchmarks/results/transfer_probe.md measures it at scale)."""
+    from chiplex.learned.corpus import held_out_targets
+    from chiplex.learned.features import graph_features
+    from chiplex.learned.policy import PolicyConfig, new_policy
+    from chiplex.learned.ppo import PPO, Problem
+    from chiplex.learned.pretrain import perturb_placement
+    from chiplex.passes.learned import anchor_candidates
+    from chiplex.runtime_sim.evaluate import Evaluator
+
+    target = next(t for t in held_out_targets(bert) if t.name == "held-out-ring16")
+    features = graph_features(bert, target)
+    evaluator = Evaluator(bert, target)
+    dp = anchor_candidates(bert, target)[0]
+    shipped = load_checkpoint(SHIPPED).policy
+    untrained = new_policy(PolicyConfig(), seed=0)
+    gains = []
+    for k in range(4):
+        anchors = [perturb_placement(features, dp, np.random.default_rng((0, k)))]
+        row = []
+        for policy in (untrained, shipped):
+            problem = Problem(features, 1.0, lambda c: [evaluator(x) for x in c], anchors)
+            ppo = PPO(policy, seed=0)
+            ppo.prepare(problem)
+            anchor = problem.state.anchor
+            assert anchor is not None and problem.state.throughput > 0
+            mean, _, _, _ = ppo.sample(features, 1, greedy=True, anchor=anchor)
+            result = evaluator(anchor.placements(mean.numpy())[0])
+            row.append(result.throughput / problem.state.throughput)
+        gains.append(row)
+    assert all(untrained_gain == 1.0 for untrained_gain, _ in gains)  # zero mean: the anchor
+    assert all(shipped_gain > 1.0 for _, shipped_gain in gains), gains

@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from chiplex.commands._args import (
     add_executor_arguments,
@@ -21,7 +22,14 @@ from chiplex.commands._args import (
 )
 from chiplex.errors import ChiplexError
 
-DEFAULTS = {"updates": 600, "checkpoint_every": 25, "graphs": 48, "targets_per_graph": 2}
+DEFAULTS: dict[str, Any] = {
+    "updates": 600,
+    "checkpoint_every": 25,
+    "graphs": 48,
+    "targets_per_graph": 2,
+    "reward": "relief",
+    "anchoring": "mixed",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,10 +87,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--reward",
-        choices=("improvement", "mean"),
-        default="improvement",
-        help="improvement (default): a sample scores max(throughput / anchor's, 1), rewarding only "
-        "moves that beat the anchor; mean: throughput / anchor's, as a search scores it",
+        choices=("improvement", "relief", "mean"),
+        default=DEFAULTS["reward"],
+        help="improvement: a sample scores max(throughput / anchor's, 1), rewarding only moves that "
+        "beat the anchor; relief: the same plus credit for relieving the anchor's slowest chips and "
+        "links when the throughput ties; mean: throughput / anchor's, as a search scores it "
+        f"(default {DEFAULTS['reward']})",
+    )
+    p.add_argument(
+        "--anchoring",
+        choices=("heuristic", "perturbed", "mixed"),
+        default=DEFAULTS["anchoring"],
+        help="heuristic: anchor each problem on dp's and greedy's placements, as zero-shot use does; "
+        "perturbed: on dp's placement with one or two boundaries moved at random, so every problem "
+        "has improving moves; mixed: every other problem perturbed "
+        f"(default {DEFAULTS['anchoring']})",
     )
     p.add_argument(
         "--train-std",
@@ -129,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         reward=args.reward,
         train_std=args.train_std,
+        anchoring=args.anchoring,
     )
     if args.force:
         for name in (CHECKPOINT, HISTORY, CURVE, CONFIG):

@@ -32,11 +32,12 @@ import torch
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
+from chiplex.learned.anchor import make_anchor
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.corpus import training_corpus
-from chiplex.learned.features import graph_features
+from chiplex.learned.features import GraphFeatures, graph_features
 from chiplex.learned.policy import PlacementPolicy, PolicyConfig, new_policy
-from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats
+from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats, graph_edges, resource_loads
 from chiplex.runtime_sim.evaluate import (
     EvalSettings,
     EvalSpec,
@@ -67,7 +68,27 @@ a corpus of tight modules makes such candidates common early on, and a failed re
 penalised sample here: a second is enough to find the easy ones and keeps an update's time bounded."""
 
 
-REWARDS = ("improvement", "mean")
+REWARDS = ("improvement", "relief", "mean")
+ANCHORINGS = ("heuristic", "perturbed", "mixed")
+RELIEF_WEIGHT = 0.1
+"""Weight of the relief bonus (`relief`) in the 'relief' reward, beside throughput / the anchor's."""
+TIE_RTOL = 1e-4
+"""Relative throughput difference under which a sample ties its anchor (as `PPO.follow` compares)."""
+
+
+def relief(anchor_loads: np.ndarray, sample_loads: np.ndarray, rtol: float = 1e-3) -> float:
+    """How much a sample relieves its anchor's slowest resources: with k the number of the anchor's
+    chips and links within `rtol` of its slowest (`Evaluation.busy_s`, largest first), the drop of the
+    sample's k largest busy times summed, over the anchor's (> 0: relieved, < 0: loaded). Stages often
+    tie as the bottleneck (BERT's repeated layers), so relieving one of them leaves the throughput
+    where it was; this is the credit such a step earns (1/k of its relief when one of k is relieved)."""
+    if len(anchor_loads) == 0 or len(sample_loads) == 0:
+        return 0.0
+    top = float(anchor_loads[0])
+    k = int(np.sum(anchor_loads >= top * (1 - rtol)))
+    before = float(np.sum(anchor_loads[:k]))
+    padded = np.concatenate([sample_loads[:k], np.zeros(max(0, k - len(sample_loads)))])
+    return (before - float(np.sum(padded))) / max(before, 1e-30)
 
 
 class PretrainPPO(PPO):
@@ -81,11 +102,25 @@ class PretrainPPO(PPO):
 
     def rewards(self, problem: Problem, results: Sequence[Evaluation]) -> torch.Tensor:
         rewards = super().rewards(problem, results)
-        if self.reward == "improvement" and problem.state.throughput > 0:
+        if self.reward in ("improvement", "relief") and problem.state.throughput > 0:
             # Every sample no better than the anchor scores as the anchor: the policy is not pushed
             # away from moving by the many moves that lose, only towards the ones that win. (With no
             # legal anchor the rewards are over the upper bound and every legal sample improves.)
-            return rewards.clamp(min=1.0)
+            clamped = rewards.clamp(min=1.0)
+            if self.reward == "improvement":
+                return clamped
+            # 'relief': a sample at least as fast as the anchor also earns credit for relieving the
+            # anchor's slowest resources (a tie broken towards a faster placement), so the many
+            # updates whose samples all tie the anchor still say which moves go the right way.
+            work, chips = problem.features.work, problem.features.num_chips
+            bonus = [
+                RELIEF_WEIGHT
+                * max(relief(problem.state.loads, resource_loads(r, work, chips)), 0.0)
+                if r.ok and r.placement is not None and float(reward) >= 1.0 - TIE_RTOL
+                else 0.0
+                for r, reward in zip(results, rewards.tolist(), strict=True)
+            ]
+            return clamped + torch.tensor(bonus, dtype=torch.float32)
         return rewards
 
 
@@ -111,9 +146,11 @@ class PretrainConfig:
     """Seeds the policy's initial weights, PPO's random streams and the problem order."""
     samples_per_update: int = 32
     hidden: int = PolicyConfig.hidden
-    reward: str = "improvement"
+    reward: str = "relief"
     """'improvement': a sample scores max(its throughput / the anchor's, 1), so only moves that beat
-    the anchor are rewarded; 'mean': throughput / the anchor's as in a search. Zero-shot and
+    the anchor are rewarded; 'relief' (the default): the same plus RELIEF_WEIGHT x `relief` for a
+    sample at least as fast as the anchor (credit for relieving tied bottlenecks, which the
+    throughput does not show yet); 'mean': throughput / the anchor's as in a search. Zero-shot and
     fine-tuning keep the best of many samples, so what pre-training must teach is where an improving
     move lies; under the 'mean' reward most moves lose, and PPO learned to stop moving instead (the
     first shipped policy had shrunk its exploration std from 0.2 to 0.04 and its samples stayed on
@@ -121,6 +158,12 @@ class PretrainConfig:
     train_std: bool = False
     """Whether pre-training may change the exploration std (False: it stays at the policy's initial
     value, and pre-training learns only the mean action: where to move the anchor's boundaries)."""
+    anchoring: str = "mixed"
+    """'heuristic': each problem anchors on the better of its dp and greedy placements (what zero-shot
+    use faces); 'perturbed': on dp's (else greedy's) placement with one or two of its boundaries
+    moved by a seeded random step (`perturb_placement`), so every problem has improving moves (the
+    way back, and better) and most updates carry a gradient; 'mixed': every other corpus problem
+    perturbed, the rest heuristic (the policy also sees anchors where moving rarely pays)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -133,6 +176,11 @@ class PretrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ChiplexError(f"pre-training {name} must be an integer >= 1, got {value!r}")
+        if self.anchoring not in ANCHORINGS:
+            raise ChiplexError(
+                f"pre-training anchoring must be one of {', '.join(ANCHORINGS)}, got "
+                f"{self.anchoring!r}"
+            )
         if self.reward not in REWARDS:
             raise ChiplexError(
                 f"pre-training reward must be one of {', '.join(REWARDS)}, got {self.reward!r}"
@@ -147,8 +195,33 @@ class PretrainConfig:
     def describe(self) -> str:
         """The training settings a checkpoint's header records besides the corpus."""
         return (
-            f"reward={self.reward}, train_std={self.train_std}, samples={self.samples_per_update}"
+            f"reward={self.reward}, train_std={self.train_std}, samples={self.samples_per_update}, "
+            f"anchoring={self.anchoring}"
         )
+
+
+def perturb_placement(
+    features: GraphFeatures, placement: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """`placement` with one or two of its stage boundaries moved by a random step: the ops of each
+    drawn boundary's window (`Anchor.windows`) get +s on the stage before it and -s on the stage after
+    it, s = +-U(0.5, 2) (positive: the stage before sheds ops across the boundary). Still a contiguous
+    cut of a topological order (acyclic, no skipping); memory rules are the evaluator's repair's."""
+    anchor = make_anchor(features.work, placement, edges=graph_edges(features))
+    if anchor.stages < 2:
+        return anchor.placement
+    windows = anchor.windows
+    chosen = rng.choice(
+        anchor.stages - 1, size=min(int(rng.integers(1, 3)), anchor.stages - 1), replace=False
+    )
+    actions = np.zeros(len(placement))
+    for boundary in chosen.tolist():
+        step = float(rng.uniform(0.5, 2.0)) * (1.0 if rng.random() < 0.5 else -1.0)
+        in_window = windows == boundary
+        before = anchor.placement == boundary
+        actions[in_window & before] = step
+        actions[in_window & ~before] = -step
+    return anchor.placements(actions[None, :])[0]
 
 
 def shipped_checkpoint() -> Path:
@@ -207,15 +280,20 @@ class Pretrainer:
             )
             for i, p in enumerate(self.corpus)
         ]
-        self.problems = [
-            Problem(
-                features=graph_features(p.graph, p.target),
-                upper_bound=throughput_upper_bound(p.graph, p.target).throughput,
-                evaluate=self._judge(evaluator.key),
-                anchors=self._anchors(anchors_for, p.graph, p.target),
+        self.problems = []
+        for index, (p, evaluator) in enumerate(zip(self.corpus, self.evaluators, strict=True)):
+            features = graph_features(p.graph, p.target)
+            anchors = self._anchors(anchors_for, p.graph, p.target)
+            if config.anchoring == "perturbed" or (config.anchoring == "mixed" and index % 2):
+                anchors = self._perturbed(anchors, features, seed=(config.seed, index))
+            self.problems.append(
+                Problem(
+                    features=features,
+                    upper_bound=throughput_upper_bound(p.graph, p.target).throughput,
+                    evaluate=self._judge(evaluator.key),
+                    anchors=anchors,
+                )
             )
-            for p, evaluator in zip(self.corpus, self.evaluators, strict=True)
-        ]
         self.history: list[dict[str, Any]] = []
         self.evaluations = 0
         self.ppo = self._resume_or_start()
@@ -227,6 +305,23 @@ class Pretrainer:
     ) -> Callable[[], Sequence[np.ndarray]]:
         """The problem's anchors, computed on its first update (not all up front)."""
         return lambda: anchors_for(graph, target) if anchors_for is not None else ()
+
+    @staticmethod
+    def _perturbed(
+        anchors: Callable[[], Sequence[np.ndarray]],
+        features: GraphFeatures,
+        seed: tuple[int, int],
+    ) -> Callable[[], Sequence[np.ndarray]]:
+        """The problem's first heuristic anchor (dp's, else greedy's) with a seeded perturbation."""
+
+        def perturbed() -> Sequence[np.ndarray]:
+            candidates = anchors()
+            if not len(candidates):
+                return candidates
+            rng = np.random.default_rng(seed)
+            return [perturb_placement(features, np.asarray(candidates[0]), rng)]
+
+        return perturbed
 
     def _judge(self, key: str) -> Callable[[list[np.ndarray]], list[Evaluation]]:
         def evaluate(candidates: list[np.ndarray]) -> list[Evaluation]:
@@ -282,6 +377,8 @@ class Pretrainer:
                 # Runs written before these settings existed trained with both as below.
                 saved.setdefault("reward", "mean")
                 saved.setdefault("train_std", True)
+                # ... and runs from before the anchoring setting anchored on the heuristics.
+                saved.setdefault("anchoring", "heuristic")
             return PretrainConfig(**saved)
         except FileNotFoundError:
             raise ChiplexError(f"{path}: missing beside {CHECKPOINT}; cannot resume") from None
