@@ -67,11 +67,7 @@ def trace(data: dict[str, object], limit: float, options: dict[str, str]) -> Tra
     for key, value in options.items():
         highs.setOptionValue(key, value)
     order_mip.load_model(highs, model)
-    solution = highspy.HighsSolution()
-    start = np.asarray(data["guide"], dtype=np.int64)
-    solution.col_value = order_mip.start_values(model, start).tolist()
-    solution.value_valid = True
-    highs.setSolution(solution)
+    order_mip.set_start(highs, model, np.asarray(data["guide"], dtype=np.int64))
     points: Trace = []
 
     def record(event: highspy.cb.HighsCallbackEvent) -> None:  # type: ignore[name-defined]

@@ -640,10 +640,7 @@ def solve(
         highs.cbMipInterrupt.subscribe(share)
     load_model(highs, model)
     if start is not None:
-        solution = highspy.HighsSolution()
-        solution.col_value = start_values(model, np.asarray(start, dtype=np.int64)).tolist()
-        solution.value_valid = True
-        highs.setSolution(solution)
+        set_start(highs, model, start)
     highs.run()
     status = highs.getModelStatus()
     info = highs.getInfo()
@@ -668,6 +665,16 @@ def solve(
             "OPTIMAL_SOLUTION" if model.has_objective else "SATISFIED", values, bound, objective
         )
     return OrderAnswer("SATISFIED", values, bound, objective)
+
+
+def set_start(highs: highspy.Highs, model: OrderModel, placement: np.ndarray) -> None:  # type: ignore[name-defined]  # noqa: F821
+    """Give `highs` (with `model` loaded) `placement` as its first incumbent."""
+    import highspy
+
+    solution = highspy.HighsSolution()
+    solution.col_value = start_values(model, np.asarray(placement, dtype=np.int64)).tolist()
+    solution.value_valid = True
+    highs.setSolution(solution)
 
 
 def load_model(highs: highspy.Highs, model: OrderModel) -> None:  # type: ignore[name-defined]  # noqa: F821
