@@ -34,10 +34,10 @@ boundary has its own actions: handing a stage's last op to the next chip does no
 op to the previous one (with one weight per stage, as before, it did whenever both were cheap, so a
 tie of equally slow stages could not be relieved by one move). With z = 0 the dividing point is the
 anchor's boundary and every op's position sits inside its own base weight (at least 5% of it from
-either end), so the zero action reproduces the anchor exactly; a positive z_i makes op i "heavier", pushing the
-boundary on its side of the stage inwards (its stage gets fewer ops). Every
-sample is a contiguous cut of a topological order: acyclic and gap-free by construction; only memory,
-hop-span and pinning rules may still need the repair. The action cannot open chips the anchor leaves unused (m < K)
+either end), so the zero action reproduces the anchor exactly; a positive z_i makes op i "heavier",
+pushing the boundary on its side of the stage inwards (its stage gets fewer ops). Every sample is a
+contiguous cut of a topological order: acyclic and gap-free by construction; only memory, hop-span
+and pinning rules may still need the repair. The action cannot open chips the anchor leaves unused (m < K)
 or make a placement that is not contiguous in `order`; both are documented limits (docs/learned.md).
 The anchor's feature columns use the index order within a stage (as before the stage order was
 refined), so checkpoints trained with them read the same inputs.

@@ -424,8 +424,9 @@ class PPO:
 
         Without `fresh_samples` one batch of `samples_per_update` is sent to the judge as drawn.
         With it, rounds of samples, each with a wider step (FRESH_WIDEN), are drawn until
-        `samples_per_update` of their placements are new (or FRESH_ROUNDS rounds are drawn); the batch is the drawn samples up to the last new one, only
-        the new placements go to the judge and every repeat takes its known result. When nothing new
+        `samples_per_update` of their placements are new (or FRESH_ROUNDS rounds are drawn); the
+        batch is the drawn samples up to the last new one, only the new placements go to the judge
+        and every repeat takes its known result. When nothing new
         turns up the whole first batch is judged (repeats paid for), so that a search always spends
         its budget and ends."""
         cfg = self.config
