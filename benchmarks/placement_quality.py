@@ -9,7 +9,7 @@ For each case (model @ target) every strategy in `chiplex.passes.search.SEARCH_S
 same `Budget(evaluations, seconds)` and seed. random and anneal spend the evaluations; greedy and dp
 answer once; cp runs MiniZinc with the budget's seconds as its time limit and is evaluated once. Every
 candidate is repaired (when it breaks a rule) and simulated the same way, and every reported throughput
-is the best placement re-simulated with 64 micro-batches. Writes
+is the best placement re-simulated with 64 micro-batches (its steady-state rate). Writes
 
     benchmarks/results/placement_quality.md      the table: throughput, gap to bound, effort to 99%
     benchmarks/results/placement_<case>.png      convergence (best so far vs evaluations and seconds)
@@ -415,7 +415,9 @@ def markdown(
         "and buffer round trips, no DRAM streaming or mesh routes), not for the simulator. Cases: `chiplex.benchmarks_suite.SUITE`. Every candidate is repaired when it breaks a "
         f"rule and simulated with {first.search_microbatches} micro-batches during the search; the "
         f"{FINAL_CANDIDATES} best distinct placements are re-simulated with {first.microbatches} "
-        "micro-batches and the best of those is the reported throughput.",
+        "micro-batches and the best of those is the reported throughput: the simulator's steady-state "
+        "rate, the repeating pattern of completions without the pipeline's drain at the end "
+        "(`docs/simulator.md`, *What is measured*).",
         "",
         "Columns: *throughput* (samples/s, simulated), *gap* = 1 - throughput / upper bound, *evals* and "
         "*seconds* spent, *to 99%* = evaluations and seconds until the best so far first reached 99% of "

@@ -64,9 +64,9 @@ def test_the_simulator_is_never_faster_than_the_resources_in_steady_state() -> N
     assert bound.placement is not None and len(legal) > 10
     chosen = [bound.placement] + [legal[i] for i in rng.choice(len(legal), 10, replace=False)]
     for placement in chosen:
-        result = evaluator(placement, 512)
+        result = evaluator(placement, 64)
         assert result.ok and not result.repaired
-        # A long run's measured rate approaches the steady state from above (fill transient).
+        # The simulator reports the steady state (the drain at the end left out): no slack needed.
         steady = graph.samples_per_microbatch / resource_period(graph, target, placement)
-        assert result.throughput <= steady * (1 + 2e-3)
-        assert result.throughput <= bound.throughput * (1 + 2e-3)
+        assert result.throughput <= steady * (1 + 1e-9)
+        assert result.throughput <= bound.throughput * (1 + 1e-9)

@@ -564,3 +564,23 @@ def test_help_states_the_real_packet_default() -> None:
     from chiplex.commands.simulate import PACKET_BYTES_HELP_DEFAULT
 
     assert PACKET_BYTES_HELP_DEFAULT == DEFAULT_PACKET_BYTES
+
+
+def test_the_steady_period_leaves_out_the_drain_and_finds_longer_patterns() -> None:
+    from chiplex.runtime_sim.simulator import steady_period
+
+    # 60 completions 1.0 s apart, then a drain whose last four come 0.5 s apart: the mean over the
+    # second half would read 0.93 s.
+    steady = [float(i) for i in range(60)]
+    drained = steady + [59.5, 60.0, 60.5, 61.0]
+    assert steady_period(drained, 2) == pytest.approx(1.0, rel=1e-12)
+    # A pattern of two (0.8 s, 1.2 s) with one buffer: a single interval is not the period, the pair is.
+    alternating = [0.0]
+    for i in range(63):
+        alternating.append(alternating[-1] + (0.8 if i % 2 else 1.2))
+    assert steady_period(alternating, 1) == pytest.approx(1.0, rel=1e-12)
+    # No pattern holds (still accelerating): the mean rate over the second half, whole buffer cycles.
+    accelerating = [float(i) ** 0.5 for i in range(16)]
+    assert steady_period(accelerating, 2) == pytest.approx(
+        (accelerating[15] - accelerating[9]) / 6, rel=1e-12
+    )

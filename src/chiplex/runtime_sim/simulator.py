@@ -245,6 +245,40 @@ def analytic_estimate(schedule: Schedule, target: Target) -> AnalyticEstimate:
 
 
 # -- the engine ------------------------------------------------------------------------------------
+STEADY_TOLERANCE = 1e-9
+"""Relative difference below which two buffer cycles count as the same steady-state period."""
+
+
+def steady_period(done: list[float], buffers: int) -> float:
+    """Seconds per micro-batch in steady state, from the completion times of M micro-batches.
+
+    With b buffers per edge the credit loop makes completions repeat in a pattern of a multiple of b
+    micro-batches, so the rate is measured over whole patterns `(done[i+L] - done[i]) / L` from the
+    middle of the run on. The smallest L whose value holds from the middle through at least half of the
+    rest is the steady-state pattern, and that value is the period: the last completions, which run while
+    the pipeline drains and no later micro-batch competes for chips and links, are left out (they read
+    up to a few percent fast or slow). When no pattern holds that long (the run is too short to reach a
+    steady state), the mean rate over the second half, trimmed to whole cycles, is the estimate.
+    """
+    M = len(done)
+    if M == 1:
+        return done[0]
+    start = M // 2
+    for length in range(buffers, (M - start) // 2 + 1, buffers):
+        cycles = [(done[i + length] - done[i]) / length for i in range(start, M - length)]
+        steady = cycles[0]
+        held = next(
+            (k for k, c in enumerate(cycles) if abs(c - steady) > STEADY_TOLERANCE * steady),
+            len(cycles),
+        )
+        if held >= 3 and 2 * held >= len(cycles):
+            return steady
+    span = M - 1 - start if M > 2 else 1
+    if span >= buffers:
+        span -= span % buffers
+    return (done[M - 1] - done[M - 1 - span]) / span
+
+
 def simulate(
     schedule: Schedule,
     target: Target,
@@ -507,16 +541,7 @@ def simulate(
 
     # -- measurements ------------------------------------------------------------------------------
     done = [max((finish[c][i] for c in range(K)), default=0.0) for i in range(M)]
-    if M == 1:
-        period = done[0]
-    else:
-        # The second half of the run, trimmed to whole buffer cycles: with b buffers the credit loop can
-        # make completions repeat in a pattern of b micro-batches.
-        span = M - 1 - M // 2 if M > 2 else 1
-        if span >= B:
-            span -= span % B
-        period = (done[M - 1] - done[M - 1 - span]) / span
-    period = max(period, 1e-15)
+    period = max(steady_period(done, B), 1e-15)
     spm = schedule.samples_per_microbatch
     starts = [b if b != math.inf else 0.0 for b in begin]
     latency = done[0] - starts[0]
