@@ -26,7 +26,10 @@ class SimReport:
     throughput: float
     """Steady-state samples/s: samples_per_microbatch / period_s."""
     period_s: float
-    """Steady-state seconds between micro-batch completions, over the second half of the run."""
+    """Steady-state seconds between micro-batch completions (`simulator.steady_period`)."""
+    steady: bool
+    """The completions settled into a repeating pattern and `period_s` is its period; False: the run
+    was too short for one and `period_s` is the mean over its second half (more micro-batches help)."""
     latency_s: float
     """The first micro-batch, from the start of its first op to the end of its last step on every chip."""
     steady_latency_s: float

@@ -249,8 +249,9 @@ STEADY_TOLERANCE = 1e-9
 """Relative difference below which two buffer cycles count as the same steady-state period."""
 
 
-def steady_period(done: list[float], buffers: int) -> float:
-    """Seconds per micro-batch in steady state, from the completion times of M micro-batches.
+def steady_period(done: list[float], buffers: int) -> tuple[float, bool]:
+    """Seconds per micro-batch in steady state from the completion times of M micro-batches, and whether
+    a repeating pattern was found (False: the run was too short to show one; more micro-batches may).
 
     With b buffers per edge the credit loop makes completions repeat in a pattern of a multiple of b
     micro-batches, so the rate is measured over whole patterns `(done[i+L] - done[i]) / L` from the
@@ -262,7 +263,7 @@ def steady_period(done: list[float], buffers: int) -> float:
     """
     M = len(done)
     if M == 1:
-        return done[0]
+        return done[0], False
     start = M // 2
     for length in range(buffers, (M - start) // 2 + 1, buffers):
         cycles = [(done[i + length] - done[i]) / length for i in range(start, M - length)]
@@ -272,11 +273,11 @@ def steady_period(done: list[float], buffers: int) -> float:
             len(cycles),
         )
         if held >= 3 and 2 * held >= len(cycles):
-            return steady
+            return steady, True
     span = M - 1 - start if M > 2 else 1
     if span >= buffers:
         span -= span % buffers
-    return (done[M - 1] - done[M - 1 - span]) / span
+    return (done[M - 1] - done[M - 1 - span]) / span, False
 
 
 def simulate(
@@ -541,7 +542,8 @@ def simulate(
 
     # -- measurements ------------------------------------------------------------------------------
     done = [max((finish[c][i] for c in range(K)), default=0.0) for i in range(M)]
-    period = max(steady_period(done, B), 1e-15)
+    period, steady = steady_period(done, B)
+    period = max(period, 1e-15)
     spm = schedule.samples_per_microbatch
     starts = [b if b != math.inf else 0.0 for b in begin]
     latency = done[0] - starts[0]
@@ -583,6 +585,7 @@ def simulate(
         buffers_per_edge=B,
         throughput=throughput,
         period_s=period,
+        steady=steady,
         latency_s=latency,
         steady_latency_s=steady_latency,
         makespan_s=max(done, default=0.0),
