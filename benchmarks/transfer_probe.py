@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     policies: dict[str, PlacementPolicy] = {"untrained": new_policy(PolicyConfig(), seed=args.seed)}
     for path in checkpoints:
-        policies[str(path)] = load_checkpoint(path).policy
+        policies[str(path) if args.checkpoint else "shipped"] = load_checkpoint(path).policy
     rows: list[str] = []
     totals: dict[tuple[str, str], list[list[float]]] = {}
     for spec in args.cases:
