@@ -72,14 +72,15 @@ def test_compile_strategy_learned_is_zero_shot(tmp_path: Path, capsys) -> None: 
     assert (out / "schedule.json").exists()
 
 
-def test_the_shipped_weights_know_which_way_to_move_a_boundary() -> None:
+def test_the_shipped_weights_move_boundaries_an_untrained_policy_leaves() -> None:
     """On a held-out model and module shape, with dp's placement knocked off balance (one or two
-    boundaries moved at random), the shipped policy's mean action moves the cuts back to a faster
-    placement in steady state, where an untrained policy's mean action is the anchor itself: knowledge
-    from pre-training, not from the anchor (benchmarks/results/transfer_probe.md measures it at scale).
-    ViT-B/16 on the held-out 16-chip ring: measured gains 1.078, 1.078, 0.925, 1.080, 0.906, 1.074.
-    (BERT-base there, which this test used before, is no test: its perturbed anchors keep dp's steady
-    state, and the gains seen at 16 micro-batches were the pipeline's fill.)"""
+    boundaries moved at random), an untrained policy's mean action is the anchor itself, while the
+    shipped policy's moves boundaries: what pre-training changed. Whether those moves are better is
+    measured, not asserted: `benchmarks/results/transfer_probe.md` (and docs/learned.md's model card).
+    In steady state it depends on the anchor: ViT-B/16 on the held-out 16-chip ring, 16 perturbations
+    of dp's placement, the mean action wins 4 and loses 11 (mean 0.991); around the split dp made
+    before its as-soon-as-possible order it won 4 of 6 (mean 1.02). BERT-base, which this test used
+    before, moved nothing in steady state: the gains seen at 16 micro-batches were the pipeline's fill."""
     from chiplex.learned.corpus import held_out_targets
     from chiplex.learned.features import graph_features
     from chiplex.learned.policy import PolicyConfig, new_policy
@@ -95,7 +96,7 @@ def test_the_shipped_weights_know_which_way_to_move_a_boundary() -> None:
     dp = anchor_candidates(vit, target)[0]
     shipped = load_checkpoint(SHIPPED).policy
     untrained = new_policy(PolicyConfig(), seed=0)
-    gains = []
+    moved = []
     for k in range(6):
         anchors = [perturb_placement(features, dp, np.random.default_rng((0, k)))]
         row = []
@@ -106,10 +107,9 @@ def test_the_shipped_weights_know_which_way_to_move_a_boundary() -> None:
             anchor = problem.state.anchor
             assert anchor is not None and problem.state.throughput > 0
             mean, _, _, _ = ppo.sample(features, 1, greedy=True, anchor=anchor)
-            result = evaluator(anchor.placements(mean.numpy())[0])
-            row.append(result.throughput / problem.state.throughput)
-        gains.append(row)
-    assert all(untrained_gain == 1.0 for untrained_gain, _ in gains)  # zero mean: the anchor
-    shipped_gains = [shipped_gain for _, shipped_gain in gains]
-    assert sum(g > 1.0 for g in shipped_gains) >= 4, gains
-    assert np.mean(shipped_gains) > 1.02, gains
+            proposal = anchor.placements(mean.numpy())[0]
+            assert not check_placement(vit, target, evaluator(proposal).placement)
+            row.append(int((proposal != anchor.placement).sum()))
+        moved.append(row)
+    assert all(untrained_moves == 0 for untrained_moves, _ in moved), moved
+    assert sum(shipped_moves > 0 for _, shipped_moves in moved) >= 4, moved
