@@ -322,8 +322,11 @@ class _FlowGraph:
 
 
 FEEDING_FLOORS = 4000
-"""At most this many minimum cuts per model (`_with_feeding_floors`), about 0.1-0.3 ms each at 100-200
-ops; the largest pairs first, so what is left uncut are the smallest."""
+"""At most this many minimum cuts per model (`_with_feeding_floors`), the largest pairs first, so what
+is left uncut are the smallest."""
+FEEDING_FLOOR_OPS = 250
+"""Up to this many ops the implied gaps use the minimum cuts too: they cost 0-0.3 CPU s at 100-200 ops
+(benchmarks/solver_decide.py's repairs) but up to 0.9 at 300-400."""
 
 
 def _with_feeding_floors(
@@ -400,7 +403,7 @@ def _implied_gaps(
         # the exact cut (`_feeding_floor`) may part the pair.
         hopeful = reach & (floor <= capacity) & (between + path_ws + buffers > capacity)
         np.fill_diagonal(hopeful, False)
-        if hopeful.any():
+        if hopeful.any() and n <= FEEDING_FLOOR_OPS:
             floor = _with_feeding_floors(
                 floor, hopeful, reach, preds, succs, weight, output, between + path_ws, capacity
             )
