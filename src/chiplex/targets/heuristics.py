@@ -804,8 +804,9 @@ def heuristic_repair(
 
     `known`, a legal placement of the problem (a solver's witness), adds its order (ops by its chip,
     then by the candidate's) as a last resort: at 0.9-0.97x the smallest capacity on 15-16 chips no
-    cut of the candidate's, block or layer order fits, while a cut of the witness's order always does,
-    and the cut nearest the candidate is much nearer than the witness itself."""
+    cut of the candidate's, block or layer order fits, while the witness is a cut of its own order (so a
+    cut fits; under a hop-span rule the span repair can still fail), and the cut nearest the candidate
+    is nearer than the witness itself."""
     n, k = problem.n, problem.k
     candidate = np.asarray(candidate, dtype=np.int64)
     if problem.pinned_apart or (problem.unit_pin >= k).any():
