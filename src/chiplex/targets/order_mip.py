@@ -159,7 +159,8 @@ def _chip_floor_parts(
     output: np.ndarray,
     working: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(floor, path weight, path working set, buffers), each [u, v]. floor: a lower bound on the memory of one chip that holds u and v (v reachable from u).
+    """(floor, path weight, path working set, buffers), each [u, v]. floor: a lower bound on the
+    memory of one chip that holds u and v (v reachable from u).
 
     Such a chip holds every op on a u ~> v path (data flows forward): their weights and the largest
     of their working sets. Every other op y with an edge into one of them (a producer off the paths;
@@ -314,7 +315,7 @@ class _FlowGraph:
                     a = head[path[-1]]
                 if a != sink:
                     break
-                pushed = min(capacity[e] for e in path)  # finite: every edge into the sink is
+                pushed = min(capacity[e] for e in path)  # finite: so is every edge into the sink
                 for e in path:
                     capacity[e] -= pushed
                     capacity[e ^ 1] += pushed
