@@ -413,9 +413,9 @@ def test_repair_answers_when_its_heuristic_fails(monkeypatch: pytest.MonkeyPatch
 
 
 def cut_order_trap() -> tuple[Graph, Target]:
-    """8 ops on 3 chips at 0.97x the smallest capacity: every legal placement puts two early ops on
-    chip 0 after three later ones went to chip 1 ([0, 1, 1, 1, 0, 0, 2, 2] is one), so no cut of the
-    candidate's, block or layer order fits and both heuristics find nothing."""
+    """8 ops on 3 chips at 0.97x the smallest capacity: both legal placements ([0, 1, 1, 1, 0, 0, 2, 2]
+    and [0, 1, 1, 2, 0, 0, 2, 2]) put the branch 4 -> 5 off op 0 on chip 0 and ops 1 and 2 on chip 1,
+    which no cut of the candidate's, block or layer order does: both heuristics find nothing."""
     rng = np.random.default_rng(1)
     num_ops, chips = int(rng.integers(6, 11)), int(rng.integers(2, 5))
     graph = nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), num_ops, name="trap")
