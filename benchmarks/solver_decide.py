@@ -131,8 +131,9 @@ def _rules(
 
 
 def fresh() -> None:
-    """Forget cached per-graph bounds, so each back end pays for its own first call."""
+    """Forget cached per-graph bounds and witnesses, so each back end pays for its own first call."""
     solver_module._CHIP_WEIGHT_CACHE.clear()
+    solver_module._KNOWN_PLACEMENT.clear()
 
 
 def measure(inst: Instance, backend: str, args: argparse.Namespace) -> dict[str, object]:

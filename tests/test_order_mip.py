@@ -225,7 +225,7 @@ def test_no_row_cuts_off_a_legal_placement_where_receive_buffers_compete() -> No
     MIP (the rules and the redundant rows: implied bounds and gaps, the per-chip weight bound), and
     the proved repair optimum is brute force's. The memory rule must
     change the optimum in some of them, or the cases would not test what they are for."""
-    binding = 0
+    binding = cut_parted = 0
     for graph, target, candidate in tight_buffer_cases(6):
         rules = resolve_rules(graph, target)
         roomy = with_capacity(target, 100 * target.chip.capacity_bytes)
@@ -248,7 +248,10 @@ def test_no_row_cuts_off_a_legal_placement_where_receive_buffers_compete() -> No
         )
         assert (result.changed, result.distance) == best, graph.name
         assert result.proved_optimal, graph.name
+        _, _, _, capacity, cut, together = floor_parts(graph, target)
+        cut_parted += int((cut[together] > capacity).sum())
     assert binding >= 2, binding
+    assert cut_parted >= 3, cut_parted  # pairs only the minimum cut parts: its rows are tested too
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -256,9 +259,9 @@ def test_no_row_cuts_off_a_legal_placement_where_receive_buffers_compete() -> No
 def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
     case: tuple[Graph, Target], data: st.DataObject
 ) -> None:
-    """`_shared_chip_floor[u, v]` (what parts a pair in the implied gaps) is at most the memory of
-    any chip holding both, in every forward placement, legal under the memory rule or not; grouped
-    thresholds are no stronger."""
+    """`_shared_chip_floor[u, v]` and the minimum cut's floor (what parts a pair in the implied gaps)
+    are at most the memory of any chip holding both, in every forward placement, legal under the
+    memory rule or not; grouped thresholds are no stronger."""
     graph, target = case
     problem = heuristics.problem_for(graph, resolve_rules(graph, target))
     n, k = problem.n, problem.k
@@ -275,13 +278,25 @@ def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
         problem.working_set.astype(np.float64),
     )
     floor = order_mip._shared_chip_floor(*arrays)
+    preds = [problem.preds[v].tolist() for v in range(n)]
+    succs = [problem.succs[v].tolist() for v in range(n)]
+    _, path_w, path_ws, _ = order_mip._chip_floor_parts(*arrays)
+    for u, v in zip(
+        *np.nonzero(reach), strict=True
+    ):  # the minimum cut's floor, as _implied_gaps adds it
+        floor[u, v] = max(
+            floor[u, v],
+            path_w[u, v]
+            + path_ws[u, v]
+            + order_mip._feeding_floor(u, v, reach, preds, succs, arrays[3], arrays[4]),
+        )
     cells = order_mip.TAU_CELLS
     try:  # the grouped thresholds of graphs with many distinct working sets: valid and no stronger
         order_mip.TAU_CELLS = 2
         grouped = order_mip._shared_chip_floor(*arrays)
     finally:
         order_mip.TAU_CELLS = cells
-    assert (grouped <= floor + 1e-6).all()
+    assert (grouped <= order_mip._shared_chip_floor(*arrays) + 1e-6).all()
     chips = data.draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
     placement = np.sort(np.array(chips, dtype=np.int64))  # ops are in topological order: forward
     memory = chip_memory(graph, placement, k, target.chip.buffers_per_edge)
@@ -291,3 +306,86 @@ def test_the_shared_chip_floor_never_exceeds_a_chips_memory(
         pairs = reach[np.ix_(on, on)]
         if pairs.any():
             assert floor[np.ix_(on, on)][pairs].max() <= total[c] + 1e-6, c
+
+
+def floor_parts(
+    graph: Graph, target: Target
+) -> tuple[np.ndarray, list[list[int]], list[list[int]], float, np.ndarray, np.ndarray]:
+    """(reach, preds, succs, capacity, the feeding floor with the paths' own memory, the pairs the
+    relaxed floor leaves together), in the model's units."""
+    data = repair_data(graph, target, np.zeros(graph.num_nodes, dtype=np.int64))
+    n = int(data["n"])  # type: ignore[arg-type]
+    src = np.array(data["src"], dtype=np.int64) - 1  # type: ignore[arg-type]
+    dst = np.array(data["dst"], dtype=np.int64) - 1  # type: ignore[arg-type]
+    weight = np.array(data["weight"], dtype=np.float64)  # type: ignore[arg-type]
+    output = np.array(data["output_bytes"], dtype=np.float64)  # type: ignore[arg-type]
+    working = np.array(data["working_set"], dtype=np.float64)  # type: ignore[arg-type]
+    reach = np.eye(n, dtype=bool)
+    succs: list[list[int]] = [[] for _ in range(n)]
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        succs[a].append(b)
+        preds[b].append(a)
+    for u in range(n - 1, -1, -1):
+        if succs[u]:
+            reach[u] |= reach[succs[u]].any(axis=0)
+    floor, path_w, path_ws, _ = order_mip._chip_floor_parts(
+        reach, src, dst, weight, output, working
+    )
+    capacity = float(data["capacity"])  # type: ignore[arg-type]
+    together = reach & ~np.eye(n, dtype=bool) & (floor <= capacity)
+    cut = np.zeros((n, n))
+    for u, v in zip(*np.nonzero(reach), strict=True):
+        cut[u, v] = path_w[u, v] + path_ws[u, v]
+        cut[u, v] += order_mip._feeding_floor(u, v, reach, preds, succs, weight, output)
+    return reach, preds, succs, capacity, cut, together
+
+
+def least_memory_off_the_paths(
+    u: int,
+    v: int,
+    reach: np.ndarray,
+    succs: list[list[int]],
+    weight: list[float],
+    output: list[float],
+) -> float:
+    """By enumeration: the least weight of the ops a chip holding u and v holds besides the u ~> v
+    paths, plus the receive buffers of producers it does not hold, over every set of ops reaching v
+    that contains the paths and is closed forward towards v."""
+    n = len(weight)
+    toward = reach[:, v]
+    on_paths = reach[u] & toward
+    free = [x for x in range(n) if toward[x] and not on_paths[x]]
+    best = np.inf
+    for bits in itertools.product((False, True), repeat=len(free)):
+        held = on_paths.copy()
+        held[free] = bits
+        if any(held[y] and toward[x] and not held[x] for y in range(n) for x in succs[y]):
+            continue
+        cost = sum(weight[x] for x in free if held[x])
+        cost += sum(output[p] for p in range(n) if not held[p] and held[succs[p]].any())
+        best = min(best, cost)
+    return float(best)
+
+
+def test_the_feeding_floor_is_the_least_memory_a_chip_holding_the_pair_needs_off_its_paths() -> (
+    None
+):
+    """`_feeding_floor` (a minimum cut) is exactly the enumerated least weight of other ops plus
+    receive buffers of a chip holding u and v, on small tight graphs: a cut too high would part pairs
+    that fit (invalid rows), one too low would part fewer."""
+    compared = 0
+    for graph, target, _ in tight_buffer_cases(12):
+        reach, preds, succs, _, _, _ = floor_parts(graph, target)
+        data = repair_data(graph, target, np.zeros(graph.num_nodes, dtype=np.int64))
+        weight = [float(x) for x in data["weight"]]  # type: ignore[union-attr]
+        output = [float(x) for x in data["output_bytes"]]  # type: ignore[union-attr]
+        for u, v in zip(*np.nonzero(reach), strict=True):
+            cut = order_mip._feeding_floor(
+                u, v, reach, preds, succs, np.array(weight), np.array(output)
+            )
+            assert cut == pytest.approx(
+                least_memory_off_the_paths(u, v, reach, succs, weight, output)
+            ), (graph.name, u, v)
+            compared += 1
+    assert compared > 100

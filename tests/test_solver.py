@@ -94,7 +94,7 @@ def test_repair_handles_chips_outside_the_target() -> None:
 
 
 def test_repair_uses_minizinc_when_the_heuristic_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(heuristics, "heuristic_repair", lambda problem, candidate: None)
+    monkeypatch.setattr(heuristics, "heuristic_repair", lambda problem, candidate, known=None: None)
     graph, target = chain(6), ring(4, 3 * MIB)
     candidate = np.array([3, 2, 1, 0, 0, 0])
     result = solver.repair(graph, target, candidate, time_limit=10)
@@ -129,7 +129,7 @@ def test_a_time_limit_falls_back_to_the_heuristic_with_a_warning() -> None:
 
 
 def test_no_placement_within_the_time_limit_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(heuristics, "heuristic_repair", lambda problem, candidate: None)
+    monkeypatch.setattr(heuristics, "heuristic_repair", lambda problem, candidate, known=None: None)
     monkeypatch.setattr(heuristics, "heuristic_optimize", lambda problem, times: None)
     graph = transformer_graph(300, seed=0)
     target = target_for(graph, 36, slack=1.2, topology="mesh")

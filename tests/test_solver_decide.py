@@ -33,6 +33,7 @@ from chiplex.targets.target import (
 )
 from chiplex.testing import (
     graph_and_target,
+    nn_graph,
     placements,
     target_for,
     transformer_graph,
@@ -403,9 +404,60 @@ def test_repair_answers_when_its_heuristic_fails(monkeypatch: pytest.MonkeyPatch
     graph = transformer_graph(40, seed=2)
     target = target_for(graph, 4, slack=1.2)
     candidate = np.arange(graph.num_nodes) % 4
-    monkeypatch.setattr(heuristics, "heuristic_repair", lambda problem, candidate: None)
+    monkeypatch.setattr(heuristics, "heuristic_repair", lambda problem, candidate, known=None: None)
     result = solver.repair(graph, target, candidate, time_limit=20)
     assert is_legal(graph, target, result.placement)
     monkeypatch.setattr(heuristics, "heuristic_optimize", lambda problem, times: None)
     result = solver.repair(graph, target, candidate, time_limit=20)
+    assert is_legal(graph, target, result.placement)
+
+
+def cut_order_trap() -> tuple[Graph, Target]:
+    """8 ops on 3 chips at 0.97x the smallest capacity: both legal placements ([0, 1, 1, 1, 0, 0, 2, 2]
+    and [0, 1, 1, 2, 0, 0, 2, 2]) put the branch 4 -> 5 off op 0 on chip 0 and ops 1 and 2 on chip 1,
+    which no cut of the candidate's, block or layer order does: both heuristics find nothing."""
+    rng = np.random.default_rng(1)
+    num_ops, chips = int(rng.integers(6, 11)), int(rng.integers(2, 5))
+    graph = nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), num_ops, name="trap")
+    return graph, target_for(graph, chips, slack=0.97, topology="chain", name="trap")
+
+
+def test_repair_starts_from_the_witness_of_the_feasibility_question(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the heuristics find no placement but `explain` found one, repair does not need another
+    solve: it cuts the witness's order nearest the candidate (issue 16: nn17 and nn65 of
+    solver_decide.py got no placement, or one with no time left for the proof, this way)."""
+    graph, target = cut_order_trap()
+    assert (graph.num_nodes, target.num_chips) == (8, 3)
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    candidate = np.zeros(graph.num_nodes, dtype=np.int64)
+    assert heuristics.heuristic_repair(problem, candidate) is None
+    assert heuristics.heuristic_optimize(problem, np.ones(graph.num_nodes)) is None
+    legal = brute_force(graph, target)
+    assert legal, "the instance is feasible"
+    best = min(int((p != candidate).sum()) for p in legal)
+    for witness in legal:  # any witness: its order has a legal cut at least as near as itself
+        near = heuristics.heuristic_repair(problem, candidate, known=witness)
+        assert near is not None and is_legal(graph, target, near)
+        assert best <= (near != candidate).sum() <= (witness != candidate).sum()
+    solver._KNOWN_PLACEMENT.pop(problem, None)
+    assert solver.explain(graph, target, time_limit=20) == []
+    assert solver._KNOWN_PLACEMENT.get(problem) is not None
+    # The heuristic repair answers from the witness's order without a solver; the exact one solves
+    # repair.mzn from there, not satisfy.mzn again.
+    models: list[str] = []
+    run = solver._run_minizinc
+
+    def recorded(model: str, *args: object, **kwargs: object) -> object:
+        models.append(model)
+        return run(model, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solver, "_run_minizinc", recorded)
+    result = solver.repair(graph, target, candidate, time_limit=20)
+    assert models == [] and result.method == "heuristic"
+    assert is_legal(graph, target, result.placement)
+    result = solver.repair(graph, target, candidate, exact=True, time_limit=20)
+    assert models == ["repair.mzn"]
+    assert result.proved_optimal and result.changed == best
     assert is_legal(graph, target, result.placement)

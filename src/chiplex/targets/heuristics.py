@@ -797,8 +797,16 @@ def change_weight(problem: Problem, candidate: np.ndarray) -> int:
     return int(farthest.sum()) + 1
 
 
-def heuristic_repair(problem: Problem, candidate: np.ndarray) -> np.ndarray | None:
-    """A legal placement close to `candidate` (fewest changed ops, then distance), or None."""
+def heuristic_repair(
+    problem: Problem, candidate: np.ndarray, known: np.ndarray | None = None
+) -> np.ndarray | None:
+    """A legal placement close to `candidate` (fewest changed ops, then distance), or None.
+
+    `known`, a legal placement of the problem (a solver's witness), adds its order (ops by its chip,
+    then by the candidate's) as a last resort: at 0.9-0.97x the smallest capacity on 15-16 chips no
+    cut of the candidate's, block or layer order fits, while the witness is a cut of its own order (so a
+    cut fits; under a hop-span rule the span repair can still fail), and the cut nearest the candidate
+    is nearer than the witness itself."""
     n, k = problem.n, problem.k
     candidate = np.asarray(candidate, dtype=np.int64)
     if problem.pinned_apart or (problem.unit_pin >= k).any():
@@ -826,6 +834,10 @@ def heuristic_repair(problem: Problem, candidate: np.ndarray) -> np.ndarray | No
     # inflate receive buffers), the block order and the layer-by-layer order, which usually fit.
     ids = np.arange(problem.num_units)
     priorities = [priority, ids, depth_priority(problem) * problem.num_units + ids]
+    if known is not None:
+        # Units of a legal placement sit on one chip each (colocated and forced together).
+        known_chip = np.array([int(known[m[0]]) for m in problem.units], dtype=np.int64)
+        priorities.append(known_chip * k + priority)
     modes = _band_modes(problem)
     for unit_priority in priorities:
         seq = sequence_of(problem, priority_order(problem, unit_priority))

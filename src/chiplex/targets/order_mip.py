@@ -147,7 +147,20 @@ def _shared_chip_floor(
     output: np.ndarray,
     working: np.ndarray,
 ) -> np.ndarray:
-    """[u, v]: a lower bound on the memory of one chip that holds u and v (v reachable from u).
+    """[u, v]: a lower bound on the memory of one chip that holds u and v (`_chip_floor_parts`)."""
+    return _chip_floor_parts(reach, src, dst, weight, output, working)[0]
+
+
+def _chip_floor_parts(
+    reach: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    output: np.ndarray,
+    working: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(floor, path weight, path working set, buffers), each [u, v]. floor: a lower bound on the
+    memory of one chip that holds u and v (v reachable from u).
 
     Such a chip holds every op on a u ~> v path (data flows forward): their weights and the largest
     of their working sets. Every other op y with an edge into one of them (a producer off the paths;
@@ -161,7 +174,10 @@ def _shared_chip_floor(
     so the minimum over thresholds t is a valid floor (J empty is no lower than the smallest: the
     paths hold a working set at least that large). With more than `TAU_CELLS` distinct working sets
     the thresholds are grouped into cells (g_{i-1}, g_i], each counting max(..., g_{i-1}). Shared
-    params and the producers' own inputs are left out (they only add memory)."""
+    params and the producers' own inputs are left out (they only add memory): `_feeding_floor`
+    counts those. path weight and path working set: the ops' weights on u ~> v paths and their
+    largest working set; buffers: the receive buffers of all producers off the paths feeding them
+    (what `_feeding_floor` pays at most)."""
     n = len(weight)
     anc = reach.T  # anc[v, x]: x is v or an ancestor of v
     path_w = np.zeros((n, n))
@@ -199,7 +215,153 @@ def _shared_chip_floor(
     for i in range(len(grid)):
         saved += cheaper[i]
         np.minimum(floor, np.maximum(path_ws, lows[i]) + buffers - saved, out=floor)
-    return path_w + floor
+    return path_w + floor, path_w, path_ws, buffers
+
+
+def _feeding_floor(
+    u: int,
+    v: int,
+    reach: np.ndarray,
+    preds: list[list[int]],
+    succs: list[list[int]],
+    weight: np.ndarray,
+    output: np.ndarray,
+) -> float:
+    """The least memory, beyond the u ~> v paths themselves, of one chip holding u and v: a minimum
+    cut, exact where `_chip_floor_parts` relaxes (it credits a producer taken onto the chip with its
+    weight alone).
+
+    The chip's ops S contain the paths, and are convex: an op y in S with an edge y -> x where x
+    reaches v has x in S (x sits between chip[y] and chip[v]). Every producer p of an op in S is
+    either in S (its weight counts) or off it (its receive buffer, output[p], counts once). Over the
+    ops reaching v (every producer of an op in S does), that is a closure problem: for op x, "x in
+    S" on the source side of a cut (edge x -> sink of capacity weight[x]; ops on the paths tied to the
+    source), "p's output is on the chip" as a node b[p] (x -> b[p] for each producer p of x, infinite;
+    b[p] -> p of capacity output[p]: paid when the output is there and p is not), and convexity
+    (y -> x, infinite). The minimum cut is the least weight of the other ops on the chip plus the
+    receive buffers; working sets and shared params only add memory and are left out."""
+    toward = reach[:, v]
+    on_paths = reach[u] & toward
+    members = np.flatnonzero(toward).tolist()
+    index = {x: i for i, x in enumerate(members)}
+    m = len(members)
+    source, sink = 2 * m, 2 * m + 1
+    graph = _FlowGraph(2 * m + 2)
+    for x in members:
+        i = index[x]
+        if on_paths[x]:
+            graph.add(source, i, np.inf)
+        else:
+            if weight[x] > 0:
+                graph.add(i, sink, float(weight[x]))
+            for y in succs[x]:
+                if toward[y]:
+                    graph.add(i, index[y], np.inf)
+        if output[x] > 0:
+            graph.add(m + i, i, float(output[x]))
+        for p in preds[x]:
+            graph.add(i, m + index[p], np.inf)
+    return graph.max_flow(source, sink)
+
+
+class _FlowGraph:
+    """A directed graph with capacities and Dinic's maximum flow (numbers of ops: hundreds)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.edges: list[list[int]] = [[] for _ in range(size)]
+        self.head: list[int] = []
+        self.capacity: list[float] = []
+
+    def add(self, a: int, b: int, capacity: float) -> None:
+        self.edges[a].append(len(self.head))
+        self.head.append(b)
+        self.capacity.append(capacity)
+        self.edges[b].append(len(self.head))
+        self.head.append(a)
+        self.capacity.append(0.0)
+
+    def max_flow(self, source: int, sink: int) -> float:
+        head, capacity, edges = self.head, self.capacity, self.edges
+        total = 0.0
+        while True:
+            level = [-1] * self.size
+            level[source] = 0
+            queue = [source]
+            for a in queue:  # breadth-first levels over edges with room
+                for e in edges[a]:
+                    if capacity[e] > 1e-9 and level[head[e]] < 0:
+                        level[head[e]] = level[a] + 1
+                        queue.append(head[e])
+            if level[sink] < 0:
+                return total
+            nxt = [0] * self.size
+            while True:  # blocking flow: augmenting paths along increasing levels
+                path: list[int] = []
+                a = source
+                while a != sink:
+                    while nxt[a] < len(edges[a]):
+                        e = edges[a][nxt[a]]
+                        if capacity[e] > 1e-9 and level[head[e]] == level[a] + 1:
+                            break
+                        nxt[a] += 1
+                    else:
+                        if a == source:
+                            break
+                        level[a] = -1  # a dead end: retreat
+                        a = head[path.pop() ^ 1]
+                        continue
+                    path.append(edges[a][nxt[a]])
+                    a = head[path[-1]]
+                if a != sink:
+                    break
+                pushed = min(capacity[e] for e in path)  # finite: so is every edge into the sink
+                for e in path:
+                    capacity[e] -= pushed
+                    capacity[e ^ 1] += pushed
+                total += pushed
+
+
+FEEDING_FLOORS = 4000
+"""At most this many minimum cuts per model (`_with_feeding_floors`), the largest pairs first, so what
+is left uncut are the smallest."""
+FEEDING_FLOOR_OPS = 250
+"""Up to this many ops the implied gaps use the minimum cuts too: they cost 0-0.3 CPU s at 100-200 ops
+(benchmarks/solver_decide.py's repairs) but up to 0.9 at 300-400."""
+
+
+def _with_feeding_floors(
+    floor: np.ndarray,
+    hopeful: np.ndarray,
+    reach: np.ndarray,
+    preds: list[list[int]],
+    succs: list[list[int]],
+    weight: np.ndarray,
+    output: np.ndarray,
+    own: np.ndarray,
+    capacity: float,
+) -> np.ndarray:
+    """`floor` raised to `own` (the paths' weight and largest working set) + `_feeding_floor` on the
+    `hopeful` pairs. A chip holding u' and v' with u' ~> u and v ~> v' holds u and v too, so a pair
+    inside one the cut did not part is not parted either: the pairs go largest first, and those inside
+    an unparted one are skipped."""
+    floor = floor.copy()
+    anc = reach.T
+    us, vs = np.nonzero(hopeful)
+    order = np.argsort(-reach[us].sum(axis=1) - anc[vs].sum(axis=1), kind="stable")
+    unparted = np.zeros_like(hopeful)
+    cuts = 0
+    for u, v in zip(us[order].tolist(), vs[order].tolist(), strict=True):
+        if cuts >= FEEDING_FLOORS:
+            break
+        if unparted[np.ix_(anc[u], reach[v])].any():
+            continue
+        cuts += 1
+        total = own[u, v] + _feeding_floor(u, v, reach, preds, succs, weight, output)
+        floor[u, v] = max(floor[u, v], total)
+        if total <= capacity:
+            unparted[u, v] = True
+    return floor
 
 
 def _implied_gaps(
@@ -237,7 +399,15 @@ def _implied_gaps(
     gap = np.ceil(between / held - 1e-9) - 1
     ends = working[:, None] + working[None, :]
     if output is not None and n <= SHARED_CHIP_FLOOR_OPS:
-        floor = _shared_chip_floor(reach, src, dst, weight, output, working)
+        floor, _, path_ws, buffers = _chip_floor_parts(reach, src, dst, weight, output, working)
+        # Where buffering every producer would overflow the chip but the relaxed floor does not,
+        # the exact cut (`_feeding_floor`) may part the pair.
+        hopeful = reach & (floor <= capacity) & (between + path_ws + buffers > capacity)
+        np.fill_diagonal(hopeful, False)
+        if hopeful.any() and n <= FEEDING_FLOOR_OPS:
+            floor = _with_feeding_floors(
+                floor, hopeful, reach, preds, succs, weight, output, between + path_ws, capacity
+            )
     else:
         floor = between + np.maximum(working[:, None], working[None, :])
     parted = floor > capacity

@@ -26,7 +26,9 @@ scaled to a unit of total time / 2^30.
 Determinism: every back end runs single-threaded with a fixed seed, so a call that finishes within its time limit
 returns the same answer every time; a call cut off by its time limit returns the best answer found in
 that time, which can depend on machine load. The one exception is `explain`'s yes/no feasibility question,
-which runs two CP-SAT workers (SATISFY_WORKERS): a yes or no does not depend on which worker finds it.
+which runs two CP-SAT workers (SATISFY_WORKERS): a yes or no does not depend on which worker finds it,
+but its witness, which later repairs of the same graph start from when their heuristic fails
+(`_KNOWN_PLACEMENT`), can.
 The opt-in `order-mip-race` back end is another: its proved objective is the same every run, but which of
 two equally good placements it returns can depend on which of its two processes found it first.
 """
@@ -578,14 +580,20 @@ def repair(
         return RepairResult(candidate.copy(), 0, 0, "unchanged", True)
     problem = heuristics.problem_for(graph, rules)
     _raise_if_quickly_infeasible(problem, target)
-    found = heuristics.heuristic_repair(problem, candidate)
+    found = heuristics.heuristic_repair(problem, candidate, known=_KNOWN_PLACEMENT.get(problem))
     if found is None:
         # Any legal placement bounds the solver's search, even one far from the candidate: without a
         # bound a solver can fail to find anything within the limit on instances that are feasible.
-        # The other heuristic first, then the feasibility model (satisfy.mzn) with 40% of the time.
+        # The other heuristic first, then the feasibility model (satisfy.mzn) with 40% of the time;
+        # its witness is remembered for the problem (`_KNOWN_PLACEMENT`), and the cut of the
+        # witness's order nearest the candidate is the start.
         found = heuristics.heuristic_optimize(problem, np.ones(problem.n))
         if found is None:
             found = _any_placement(problem, 0.4 * _remaining(deadline), solver_for(target, solver))
+            nearer = (
+                None if found is None else heuristics.heuristic_repair(problem, candidate, found)
+            )
+            found = found if nearer is None else nearer
         exact = True
     if found is not None and not exact:
         return RepairResult(found, *_distance(found, candidate), "heuristic", False)
@@ -959,16 +967,33 @@ def _rule_present(problem: heuristics.Problem, rule: str) -> bool:
     }[rule]
 
 
+_KNOWN_PLACEMENT: weakref.WeakKeyDictionary[heuristics.Problem, np.ndarray] = (
+    weakref.WeakKeyDictionary()
+)
+"""A legal placement a solver found for the problem (satisfy.mzn's witness, from `explain` or from a
+repair whose heuristic failed): later repairs of the same problem (the RL loop repairs many candidates
+of one graph) start from the cut of its order nearest their candidate instead of paying the
+feasibility solve again (`heuristics.heuristic_repair`'s `known`)."""
+
+
+def _remember(problem: heuristics.Problem, placement: np.ndarray) -> None:
+    _KNOWN_PLACEMENT.setdefault(problem, placement.copy())
+
+
 def _any_placement(
     problem: heuristics.Problem, time_limit: float, solver: str
 ) -> np.ndarray | None:
     """A legal placement from satisfy.mzn within `time_limit`, or None (none found or none exists)."""
+    known = _KNOWN_PLACEMENT.get(problem)
+    if known is not None:
+        return known.copy()
     data, _ = _base_data(problem, active=ALL_ACTIVE)
     outcome = _run_minizinc("satisfy.mzn", data, time_limit=time_limit, seed=0, solver=solver)
     if outcome.values is None:
         return None
     placement = np.array(outcome.values["chip"], dtype=np.int64)
     _verify(problem, placement, "satisfy.mzn")
+    _remember(problem, placement)
     return placement
 
 
@@ -987,6 +1012,10 @@ def _satisfiable(
         "satisfy.mzn", data, time_limit=time_limit, seed=0, solver=solver, workers=SATISFY_WORKERS
     )
     if outcome.values is not None:
+        if active == ALL_ACTIVE:
+            placement = np.array(outcome.values["chip"], dtype=np.int64)
+            _verify(problem, placement, "satisfy.mzn")
+            _remember(problem, placement)
         return True
     if outcome.status == "UNSATISFIABLE":
         return False
