@@ -94,6 +94,10 @@ def streaming_time(
     return extra_prefix[end] - extra_prefix[first]
 
 
+DP_REFINE_ROUNDS = 3
+"""Rounds of re-running the DP on the order its best split induces (each round: one DP per order)."""
+
+
 def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
     """The best optimal contiguous split over a few topological orders (then repaired if the target's
     rules need it).
@@ -116,19 +120,44 @@ def place_dp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
     if infeasible:
         raise InfeasibleError(infeasible)
     best: tuple[float, np.ndarray] | None = None
-    for order in _candidate_orders(graph):
+
+    def try_order(order: np.ndarray | None) -> bool:
+        nonlocal best
         reordered = graph if order is None else reorder_graph(graph, order)
         split = _dp_split(
             reordered, target, rules if order is None else resolve_rules(reordered, target)
         )
         if split is None:
-            continue
+            return False
         placement = split if order is None else split[np.argsort(order)]
         if check_placement(graph, target, placement, rules, limit_per_rule=1):
-            continue
+            return False
         period = estimate(graph, target, placement).period_s
         if best is None or period < best[0] * (1 - 1e-9):
             best = (period, placement)
+            return True
+        return False
+
+    orders = _candidate_orders(graph)
+    for order in orders:
+        try_order(order)
+    # Refinement: the best split so far, read as an order (by chip, then each candidate's levels),
+    # lets the DP move ops that the split's own order kept apart; repeated while it gains (ResNet-50
+    # on simba-6x6: 2,744.8 -> 2,749.8 samples/s in one round, cp's answer and the pipeline-cut bound).
+    levels = [np.arange(graph.num_nodes)] + [np.argsort(order) for order in orders[1:]]
+    for _ in range(DP_REFINE_ROUNDS):
+        if best is None:
+            break
+        chips = best[1]
+        gained = False
+        for level in levels:
+            order = np.lexsort((level, chips)).astype(np.int64)
+            position = np.argsort(order)
+            # By chip, then a topological level: topological whenever no edge runs to a lower chip.
+            if (position[graph.src] < position[graph.dst]).all():
+                gained |= try_order(order)
+        if not gained:
+            break
     if best is None:
         first = _dp_split(graph, target, rules)
         placement = place_greedy(graph, target) if first is None else first
