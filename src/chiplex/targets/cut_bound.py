@@ -105,8 +105,9 @@ def _segments(graph: Graph, times: np.ndarray) -> list[_Segment]:
     return segments
 
 
-def _max_flow(num_nodes: int, arcs: list[tuple[int, int, float]], source: int, sink: int) -> float:
-    """Dinic's max flow on a small network (the segment's cut problems have tens of nodes)."""
+def max_flow(num_nodes: int, arcs: list[tuple[int, int, float]], source: int, sink: int) -> float:
+    """Dinic's max flow on a small network (the segment's cut problems have tens of nodes, the
+    order model's feeding floors hundreds; `order_mip._feeding_floor`)."""
     head: list[list[int]] = [[] for _ in range(num_nodes)]
     to: list[int] = []
     cap: list[float] = []
@@ -190,7 +191,7 @@ def _segment_cut(
             else:
                 arcs.append((aux, 1, big))  # a consumer past the segment
         aux += 1
-    cut = _max_flow(aux, arcs, 0, 1)
+    cut = max_flow(aux, arcs, 0, 1)
     return float("inf") if cut >= big else cut
 
 

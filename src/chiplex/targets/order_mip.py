@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chiplex.targets import flatzinc
+from chiplex.targets.cut_bound import max_flow
 
 MODELS = ("repair.mzn", "satisfy.mzn")
 """The models this back end formulates; other models go to the FlatZinc route (`highs`)."""
@@ -246,80 +247,22 @@ def _feeding_floor(
     index = {x: i for i, x in enumerate(members)}
     m = len(members)
     source, sink = 2 * m, 2 * m + 1
-    graph = _FlowGraph(2 * m + 2)
+    arcs: list[tuple[int, int, float]] = []
     for x in members:
         i = index[x]
         if on_paths[x]:
-            graph.add(source, i, np.inf)
+            arcs.append((source, i, np.inf))
         else:
             if weight[x] > 0:
-                graph.add(i, sink, float(weight[x]))
+                arcs.append((i, sink, float(weight[x])))
             for y in succs[x]:
                 if toward[y]:
-                    graph.add(i, index[y], np.inf)
+                    arcs.append((i, index[y], np.inf))
         if output[x] > 0:
-            graph.add(m + i, i, float(output[x]))
+            arcs.append((m + i, i, float(output[x])))
         for p in preds[x]:
-            graph.add(i, m + index[p], np.inf)
-    return graph.max_flow(source, sink)
-
-
-class _FlowGraph:
-    """A directed graph with capacities and Dinic's maximum flow (numbers of ops: hundreds)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.edges: list[list[int]] = [[] for _ in range(size)]
-        self.head: list[int] = []
-        self.capacity: list[float] = []
-
-    def add(self, a: int, b: int, capacity: float) -> None:
-        self.edges[a].append(len(self.head))
-        self.head.append(b)
-        self.capacity.append(capacity)
-        self.edges[b].append(len(self.head))
-        self.head.append(a)
-        self.capacity.append(0.0)
-
-    def max_flow(self, source: int, sink: int) -> float:
-        head, capacity, edges = self.head, self.capacity, self.edges
-        total = 0.0
-        while True:
-            level = [-1] * self.size
-            level[source] = 0
-            queue = [source]
-            for a in queue:  # breadth-first levels over edges with room
-                for e in edges[a]:
-                    if capacity[e] > 1e-9 and level[head[e]] < 0:
-                        level[head[e]] = level[a] + 1
-                        queue.append(head[e])
-            if level[sink] < 0:
-                return total
-            nxt = [0] * self.size
-            while True:  # blocking flow: augmenting paths along increasing levels
-                path: list[int] = []
-                a = source
-                while a != sink:
-                    while nxt[a] < len(edges[a]):
-                        e = edges[a][nxt[a]]
-                        if capacity[e] > 1e-9 and level[head[e]] == level[a] + 1:
-                            break
-                        nxt[a] += 1
-                    else:
-                        if a == source:
-                            break
-                        level[a] = -1  # a dead end: retreat
-                        a = head[path.pop() ^ 1]
-                        continue
-                    path.append(edges[a][nxt[a]])
-                    a = head[path[-1]]
-                if a != sink:
-                    break
-                pushed = min(capacity[e] for e in path)  # finite: so is every edge into the sink
-                for e in path:
-                    capacity[e] -= pushed
-                    capacity[e ^ 1] += pushed
-                total += pushed
+            arcs.append((i, m + index[p], np.inf))
+    return max_flow(2 * m + 2, arcs, source, sink)
 
 
 FEEDING_FLOORS = 4000
