@@ -609,3 +609,8 @@ def test_searches_judge_an_unsettled_pipeline_by_its_steady_state() -> None:
     judged = Evaluator(graph, target)(placement)
     assert judged.throughput == long.throughput
     assert short(placement).throughput > 1.05 * long.throughput
+    # `chiplex simulate` says when its run was too short for a steady state, and not otherwise.
+    from chiplex.runtime_sim.report import format_report
+
+    assert "no steady state within 16 micro-batches" in format_report(short.report(placement))
+    assert "no steady state" not in format_report(long)

@@ -105,7 +105,13 @@ def format_report(report: SimReport) -> str:
     lines = [
         f"simulated {r.graph or '?'} on {r.target}: {r.microbatches} micro-batches x "
         f"{r.samples_per_microbatch} samples, {r.packet_bytes} B packets, {r.buffers_per_edge} buffers per message",
-        f"  throughput   {r.throughput:,.1f} samples/s   (period {format_seconds(r.period_s)} per micro-batch)",
+        f"  throughput   {r.throughput:,.1f} samples/s   (period {format_seconds(r.period_s)} per micro-batch)"
+        + (
+            ""
+            if r.steady or r.microbatches == 1
+            else f"  - no steady state within {r.microbatches} micro-batches: the second half's "
+            "mean; more micro-batches (--microbatches) give the steady state"
+        ),
         f"  analytic     {r.analytic_throughput:,.1f} samples/s   (period {format_seconds(r.analytic_period_s)}, "
         f"bottleneck {r.analytic_critical})",
         f"  ratio        {r.ratio:.3f}   (simulated / analytic)",
