@@ -18,11 +18,10 @@ a pure function of (graph, target, strategy, budget, seed). A seconds budget sto
 so how far the search gets depends on the machine.
 
 Throughput: inside the loop each candidate is simulated with `search_microbatches` (16) micro-batches,
-a quarter of the cost of the simulator's default 64. A short run overstates the steady state by a
-placement-dependent pipeline-fill transient (measured: +0.2% to +3% at 16 on ResNet-50 / simba-6x6,
-+0.6% at 64), so the loop's favourite is not always the best under the reporting settings: the
-FINAL_CANDIDATES best distinct placements are re-simulated with `microbatches` (64) and the best of
-those is the reported `throughput` and placement, for every strategy alike.
+a quarter of the cost of the simulator's default 64, and again with 64 when 16 reach no steady state
+(`EvalSettings.steady_microbatches`). The FINAL_CANDIDATES best distinct placements are re-simulated
+with `microbatches` (64) and the best of those is the reported `throughput` and placement, for every
+strategy alike.
 """
 
 from __future__ import annotations
@@ -282,9 +281,9 @@ class SearchRun:
 
     def final(self, microbatches: int) -> tuple[Evaluation, Evaluation]:
         """Re-simulate the top candidates with `microbatches`; (its search evaluation, its final one)
-        for the best. A short simulation overstates throughput by a placement-dependent fill transient,
-        so the loop's favourite is not always the best under the reporting settings. After an executor
-        failure this runs in this process, where the evaluator is kept."""
+        for the best. The loop's measure can differ from the reporting settings' (another micro-batch
+        count), so its favourite is not always the best there. After an executor failure this runs in
+        this process, where the evaluator is kept."""
         placements = [r.placement for r in self.top]
         task = EvaluateTask(self._task.key, microbatches)
         finals = None

@@ -43,10 +43,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 SEARCH_MICROBATCHES = 16
-"""Micro-batches per simulation inside search loops, at a quarter of 64's cost. With 16 the steady state
-(`simulator.steady_period`) is exact for most placements of the presets' suite; on 36-chip simba, whose
-pipeline is still draining in the second half, it is within 0.02% (an annealed ResNet-50 and 11
-neighbours; GPT-2 small on tpu-mesh4x4: one of 12 off by 0.9%)."""
+"""Micro-batches per simulation inside search loops, at a quarter of 64's cost. 16 show the steady state
+(`simulator.steady_period`) for most placements of the presets' suite; on 36-chip simba, whose
+pipeline is still filling and draining then, they do not, and `EvalSettings.steady_microbatches`
+takes over."""
 REPORT_MICROBATCHES = 64
 """Micro-batches of the final re-simulation every strategy's reported throughput comes from."""
 

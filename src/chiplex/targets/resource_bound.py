@@ -20,9 +20,8 @@ are left out, which only enlarges the set, so the bound stays valid), and HiGHS'
 proved lower bound on the period: samples_per_microbatch / bound is an upper bound on every legal
 placement's steady-state throughput.
 
-What it is not: a bound on a *finite* simulation's measured rate. The simulator measures the period
-over the second half of its micro-batches, and a fill transient can make that window slightly faster
-than the steady state (the test checks the bound on the placements it simulates).
+The simulator reports the steady state (`runtime_sim.simulator.steady_period`), which this bounds;
+only a run too short to reach one (`SimReport.steady` false) reports a mean that can read above it.
 """
 
 from __future__ import annotations
