@@ -61,8 +61,8 @@ class EvalSettings:
     """A candidate whose run of `microbatches` reaches no steady state (a deep pipeline still filling or
     draining: ResNet-50 on 36-chip simba-6x6 keeps about 30 micro-batches in flight) is simulated again
     with this many, so that searches rank placements by their steady state as the final report does
-    (0: never). Without it the anchors of a search could read up to 0.9% low and fall out of the
-    final re-ranking."""
+    (0: never). Without it other placements could read up to 0.9% high at 16 and push a search's
+    anchor out of the final re-ranking (GPT-2 small on tpu-mesh4x4)."""
     packet_bytes: int | None = None
     """None: the simulator's default (so the search measures what `chiplex simulate` measures)."""
     buffers_per_edge: int | None = None

@@ -246,7 +246,7 @@ def analytic_estimate(schedule: Schedule, target: Target) -> AnalyticEstimate:
 
 # -- the engine ------------------------------------------------------------------------------------
 STEADY_TOLERANCE = 1e-9
-"""Relative difference below which two buffer cycles count as the same steady-state period."""
+"""Relative difference below which two patterns' rates count as the same steady-state period."""
 
 
 def steady_period(done: list[float], buffers: int) -> tuple[float, bool]:
