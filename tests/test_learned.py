@@ -482,22 +482,54 @@ def test_fresh_samples_reuse_known_results_in_the_update() -> None:
     sent: list[list[bytes]] = []
     problem = chain_problem(60, 6, sent)
     ppo = PPO(
-        new_policy(SMALL, seed=0), PPOConfig(samples_per_update=16), seed=0, fresh_samples=True
+        new_policy(SMALL, seed=0),
+        PPOConfig(samples_per_update=16, follow_best=False),
+        seed=0,
+        fresh_samples=True,
     )
     assert ppo.step(problem) is not None
     anchor = problem.state.anchor
     assert anchor is not None
-    out = ppo.policy(problem.features, anchor.features)
-    rollout = ppo._rollout(problem, out, anchor)
-    assert rollout is not None
-    actions, _, _, _, results, judged, truncated, _ = rollout
+    rollout = ppo.start(problem)
+    assert rollout is not None and rollout.anchor is anchor and len(rollout.send) == 16
+    batch = ppo.collect(rollout)
+    assert batch is not None
     # The batch holds every sample drawn up to the 16th new placement, repeats with their known
     # results (the mean action first: the anchor, judged as an anchor candidate).
-    assert judged == 16 and not truncated and len(results) == len(actions) >= 16
-    placements = anchor.placements(actions.numpy())
+    results = batch.results
+    assert batch.judged == 16 and not batch.truncated and len(results) == len(batch.actions) >= 16
+    placements = anchor.placements(batch.actions.numpy())
     assert np.array_equal(placements[0], anchor.placement)
     for p, r in zip(placements, results, strict=True):
         assert r.placement is not None and np.array_equal(r.placement, p)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_overlap_draws_the_next_batch_before_the_update(overlap: bool) -> None:
+    """With `overlap` the next batch goes to the judge before the update on the batch just judged
+    (its samples come from weights one update old, the anchor is current); without it, after."""
+    sent: list[list[bytes]] = []
+    problem = chain_problem(60, 6, sent)
+    events: list[str] = []
+
+    def start_judging(placements: list[np.ndarray]):  # type: ignore[no-untyped-def]
+        events.append(f"submit after {ppo.updates} updates")
+        return lambda: problem.evaluate(placements)
+
+    problem = dataclasses.replace(problem, start_judging=start_judging)
+    ppo = PPO(new_policy(SMALL, seed=0), PPOConfig(samples_per_update=16), seed=0)
+    history = train(
+        ppo,
+        [problem],
+        lambda: len(sent) > 4,
+        lambda stats: events.append("update"),
+        overlap=overlap,
+    )
+    stale = 1 if overlap else 0
+    submits = [e for e in events if e.startswith("submit")]
+    assert submits == [f"submit after {max(k - stale, 0)} updates" for k in range(len(submits))]
+    assert len(history) == len(submits) == 4
+    assert all(s.samples > 0 for s in history)
 
 
 @pytest.mark.parametrize("learn_last_batch", [True, False])

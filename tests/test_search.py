@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from chiplex.cli import main
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
-from chiplex.passes.search import RANDOM_BATCH, SEARCH_STRATEGIES, Budget, SearchResult, search
+from chiplex.passes.search import (
+    RANDOM_BATCH,
+    SEARCH_STRATEGIES,
+    Budget,
+    SearchResult,
+    random_cut,
+    search,
+)
 from chiplex.runtime_sim.evaluate import (
     EvalSettings,
     Evaluator,
@@ -236,6 +244,52 @@ def test_a_new_strategy_joins_with_one_line(medium_case: tuple[Graph, Target]) -
     finally:
         del SEARCH_STRATEGIES["zero"]
     assert result.evaluations == 1 and is_legal(graph, target, result.placement)
+
+
+class GatedExecutor(SerialExecutor):
+    """Runs tasks here, but only once `gate` is open, and records the thread each batch ran in."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.gate = threading.Event()
+        self.threads: list[str] = []
+
+    def map(self, fn, items):  # type: ignore[no-untyped-def]
+        assert self.gate.wait(timeout=30), "the batch was judged before the strategy went on"
+        self.threads.append(threading.current_thread().name)
+        return super().map(fn, items)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_submit_lets_a_strategy_work_while_the_batch_is_judged(
+    medium_case: tuple[Graph, Target], workers: int
+) -> None:
+    graph, target = medium_case
+    executor = GatedExecutor(workers)
+    seen: dict[str, object] = {}
+
+    def overlapping(run, rng) -> None:  # type: ignore[no-untyped-def]
+        batch = [random_cut(run.graph.num_nodes, run.target.num_chips, rng) for _ in range(4)]
+        collect = run.submit(batch)
+        with pytest.raises(RuntimeError, match="not collected"):
+            run.submit(batch)
+        assert run.evaluations == 0  # counted when collected
+        executor.gate.set()  # the strategy's own work would go here
+        seen["results"] = collect()
+        seen["again"] = run.evaluate(batch)  # answered from the cache, counted again
+        seen["judging"] = run.judging_seconds
+
+    SEARCH_STRATEGIES["overlapping"] = overlapping
+    try:
+        result = search(graph, target, "overlapping", Budget(evaluations=8), executor=executor)
+    finally:
+        del SEARCH_STRATEGIES["overlapping"]
+    assert result.evaluations == 8 and seen["judging"] > 0  # type: ignore[operator]
+    results, again = seen["results"], seen["again"]
+    assert [r.throughput for r in results] == [r.throughput for r in again]  # type: ignore[union-attr]
+    # A pool's batch is judged in the background; the serial executor judges when asked.
+    batch_thread = executor.threads[0]
+    assert (batch_thread == threading.main_thread().name) == (workers == 1)
 
 
 # -- the command line --------------------------------------------------------------------------------

@@ -113,6 +113,15 @@ class Problem:
     """Candidate anchors (heuristic placements), or a function computing them when first needed;
     evaluated on the problem's first update, the best legal one wins."""
     state: AnchorState = field(default_factory=AnchorState)
+    start_judging: Callable[[list[np.ndarray]], Callable[[], list[Evaluation]]] | None = None
+    """Sends placements to the judge and returns the function that waits for `evaluate`'s answer
+    (a search's `SearchRun.submit`), so that an update can run while they are judged; None: the
+    judge runs when the answer is wanted."""
+
+    def submit(self, placements: list[np.ndarray]) -> Callable[[], list[Evaluation]]:
+        if self.start_judging is not None:
+            return self.start_judging(placements)
+        return lambda: self.evaluate(placements)
 
     @property
     def reference(self) -> float:
@@ -148,6 +157,50 @@ class UpdateStats:
     """Best throughput / the anchor's throughput of the samples (> 1: the policy improved on it)."""
     anchor_reward: float = 0.0
     """The anchor's throughput / upper bound after the update."""
+
+
+@dataclass(eq=False)
+class Rollout:
+    """An update's samples, drawn around an anchor and sent to the judge (`PPO.start`)."""
+
+    problem: Problem
+    anchor: Anchor
+    """The anchor the samples move (its features are the state the update learns on)."""
+    value: torch.Tensor
+    std: float
+    drawn: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    """(actions, log-probabilities, explored) of each round of draws."""
+    placements: list[np.ndarray]
+    fresh: dict[bytes, int]
+    """Placements not judged before -> their first row (`PPO.fresh_samples`)."""
+    send: list[np.ndarray]
+    """What goes to the judge: the fresh placements, or every placement as drawn."""
+    collect: Callable[[], list[Evaluation]] = list
+    """Waits for the judge's answer to `send`."""
+    out: PolicyOutput | None = None
+    """The forward pass with its autograd graph, for the update's first minibatch (`keep_graph`)."""
+    spent: int = 0
+    """Evaluations of the problem's anchors, judged before the samples (its first update)."""
+    evaluate_seconds: float = 0.0
+    learn_seconds: float = 0.0
+
+
+@dataclass(eq=False)
+class Batch:
+    """A judged rollout: what `PPO.learn` updates on."""
+
+    rollout: Rollout
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    """Log-probabilities under the policy that drew the samples (PPO's old policy)."""
+    explored: torch.Tensor
+    results: list[Evaluation]
+    rewards: torch.Tensor
+    judged: int
+    """Evaluations the judge spent on this batch."""
+    truncated: bool
+    """The judge answered fewer placements than were sent (its budget ran out)."""
+    evaluate_seconds: float
 
 
 class PPO:
@@ -312,9 +365,20 @@ class PPO:
 
     def step(self, problem: Problem) -> UpdateStats | None:
         """One rollout and update on `problem`; None when the judge returned nothing (budget spent)."""
-        cfg = self.config
+        rollout = self.start(problem, keep_graph=True)
+        batch = self.collect(rollout) if rollout is not None else None
+        return None if batch is None else self.learn(batch)
+
+    def start(self, problem: Problem, keep_graph: bool = False) -> Rollout | None:
+        """Phase 1 of an update: anchor the problem on its first update (its anchors are judged here,
+        synchronously), draw the samples around its anchor and send them to the judge
+        (`Problem.submit`); None when the judge returned nothing.
+
+        `keep_graph` keeps the forward pass's autograd graph for the update's first minibatch: right
+        when nothing changes the weights before `learn` (`step`); `train(overlap=True)` updates on
+        the previous batch in between, so there the rollout's forward runs without grad and the
+        update pays its own."""
         started = time.perf_counter()
-        features = problem.features
         evaluate_seconds = 0.0
         spent = 0
         if problem.state.anchor is None:
@@ -325,34 +389,129 @@ class PPO:
             spent += len(anchor_results)
         anchor = problem.state.anchor
         assert anchor is not None
-        # One forward pass serves the rollout and the update's first minibatch: every sample of an
-        # update shares the state (the problem and its anchor), and the weights have not moved yet.
-        rollout_out: PolicyOutput | None = self.policy(features, anchor.features)
-        assert rollout_out is not None
-        rollout = self._rollout(problem, rollout_out, anchor)
-        if rollout is None:
-            return None
-        actions, logprobs, value, explored, results, judged, truncated, seconds = rollout
-        evaluate_seconds += seconds
-        count = len(results)
-        rewards = self.rewards(problem, results)
-        advantages = rewards - value
+        with torch.set_grad_enabled(keep_graph):
+            out = self.policy(problem.features, anchor.features)
+        rollout = self._draft(problem, out, anchor)
+        rollout.out = out if keep_graph else None
+        rollout.spent = spent
+        rollout.evaluate_seconds = evaluate_seconds
+        rollout.learn_seconds = time.perf_counter() - started - evaluate_seconds
+        rollout.collect = problem.submit(rollout.send)
+        return rollout
 
+    def _draft(self, problem: Problem, out: PolicyOutput, anchor: Anchor) -> Rollout:
+        """Draw samples from `out` around `anchor` and choose the placements to judge.
+
+        Without `fresh_samples` one batch of `samples_per_update` is judged as drawn. With it, rounds
+        of samples, each with a wider step (FRESH_WIDEN), are drawn until `samples_per_update` of
+        their placements are new (or FRESH_ROUNDS rounds are drawn); the batch is the drawn samples
+        up to the last new one, only the new placements go to the judge and every repeat takes its
+        known result. When nothing new turns up the whole first batch is judged (repeats paid for),
+        so that a search always spends its budget and ends."""
+        cfg = self.config
+        n = problem.features.num_nodes
+        rounds = FRESH_ROUNDS if self.fresh_samples else 1
+        drawn: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        placements: list[np.ndarray] = []
+        fresh: dict[bytes, int] = {}  # new placement -> its first row
+        value = out.value.detach()
+        memo = problem.state.judged
+        for round_ in range(rounds):
+            actions, logprobs, value, explored = self._draw(
+                out, n, cfg.samples_per_update << round_, round_ == 0, anchor, FRESH_WIDEN**round_
+            )
+            drawn.append((actions, logprobs, explored))
+            for placement in anchor.placements(actions.numpy()):
+                placements.append(placement)
+                key = placement.tobytes()
+                if self.fresh_samples and key not in memo and key not in fresh:
+                    fresh[key] = len(placements) - 1
+                if len(fresh) == cfg.samples_per_update:
+                    break
+            if not self.fresh_samples or len(fresh) == cfg.samples_per_update:
+                break
+        if self.fresh_samples and fresh:
+            send = [placements[row] for row in fresh.values()]
+        else:  # judge the first batch as drawn
+            placements = placements[: cfg.samples_per_update]
+            send = placements
+        std = float(out.log_std.detach().exp().mean())
+        return Rollout(problem, anchor, value, std, drawn, placements, fresh, send)
+
+    def collect(self, rollout: Rollout) -> Batch | None:
+        """Phase 2: wait for the judge, turn its answers into rewards (relative to the anchor the
+        samples were drawn around) and, with `follow_best`, re-anchor on the best sample; None when
+        the judge returned nothing (budget spent)."""
+        problem = rollout.problem
+        started = time.perf_counter()
+        results = rollout.collect()
+        seconds = time.perf_counter() - started
+        if not results:
+            return None
+        placements, send = rollout.placements, rollout.send
+        truncated = len(results) < len(send)
+        memo = problem.state.judged
+        if send is placements:
+            placements = placements[: len(results)]
+            batch = results
+        else:
+            memo.update((p.tobytes(), r) for p, r in zip(send, results, strict=False))
+            # The samples up to the last one judged (a cut-short judge drops the rest).
+            placements = placements[: list(rollout.fresh.values())[len(results) - 1] + 1]
+            batch = [memo[p.tobytes()] for p in placements]
+        if self.fresh_samples:
+            memo.update((p.tobytes(), r) for p, r in zip(placements, batch, strict=True))
+        count = len(placements)
+        actions, logprobs, explored = (
+            torch.cat(parts)[:count] for parts in zip(*rollout.drawn, strict=True)
+        )
+        rewards = self.rewards(problem, batch)
+        if self.config.follow_best:
+            self.follow(problem, batch)
+        return Batch(
+            rollout=rollout,
+            actions=actions,
+            logprobs=logprobs,
+            explored=explored,
+            results=batch,
+            rewards=rewards,
+            judged=len(results),
+            truncated=truncated,
+            evaluate_seconds=rollout.evaluate_seconds + seconds,
+        )
+
+    def learn(self, batch: Batch, last: bool = False) -> UpdateStats:
+        """Phase 3: the PPO epochs on a judged batch (skipped when `last` or the batch was cut short,
+        unless `learn_last_batch`: a search that does not keep the policy would never use them)."""
+        cfg = self.config
+        started = time.perf_counter()
+        rollout, problem = batch.rollout, batch.rollout.problem
+        features, anchor_features = problem.features, rollout.anchor.features
+        actions, logprobs, explored, rewards = (
+            batch.actions,
+            batch.logprobs,
+            batch.explored,
+            batch.rewards,
+        )
+        advantages = rewards - rollout.value
+        count = len(batch.results)
         indices = np.arange(count)
         minibatch = max(1, count // cfg.num_minibatches)
         clipfracs: list[float] = []
         approx_kl = torch.tensor(0.0)
         pg_loss = v_loss = entropy = torch.tensor(0.0)
-        std = float(rollout_out.log_std.detach().exp().mean())
-        epochs = cfg.update_epochs if self.learn_last_batch or not truncated else 0
+        reuse = rollout.out
+        rollout.out = None
+        std = rollout.std
+        epochs = cfg.update_epochs if self.learn_last_batch or not (last or batch.truncated) else 0
         for _ in range(epochs):
             self.rng.shuffle(indices)
             for start in range(0, count, minibatch):
                 mb = torch.from_numpy(indices[start : start + minibatch])
-                if rollout_out is not None:
-                    out, rollout_out = rollout_out, None
+                if reuse is not None:
+                    out, reuse = reuse, None
                 else:
-                    out = self.policy(features, anchor.features)
+                    out = self.policy(features, anchor_features)
                 dist = out.distribution()
                 new_logprob = explored_log_prob(out, actions[mb], explored[mb])
                 # The log-probability sums over every op: clamp so that exp cannot overflow.
@@ -381,102 +540,25 @@ class PPO:
             if cfg.target_kl is not None and float(approx_kl) > cfg.target_kl:
                 break
         self.updates += 1
-        bounded = [r.throughput / problem.upper_bound if r.ok else 0.0 for r in results]
-        if cfg.follow_best:
-            self.follow(problem, results)
+        bounded = [r.throughput / problem.upper_bound if r.ok else 0.0 for r in batch.results]
         return UpdateStats(
-            samples=spent + judged,
+            samples=rollout.spent + batch.judged,
             mean_reward=float(np.mean(bounded)),
             best_reward=float(np.max(bounded)),
-            failed=sum(not r.ok for r in results),
-            value=float(value),
+            failed=sum(not r.ok for r in batch.results),
+            value=float(rollout.value),
             policy_loss=float(pg_loss.detach()),
             value_loss=float(v_loss.detach()),
             entropy=float(entropy.detach()),
             approx_kl=float(approx_kl),
             clipfrac=float(np.mean(clipfracs)) if clipfracs else 0.0,
             std=std,
-            evaluate_seconds=evaluate_seconds,
-            learn_seconds=time.perf_counter() - started - evaluate_seconds,
+            evaluate_seconds=batch.evaluate_seconds,
+            learn_seconds=rollout.learn_seconds + time.perf_counter() - started,
             mean_gain=float(rewards.mean()),
             best_gain=float(rewards.max()),
             anchor_reward=problem.state.throughput / problem.upper_bound,
         )
-
-    def _rollout(
-        self, problem: Problem, out: PolicyOutput, anchor: Anchor
-    ) -> (
-        tuple[
-            torch.Tensor,
-            torch.Tensor,
-            torch.Tensor,
-            torch.Tensor,
-            list[Evaluation],
-            int,
-            bool,
-            float,
-        ]
-        | None
-    ):
-        """Draw samples from `out` around `anchor` and judge them: (actions, log-probabilities,
-        value, explored, results, evaluations spent, whether the judge cut the batch short, seconds
-        in the judge), None when the judge returned nothing (budget spent).
-
-        Without `fresh_samples` one batch of `samples_per_update` is sent to the judge as drawn.
-        With it, rounds of samples, each with a wider step (FRESH_WIDEN), are drawn until
-        `samples_per_update` of their placements are new (or FRESH_ROUNDS rounds are drawn); the
-        batch is the drawn samples up to the last new one, only the new placements go to the judge
-        and every repeat takes its known result. When nothing new
-        turns up the whole first batch is judged (repeats paid for), so that a search always spends
-        its budget and ends."""
-        cfg = self.config
-        n = problem.features.num_nodes
-        rounds = FRESH_ROUNDS if self.fresh_samples else 1
-        drawn: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        placements: list[np.ndarray] = []
-        fresh: dict[bytes, int] = {}  # new placement -> its first row
-        value = out.value.detach()
-        memo = problem.state.judged
-        for round_ in range(rounds):
-            actions, logprobs, value, explored = self._draw(
-                out, n, cfg.samples_per_update << round_, round_ == 0, anchor, FRESH_WIDEN**round_
-            )
-            drawn.append((actions, logprobs, explored))
-            for placement in anchor.placements(actions.numpy()):
-                placements.append(placement)
-                key = placement.tobytes()
-                if self.fresh_samples and key not in memo and key not in fresh:
-                    fresh[key] = len(placements) - 1
-                if len(fresh) == cfg.samples_per_update:
-                    break
-            if not self.fresh_samples or len(fresh) == cfg.samples_per_update:
-                break
-        if self.fresh_samples and fresh:
-            send = [placements[row] for row in fresh.values()]
-        else:  # judge the first batch as drawn
-            placements = placements[: cfg.samples_per_update]
-            send = placements
-        started = time.perf_counter()
-        results = problem.evaluate(send)
-        seconds = time.perf_counter() - started
-        if not results:
-            return None
-        truncated = len(results) < len(send)
-        if send is placements:
-            placements = placements[: len(results)]
-            batch = results
-        else:
-            memo.update((p.tobytes(), r) for p, r in zip(send, results, strict=False))
-            # The samples up to the last one judged (a cut-short judge drops the rest).
-            placements = placements[: list(fresh.values())[len(results) - 1] + 1]
-            batch = [memo[p.tobytes()] for p in placements]
-        if self.fresh_samples:
-            memo.update((p.tobytes(), r) for p, r in zip(placements, batch, strict=True))
-        count = len(placements)
-        actions, logprobs, explored = (
-            torch.cat(parts)[:count] for parts in zip(*drawn, strict=True)
-        )
-        return actions, logprobs, value, explored, batch, len(results), truncated, seconds
 
     def follow(self, problem: Problem, results: Sequence[Evaluation], rtol: float = 1e-4) -> None:
         """Re-anchor on the best sample, also when it only ties the anchor's throughput: a pipeline's
@@ -571,16 +653,34 @@ def train(
     problems: Sequence[Problem],
     should_stop: Callable[[], bool],
     on_update: Callable[[UpdateStats], None] | None = None,
+    overlap: bool = False,
 ) -> list[UpdateStats]:
-    """Update on `problems` round-robin until `should_stop()` or a judge returns nothing."""
+    """Update on `problems` round-robin until `should_stop()` or a judge returns nothing.
+
+    With `overlap`, the next update's samples are drawn and sent to the judge *before* the update on
+    the batch just judged, so the update runs while the judge's workers simulate (`Problem.submit`):
+    the samples come from weights one update old, which PPO's ratio to the policy that drew them
+    corrects (as in asynchronous PPO); the anchor is current, since re-anchoring happens on
+    collection; `should_stop` is asked before that update, not after it. The arithmetic does not
+    depend on the judge's speed or executor, so a seed gives the same result either way."""
     history: list[UpdateStats] = []
+    if not problems or should_stop():
+        return history
     turn = 0
-    while problems and not should_stop():
-        stats = ppo.step(problems[turn % len(problems)])
-        turn += 1
-        if stats is None:
+    pending = ppo.start(problems[0], keep_graph=not overlap)
+    while pending is not None:
+        batch = ppo.collect(pending)
+        if batch is None:
             break
+        turn += 1
+        pending = None
+        last = should_stop()
+        if overlap and not last:
+            pending = ppo.start(problems[turn % len(problems)])
+        stats = ppo.learn(batch, last=last)
         history.append(stats)
         if on_update is not None:
             on_update(stats)
+        if not overlap and not should_stop():
+            pending = ppo.start(problems[turn % len(problems)], keep_graph=True)
     return history

@@ -30,6 +30,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,6 +189,10 @@ class SearchRun:
         self._top_keys: set[bytes] = set()
         self._on_progress = on_progress
         self._started = time.perf_counter()
+        self.judging_seconds = 0.0
+        """Wall seconds batches spent on the executor, from submission to the last result."""
+        self._in_flight = False
+        self._background: ThreadPoolExecutor | None = None
 
     @property
     def elapsed(self) -> float:
@@ -224,10 +229,24 @@ class SearchRun:
         Every candidate counts against the budget, repeats included: a repeat is answered from a cache
         instead of the simulator, but proposing it still used the strategy's turn.
         """
+        return self.submit(candidates)()
+
+    def submit(self, candidates: Sequence[np.ndarray]) -> Callable[[], list[Evaluation]]:
+        """Start judging candidates; returns the function that waits for `evaluate`'s answer.
+
+        A strategy with work of its own (the learned placer's update) does it between the two calls,
+        while the executor's workers simulate: on a pool the batch runs in the background at once; on
+        the serial executor (one worker, this process) it runs when the answer is asked for. Either
+        way the answer, the budget and the bookkeeping are those of `evaluate`, so the result does
+        not depend on the executor. One batch at a time: ask for a batch's answer before submitting
+        the next.
+        """
+        if self._in_flight:
+            raise RuntimeError("SearchRun.submit: the previous batch's answer was not collected")
         # The first batch always runs: a strategy whose own work (cp's solver, a slow heuristic) used
         # up the seconds still gets its answer judged.
         if self.stopped or (self.exhausted and self.evaluations > 0):
-            return []
+            return list
         take = list(candidates)
         if self.remaining is not None:
             take = take[: self.remaining]
@@ -237,15 +256,44 @@ class SearchRun:
         for key, array in zip(keys, arrays, strict=True):
             if key not in self._cache and key not in todo:
                 todo[key] = array
-        if todo:
-            try:
-                results = self._executor.map(self._task, list(todo.values()))
-            except ExecutorError as err:
-                # The batch is lost, not the search: stop here and keep what was found so far.
-                self.stopped = str(err)
-                return []
-            self._cache.update(zip(todo.keys(), results, strict=True))
-        out = [self._cache[key] for key in keys]
+        judge = self._start_judging(list(todo.values())) if todo else None
+        self._in_flight = True
+
+        def collect() -> list[Evaluation]:
+            self._in_flight = False
+            if judge is not None:
+                try:
+                    results, seconds = judge()
+                except ExecutorError as err:
+                    # The batch is lost, not the search: stop here and keep what was found so far.
+                    self.stopped = str(err)
+                    return []
+                self.judging_seconds += seconds
+                self._cache.update(zip(todo.keys(), results, strict=True))
+            return self._record([self._cache[key] for key in keys])
+
+        return collect
+
+    def _start_judging(
+        self, placements: list[np.ndarray]
+    ) -> Callable[[], tuple[list[Evaluation], float]]:
+        """Run the executor on `placements`: in a background thread when its workers are other
+        processes (the thread only waits on them), else when the answer is wanted. The answer comes
+        with the seconds from the start of the batch to its last result."""
+
+        def judge() -> tuple[list[Evaluation], float]:
+            started = time.perf_counter()
+            results = self._executor.map(self._task, placements)
+            return results, time.perf_counter() - started
+
+        if self._executor.workers <= 1:
+            return judge
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge")
+        return self._background.submit(judge).result
+
+    def _record(self, out: list[Evaluation]) -> list[Evaluation]:
+        """Count judged candidates against the budget, track the best and the history."""
         now = self.elapsed
         for result in out:
             self.evaluations += 1
@@ -259,6 +307,12 @@ class SearchRun:
         if self._on_progress is not None:
             self._on_progress(len(out), self.best_throughput)
         return out
+
+    def close(self) -> None:
+        """Stop the background thread `submit` uses (waits for a batch still in flight)."""
+        if self._background is not None:
+            self._background.shutdown(wait=True)
+            self._background = None
 
     def _keep_top(self, result: Evaluation) -> None:
         if result.placement is None:
@@ -689,6 +743,7 @@ def search(
     bar = _progress_bar(strategy, budget, progress)
     # The main process keeps its evaluator too, for the final re-simulation and serial executors.
     keep_evaluator(evaluator)
+    run: SearchRun | None = None
     try:
         runner.start(install_evaluator, (evaluator.spec,))
         run = SearchRun(graph, target, budget, seed, evaluator, runner, bar, options)
@@ -710,6 +765,8 @@ def search(
             )
         chosen, final = run.final(microbatches)
     finally:
+        if run is not None:
+            run.close()
         if own_executor:
             runner.close()
         uninstall_evaluator(evaluator.key)
