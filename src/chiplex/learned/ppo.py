@@ -8,25 +8,26 @@ advantage measures "better or worse than where we start" on every graph and targ
 the repair cannot make legal gets `failed_reward`. The upper-bound-normalised reward (throughput / the
 problem's upper bound, in (0, 1]) is what `UpdateStats` reports, comparable across problems.
 
-Each update (`PPO.step`):
+Each update (`PPO.step` = `start`, `collect`, `learn`):
   0. on a problem's first update: evaluate its candidate anchors (`Problem.anchors`, e.g. dp's and
      greedy's placements) and anchor on the best legal one (else on a work-balanced split);
-  1. rollout: the mean action first, then `samples_per_update - 1` samples of the current policy, each
+  1. `start`: the mean action first, then `samples_per_update - 1` samples of the current policy, each
      exploring the windows of one or two anchor boundaries with a step of 1, 2 or 4 times its std (the
-     other ops keep the anchor), turned into placements around the anchor and sent at once to
-     `problem.evaluate` (the shared evaluator, which repairs, simulates and runs them in parallel on
-     its executor); with `PPO.fresh_samples` (searches) only placements not judged before are sent,
+     other ops keep the anchor), turned into placements around the anchor and sent at once to the
+     judge (`Problem.submit`: the shared evaluator, which repairs, simulates and runs them in parallel
+     on its executor); with `PPO.fresh_samples` (searches) only placements not judged before are sent,
      the rest take their known results, and further rounds are drawn until the batch has
-     `samples_per_update` new ones (`PPO._rollout`); the forward pass is shared with step 3;
-  2. advantages: reward - value, normalised over the minibatch;
-  3. `update_epochs` passes over the batch in `num_minibatches` minibatches: clipped surrogate objective,
-     value loss, entropy bonus, gradient clipping (CleanRL's `ppo_continuous_action.py` loss, with
-     GAE collapsing to reward - value for one-step episodes);
-  4. with `follow_best`, the best sample becomes the new anchor when it is faster, or as fast with no
-     busier resources (`PPO.follow`; a search climbs: the policy's residual is always relative to the
-     best placement found so far).
-`train` drives `step` over a list of problems (round-robin) until told to stop: one problem for a search
-on one graph, many for pre-training.
+     `samples_per_update` new ones (`PPO._draft`);
+  2. `collect`: the judge's answers become rewards; with `follow_best`, the best sample becomes the
+     new anchor when it is faster, or as fast with no busier resources (`PPO.follow`; a search climbs:
+     the policy's residual is always relative to the best placement found so far);
+  3. `learn`: advantages (reward - value, normalised over the minibatch), then `update_epochs` passes
+     over the batch in `num_minibatches` minibatches: clipped surrogate objective, value loss, entropy
+     bonus, gradient clipping (CleanRL's `ppo_continuous_action.py` loss, with GAE collapsing to
+     reward - value for one-step episodes).
+`train` drives these phases over a list of problems (round-robin) until told to stop: one problem for
+a search on one graph, many for pre-training. With `overlap` (searches) it starts the next batch before
+learning on the last one, so the update runs while the executor's workers simulate.
 """
 
 from __future__ import annotations

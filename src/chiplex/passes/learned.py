@@ -15,6 +15,8 @@ are the same as for every other strategy. Options (all optional):
     ppo          a PPOConfig to train with (default: the checkpoint's, else PPOConfig())
     zero_shot    no training: the anchor, then samples from the policy (its mean action first), each
                  repaired and simulated; the budget's evaluations are the number of samples
+    overlap      False: update and judge in turn (default True: each update runs while the executor
+                 judges the next batch, `chiplex.learned.ppo.train`)
 
 The policy is a residual on an anchor (`chiplex.learned.anchor`): the better of dp's and greedy's
 placements (the start annealing gets too), evaluated first, so the answer is never worse than it; the
@@ -124,8 +126,8 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
                 on_update(run.evaluations, stats)
 
         judged_before, loop_started = run.judging_seconds, time.perf_counter()
-        # Each update runs while the executor judges the next batch (`train(overlap=True)`).
-        history = train(ppo, [problem], lambda: run.exhausted, report, overlap=True)
+        overlap = bool(options.get("overlap", True))
+        history = train(ppo, [problem], lambda: run.exhausted, report, overlap=overlap)
         loop = time.perf_counter() - loop_started
         judged = run.judging_seconds - judged_before
         if history:
