@@ -79,6 +79,15 @@ def test_same_seed_same_result_on_any_executor() -> None:
     assert torch.get_num_threads() >= 1  # the strategy restores torch's thread count
 
 
+def test_the_learner_can_take_turns_with_the_judge() -> None:
+    g = graph(3, 24)
+    target = target_for(g, 4, slack=1.1)
+    options = {"ppo": FAST, "overlap": False}
+    result = search(g, target, "learned", Budget(evaluations=24), 0, workers=1, options=options)
+    assert check_placement(g, target, result.placement) == []
+    assert any("PPO's own time" in note for note in result.notes)
+
+
 def test_learned_reports_updates_and_saves_a_checkpoint(tmp_path: Path) -> None:
     g = graph(2, 20)
     target = target_for(g, 3)
