@@ -149,7 +149,8 @@ class UpdateStats:
     std: float
     """Mean standard deviation of the per-op action."""
     evaluate_seconds: float
-    """Wall time inside `problem.evaluate` (repair + simulation)."""
+    """Wall time waiting for the judge (repair + simulation; with `train(overlap=True)` only what the
+    update before did not already cover)."""
     learn_seconds: float
     """Wall time of everything else: forward passes, sampling, the PPO epochs."""
     mean_gain: float = 1.0
