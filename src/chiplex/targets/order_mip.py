@@ -140,6 +140,34 @@ TAU_CELLS = 32
 """Working-set thresholds `_shared_chip_floor` tries at most (every distinct value when fewer)."""
 
 
+WEIGHT_CLASSES = 16
+"""At most this many weight classes `_weight_classes` returns (the heaviest kept when more)."""
+
+
+def _weight_classes(
+    weight: np.ndarray, working: np.ndarray, held: float, capacity: float
+) -> list[tuple[np.ndarray, int]]:
+    """(ops, most): no chip holds more than `most` of `ops`, the ops weighing at least some threshold
+    t, where fewer than all of them fit one chip.
+
+    A chip's own weights stay within `held` (legality.mzn's max_chip_weight, at most the capacity),
+    and with its largest working set within the capacity, so j of these ops on one chip weigh at
+    least the j lightest of them: `most` is the largest j whose lightest j weigh at most
+    min(held, capacity - the smallest working set among them). The knapsack rows of the relaxation
+    let fractions of ops share a chip past that count (three 512-unit ops "fit" 2.99 times into
+    1533 units), so the count is a cover inequality the rows alone do not give. Per `most`, only the
+    lowest threshold (the largest set) is kept: it implies the others."""
+    classes: dict[int, tuple[float, np.ndarray]] = {}
+    for threshold in np.unique(weight[weight > 0]).tolist():
+        ops = np.flatnonzero(weight >= threshold)
+        room = min(held, capacity - float(working[ops].min()))
+        most = int(np.searchsorted(np.cumsum(np.sort(weight[ops])), room, side="right"))
+        if most < len(ops) and most not in classes:
+            classes[most] = (threshold, ops)
+    picked = sorted(classes.items(), key=lambda item: -item[1][0])[:WEIGHT_CLASSES]
+    return [(ops, most) for most, (_, ops) in picked]
+
+
 def _shared_chip_floor(
     reach: np.ndarray,
     src: np.ndarray,
@@ -340,6 +368,14 @@ def _implied_gaps(
             reach[u] |= reach[succs[u]].any(axis=0)
     between = (reach * weight[None, :]) @ reach.astype(np.float64)  # [u, v]: weight on u ~> v paths
     gap = np.ceil(between / held - 1e-9) - 1
+    # No chip holds more than `most` of a weight class (`_weight_classes`): the paths' ops of the
+    # class need ceil(count / most) chips.
+    for members, most in _weight_classes(weight, working, held, capacity):
+        if most > 0:
+            in_class = np.zeros(n)
+            in_class[members] = 1.0
+            count = (reach * in_class[None, :]) @ reach.astype(np.float64)
+            np.maximum(gap, np.ceil(count / most - 1e-9) - 1, out=gap)
     ends = working[:, None] + working[None, :]
     if output is not None and n <= SHARED_CHIP_FLOOR_OPS:
         floor, _, path_ws, buffers = _chip_floor_parts(reach, src, dst, weight, output, working)
@@ -580,6 +616,13 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
                 -np.inf,
                 max_chip_weight,
             )
+    # Cover rows (redundant): no chip holds more than `most` ops of a weight class.
+    if active["memory"] and not data["check_mode"] and k >= 1:
+        held_weight = min(max_chip_weight, capacity)
+        for members, most in _weight_classes(weight, working, held_weight, capacity):
+            for c in range(k):
+                terms, coefs = x_terms(members, np.full(len(members), c))
+                rows.add(terms.reshape(1, -1), np.tile(coefs, len(members))[None, :], -np.inf, most)
 
     num_cols = next_col
     cost = np.zeros(num_cols)
