@@ -420,3 +420,11 @@ def test_a_weight_class_counts_the_most_ops_of_the_class_one_chip_holds() -> Non
             assert max(int(np.bincount(p[ops], minlength=3).max()) for p in legal) == most
             reached += 1
     assert reached >= 5, reached
+
+
+def test_only_direct_edges_carry_dataflow_rows() -> None:
+    """`_direct_edges`: an edge beside a longer path (0 -> 2 beside 0 -> 1 -> 2) adds no row; a
+    doubled edge and edges without a detour keep theirs."""
+    src = np.array([0, 1, 0, 2, 2, 3])
+    dst = np.array([1, 2, 2, 3, 3, 4])
+    assert order_mip._direct_edges(5, src, dst).tolist() == [0, 1, 3, 4, 5]

@@ -335,6 +335,23 @@ def _with_feeding_floors(
     return floor
 
 
+def _direct_edges(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Indices of the edges u -> v with no other path from u to v (the transitive reduction)."""
+    if n > 3000 or not len(src):
+        return np.arange(len(src))
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        succs[a].append(b)
+    reach = np.eye(n, dtype=bool)  # reach[u, v]: v is u or a descendant of u
+    for u in range(n - 1, -1, -1):  # ops are in topological order
+        if succs[u]:
+            reach[u] |= reach[succs[u]].any(axis=0)
+    keep = np.ones(len(src), dtype=bool)
+    for i, (a, b) in enumerate(zip(src.tolist(), dst.tolist(), strict=True)):
+        keep[i] = not any(w != b and reach[w, b] for w in succs[a])
+    return np.flatnonzero(keep)
+
+
 def _implied_gaps(
     n: int,
     src: np.ndarray,
@@ -487,8 +504,10 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
     inner = np.arange(1, k)  # Y columns of y[., 0..K-2]
     # acyclic-dataflow: chip[src] <= chip[dst], i.e. y[dst, k] <= y[src, k].
     if active["acyclic-dataflow"] and len(src) and k >= 2:
-        pairs = np.stack([Y[dst][:, inner], Y[src][:, inner]], axis=-1).reshape(-1, 2)
-        rows.add(pairs, [1.0, -1.0], -np.inf, 0.0)
+        # An edge u -> v beside a longer path u ~> v adds nothing, to the relaxation either.
+        direct = _direct_edges(n, src, dst)
+        pairs = np.stack([Y[dst[direct]][:, inner], Y[src[direct]][:, inner]], axis=-1)
+        rows.add(pairs.reshape(-1, 2), [1.0, -1.0], -np.inf, 0.0)
     # hop-span: chip[dst] - chip[src] <= s, i.e. y[src, k] <= y[dst, k + s].
     span = int(data["max_hop_span"])  # type: ignore[arg-type]
     if active["hop-span"] and span >= 0 and len(src) and k - 1 - span > 0:
@@ -510,11 +529,17 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
     # no-skipping-chips: if any op sits on chip c or later (t[c] = 1), chip c-1 holds an op.
     if active["no-skipping-chips"] and k >= 2 and n:
         later = new_cols(k - 1, 0.0, 1.0, False)  # t[c], c = 1..K-1
-        # t[c] >= 1 - y[v, c-1]
-        cols = np.stack([np.broadcast_to(later, (n, k - 1)), Y[:, 1:k]], axis=-1).reshape(-1, 2)
+        # t[c] >= 1 - y[v, c-1]; with acyclic-dataflow only for the ops without successors: every
+        # other op has one on its chip or later (y[w, .] <= y[v, .]), so its row follows from theirs.
+        ends = ops
+        if active["acyclic-dataflow"]:
+            ends = np.setdiff1d(ops, src)
+        cols = np.stack(
+            [np.broadcast_to(later, (len(ends), k - 1)), Y[ends, 1:k]], axis=-1
+        ).reshape(-1, 2)
         ids = rows.add(cols, [1.0, 1.0], 1.0, np.inf)
         for c in range(k - 1):
-            aux_rows.setdefault(int(later[c]), []).append(ids.reshape(n, k - 1)[:, c])
+            aux_rows.setdefault(int(later[c]), []).append(ids.reshape(len(ends), k - 1)[:, c])
         # sum_v x[v, c-1] >= t[c]
         for c in range(1, k):
             terms, coefs = x_terms(ops, np.full(n, c - 1))
