@@ -389,3 +389,42 @@ def test_the_feeding_floor_is_the_least_memory_a_chip_holding_the_pair_needs_off
             ), (graph.name, u, v)
             compared += 1
     assert compared > 100
+
+
+def test_a_weight_class_counts_the_most_ops_of_the_class_one_chip_holds() -> None:
+    """`_weight_classes`: three 512-unit ops fit a 1533-unit chip only two at a time (the knapsack
+    row alone admits 2.99 of them), four of the five ops of at least 128 units; with a 512-unit
+    working set on each op, one and three. On the tight seven-op cases every class is reached by a
+    legal placement (a count one lower would cut it off), and the exhaustive test above checks that
+    no legal placement breaks the class rows or the gaps they imply."""
+    weight = np.array([512.0, 512.0, 512.0, 128.0, 128.0, 0.0])
+    working = np.zeros(6)
+    classes = order_mip._weight_classes(weight, working, 1533.0, 1533.0)
+    assert [(ops.tolist(), most) for ops, most in classes] == [([0, 1, 2], 2), ([0, 1, 2, 3, 4], 4)]
+    working[:5] = 512.0  # 1533 - 512 leaves 1021 units: 512, or 128 + 128 + 512
+    classes = order_mip._weight_classes(weight, working, 1533.0, 1533.0)
+    assert [(ops.tolist(), most) for ops, most in classes] == [([0, 1, 2], 1), ([0, 1, 2, 3, 4], 3)]
+    classes = order_mip._weight_classes(weight, working, 700.0, 1533.0)  # max_chip_weight 700
+    assert [(ops.tolist(), most) for ops, most in classes] == [([0, 1, 2], 1), ([0, 1, 2, 3, 4], 2)]
+    reached = 0
+    for graph, target, candidate in tight_buffer_cases(6):
+        data = repair_data(graph, target, candidate)
+        capacity = float(data["capacity"])  # type: ignore[arg-type]
+        held = min(float(data["max_chip_weight"]), capacity)  # type: ignore[arg-type]
+        rules = resolve_rules(graph, target)
+        every = (np.array(p, dtype=np.int64) for p in itertools.product(range(3), repeat=7))
+        legal = [p for p in every if is_legal(graph, target, p, rules)]
+        weights = np.array(data["weight"], dtype=np.float64)  # type: ignore[arg-type]
+        working_sets = np.array(data["working_set"], dtype=np.float64)  # type: ignore[arg-type]
+        for ops, most in order_mip._weight_classes(weights, working_sets, held, capacity):
+            assert max(int(np.bincount(p[ops], minlength=3).max()) for p in legal) == most
+            reached += 1
+    assert reached >= 5, reached
+
+
+def test_only_direct_edges_carry_dataflow_rows() -> None:
+    """`_direct_edges`: an edge beside a longer path (0 -> 2 beside 0 -> 1 -> 2) adds no row; a
+    doubled edge and edges without a detour keep theirs."""
+    src = np.array([0, 1, 0, 2, 2, 3])
+    dst = np.array([1, 2, 2, 3, 3, 4])
+    assert order_mip._direct_edges(5, src, dst).tolist() == [0, 1, 3, 4, 5]

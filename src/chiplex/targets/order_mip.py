@@ -140,6 +140,34 @@ TAU_CELLS = 32
 """Working-set thresholds `_shared_chip_floor` tries at most (every distinct value when fewer)."""
 
 
+WEIGHT_CLASSES = 16
+"""At most this many weight classes `_weight_classes` returns (the heaviest kept when more)."""
+
+
+def _weight_classes(
+    weight: np.ndarray, working: np.ndarray, held: float, capacity: float
+) -> list[tuple[np.ndarray, int]]:
+    """(ops, most): no chip holds more than `most` of `ops`, the ops weighing at least some threshold
+    t, where fewer than all of them fit one chip.
+
+    A chip's own weights stay within `held` (legality.mzn's max_chip_weight, at most the capacity),
+    and with its largest working set within the capacity, so j of these ops on one chip weigh at
+    least the j lightest of them: `most` is the largest j whose lightest j weigh at most
+    min(held, capacity - the smallest working set among them). The knapsack rows of the relaxation
+    let fractions of ops share a chip past that count (three 512-unit ops "fit" 2.99 times into
+    1533 units), so the count is a cover inequality the rows alone do not give. Per `most`, only the
+    lowest threshold (the largest set) is kept: it implies the others."""
+    classes: dict[int, tuple[float, np.ndarray]] = {}
+    for threshold in np.unique(weight[weight > 0]).tolist():
+        ops = np.flatnonzero(weight >= threshold)
+        room = min(held, capacity - float(working[ops].min()))
+        most = int(np.searchsorted(np.cumsum(np.sort(weight[ops])), room, side="right"))
+        if most < len(ops) and most not in classes:
+            classes[most] = (threshold, ops)
+    picked = sorted(classes.items(), key=lambda item: -item[1][0])[:WEIGHT_CLASSES]
+    return [(ops, most) for most, (_, ops) in picked]
+
+
 def _shared_chip_floor(
     reach: np.ndarray,
     src: np.ndarray,
@@ -307,6 +335,23 @@ def _with_feeding_floors(
     return floor
 
 
+def _direct_edges(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Indices of the edges u -> v with no other path from u to v (the transitive reduction)."""
+    if n > 3000 or not len(src):
+        return np.arange(len(src))
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        succs[a].append(b)
+    reach = np.eye(n, dtype=bool)  # reach[u, v]: v is u or a descendant of u
+    for u in range(n - 1, -1, -1):  # ops are in topological order
+        if succs[u]:
+            reach[u] |= reach[succs[u]].any(axis=0)
+    keep = np.ones(len(src), dtype=bool)
+    for i, (a, b) in enumerate(zip(src.tolist(), dst.tolist(), strict=True)):
+        keep[i] = not any(w != b and reach[w, b] for w in succs[a])
+    return np.flatnonzero(keep)
+
+
 def _implied_gaps(
     n: int,
     src: np.ndarray,
@@ -340,6 +385,14 @@ def _implied_gaps(
             reach[u] |= reach[succs[u]].any(axis=0)
     between = (reach * weight[None, :]) @ reach.astype(np.float64)  # [u, v]: weight on u ~> v paths
     gap = np.ceil(between / held - 1e-9) - 1
+    # No chip holds more than `most` of a weight class (`_weight_classes`): the paths' ops of the
+    # class need ceil(count / most) chips.
+    for members, most in _weight_classes(weight, working, held, capacity):
+        if most > 0:
+            in_class = np.zeros(n)
+            in_class[members] = 1.0
+            count = (reach * in_class[None, :]) @ reach.astype(np.float64)
+            np.maximum(gap, np.ceil(count / most - 1e-9) - 1, out=gap)
     ends = working[:, None] + working[None, :]
     if output is not None and n <= SHARED_CHIP_FLOOR_OPS:
         floor, _, path_ws, buffers = _chip_floor_parts(reach, src, dst, weight, output, working)
@@ -451,8 +504,10 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
     inner = np.arange(1, k)  # Y columns of y[., 0..K-2]
     # acyclic-dataflow: chip[src] <= chip[dst], i.e. y[dst, k] <= y[src, k].
     if active["acyclic-dataflow"] and len(src) and k >= 2:
-        pairs = np.stack([Y[dst][:, inner], Y[src][:, inner]], axis=-1).reshape(-1, 2)
-        rows.add(pairs, [1.0, -1.0], -np.inf, 0.0)
+        # An edge u -> v beside a longer path u ~> v adds nothing, to the relaxation either.
+        direct = _direct_edges(n, src, dst)
+        pairs = np.stack([Y[dst[direct]][:, inner], Y[src[direct]][:, inner]], axis=-1)
+        rows.add(pairs.reshape(-1, 2), [1.0, -1.0], -np.inf, 0.0)
     # hop-span: chip[dst] - chip[src] <= s, i.e. y[src, k] <= y[dst, k + s].
     span = int(data["max_hop_span"])  # type: ignore[arg-type]
     if active["hop-span"] and span >= 0 and len(src) and k - 1 - span > 0:
@@ -474,11 +529,17 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
     # no-skipping-chips: if any op sits on chip c or later (t[c] = 1), chip c-1 holds an op.
     if active["no-skipping-chips"] and k >= 2 and n:
         later = new_cols(k - 1, 0.0, 1.0, False)  # t[c], c = 1..K-1
-        # t[c] >= 1 - y[v, c-1]
-        cols = np.stack([np.broadcast_to(later, (n, k - 1)), Y[:, 1:k]], axis=-1).reshape(-1, 2)
+        # t[c] >= 1 - y[v, c-1]; with acyclic-dataflow only for the ops without successors: every
+        # other op has one on its chip or later (y[w, .] <= y[v, .]), so its row follows from theirs.
+        ends = ops
+        if active["acyclic-dataflow"]:
+            ends = np.setdiff1d(ops, src)
+        cols = np.stack(
+            [np.broadcast_to(later, (len(ends), k - 1)), Y[ends, 1:k]], axis=-1
+        ).reshape(-1, 2)
         ids = rows.add(cols, [1.0, 1.0], 1.0, np.inf)
         for c in range(k - 1):
-            aux_rows.setdefault(int(later[c]), []).append(ids.reshape(n, k - 1)[:, c])
+            aux_rows.setdefault(int(later[c]), []).append(ids.reshape(len(ends), k - 1)[:, c])
         # sum_v x[v, c-1] >= t[c]
         for c in range(1, k):
             terms, coefs = x_terms(ops, np.full(n, c - 1))
@@ -580,6 +641,13 @@ def build(model: str, data: dict[str, object]) -> OrderModel:
                 -np.inf,
                 max_chip_weight,
             )
+    # Cover rows (redundant): no chip holds more than `most` ops of a weight class.
+    if active["memory"] and not data["check_mode"] and k >= 1:
+        held_weight = min(max_chip_weight, capacity)
+        for members, most in _weight_classes(weight, working, held_weight, capacity):
+            for c in range(k):
+                terms, coefs = x_terms(members, np.full(len(members), c))
+                rows.add(terms.reshape(1, -1), np.tile(coefs, len(members))[None, :], -np.inf, most)
 
     num_cols = next_col
     cost = np.zeros(num_cols)
