@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from chiplex.errors import ChiplexError  # noqa: E402
 from chiplex.ir.graph import Graph, graph_from_module  # noqa: E402
 from chiplex.learned.checkpoint import load_checkpoint  # noqa: E402
-from chiplex.learned.corpus import HELD_OUT_MODELS, held_out_targets  # noqa: E402
+from chiplex.learned.corpus import HELD_OUT_MODELS, MEMORY_REGIMES, held_out_targets  # noqa: E402
 from chiplex.learned.pretrain import shipped_checkpoint  # noqa: E402
 from chiplex.passes.search import Budget, SearchResult, search  # noqa: E402
 from chiplex.runtime_sim.evaluate import make_executor  # noqa: E402
@@ -99,7 +99,9 @@ def load_case(spec: str) -> tuple[Graph, Target]:
 
         graph = graph_from_module(load_model_spec(model))
     if target_name.startswith("held-out-"):
-        targets = {t.name: t for t in held_out_targets(graph)}
+        regime = target_name.rpartition("-")[2]
+        regime = regime if regime in MEMORY_REGIMES else "tight"
+        targets = {t.name: t for t in held_out_targets(graph, regime)}
         if target_name not in targets:
             raise SystemExit(
                 f"unknown held-out target {target_name}; expected {', '.join(targets)}"
