@@ -181,8 +181,9 @@ def weak_table(args: argparse.Namespace, checkpoint: Path) -> list[str]:
                 "not reached" if ft is None else str(ft),
                 "-" if ft is None or own is None else f"{own / ft:.1f}x",
             ]
-            if anchor is not None and level <= anchor.search_throughput * (1 + 1e-9):
-                reach[2] = "none possible: tie at the anchor"
+            if anchor is not None and scratch.throughput <= anchor.throughput * (1 + 1e-9):
+                # Scratch ends where it started (re-simulated): nothing it reached to save on.
+                reach[2] = "none possible: scratch ends at the anchor"
         lines.append(
             f"| {spec} | {cell(dp, None)} | {cell(anchor, dp)} | {cell(zero[0], None)} | {cell(zero[1], None)} | "
             + " | ".join(early)
