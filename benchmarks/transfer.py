@@ -152,6 +152,8 @@ def run_case(spec: str, args: argparse.Namespace, checkpoint: Path) -> Case:
     for b in budgets:
         plan += [(f"random@{b}", "random", b, None), (f"anneal@{b}", "anneal", b, None)]
     plan += [("dp", "dp", 1, None), ("cp", "cp", 1, None)]
+    if args.variants:
+        plan = [step for step in plan if step[0].partition("@")[0] in args.variants]
     try:
         for variant, strategy, evaluations, options in plan:
             started = time.perf_counter()
@@ -344,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also stop random search after this many seconds (default: evaluations only): on a "
         "tight module it repairs nearly every candidate with MiniZinc, which can take hours",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help="run only these variants (names before '@': anchor zero-shot untrained ft scratch "
+        "random anneal dp cp); e.g. the checkpoint's own after a new checkpoint",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None)
