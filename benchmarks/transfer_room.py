@@ -98,7 +98,7 @@ def room_table(args: argparse.Namespace, checkpoint: Path) -> list[str]:
     e = args.evaluations
     lines = [
         f"| case | chips | bound | dp | anneal@{e} (/ dp) | scratch@{e} (/ dp) | ft@{e} (/ dp) | "
-        "ft: evals to scratch's final | scratch: evals to it | room |",
+        "scratch: evals to its final | ft: evals to scratch's final | room |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for spec in case_specs(args):
@@ -132,8 +132,8 @@ def room_table(args: argparse.Namespace, checkpoint: Path) -> list[str]:
             reach_ft = str(ft) if ft is not None else "not reached"
         lines.append(
             f"| {spec} | {target.num_chips} | {anneal.upper_bound:,.0f} | {dp.throughput:,.1f} | "
-            f"{cell(anneal, dp)} | {cell(scratch, dp)} | {cell(tuned, dp)} | {reach_ft} | "
-            f"{reach_own} | {'**yes**' if room else 'no'} |"
+            f"{cell(anneal, dp)} | {cell(scratch, dp)} | {cell(tuned, dp)} | {reach_own} | "
+            f"{reach_ft} | {'**yes**' if room else 'no'} |"
         )
         yield_line(lines, started)
     return lines
