@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from chiplex.errors import ChiplexError  # noqa: E402
 from chiplex.ir.graph import Graph, graph_from_module  # noqa: E402
 from chiplex.learned.checkpoint import load_checkpoint  # noqa: E402
-from chiplex.learned.corpus import HELD_OUT_MODELS, held_out_targets  # noqa: E402
+from chiplex.learned.corpus import HELD_OUT_MODELS, MEMORY_REGIMES, held_out_targets  # noqa: E402
 from chiplex.learned.pretrain import shipped_checkpoint  # noqa: E402
 from chiplex.passes.search import Budget, SearchResult, search  # noqa: E402
 from chiplex.runtime_sim.evaluate import make_executor  # noqa: E402
@@ -99,7 +99,9 @@ def load_case(spec: str) -> tuple[Graph, Target]:
 
         graph = graph_from_module(load_model_spec(model))
     if target_name.startswith("held-out-"):
-        targets = {t.name: t for t in held_out_targets(graph)}
+        regime = target_name.rpartition("-")[2]
+        regime = regime if regime in MEMORY_REGIMES else "tight"
+        targets = {t.name: t for t in held_out_targets(graph, regime)}
         if target_name not in targets:
             raise SystemExit(
                 f"unknown held-out target {target_name}; expected {', '.join(targets)}"
@@ -150,6 +152,8 @@ def run_case(spec: str, args: argparse.Namespace, checkpoint: Path) -> Case:
     for b in budgets:
         plan += [(f"random@{b}", "random", b, None), (f"anneal@{b}", "anneal", b, None)]
     plan += [("dp", "dp", 1, None), ("cp", "cp", 1, None)]
+    if args.variants:
+        plan = [step for step in plan if step[0].partition("@")[0] in args.variants]
     try:
         for variant, strategy, evaluations, options in plan:
             started = time.perf_counter()
@@ -342,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also stop random search after this many seconds (default: evaluations only): on a "
         "tight module it repairs nearly every candidate with MiniZinc, which can take hours",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help="run only these variants (names before '@': anchor zero-shot untrained ft scratch "
+        "random anneal dp cp); e.g. the checkpoint's own after a new checkpoint",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None)

@@ -87,6 +87,14 @@ def test_held_out_targets_have_unseen_shapes(held_out) -> None:  # type: ignore[
     targets = held_out_targets(held_out["resnet50"])
     assert [target_shape(t) for t in targets] == list(HELD_OUT_SHAPES)
     assert [t.num_chips for t in targets] == [16, 25]
+    assert [t.name for t in targets] == ["held-out-ring16", "held-out-mesh25"]
+    # Other regimes keep the shapes and say so in the name; BERT-base's SRAM grows with them
+    # (ResNet-50's is set by its largest op in both, 1.1x its weights and working set).
+    tight = held_out_targets(held_out["bert_base"])
+    loose = held_out_targets(held_out["bert_base"], "loose")
+    assert [t.name for t in loose] == ["held-out-ring16-loose", "held-out-mesh25-loose"]
+    assert [target_shape(t) for t in loose] == list(HELD_OUT_SHAPES)
+    assert all(a.chip.sram_bytes > t.chip.sram_bytes for a, t in zip(loose, tight, strict=True))
 
 
 @pytest.mark.parametrize("model", ["bert_base", "vit_b16"])

@@ -88,6 +88,48 @@ def test_the_learner_can_take_turns_with_the_judge() -> None:
     assert any("PPO's own time" in note for note in result.notes)
 
 
+def test_balanced_anchor_starts_from_the_work_balanced_split() -> None:
+    """anchor=balanced: the first evaluation is the work-balanced contiguous split, not dp's placement,
+    and the search climbs from it (re-anchoring on its best sample); an unknown anchor is an error."""
+    from chiplex.errors import ChiplexError
+    from chiplex.learned.anchor import balanced_split
+    from chiplex.learned.features import graph_features
+    from chiplex.runtime_sim.evaluate import Evaluator
+
+    g = graph(4, 30)
+    target = target_for(g, 4, slack=1.5)
+    split = balanced_split(graph_features(g, target).work, target.num_chips)
+    balanced = Evaluator(g, target)(split).throughput
+    first = search(
+        g,
+        target,
+        "learned",
+        Budget(evaluations=1),
+        seed=0,
+        options={"anchor": "balanced", "zero_shot": True},
+    )
+    assert first.search_throughput == pytest.approx(balanced)
+    assert first.evaluations == 1
+    heuristic = search(
+        g, target, "learned", Budget(evaluations=1), seed=0, options={"zero_shot": True}
+    )
+    dp = search(g, target, "dp", Budget(evaluations=1))
+    assert heuristic.search_throughput == pytest.approx(dp.search_throughput)
+    assert dp.search_throughput > balanced  # else this graph shows nothing
+    climbed = search(
+        g,
+        target,
+        "learned",
+        Budget(evaluations=40),
+        seed=0,
+        options={"anchor": "balanced", "ppo": FAST},
+    )
+    assert climbed.search_throughput > balanced
+    assert check_placement(g, target, climbed.placement) == []
+    with pytest.raises(ChiplexError, match="unknown anchor 'best'"):
+        search(g, target, "learned", Budget(evaluations=1), options={"anchor": "best"})
+
+
 def test_learned_reports_updates_and_saves_a_checkpoint(tmp_path: Path) -> None:
     g = graph(2, 20)
     target = target_for(g, 3)

@@ -85,3 +85,27 @@ def test_knowledge_table_compares_pre_trained_and_untrained_samples(transfer) ->
     row = transfer.knowledge_table([c]).splitlines()[-1]
     assert row.startswith("| m@t | 100.0 | 101.0 | 100.0 |")
     assert row.endswith("| 0.990, - |")
+
+
+@pytest.fixture(scope="module")
+def room(transfer):  # type: ignore[no-untyped-def]
+    """benchmarks/transfer_room.py (it imports transfer.py by name from the benchmarks folder)."""
+    spec = importlib.util.spec_from_file_location(
+        "transfer_room_bench", ROOT / "benchmarks" / "transfer_room.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_room_best_so_far_at_a_budget(room) -> None:  # type: ignore[no-untyped-def]
+    r = result((1, 90.0), (40, 100.0), (300, 110.0))
+    assert [room.best_at(r, b) for b in (1, 39, 40, 299, 1000)] == [90.0, 90.0, 100.0, 100.0, 110.0]
+
+
+def test_room_cases_are_the_grid_unless_given(room) -> None:  # type: ignore[no-untyped-def]
+    grid = argparse.Namespace(cases=None, models=["a", "b"], targets=["t", "u"])
+    assert room.case_specs(grid) == ["a@t", "a@u", "b@t", "b@u"]
+    given = argparse.Namespace(cases=["a@u"], models=["a", "b"], targets=["t"])
+    assert room.case_specs(given) == ["a@u"]

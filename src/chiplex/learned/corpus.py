@@ -239,9 +239,13 @@ def training_corpus(
     return problems
 
 
-def held_out_targets(graph: Graph) -> list[Target]:
-    """The modules of unseen shape a held-out graph is evaluated on (memory sized 'tight' for it)."""
+def held_out_targets(graph: Graph, regime: str = "tight") -> list[Target]:
+    """The modules of unseen shape a held-out graph is evaluated on, memory sized for it in `regime`
+    (named `held-out-ring16`, `held-out-mesh25` when tight, with `-loose` / `-dram` appended else)."""
+    suffix = "" if regime == "tight" else f"-{regime}"
     return [
-        sized_target(graph, topology, shape, "tight", name=f"held-out-{topology}{math.prod(shape)}")
+        sized_target(
+            graph, topology, shape, regime, name=f"held-out-{topology}{math.prod(shape)}{suffix}"
+        )
         for topology, shape in HELD_OUT_SHAPES
     ]

@@ -17,6 +17,9 @@ are the same as for every other strategy. Options (all optional):
                  repaired and simulated; the budget's evaluations are the number of samples
     overlap      False: update and judge in turn (default True: each update runs while the executor
                  judges the next batch, `chiplex.learned.ppo.train`)
+    anchor       "heuristic" (default): dp's and greedy's placements; "balanced": the work-balanced
+                 contiguous split alone (repaired when memory requires), a weak start that measures
+                 what the policy finds without the heuristics' help (the paper's setting)
 
 The policy is a residual on an anchor (`chiplex.learned.anchor`): the better of dp's and greedy's
 placements (the start annealing gets too), evaluated first, so the answer is never worse than it; the
@@ -37,8 +40,9 @@ import torch
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
+from chiplex.learned.anchor import balanced_split
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
-from chiplex.learned.features import graph_features
+from chiplex.learned.features import GraphFeatures, graph_features
 from chiplex.learned.policy import PolicyConfig, new_policy
 from chiplex.learned.ppo import PPO, PPOConfig, Problem, UpdateStats, train
 from chiplex.learned.pretrain import shipped_checkpoint
@@ -75,6 +79,19 @@ def anchor_candidates(graph: Graph, target: Target) -> list[np.ndarray]:
     return candidates
 
 
+ANCHORS = ("heuristic", "balanced")
+
+
+def _anchors(run: SearchRun, features: GraphFeatures) -> list[np.ndarray]:
+    """The search's anchor candidates, by the `anchor` option (`ANCHORS`)."""
+    kind = run.options.get("anchor", "heuristic")
+    if kind == "heuristic":
+        return anchor_candidates(run.graph, run.target)
+    if kind == "balanced":
+        return [balanced_split(features.work, features.num_chips)]
+    raise ChiplexError(f"learned: unknown anchor {kind!r}; expected one of {', '.join(ANCHORS)}")
+
+
 def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
     """PPO from scratch (or from a checkpoint) within the run's budget; the best sample is the answer."""
     del rng  # torch draws its own numbers, seeded from the search seed
@@ -100,11 +117,12 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
             learn_last_batch=bool(options.get("save")),
             fresh_samples=True,
         )
+        features = graph_features(run.graph, run.target)
         problem = Problem(
-            features=graph_features(run.graph, run.target),
+            features=features,
             upper_bound=throughput_upper_bound(run.graph, run.target).throughput,
             evaluate=run.evaluate,
-            anchors=anchor_candidates(run.graph, run.target),
+            anchors=_anchors(run, features),
             start_judging=run.submit,
         )
         if options.get("zero_shot"):
