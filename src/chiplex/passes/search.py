@@ -8,6 +8,8 @@ candidate placements in batches through `run.evaluate(candidates)` until `run.ex
 judges a candidate itself: `run.evaluate` sends every candidate through the same path (repair when it
 breaks a rule, `build_schedule`, the simulator; see `chiplex.runtime_sim.evaluate`), counts it against the
 budget, and keeps the best legal placement and the history (evaluation index, wall time, best so far).
+`run.submit(candidates)` is its asynchronous form (the answer is collected later), for a strategy that
+has work of its own to do while a batch is judged.
 So strategies compare on equal terms, and a new one (the learned placer) joins `SEARCH_STRATEGIES`
 with one line.
 
