@@ -32,7 +32,6 @@ learning on the last one, so the update runs while the executor's workers simula
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -148,11 +147,6 @@ class UpdateStats:
     clipfrac: float
     std: float
     """Mean standard deviation of the per-op action."""
-    evaluate_seconds: float
-    """Wall time waiting for the judge (repair + simulation; with `train(overlap=True)` only what the
-    update before did not already cover)."""
-    learn_seconds: float
-    """Wall time of everything else: forward passes, sampling, the PPO epochs."""
     mean_gain: float = 1.0
     """Mean throughput / the anchor's throughput of the samples (the training reward)."""
     best_gain: float = 1.0
@@ -183,8 +177,6 @@ class Rollout:
     """The forward pass with its autograd graph, for the update's first minibatch (`keep_graph`)."""
     spent: int = 0
     """Evaluations of the problem's anchors, judged before the samples (its first update)."""
-    evaluate_seconds: float = 0.0
-    learn_seconds: float = 0.0
 
 
 @dataclass(eq=False)
@@ -202,7 +194,6 @@ class Batch:
     """Evaluations the judge spent on this batch."""
     truncated: bool
     """The judge answered fewer placements than were sent (its budget ran out)."""
-    evaluate_seconds: float
 
 
 class PPO:
@@ -380,12 +371,9 @@ class PPO:
         when nothing changes the weights before `learn` (`step`); `train(overlap=True)` updates on
         the previous batch in between, so there the rollout's forward runs without grad and the
         update pays its own."""
-        started = time.perf_counter()
-        evaluate_seconds = 0.0
         spent = 0
         if problem.state.anchor is None:
             anchor_results = self.prepare(problem)
-            evaluate_seconds += time.perf_counter() - started
             if anchor_results is None:
                 return None
             spent += len(anchor_results)
@@ -396,8 +384,6 @@ class PPO:
         rollout = self._draft(problem, out, anchor)
         rollout.out = out if keep_graph else None
         rollout.spent = spent
-        rollout.evaluate_seconds = evaluate_seconds
-        rollout.learn_seconds = time.perf_counter() - started - evaluate_seconds
         rollout.collect = problem.submit(rollout.send)
         return rollout
 
@@ -445,9 +431,7 @@ class PPO:
         samples were drawn around) and, with `follow_best`, re-anchor on the best sample; None when
         the judge returned nothing (budget spent)."""
         problem = rollout.problem
-        started = time.perf_counter()
         results = rollout.collect()
-        seconds = time.perf_counter() - started
         if not results:
             return None
         placements, send = rollout.placements, rollout.send
@@ -479,14 +463,12 @@ class PPO:
             rewards=rewards,
             judged=len(results),
             truncated=truncated,
-            evaluate_seconds=rollout.evaluate_seconds + seconds,
         )
 
     def learn(self, batch: Batch, last: bool = False) -> UpdateStats:
         """Phase 3: the PPO epochs on a judged batch (skipped when `last` or the batch was cut short,
         unless `learn_last_batch`: a search that does not keep the policy would never use them)."""
         cfg = self.config
-        started = time.perf_counter()
         rollout, problem = batch.rollout, batch.rollout.problem
         features, anchor_features = problem.features, rollout.anchor.features
         actions, logprobs, explored, rewards = (
@@ -555,8 +537,6 @@ class PPO:
             approx_kl=float(approx_kl),
             clipfrac=float(np.mean(clipfracs)) if clipfracs else 0.0,
             std=std,
-            evaluate_seconds=batch.evaluate_seconds,
-            learn_seconds=rollout.learn_seconds + time.perf_counter() - started,
             mean_gain=float(rewards.mean()),
             best_gain=float(rewards.max()),
             anchor_reward=problem.state.throughput / problem.upper_bound,

@@ -335,17 +335,28 @@ def _with_feeding_floors(
     return floor
 
 
+def _reachability(
+    n: int, src: np.ndarray, dst: np.ndarray
+) -> tuple[np.ndarray, list[list[int]], list[list[int]]]:
+    """(reach, successors, predecessors): reach[u, v] when v is u or a descendant of u (ops are in
+    topological order)."""
+    succs: list[list[int]] = [[] for _ in range(n)]
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        succs[a].append(b)
+        preds[b].append(a)
+    reach = np.eye(n, dtype=bool)
+    for u in range(n - 1, -1, -1):
+        if succs[u]:
+            reach[u] |= reach[succs[u]].any(axis=0)
+    return reach, succs, preds
+
+
 def _direct_edges(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Indices of the edges u -> v with no other path from u to v (the transitive reduction)."""
     if n > 3000 or not len(src):
         return np.arange(len(src))
-    succs: list[list[int]] = [[] for _ in range(n)]
-    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
-        succs[a].append(b)
-    reach = np.eye(n, dtype=bool)  # reach[u, v]: v is u or a descendant of u
-    for u in range(n - 1, -1, -1):  # ops are in topological order
-        if succs[u]:
-            reach[u] |= reach[succs[u]].any(axis=0)
+    reach, succs, _ = _reachability(n, src, dst)
     keep = np.ones(len(src), dtype=bool)
     for i, (a, b) in enumerate(zip(src.tolist(), dst.tolist(), strict=True)):
         keep[i] = not any(w != b and reach[w, b] for w in succs[a])
@@ -374,15 +385,7 @@ def _implied_gaps(
     W + ws[u] + ws[v] <= (gap + 1) x capacity."""
     if n > 3000:
         return {}
-    reach = np.eye(n, dtype=bool)  # reach[u, v]: v is u or a descendant of u
-    succs: list[list[int]] = [[] for _ in range(n)]
-    preds: list[list[int]] = [[] for _ in range(n)]
-    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
-        succs[a].append(b)
-        preds[b].append(a)
-    for u in range(n - 1, -1, -1):  # ops are in topological order
-        if succs[u]:
-            reach[u] |= reach[succs[u]].any(axis=0)
+    reach, succs, preds = _reachability(n, src, dst)
     between = (reach * weight[None, :]) @ reach.astype(np.float64)  # [u, v]: weight on u ~> v paths
     gap = np.ceil(between / held - 1e-9) - 1
     # No chip holds more than `most` of a weight class (`_weight_classes`): the paths' ops of the
