@@ -148,6 +148,7 @@ def run_case(
                     executor=executor,
                     progress=sys.stderr.isatty(),
                     options=options,
+                    stop_at_bound=False,  # strategies compared at equal budgets
                 )
                 case.results.append(result)
                 reached = result.reached(0.99)

@@ -15,6 +15,7 @@ from chiplex.cli import main
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
 from chiplex.passes.search import (
+    BOUND_TOLERANCE,
     RANDOM_BATCH,
     SEARCH_STRATEGIES,
     Budget,
@@ -119,6 +120,21 @@ def test_search_strategies_spend_the_whole_budget() -> None:
         assert len(result.history) == 40
     for strategy in ("greedy", "dp"):
         assert search(graph, target, strategy, Budget(evaluations=40)).evaluations == 1
+
+
+@pytest.mark.parametrize("strategy", ["anneal", "learned"])
+def test_a_search_stops_once_it_reaches_the_upper_bound(strategy: str) -> None:
+    # Free links: the best contiguous split's period is the busiest chip's work, the bound's cut term.
+    graph = tiny_graph(0)
+    target = fast_link_target(graph, 3, 1.5)
+    stopped = search(graph, target, strategy, Budget(evaluations=40), seed=0)
+    assert stopped.evaluations < 40
+    assert stopped.gap_to_bound <= BOUND_TOLERANCE
+    assert any("at the upper bound" in note for note in stopped.notes)
+    full = search(graph, target, strategy, Budget(evaluations=40), seed=0, stop_at_bound=False)
+    assert full.evaluations == 40
+    assert full.throughput == pytest.approx(stopped.throughput, rel=BOUND_TOLERANCE)
+    assert not any("at the upper bound" in note for note in full.notes)
 
 
 # -- exactness on tiny graphs ----------------------------------------------------------------------
@@ -319,6 +335,20 @@ def test_cli_search_prints_the_gap_and_writes_the_placement(
     assert main(args) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
     assert main([*args, "--force", "--no-progress"]) == 0
+
+
+def test_cli_search_stops_at_the_bound_unless_asked_for_the_full_budget(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["search", str(MLP), "--budget", "24", "--workers", "1", "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "at the upper bound" in printed
+    assert int(re.search(r"evaluations +(\d+) in", printed).group(1)) < 24
+    assert main([*args, "--full-budget"]) == 0
+    printed = capsys.readouterr().out
+    assert "at the upper bound" not in printed
+    assert re.search(r"evaluations +24 in", printed)
 
 
 def test_cli_search_rejects_an_unknown_strategy(capsys: pytest.CaptureFixture[str]) -> None:

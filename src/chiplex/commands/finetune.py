@@ -72,6 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluation processes (default: one per CPU; 1 runs in this process)",
     )
     add_executor_arguments(p)
+    p.add_argument(
+        "--full-budget",
+        action="store_true",
+        help="spend the whole budget even after a placement reaches the throughput upper bound "
+        "(by default the search stops there: no placement can be faster)",
+    )
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.set_defaults(handler=run)
 
@@ -118,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
                 "save": output,
                 "created_by": "chiplex finetune " + " ".join(map(shlex.quote, sys.argv[2:])),
             },
+            stop_at_bound=not args.full_budget,
         )
     finally:
         executor.close()

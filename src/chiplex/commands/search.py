@@ -107,6 +107,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-o", "--output", type=Path, help="write IN's IR with the best placement (mcm.chip)"
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument(
+        "--full-budget",
+        action="store_true",
+        help="spend the whole budget even after a placement reaches the throughput upper bound "
+        "(by default the search stops there: no placement can be faster)",
+    )
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.set_defaults(handler=run)
 
@@ -189,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
             microbatches=args.microbatches or REPORT_MICROBATCHES,
             search_microbatches=args.search_microbatches or SEARCH_MICROBATCHES,
             options={"checkpoint": args.checkpoint} if args.checkpoint is not None else None,
+            stop_at_bound=not args.full_budget,
         )
     finally:
         executor.close()

@@ -73,6 +73,9 @@ FINAL_CANDIDATES = 8
 """Distinct best placements of a search re-simulated with the reporting micro-batch count."""
 CP_TIME_LIMIT = 60.0
 """Seconds `cp` may spend in MiniZinc when the budget gives no seconds."""
+BOUND_TOLERANCE = 2e-6
+"""A placement this close to the upper bound (relative) has reached it: the bound's pipeline-cut term
+is found by bisection to within 1e-6, so an optimal placement can read that much below it."""
 
 
 # -- budget and results -------------------------------------------------------------------------------
@@ -167,6 +170,7 @@ class SearchRun:
         executor: Executor,
         on_progress: Callable[[int, float], None] | None = None,
         options: Mapping[str, Any] | None = None,
+        stop_at: float | None = None,
     ) -> None:
         self.graph = evaluator.graph
         self.options: Mapping[str, Any] = options or {}
@@ -183,6 +187,9 @@ class SearchRun:
         self.notes: list[str] = []
         self.stopped = ""
         """The executor failure that ended the search early ("" while none)."""
+        self.stop_at = stop_at
+        """Samples/s at which the search ends before its budget: a proved upper bound, which nothing
+        can beat (None: spend the whole budget)."""
         self._executor = executor
         self._task = EvaluateTask(evaluator.key)
         self._cache: dict[bytes, Evaluation] = {}
@@ -208,8 +215,14 @@ class SearchRun:
         return max(self.budget.evaluations - self.evaluations, 0)
 
     @property
+    def reached_stop(self) -> bool:
+        return self.stop_at is not None and self.best_throughput >= self.stop_at * (
+            1 - BOUND_TOLERANCE
+        )
+
+    @property
     def exhausted(self) -> bool:
-        if self.stopped or self.remaining == 0:
+        if self.stopped or self.remaining == 0 or self.reached_stop:
             return True
         return self.budget.seconds is not None and self.elapsed >= self.budget.seconds
 
@@ -719,13 +732,16 @@ def search(
     search_microbatches: int = SEARCH_MICROBATCHES,
     settings: EvalSettings | None = None,
     options: Mapping[str, Any] | None = None,
+    stop_at_bound: bool = True,
 ) -> SearchResult:
     """Run `strategy` on (graph, target) within `budget`; the best legal placement and how it was found.
 
     `executor` runs the evaluations (it is started for this graph and left open for the caller to close);
     without one, `workers` picks serial (1) or a local process pool (None: one worker per CPU), closed
     at the end. `progress` shows a tqdm bar with the best so far on stderr. `options` reach the strategy
-    as `run.options` (the learned placer's checkpoint, see `chiplex.passes.learned`).
+    as `run.options` (the learned placer's checkpoint, see `chiplex.passes.learned`). With
+    `stop_at_bound` the search ends as soon as a placement reaches `throughput_upper_bound`, which no
+    placement can beat; without it the whole budget is spent (comparisons at equal budgets).
     """
     strategy_fn = get_search_strategy(strategy)
     if graph.num_nodes == 0:
@@ -737,6 +753,7 @@ def search(
     infeasible = quick_infeasibility(graph, target)
     if infeasible:
         raise InfeasibleError(infeasible)
+    bound = throughput_upper_bound(graph, target)
     eval_settings = settings or EvalSettings(microbatches=search_microbatches)
     evaluator = Evaluator(graph, target, eval_settings)
     own_executor = executor is None
@@ -748,7 +765,17 @@ def search(
     run: SearchRun | None = None
     try:
         runner.start(install_evaluator, (evaluator.spec,))
-        run = SearchRun(graph, target, budget, seed, evaluator, runner, bar, options)
+        run = SearchRun(
+            graph,
+            target,
+            budget,
+            seed,
+            evaluator,
+            runner,
+            bar,
+            options,
+            stop_at=bound.throughput if stop_at_bound and bound.throughput > 0 else None,
+        )
         strategy_fn(run, rng)
         seconds = run.elapsed
         if bar is not None:
@@ -766,6 +793,10 @@ def search(
                 f"{run.stopped}"
             )
         chosen, final = run.final(microbatches)
+        if run.reached_stop and run.remaining != 0:
+            run.notes.append(
+                _stopped_at_bound_note(run.evaluations, final.throughput, bound.throughput)
+            )
     finally:
         if run is not None:
             run.close()
@@ -775,7 +806,6 @@ def search(
         if bar is not None:
             bar(0, -1.0)
     assert chosen.placement is not None
-    bound = throughput_upper_bound(graph, target)
     return SearchResult(
         placement=chosen.placement,
         throughput=final.throughput,
@@ -793,6 +823,17 @@ def search(
         failed=run.failed,
         notes=tuple(run.notes),
         stopped=run.stopped,
+    )
+
+
+def _stopped_at_bound_note(evaluations: int, final: float, bound: float) -> str:
+    stopped = f"stopped after {evaluations} evaluations, at the upper bound"
+    if final >= bound * (1 - BOUND_TOLERANCE):
+        return f"{stopped}: no placement is more than {100 * BOUND_TOLERANCE:.4f}% faster than this one"
+    # A reading still filling the pipeline can overshoot the steady state the bound is about.
+    return (
+        f"{stopped} in the search's simulation; the final one, with more micro-batches, is "
+        f"{100 * (1 - final / bound):.2f}% below it"
     )
 
 
