@@ -85,6 +85,8 @@ def anchor_kind(anchoring: str, index: int) -> str:
     'balanced'): a mix takes its kinds in turn, so the same problem always gets the same kind."""
     kinds = ANCHOR_KINDS[anchoring]
     return kinds[index % len(kinds)]
+
+
 RELIEF_WEIGHT = 0.1
 """Weight of the relief bonus (`relief`) in the 'relief' reward, beside throughput / the anchor's."""
 TIE_RTOL = 1e-4
