@@ -1,0 +1,147 @@
+"""Which way does a policy move the cuts of a work-balanced anchor? Its mean action against stage loads.
+
+    .venv/bin/python benchmarks/transfer_direction.py --checkpoint runs/all/checkpoint.pt
+
+Zero-shot from the balanced anchor (`options={"anchor": "balanced"}`, transfer_weak.md) the shipped
+policy's best of 16 samples equalled an untrained policy's on every case. This asks why, on held-out
+cases where the balanced split is a weak start: the anchor is the work-balanced contiguous split
+(`balanced_split`, repaired when memory requires), simulated; its chips' summed `op_work` over the mean
+is what the policy's fourth anchor column reads (log stage load), so the features do tell it which side
+of each boundary is heavier. For each policy (untrained, whose mean action is zero, and each
+checkpoint) it reports:
+
+    |mean|                the mean absolute mean action (the exploration std is 0.2)
+    lighter / heavier     of the boundaries the mean action moves, how many move towards the lighter
+                          stage (the heavier sheds ops: what balancing needs) and how many towards the
+                          heavier
+    mean action           the throughput of the mean action's placement (over the anchor's)
+    best of 16            the anchor, the mean action and 14 samples, as zero-shot does
+    same as untrained     samples whose placement equals the untrained policy's sample with that index
+                          (the exploration noise is seeded alike; only the mean differs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from chiplex.learned.anchor import Anchor, balanced_split, make_anchor
+from chiplex.learned.checkpoint import load_checkpoint
+from chiplex.learned.features import graph_features
+from chiplex.learned.policy import PlacementPolicy, PolicyConfig, new_policy
+from chiplex.learned.ppo import PPO, graph_edges
+from chiplex.learned.pretrain import shipped_checkpoint
+from chiplex.runtime_sim.evaluate import EvalSettings, Evaluator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from transfer import RESULTS, load_case  # noqa: E402
+from transfer_room import checkpoint_labels  # noqa: E402
+
+CASES = (
+    "resnet50@simba-6x6",
+    "vit_b16@simba-6x6",
+    "resnet50@held-out-mesh25",
+    "vit_b16@held-out-ring16-dram",
+)
+SAMPLES = 16
+
+
+def stage_loads(anchor: Anchor, work: np.ndarray) -> np.ndarray:
+    """Each anchor stage's summed op work over the mean (what the policy's load column reads)."""
+    loads = np.bincount(anchor.placement, weights=work, minlength=anchor.stages)
+    return loads / loads.mean()
+
+
+def boundary_moves(anchor: Anchor, placement: np.ndarray, loads: np.ndarray) -> tuple[int, int]:
+    """(boundaries moved towards the lighter stage, towards the heavier) by `placement` (a move of
+    the anchor's cuts): boundary c moved back (stage c shed ops) is towards the lighter stage when
+    stage c is the heavier of c and c+1."""
+    lighter = heavier = 0
+    for c in range(anchor.stages - 1):
+        before = int(np.sum(anchor.placement <= c))
+        after = int(np.sum(placement <= c))
+        if before == after or loads[c] == loads[c + 1]:
+            continue
+        if (after < before) == bool(loads[c] > loads[c + 1]):
+            lighter += 1
+        else:
+            heavier += 1
+    return lighter, heavier
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES))
+    parser.add_argument("--checkpoint", type=Path, nargs="+", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS / "transfer_direction.md")
+    args = parser.parse_args(argv)
+    checkpoints = args.checkpoint or [shipped_checkpoint()]
+    policies: list[tuple[str, PlacementPolicy]] = [
+        ("untrained", new_policy(PolicyConfig(), seed=args.seed))
+    ]
+    policies += [
+        (label, load_checkpoint(path).policy)
+        for label, path in zip(checkpoint_labels(checkpoints), checkpoints, strict=True)
+    ]
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    lines = [
+        "| case | balanced anchor | stage loads (min-max) | policy | mean action: abs mean | "
+        "boundaries moved: to lighter / to heavier | mean action (/ anchor) | best of 16 (/ anchor) "
+        "| same as untrained |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for spec in args.cases:
+        graph, target = load_case(spec)
+        features = graph_features(graph, target)
+        evaluator = Evaluator(graph, target, EvalSettings())
+        judged = evaluator(balanced_split(features.work, features.num_chips))
+        assert judged.placement is not None, f"{spec}: the balanced split has no legal repair"
+        anchor = make_anchor(
+            features.work, judged.placement, judged.hot_chip, edges=graph_edges(features)
+        )
+        loads = stage_loads(anchor, features.work)
+        drawn: dict[str, list[bytes]] = {}
+        for label, policy in policies:
+            ppo = PPO(policy, seed=args.seed)
+            actions, _, _, _ = ppo.sample(features, SAMPLES - 1, greedy=True, anchor=anchor)
+            placements = list(anchor.placements(actions.numpy()))
+            throughputs = [evaluator(p).throughput for p in placements]
+            drawn[label] = [p.tobytes() for p in placements]
+            lighter, heavier = boundary_moves(anchor, placements[0], loads)
+            same = sum(a == b for a, b in zip(drawn[label], drawn["untrained"], strict=True))
+            base = judged.throughput
+            best = max(base, *throughputs)
+            lines.append(
+                f"| {spec} | {base:,.1f} | {loads.min():.2f}-{loads.max():.2f} | {label} | "
+                f"{float(actions[0].abs().mean()):.2f} | {lighter} / {heavier} | "
+                f"{throughputs[0]:,.1f} ({throughputs[0] / base:.3f}) | {best:,.1f} "
+                f"({best / base:.3f}) | {same} of {SAMPLES - 1} |"
+            )
+            print(lines[-1], flush=True)
+    command = "python benchmarks/transfer_direction.py " + " ".join(
+        map(shlex.quote, argv if argv is not None else sys.argv[1:])
+    )
+    args.out.write_text(
+        "# Which way does a policy move the cuts of a work-balanced anchor?\n\n"
+        f"Made by `{command.strip()}` in {(time.perf_counter() - started) / 60:.1f} min on "
+        f"{platform.machine()}, seed {args.seed}; checkpoints "
+        f"{', '.join(f'`{c}`' for c in checkpoints)}. Simulated samples/s.\n\n"
+        + "\n".join(lines)
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
