@@ -18,6 +18,10 @@ checkpoint) it reports:
     best of 16            the anchor, the mean action and 14 samples, as zero-shot does
     same as untrained     samples whose placement equals the untrained policy's sample with that index
                           (the exploration noise is seeded alike; only the mean differs)
+
+and, as the reference for which way is right, the boundary moves of --probe-samples (64) samples of an
+untrained policy (seed + 1, so not the samples above), split by whether the sample beats, ties or loses
+to the anchor.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ CASES = (
     "vit_b16@held-out-ring16-dram",
 )
 SAMPLES = 16
+TIE = 1e-4
+"""Relative throughput difference under which a sample ties its anchor."""
 
 
 def stage_loads(anchor: Anchor, work: np.ndarray) -> np.ndarray:
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", default=list(CASES))
     parser.add_argument("--checkpoint", type=Path, nargs="+", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe-samples", type=int, default=64)
     parser.add_argument("--out", type=Path, default=RESULTS / "transfer_direction.md")
     args = parser.parse_args(argv)
     checkpoints = args.checkpoint or [shipped_checkpoint()]
@@ -98,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         "boundaries moved: to lighter / to heavier | mean action (/ anchor) | best of 16 (/ anchor) "
         "| same as untrained |",
         "|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    reference = [
+        f"| case | {args.probe_samples} untrained samples: beat the anchor | tie | lose |",
+        "|---|---:|---:|---:|",
     ]
     for spec in args.cases:
         graph, target = load_case(spec)
@@ -127,6 +138,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"({best / base:.3f}) | {same} of {SAMPLES - 1} |"
             )
             print(lines[-1], flush=True)
+        ppo = PPO(new_policy(PolicyConfig(), seed=args.seed + 1), seed=args.seed + 1)
+        actions, _, _, _ = ppo.sample(features, args.probe_samples, anchor=anchor)
+        tally = {"beat": [0, 0, 0], "tie": [0, 0, 0], "lose": [0, 0, 0]}
+        for placement in anchor.placements(actions.numpy()):
+            ratio = evaluator(placement).throughput / judged.throughput
+            kind = "beat" if ratio > 1 + TIE else "lose" if ratio < 1 - TIE else "tie"
+            lighter, heavier = boundary_moves(anchor, placement, loads)
+            tally[kind][0] += 1
+            tally[kind][1] += lighter
+            tally[kind][2] += heavier
+        reference.append(
+            f"| {spec} | "
+            + " | ".join(
+                f"{count} samples: {lighter} to lighter / {heavier} to heavier"
+                for count, lighter, heavier in tally.values()
+            )
+            + " |"
+        )
+        print(reference[-1], flush=True)
     command = "python benchmarks/transfer_direction.py " + " ".join(
         map(shlex.quote, argv if argv is not None else sys.argv[1:])
     )
@@ -136,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.machine()}, seed {args.seed}; checkpoints "
         f"{', '.join(f'`{c}`' for c in checkpoints)}. Simulated samples/s.\n\n"
         + "\n".join(lines)
+        + "\n\nWhich way is right (boundaries moved by samples of an untrained policy, by outcome):\n\n"
+        + "\n".join(reference)
         + "\n",
         encoding="utf-8",
     )
