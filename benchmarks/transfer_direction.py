@@ -19,7 +19,9 @@ checkpoint) it reports:
     same as untrained     samples whose placement equals the untrained policy's sample with that index
                           (the exploration noise is seeded alike; only the mean differs)
 
-and, as the reference for which way is right, the boundary moves of --probe-samples (64) samples of an
+then the same table's rows for a hand-made mean action, `k x log stage load` on every op (the rule
+"the heavier side of a boundary sheds ops", linear in one input column); and, as the reference for
+which way is right, the boundary moves of --probe-samples (64) samples of an
 untrained policy (seed + 1, so not the samples above), split by whether the sample beats, ties or loses
 to the anchor.
 """
@@ -55,6 +57,9 @@ CASES = (
     "vit_b16@held-out-ring16-dram",
 )
 SAMPLES = 16
+LOAD_COLUMN = 3
+"""The anchor feature column holding log(stage work / mean stage work) / 5 (`make_anchor`)."""
+RULE_SCALES = (1.0, 2.0)
 TIE = 1e-4
 """Relative throughput difference under which a sample ties its anchor."""
 
@@ -136,6 +141,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"{float(actions[0].abs().mean()):.2f} | {lighter} / {heavier} | "
                 f"{throughputs[0]:,.1f} ({throughputs[0] / base:.3f}) | {best:,.1f} "
                 f"({best / base:.3f}) | {same} of {SAMPLES - 1} |"
+            )
+            print(lines[-1], flush=True)
+        # The rule the features allow, as a hand-made mean action (no network): every op's action
+        # is k x its stage's log load (the anchor's fourth column), so each boundary moves towards
+        # the lighter of its two stages. A reference for what a policy could learn, not a policy.
+        log_load = anchor.features[:, LOAD_COLUMN].numpy().astype(np.float64) * 5
+        for k in RULE_SCALES:
+            placement = anchor.placements((k * log_load)[None, :])[0]
+            throughput = evaluator(placement).throughput
+            lighter, heavier = boundary_moves(anchor, placement, loads)
+            lines.append(
+                f"| {spec} | {judged.throughput:,.1f} | {loads.min():.2f}-{loads.max():.2f} | "
+                f"rule: {k:g} x log stage load | {float(np.abs(k * log_load).mean()):.2f} | "
+                f"{lighter} / {heavier} | {throughput:,.1f} ({throughput / judged.throughput:.3f}) "
+                "| - | - |"
             )
             print(lines[-1], flush=True)
         ppo = PPO(new_policy(PolicyConfig(), seed=args.seed + 1), seed=args.seed + 1)
