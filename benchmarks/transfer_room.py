@@ -149,48 +149,67 @@ def best_at(result: SearchResult, evaluations: int) -> float:
     return best
 
 
-def weak_table(args: argparse.Namespace, checkpoint: Path) -> list[str]:
-    """The paper's setting: both policies start from the work-balanced split (no dp, no greedy)."""
+def checkpoint_labels(checkpoints: list[Path]) -> list[str]:
+    """Column names: each checkpoint's file stem ('pretrained' for the shipped one), its directory's
+    name too when two stems are alike."""
+    stems = [c.stem for c in checkpoints]
+    return [f"{c.parent.name}/{c.stem}" if stems.count(c.stem) > 1 else c.stem for c in checkpoints]
+
+
+def weak_table(args: argparse.Namespace, checkpoints: list[Path]) -> list[str]:
+    """The paper's setting: every policy starts from the work-balanced split (no dp, no greedy):
+    an untrained one, from scratch, and each checkpoint, zero-shot and trained."""
     e = args.evaluations
     budgets = [b for b in sorted(args.budgets) if b < e]
-    lines = [
-        "| case | dp | balanced anchor (/ dp) | untrained@16 | pre-trained@16 | "
-        + " | ".join(f"scratch / pre-trained @{b}" for b in budgets)
-        + f" | scratch@{e} (/ dp) | pre-trained@{e} (/ dp) | scratch: evals to its final | "
-        "pre-trained: evals to scratch's final | saving |",
-        "|---|" + "---:|" * (9 + len(budgets)),
-    ]
+    labels = checkpoint_labels(checkpoints)
+    trained = not args.zero_shot_only
+    header = ["case", "dp", "balanced anchor (/ dp)", "untrained@16"]
+    header += [f"{label}@16" for label in labels]
+    if trained:
+        header += [f"{' / '.join(['scratch', *labels])} @{b}" for b in budgets]
+        header += [f"scratch@{e} (/ dp)", *(f"{label}@{e} (/ dp)" for label in labels)]
+        header += ["scratch: evals to its final"]
+        for label in labels:
+            header += [f"{label}: evals to scratch's final", f"{label}: saving"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for spec in case_specs(args):
         started = time.perf_counter()
         dp = run(spec, "dp", 1, args)
         anchor = run(spec, "learned", 1, args, anchor="balanced", zero_shot=True)
         zero = [
             run(spec, "learned", 16, args, anchor="balanced", zero_shot=True, **extra)
-            for extra in ({}, {"checkpoint": checkpoint})
+            for extra in ({}, *({"checkpoint": c} for c in checkpoints))
         ]
-        scratch = run(spec, "learned", e, args, anchor="balanced")
-        tuned = run(spec, "learned", e, args, anchor="balanced", checkpoint=checkpoint)
-        early = ["-"] * len(budgets)
-        reach = ["-", "-", "-"]
-        if scratch is not None and tuned is not None:
-            early = [f"{best_at(scratch, b):,.1f} / {best_at(tuned, b):,.1f}" for b in budgets]
-            level = scratch.search_throughput
-            own, ft = evaluations_to_reach(scratch, level), evaluations_to_reach(tuned, level)
-            reach = [
-                str(own),
-                "not reached" if ft is None else str(ft),
-                "-" if ft is None or own is None else f"{own / ft:.1f}x",
+        row = [spec, cell(dp, None), cell(anchor, dp), *(cell(z, None) for z in zero)]
+        if trained:
+            scratch = run(spec, "learned", e, args, anchor="balanced")
+            tuned = [
+                run(spec, "learned", e, args, anchor="balanced", checkpoint=c) for c in checkpoints
             ]
-            if anchor is not None and scratch.throughput <= anchor.throughput * (1 + 1e-9):
-                # Scratch ends where it started (re-simulated): nothing it reached to save on.
-                reach[2] = "none possible: scratch ends at the anchor"
-        lines.append(
-            f"| {spec} | {cell(dp, None)} | {cell(anchor, dp)} | {cell(zero[0], None)} | {cell(zero[1], None)} | "
-            + " | ".join(early)
-            + f" | {cell(scratch, dp)} | {cell(tuned, dp)} | "
-            + " | ".join(reach)
-            + " |"
-        )
+            runs = [scratch, *tuned]
+            row += [
+                " / ".join("-" if r is None else f"{best_at(r, b):,.1f}" for r in runs)
+                for b in budgets
+            ]
+            row += [cell(r, dp) for r in runs]
+            level = None if scratch is None else scratch.search_throughput
+            own = None if scratch is None else evaluations_to_reach(scratch, level)
+            row.append("-" if own is None else str(own))
+            # Scratch ends where it started (re-simulated): nothing it reached to save on.
+            stuck = (
+                scratch is not None
+                and anchor is not None
+                and scratch.throughput <= anchor.throughput * (1 + 1e-9)
+            )
+            for result in tuned:
+                ft = (
+                    None if result is None or level is None else evaluations_to_reach(result, level)
+                )
+                saving = "-" if ft is None or own is None else f"{own / ft:.1f}x"
+                if stuck:
+                    saving = "none possible: scratch ends at the anchor"
+                row += ["not reached" if ft is None else str(ft), saving]
+        lines.append("| " + " | ".join(row) + " |")
         yield_line(lines, started)
     return lines
 
@@ -230,13 +249,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="cap on each search's time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped one")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="default: the shipped one; --weak: one column per checkpoint (e.g. a candidate beside it)",
+    )
+    parser.add_argument(
+        "--zero-shot-only",
+        action="store_true",
+        help="--weak: the anchor and zero-shot columns only (no 1,000-evaluation runs)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    checkpoint = args.checkpoint or shipped_checkpoint()
+    checkpoints = args.checkpoint or [shipped_checkpoint()]
     out = args.out or RESULTS / ("transfer_weak.md" if args.weak else "transfer_room.md")
     started = time.perf_counter()
-    lines = weak_table(args, checkpoint) if args.weak else room_table(args, checkpoint)
+    lines = weak_table(args, checkpoints) if args.weak else room_table(args, checkpoints[0])
     command = "python benchmarks/transfer_room.py " + " ".join(
         map(shlex.quote, argv if argv is not None else sys.argv[1:])
     )
@@ -247,8 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     text = (
         f"{title}\n\nMade by `{command.strip()}` in {(time.perf_counter() - started) / 60:.1f} min "
-        f"on {platform.machine()} ({args.workers} evaluation worker(s)), seed {args.seed}, checkpoint "
-        f"`{checkpoint.name}`. Simulated samples/s (over dp's).\n\n" + "\n".join(lines) + "\n"
+        f"on {platform.machine()} ({args.workers} evaluation worker(s)), seed {args.seed}, checkpoint(s) "
+        f"{', '.join(f'`{c}`' for c in checkpoints)}. Simulated samples/s (over dp's).\n\n"
+        + "\n".join(lines)
+        + "\n"
     )
     out.write_text(text, encoding="utf-8")
     print(f"\nwrote {out}")

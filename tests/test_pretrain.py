@@ -24,6 +24,7 @@ from chiplex.learned.pretrain import (
     PretrainConfig,
     Pretrainer,
     PretrainPPO,
+    anchor_kind,
     perturb_placement,
     relief,
 )
@@ -254,3 +255,70 @@ def test_perturbed_anchoring_moves_a_boundary_of_dp_deterministically(tmp_path: 
     assert PretrainConfig().anchoring == "mixed" and PretrainConfig().reward == "relief"
     with pytest.raises(ChiplexError, match="anchoring must be one of"):
         PretrainConfig(anchoring="random")
+
+
+def test_balanced_and_all_anchorings_anchor_each_problem_on_its_kind(tmp_path: Path) -> None:
+    """'balanced' anchors every problem on its work-balanced split (no heuristic is run); 'all' gives
+    the corpus problems heuristic, perturbed and balanced anchors in turn, the same on every run."""
+    from chiplex.learned.anchor import balanced_split
+    from chiplex.passes.learned import anchor_candidates
+
+    assert [anchor_kind("all", i) for i in range(6)] == ["heuristic", "perturbed", "balanced"] * 2
+    assert [anchor_kind("mixed", i) for i in range(4)] == ["heuristic", "perturbed"] * 2
+    assert {anchor_kind("balanced", i) for i in range(5)} == {"balanced"}
+    config = PretrainConfig(**{**SMALL.__dict__, "graphs": 3, "anchoring": "all"})
+    calls: list[str] = []
+
+    def heuristics(graph, target):  # type: ignore[no-untyped-def]
+        calls.append(graph.name)
+        return anchor_candidates(graph, target)
+
+    trainer = Pretrainer(
+        config, tmp_path / "all", SerialExecutor(), log=lambda line: None, anchors_for=heuristics
+    )
+    for index, problem in enumerate(trainer.problems[:3]):
+        assert callable(problem.anchors)
+        anchors = [np.asarray(a) for a in problem.anchors()]
+        features = problem.features
+        heuristic = anchor_candidates(trainer.corpus[index].graph, trainer.corpus[index].target)
+        if index == 0:
+            assert all(np.array_equal(a, h) for a, h in zip(anchors, heuristic, strict=True))
+        elif index == 1:
+            assert len(anchors) == 1  # dp's placement, knocked off balance
+        else:
+            assert len(anchors) == 1
+            assert np.array_equal(anchors[0], balanced_split(features.work, features.num_chips))
+    assert len(calls) == 2  # the balanced problem never ran dp or greedy
+    balanced = PretrainConfig(**{**SMALL.__dict__, "anchoring": "balanced"})
+    trainer = run(tmp_path / "balanced", balanced)
+    for index in {int(i) for i in trainer.order[: balanced.updates]}:
+        # Anchored on its split, judged (legal or repaired) and simulated; with no heuristic given
+        # (anchors_for=None) a 'heuristic' problem would have no anchor throughput to compare with.
+        assert trainer.problems[index].state.throughput > 0
+    with pytest.raises(ChiplexError, match="anchoring must be one of.*balanced, all"):
+        PretrainConfig(anchoring="weak")
+
+
+def test_all_anchoring_resumes_to_the_bit(tmp_path: Path) -> None:
+    """Resume after a kill with the three kinds of anchor in the corpus: the same weights as a run
+    that was never interrupted (each problem's kind and perturbation depend on its index and the
+    seed, not on what ran before)."""
+    from chiplex.passes.learned import anchor_candidates
+
+    config = PretrainConfig(**{**SMALL.__dict__, "graphs": 3, "anchoring": "all"})
+
+    def trained(out: Path, stop_after: int | None = None) -> Pretrainer:
+        trainer = Pretrainer(
+            config, out, SerialExecutor(), log=lambda line: None, anchors_for=anchor_candidates
+        )
+        trainer.train(stop_after=stop_after)
+        return trainer
+
+    whole = trained(tmp_path / "whole")
+    assert {anchor_kind("all", int(i)) for i in whole.order[: config.updates]} >= {"balanced"}
+    trained(tmp_path / "killed", stop_after=2)
+    resumed = trained(tmp_path / "killed")
+    assert [h["update"] for h in resumed.history] == [1, 2, 3, 4]
+    expected, got = weights(tmp_path / "whole"), weights(tmp_path / "killed")
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name

@@ -109,3 +109,30 @@ def test_room_cases_are_the_grid_unless_given(room) -> None:  # type: ignore[no-
     assert room.case_specs(grid) == ["a@t", "a@u", "b@t", "b@u"]
     given = argparse.Namespace(cases=["a@u"], models=["a", "b"], targets=["t"])
     assert room.case_specs(given) == ["a@u"]
+
+
+def test_room_labels_checkpoints_by_stem_then_directory(room) -> None:  # type: ignore[no-untyped-def]
+    labels = room.checkpoint_labels([Path("a/pretrained.pt"), Path("runs/all/checkpoint.pt")])
+    assert labels == ["pretrained", "checkpoint"]
+    alike = room.checkpoint_labels([Path("runs/a/checkpoint.pt"), Path("runs/b/checkpoint.pt")])
+    assert alike == ["a/checkpoint", "b/checkpoint"]
+
+
+def test_direction_counts_boundary_moves_towards_the_lighter_stage(transfer) -> None:  # type: ignore[no-untyped-def]
+    """transfer_direction.py: a boundary moved so that the heavier stage sheds ops counts as towards
+    the lighter stage; moved the other way, towards the heavier; unmoved, neither."""
+    from chiplex.learned.anchor import make_anchor
+
+    spec = importlib.util.spec_from_file_location(
+        "transfer_direction_bench", ROOT / "benchmarks" / "transfer_direction.py"
+    )
+    assert spec is not None and spec.loader is not None
+    direction = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(direction)
+    work = np.ones(6)
+    anchor = make_anchor(work, np.array([0, 0, 0, 0, 1, 1]))  # stage 0 is the heavier (4 against 2)
+    loads = direction.stage_loads(anchor, work)
+    assert loads.tolist() == pytest.approx([4 / 3, 2 / 3])
+    assert direction.boundary_moves(anchor, np.array([0, 0, 0, 1, 1, 1]), loads) == (1, 0)
+    assert direction.boundary_moves(anchor, np.array([0, 0, 0, 0, 0, 1]), loads) == (0, 1)
+    assert direction.boundary_moves(anchor, anchor.placement, loads) == (0, 0)

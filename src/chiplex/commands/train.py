@@ -96,11 +96,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--anchoring",
-        choices=("heuristic", "perturbed", "mixed"),
+        choices=("heuristic", "perturbed", "mixed", "balanced", "all"),
         default=DEFAULTS["anchoring"],
         help="heuristic: anchor each problem on dp's and greedy's placements, as zero-shot use does; "
         "perturbed: on dp's placement with one or two boundaries moved at random, so every problem "
-        "has improving moves; mixed: every other problem perturbed "
+        "has improving moves; mixed: every other problem perturbed; balanced: on the work-balanced "
+        "split (the paper's weak start, a search's anchor=balanced); all: heuristic, perturbed and "
+        "balanced in turn "
         f"(default {DEFAULTS['anchoring']})",
     )
     p.add_argument(

@@ -32,7 +32,7 @@ import torch
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
-from chiplex.learned.anchor import make_anchor
+from chiplex.learned.anchor import balanced_split, make_anchor
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
 from chiplex.learned.corpus import training_corpus
 from chiplex.learned.features import GraphFeatures, graph_features
@@ -69,7 +69,24 @@ penalised sample here: a second is enough to find the easy ones and keeps an upd
 
 
 REWARDS = ("improvement", "relief", "mean")
-ANCHORINGS = ("heuristic", "perturbed", "mixed")
+ANCHORINGS = ("heuristic", "perturbed", "mixed", "balanced", "all")
+ANCHOR_KINDS = {
+    "heuristic": ("heuristic",),
+    "perturbed": ("perturbed",),
+    "mixed": ("heuristic", "perturbed"),
+    "balanced": ("balanced",),
+    "all": ("heuristic", "perturbed", "balanced"),
+}
+"""Each anchoring's kinds of anchor, taken in turn by corpus index (`anchor_kind`)."""
+
+
+def anchor_kind(anchoring: str, index: int) -> str:
+    """The kind of anchor corpus problem `index` gets under `anchoring` ('heuristic', 'perturbed' or
+    'balanced'): a mix takes its kinds in turn, so the same problem always gets the same kind."""
+    kinds = ANCHOR_KINDS[anchoring]
+    return kinds[index % len(kinds)]
+
+
 RELIEF_WEIGHT = 0.1
 """Weight of the relief bonus (`relief`) in the 'relief' reward, beside throughput / the anchor's."""
 TIE_RTOL = 1e-4
@@ -163,7 +180,11 @@ class PretrainConfig:
     use faces); 'perturbed': on dp's (else greedy's) placement with one or two of its boundaries
     moved by a seeded random step (`perturb_placement`), so every problem has improving moves (the
     way back, and better) and most updates carry a gradient; 'mixed': every other corpus problem
-    perturbed, the rest heuristic (the policy also sees anchors where moving rarely pays)."""
+    perturbed, the rest heuristic (the policy also sees anchors where moving rarely pays);
+    'balanced': on the work-balanced contiguous split (`balanced_split`, repaired by the evaluator
+    when memory requires), the weak start of the paper's setting (`options={"anchor": "balanced"}`
+    in a search), where the way to a better placement is long and "the heavier side sheds ops" pays
+    on most boundaries; 'all': heuristic, perturbed and balanced in turn (`anchor_kind`)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -283,9 +304,12 @@ class Pretrainer:
         self.problems = []
         for index, (p, evaluator) in enumerate(zip(self.corpus, self.evaluators, strict=True)):
             features = graph_features(p.graph, p.target)
+            kind = anchor_kind(config.anchoring, index)
             anchors = self._anchors(anchors_for, p.graph, p.target)
-            if config.anchoring == "perturbed" or (config.anchoring == "mixed" and index % 2):
+            if kind == "perturbed":
                 anchors = self._perturbed(anchors, features, seed=(config.seed, index))
+            elif kind == "balanced":
+                anchors = self._balanced(features)
             self.problems.append(
                 Problem(
                     features=features,
@@ -305,6 +329,11 @@ class Pretrainer:
     ) -> Callable[[], Sequence[np.ndarray]]:
         """The problem's anchors, computed on its first update (not all up front)."""
         return lambda: anchors_for(graph, target) if anchors_for is not None else ()
+
+    @staticmethod
+    def _balanced(features: GraphFeatures) -> Callable[[], Sequence[np.ndarray]]:
+        """The problem's work-balanced contiguous split (no heuristic is run for it)."""
+        return lambda: [balanced_split(features.work, features.num_chips)]
 
     @staticmethod
     def _perturbed(
