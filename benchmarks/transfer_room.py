@@ -79,6 +79,7 @@ def run(
             args.seed,
             workers=args.workers,
             options=options or None,
+            stop_at_bound=False,  # policies compared at equal budgets
         )
     except ChiplexError as err:  # infeasible, or nothing legal found: a row saying so
         print(f"  {spec} {strategy}: {err}", file=sys.stderr, flush=True)
