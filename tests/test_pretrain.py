@@ -25,6 +25,7 @@ from chiplex.learned.pretrain import (
     Pretrainer,
     PretrainPPO,
     anchor_kind,
+    balance,
     perturb_placement,
     relief,
 )
@@ -231,6 +232,47 @@ def test_relief_reward_gives_ties_that_relieve_the_bottleneck_credit() -> None:
     # worse (no credit however it loads), a tie relieving one of two tied chips, a tie relieving
     # none, better (its gain plus its relief), no legal placement
     assert rewards == pytest.approx([1.0, 1.0 + 0.1 * 1 / 8, 1.0, 1.2 + 0.1 * 2 / 8, 1.0])
+
+
+def test_balance_credits_every_boundary_moved_towards_its_lighter_side() -> None:
+    anchor = np.array([4.0, 3.0, 1.0])  # sum of squares 26
+    assert balance(anchor, np.array([4.0, 2.0, 2.0])) == pytest.approx(2 / 26)  # 3|1 -> 2|2
+    assert balance(anchor, np.array([4.0, 4.0])) == pytest.approx(-6 / 26)  # 1 -> 3: heavier
+    assert balance(anchor, np.array([4.0, 3.0, 1.0])) == 0.0
+    assert balance(np.zeros(0), np.array([1.0])) == 0.0
+
+
+def test_balance_reward_scores_the_direction_of_moves_that_tie_or_lose() -> None:
+    policy = new_policy(PolicyConfig(hidden=16), seed=0)
+    ppo = PretrainPPO(policy, PPOConfig(), 0, reward="balance")
+    relief_only = PretrainPPO(policy, PPOConfig(), 0, reward="relief")
+    anchored = _problem(50.0)
+    anchored.state.loads = np.array([4.0, 3.0, 1.0])
+    loads = [(5.0, 2.0, 1.0), (4.0, 2.0, 2.0), (4.0, 4.0), (3.5, 3.5, 1.0), ()]
+    samples = [
+        dataclasses.replace(r, busy_s=b)
+        for r, b in zip(_evaluations(40.0, 50.0, 50.0, 57.0, 0.0), loads, strict=True)
+    ]
+    # loses (and loads the heavier side), ties evening out a boundary away from the bottleneck,
+    # ties loading the lighter side's neighbour, better (gain, relief and balance), no legal placement
+    assert relief_only.rewards(anchored, samples).tolist() == pytest.approx(
+        [1.0, 1.0, 1.0, 1.14 + 0.1 * 0.5 / 4, 1.0]
+    )
+    assert ppo.rewards(anchored, samples).tolist() == pytest.approx(
+        [1.0 - 4 / 26, 1.0 + 2 / 26, 1.0 - 6 / 26, 1.14 + 0.1 * 0.5 / 4 + 0.5 / 26, 1.0]
+    )
+
+
+def test_balance_reward_trains_and_resumes_to_the_bit(tmp_path: Path) -> None:
+    config = PretrainConfig(**{**SMALL.__dict__, "anchoring": "balanced", "reward": "balance"})
+    whole = run(tmp_path / "whole", config)
+    assert whole.ppo.updates == SMALL.updates
+    run(tmp_path / "resumed", config, stop_after=2)
+    run(tmp_path / "resumed", config)
+    resumed, uninterrupted = weights(tmp_path / "resumed"), weights(tmp_path / "whole")
+    assert all(torch.equal(resumed[n], uninterrupted[n]) for n in uninterrupted)
+    initial = new_policy(PolicyConfig(hidden=SMALL.hidden), seed=SMALL.seed).state_dict()
+    assert any(not torch.equal(uninterrupted[n], initial[n]) for n in initial)
 
 
 def test_perturbed_anchoring_moves_a_boundary_of_dp_deterministically(tmp_path: Path) -> None:

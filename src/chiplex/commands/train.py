@@ -87,11 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--reward",
-        choices=("improvement", "relief", "mean"),
+        choices=("improvement", "relief", "balance", "mean"),
         default=DEFAULTS["reward"],
         help="improvement: a sample scores max(throughput / anchor's, 1), rewarding only moves that "
         "beat the anchor; relief: the same plus credit for relieving the anchor's slowest chips and "
-        "links when the throughput ties; mean: throughput / anchor's, as a search scores it "
+        "links when the throughput ties; balance: relief plus, for every sample, how much more evenly "
+        "it loads the chips and links (drop of the sum of squared busy times), a signal for the "
+        "direction of every boundary; mean: throughput / anchor's, as a search scores it "
         f"(default {DEFAULTS['reward']})",
     )
     p.add_argument(
