@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from chiplex import cli
 from chiplex.cli import main
+from chiplex.commands._limits import time_limit
 from chiplex.errors import (
     EXIT_CODES_HELP,
     EXIT_ERROR,
     EXIT_INTERNAL,
     EXIT_UNDECIDED,
     EXIT_USAGE,
+    ChiplexTimeout,
 )
 
 ROOT = Path(__file__).parents[1]
@@ -43,6 +47,16 @@ def test_time_limit_exits_3(tmp_path: Path, capsys) -> None:  # type: ignore[no-
     assert code == EXIT_UNDECIDED
     assert "did not finish within --time-limit 0.001 s" in capsys.readouterr().err
     assert not (tmp_path / "o" / "schedule.json").exists()
+
+
+def test_a_time_limit_lost_in_a_finalizer_comes_again() -> None:
+    # Python prints and drops an exception raised inside __del__; the limit must not be lost with it.
+    started = time.perf_counter()
+    with pytest.raises(ChiplexTimeout), time_limit(0.01, "work"):
+        with contextlib.suppress(ChiplexTimeout):  # lost, as in a finalizer
+            time.sleep(5)
+        time.sleep(5)
+    assert time.perf_counter() - started < 4
 
 
 def test_a_bug_is_reported_in_one_line_with_exit_4(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 
 from chiplex.errors import ChiplexTimeout
 
+REPEAT_SECONDS = 0.25
+"""How soon a time limit's interruption comes again when the first was lost (`time_limit`)."""
+
 
 @contextlib.contextmanager
 def time_limit(seconds: float | None, what: str) -> Iterator[None]:
@@ -16,6 +19,9 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
 
     A SIGALRM timer interrupts whatever runs (the solver's subprocesses are killed by
     `subprocess.run` on the way out). Without a limit, or off the main thread, it does nothing.
+    The timer repeats every REPEAT_SECONDS until the block is left: an interruption that lands in a
+    finalizer (`__del__`, a weakref callback) is printed and dropped by Python, and the next one
+    ends the command instead.
     """
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
@@ -25,7 +31,7 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
         raise ChiplexTimeout(f"{what} did not finish within --time-limit {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:
