@@ -12,6 +12,7 @@ import pytest
 
 from chiplex import cli
 from chiplex.cli import main
+from chiplex.commands import _limits as limits
 from chiplex.commands._limits import time_limit
 from chiplex.errors import (
     EXIT_CODES_HELP,
@@ -57,6 +58,17 @@ def test_a_time_limit_lost_in_a_finalizer_comes_again() -> None:
             time.sleep(5)
         time.sleep(5)
     assert time.perf_counter() - started < 4
+
+
+def test_a_compile_whose_interruptions_are_all_lost_writes_nothing(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    # No alarm ever arrives: the deadline's check before writing still stops a late compile.
+    monkeypatch.setattr(limits.signal, "setitimer", lambda *args: None)
+    code = main(["compile", str(MLP), "-o", str(tmp_path / "o"), "--time-limit", "0.001"])
+    assert code == EXIT_UNDECIDED
+    assert "did not finish within --time-limit 0.001 s" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "schedule.json").exists()
 
 
 def test_a_bug_is_reported_in_one_line_with_exit_4(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from chiplex.commands._args import add_input_arguments, load_input, positive_float, positive_int
-from chiplex.commands._limits import time_limit
+from chiplex.commands._limits import Deadline, time_limit
 from chiplex.errors import EXIT_CODES_HELP, ChiplexError
 
 SUMMARY_ABOVE = 16
@@ -237,11 +237,11 @@ OUTPUT_FILES = {
 
 
 def run(args: argparse.Namespace) -> int:
-    with time_limit(args.time_limit, "compile"):
-        return _run(args)
+    with time_limit(args.time_limit, "compile") as deadline:
+        return _run(args, deadline)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, deadline: Deadline) -> int:
     from chiplex.compile import compile_module, module_text
     from chiplex.fileio import prepare_output_dir, write_outputs
     from chiplex.passes import load_plugin
@@ -276,6 +276,7 @@ def _run(args: argparse.Namespace) -> int:
         texts[OUTPUT_FILES["schedule"]] = result.schedule.to_text()
     elif args.simulate:
         raise ChiplexError("--simulate needs a pipeline that ends in split-chiplets")
+    deadline.check()
     # All files land together, and files of an earlier run that this one does not produce go.
     written = write_outputs(out, texts, stale=OUTPUT_FILES.values())
     if (result.placement >= 0).all():
