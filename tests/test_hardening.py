@@ -202,6 +202,9 @@ BAD_TARGETS = [
     ({"sram_bytes = 13631488": "sram_byte = 13631488"}, "did you mean 'sram_bytes'"),
     ({"sram_bytes = 13631488": "sram_bytes = 1.5"}, "chip.sram_bytes: expected a whole number"),
     ({"[link]": "[link]\nlatency = 1"}, "invalid TOML"),
+    ({"sram_bytes = 13631488": 'sram_bytes = "13 Mb"'}, "or a size like '13 MiB' (units: B, kB"),
+    ({"sram_bytes = 13631488": 'sram_bytes = "0.5 B"'}, "got '0.5 B'"),
+    ({"sram_bytes = 13631488": 'sram_bytes = "2000 TiB"'}, "got '2000 TiB' (2,199,023,255,552,000"),
 ]
 
 
@@ -213,6 +216,27 @@ def test_bad_target_files_name_file_and_key(
     with pytest.raises(ChiplexError) as info:
         load_target(str(path))
     assert str(info.value).startswith(str(path)) and message in str(info.value)
+
+
+def test_sizes_in_a_target_file_may_carry_a_unit(tmp_path: Path) -> None:
+    in_bytes = load_target("tpu-ring8")
+    with_units = load_target(
+        str(user_target(tmp_path, "units", **{"sram_bytes = 13631488": 'sram_bytes = "13 MiB"'}))
+    )
+    assert with_units.chip == in_bytes.chip
+    decimal = load_target(
+        str(
+            user_target(
+                tmp_path,
+                "decimal",
+                **{
+                    "sram_bytes = 13631488": 'sram_bytes = "1.1 MB"\n'
+                    'dram_bytes = "0.5 GiB"\ndram_bandwidth = 1e9'
+                },
+            )
+        )
+    )
+    assert (decimal.chip.sram_bytes, decimal.chip.dram_bytes) == (1_100_000, 2**29)
 
 
 def test_a_bad_target_file_through_the_cli_exits_1_and_writes_nothing(tmp_path: Path) -> None:

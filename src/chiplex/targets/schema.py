@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from chiplex.errors import ChiplexError
@@ -94,6 +96,60 @@ class Int(Number):
         return _is_number(value) and (
             isinstance(value, int) or (math.isfinite(value) and float(value).is_integer())
         )
+
+
+_SIZE_UNITS = {
+    "B": 1,
+    "kB": 10**3,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+}
+_SIZE_TEXT = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]+)\s*")
+
+
+def parse_size(value: Any) -> int | None:
+    """Bytes from a whole number or a size such as "13 MiB", "1.5 GiB" or "512 KB"; None if neither.
+
+    KiB, MiB, GiB and TiB are powers of 1024 and kB (or KB), MB, GB and TB powers of 1000 (IEC 80000-13);
+    a size that is not a whole number of bytes ("0.3 B") is None.
+    """
+    if _is_number(value):
+        return int(value) if isinstance(value, int) or float(value).is_integer() else None
+    if not isinstance(value, str) or not (match := _SIZE_TEXT.fullmatch(value)):
+        return None
+    unit = _SIZE_UNITS.get(match[2])  # case matters: "Mb" would be megabits
+    if unit is None:
+        return None
+    number = (
+        Decimal(match[1]) * unit
+    )  # exact: "1.1 MB" is 1,100,000 bytes, not 1,100,000.0000000002
+    return int(number) if number == number.to_integral_value() else None
+
+
+@dataclass(frozen=True)
+class Size(Int):
+    """A memory size in bytes: a whole number, or a string with a unit ("13 MiB", "512 KB")."""
+
+    def _what(self) -> str:
+        units = ", ".join(_SIZE_UNITS)
+        return super()._what() + f" or a size like '13 MiB' (units: {units})"
+
+    def check(self, value: Any, path: str, errors: list[str]) -> None:
+        size = parse_size(value)
+        if size is None:
+            errors.append(f"{path}: expected {self._what()}, got {_show(value)}")
+            return
+        found: list[str] = []
+        super().check(size, path, found)
+        if found and isinstance(value, str):
+            found = [f"{path}: expected {self._what()}, got {value!r} ({size:,} bytes)"]
+        errors.extend(found)
 
 
 @dataclass(frozen=True)
@@ -219,9 +275,9 @@ TARGET_SCHEMA = Table(
             keys={
                 "matrix_ops": Table(values=_RATE, nonempty=True, example="{ i8 = 8e12 }"),
                 "vector_ops": Table(values=_RATE, nonempty=True, example="{ bf16 = 1e12 }"),
-                "sram_bytes": Int(above=0, max=MAX_BYTES, unit="bytes"),
+                "sram_bytes": Size(above=0, max=MAX_BYTES, unit="bytes"),
                 "sram_bandwidth": Number(above=0, unit="bytes/s"),
-                "dram_bytes": Int(min=0, max=MAX_BYTES, unit="bytes", required=False),
+                "dram_bytes": Size(min=0, max=MAX_BYTES, unit="bytes", required=False),
                 "dram_bandwidth": Number(min=0, unit="bytes/s", required=False),
             }
         ),

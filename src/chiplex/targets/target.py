@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from chiplex.errors import ChiplexError
-from chiplex.targets.schema import validate_target
+from chiplex.targets.schema import parse_size, validate_target
 
 TOPOLOGIES = ("ring", "chain", "mesh", "torus", "links")
 
@@ -294,6 +294,13 @@ def _number(
     return float(value)
 
 
+def _size(table: dict, key: str) -> int:
+    """A size the schema has checked (a whole number or "13 MiB"); 0 when the key is absent."""
+    size = parse_size(table.get(key, 0))
+    assert size is not None, f"{key} passed the schema check"
+    return size
+
+
 def _whole_number(table: dict, key: str, where: str, *, default: int) -> int:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -326,9 +333,9 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
     chip = ChipSpec(
         matrix_ops=_ops_table(chip_t, "matrix_ops", f"{source} [chip]"),
         vector_ops=_ops_table(chip_t, "vector_ops", f"{source} [chip]"),
-        sram_bytes=int(_number(chip_t, "sram_bytes", f"{source} [chip]")),
+        sram_bytes=_size(chip_t, "sram_bytes"),
         sram_bandwidth=_number(chip_t, "sram_bandwidth", f"{source} [chip]"),
-        dram_bytes=int(_number(chip_t, "dram_bytes", f"{source} [chip]", required=False)),
+        dram_bytes=_size(chip_t, "dram_bytes"),
         dram_bandwidth=_number(chip_t, "dram_bandwidth", f"{source} [chip]", required=False),
         buffers_per_edge=_whole_number(chip_t, "buffers_per_edge", f"{source} [chip]", default=2),
     )
