@@ -534,6 +534,21 @@ def test_simulate_command_warns_on_another_target(
     assert "compiled for target 'tpu-ring8', simulating it on 'ring9'" in capsys.readouterr().err
 
 
+def test_simulate_command_asks_for_the_file_of_a_user_target(
+    schedule_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(schedule_file.read_text())
+    data["target"] = (
+        "my-mcm"  # compiled with --target my_mcm.toml: the schedule keeps the name only
+    )
+    mine = tmp_path / "schedule.json"
+    mine.write_text(json.dumps(data))
+    assert main(["simulate", str(mine), "--microbatches", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "compiled for target 'my-mcm', which is not a preset" in err
+    assert "--target FILE.toml" in err and "Traceback" not in err
+
+
 def test_simulate_command_refuses_to_overwrite_a_trace(
     schedule_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

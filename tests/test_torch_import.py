@@ -518,6 +518,10 @@ def test_specs_name_zoo_models_factories_and_files(
     assert isinstance(load_factory(f"{path}:tiny"), torch.nn.Linear)
     with pytest.raises(ChiplexError, match="unknown model 'nope'"):
         load_factory("nope")
+    with pytest.raises(ChiplexError, match=r"mine.py is a Python file: .*'\S*mine.py:FACTORY'"):
+        load_factory(str(path))
+    with pytest.raises(ChiplexError, match="gone.py: no such file"):
+        load_factory(str(tmp_path / "gone.py"))
     with pytest.raises(ChiplexError, match="cannot import no_such_pkg"):
         load_factory("no_such_pkg.mod:f")
     with pytest.raises(ChiplexError, match="has no attribute 'missing'"):
@@ -596,6 +600,15 @@ def test_cli_rejects_bad_options_before_importing(capsys: Any, tmp_path: Path) -
     assert "unknown dtype 'int3'" in capsys.readouterr().err
     assert main(["import-torch", "mlp", "--dtype", "int64"]) == 1
     assert "--dtype needs --input-shape" in capsys.readouterr().err
+
+
+def test_compile_of_a_python_file_asks_for_its_factory(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "mine.py"
+    path.write_text("import torch\n\ndef tiny():\n    return torch.nn.Linear(4, 2)\n")
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"'{path}:FACTORY'" in err and "unknown operation" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_compile_accepts_a_torch_spec(tmp_path: Path, capsys: Any) -> None:

@@ -60,7 +60,7 @@ def load_input(args: argparse.Namespace) -> tuple[ModuleOp, str]:
     from chiplex.ir.parse import load_module
 
     source: str = args.input
-    if source.endswith(".mlir") or Path(source).exists():
+    if source.endswith(".mlir") or (Path(source).exists() and not source.endswith(".py")):
         return load_module(source), Path(source).stem
     try:
         from chiplex.ir.torch_import import load_model_spec

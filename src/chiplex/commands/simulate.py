@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from chiplex.runtime_sim import DEFAULT_PACKET_BYTES, format_report, simulate, write_trace
     from chiplex.targets.schedule import load_schedule
-    from chiplex.targets.target import load_target
+    from chiplex.targets.target import load_target, preset_names
 
     trace_path = Path(args.trace) if args.trace else None
     if trace_path is not None:
@@ -78,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     target_name = args.target or schedule.target
     if not target_name:
         raise ChiplexError(f"{args.schedule} names no target; pass --target NAME_OR_TOML")
+    if args.target is None and schedule.target not in preset_names():
+        raise ChiplexError(
+            f"{args.schedule} was compiled for target {schedule.target!r}, which is not a preset: "
+            "pass the target file it was compiled with, --target FILE.toml"
+        )
     target = load_target(target_name)
     if schedule.target and schedule.target != target.name:
         print(

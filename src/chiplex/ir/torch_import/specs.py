@@ -103,6 +103,13 @@ def _resolve_factory(spec: str) -> tuple[Callable[..., Any], list[Any], dict[str
         raise ChiplexError(f"bad model spec '{spec}': expected pkg.module:factory or a zoo name")
     mod_name, attr, arg_text = m.group("module"), m.group("attr"), m.group("args")
     args, kwargs = _parse_call_args(arg_text, spec) if arg_text is not None else ([], {})
+    if attr is None and mod_name.endswith(".py"):
+        if not Path(mod_name).is_file():
+            raise ChiplexError(f"{mod_name}: no such file")
+        raise ChiplexError(
+            f"{mod_name} is a Python file: name the function in it that builds the model, "
+            f"'{mod_name}:FACTORY' (with --input-shape and --dtype for its input)"
+        )
     if attr is None:
         # A bare name is a zoo model: `bert_base` or `bert(2, hidden=64)`.
         from chiplex import models
