@@ -239,6 +239,62 @@ def test_sizes_in_a_target_file_may_carry_a_unit(tmp_path: Path) -> None:
     assert (decimal.chip.sram_bytes, decimal.chip.dram_bytes) == (1_100_000, 2**29)
 
 
+def test_a_pin_whose_ancestors_outweigh_its_chips_is_reported_without_retrying_splits(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    # bert_layer's 6.75 MiB of weights all precede its last layer norm; pinned to chip 0 of 4 MiB they
+    # cannot fit, and no split of rows or matrices makes them lighter, so compile says so at once.
+    edits = {
+        "sram_bytes = 13631488": 'sram_bytes = "4 MiB"',
+        "num_chips = 8": 'num_chips = 8\n[rules]\npinned = [{ ops = "layers.0.ln2.layer_norm", chip = 0 }]',
+    }
+    target = user_target(tmp_path, "pinned", **edits)
+    out = tmp_path / "o"
+    layer = ROOT / "examples" / "models" / "bert_layer.mlir"
+    assert main(["compile", str(layer), "--target", str(target), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "is pinned to chip 0, but it and the ops it depends on hold" in err
+    assert "retrying" not in err and not out.exists()
+
+
+def test_pin_globs_match_op_names_without_their_percent_sign(tmp_path: Path) -> None:
+    from chiplex.ir.graph import graph_from_func
+    from chiplex.ir.parse import load_module
+    from chiplex.targets.legality import RuleWarning, resolve_rules
+
+    func = next(op for op in load_module(str(MLP)).walk() if op.name == "func.func")
+    graph = graph_from_func(func)  # type: ignore[arg-type]
+    assert graph.op_names[1] == "%layers.0.add"
+    pins = 'pinned = [{ ops = "layers.0.add", chip = 1 }, { ops = "%act.relu", chip = 1 }]'
+    target = load_target(
+        str(user_target(tmp_path, "pins", **{"num_chips = 8": f"num_chips = 8\n[rules]\n{pins}"}))
+    )
+    rules = resolve_rules(graph, target)
+    assert rules.pinned[1] == rules.pinned[2] == 1 and (rules.pinned >= 0).sum() == 2
+    typo = 'pinned = [{ ops = "layers.0.addd", chip = 1 }]'
+    target = load_target(
+        str(user_target(tmp_path, "typo", **{"num_chips = 8": f"num_chips = 8\n[rules]\n{typo}"}))
+    )
+    with pytest.warns(
+        RuleWarning, match="pinned pattern 'layers.0.addd' matches no op or parameter"
+    ):
+        assert (resolve_rules(graph, target).pinned < 0).all()
+
+
+def test_a_rule_matching_nothing_is_one_warning_line_through_the_cli(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    typo = 'colocated = [["layers.0.matmull", "layers.1.matmul"]]'
+    target = user_target(tmp_path, "typo", **{"num_chips = 8": f"num_chips = 8\n[rules]\n{typo}"})
+    assert main(["compile", str(MLP), "--target", str(target), "-o", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    warning = (
+        "chiplex: warning: target typo: [rules] colocated pattern 'layers.0.matmull' matches no op "
+        "or parameter of mlp (op names look like 'layers.0.matmul')\n"
+    )
+    assert err == warning
+
+
 def test_a_bad_target_file_through_the_cli_exits_1_and_writes_nothing(tmp_path: Path) -> None:
     path = user_target(tmp_path, "bad", **{"bandwidth = 4.0e9": "bandwidth = nan"})
     out = tmp_path / "o"

@@ -6,6 +6,8 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
+from typing import TextIO
 
 from chiplex import __version__
 from chiplex.errors import (
@@ -16,6 +18,7 @@ from chiplex.errors import (
     EXIT_UNDECIDED,
     ChiplexError,
     ChiplexTimeout,
+    ChiplexWarning,
 )
 
 
@@ -42,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = WarningPrinter()
+            return int(args.handler(args) or 0)
     except ChiplexTimeout as err:
         print(f"chiplex: undecided: {err}", file=sys.stderr)
         return EXIT_UNDECIDED
@@ -62,6 +67,31 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except Exception as err:  # noqa: BLE001 - a bug: one clear line, the traceback on request
         return report_internal_error("chiplex", err)
+
+
+class WarningPrinter:
+    """A `warnings.showwarning`: chiplex's own warnings as `PROG: warning: ...` lines, each once
+    per command (a rule's warning recurs for every attempt of a compile), any other in Python's form."""
+
+    def __init__(self, prog: str = "chiplex") -> None:
+        self.prog = prog
+        self.shown: set[str] = set()
+
+    def __call__(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        stream = file or sys.stderr
+        if not issubclass(category, ChiplexWarning):
+            stream.write(warnings.formatwarning(message, category, filename, lineno, line))
+        elif str(message) not in self.shown:
+            self.shown.add(str(message))
+            print(f"{self.prog}: warning: {message}", file=stream)
 
 
 def os_error_message(err: OSError) -> str:

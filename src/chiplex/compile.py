@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import textwrap
 import traceback
@@ -144,6 +145,16 @@ def _pipeline_targets(spec: str) -> list[str]:
     ]
 
 
+# Proofs that weights alone do not fit, which no split of the ops changes: "total weights 145.53 MiB > 8
+# chips x 13.00 MiB SRAM" (not "... plus the largest working set"), and a pinned op whose ancestors'
+# (or descendants') weights overflow the chips before (after) its pin (`solver._pin_checks`).
+_TOTAL_WEIGHTS = re.compile(r"total weights [\d.]+ \w?i?B > ")
+_WEIGHTS_PROOF = re.compile(
+    _TOTAL_WEIGHTS.pattern
+    + r"|is pinned to chip \d+, but it and the ops (?:it depends on|that depend on it) hold "
+)
+
+
 def _run_default(
     module: ModuleOp,
     spec: str,
@@ -171,16 +182,14 @@ def _run_default(
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return run
     except (InfeasibleError, SolverTimeoutError) as unsplit:
-        # "total weights 145.53 MiB > 8 chips x 13.00 MiB SRAM" (not "... plus the largest working set")
-        weights_alone = isinstance(unsplit, InfeasibleError) and any(
-            re.match(r"total weights [\d.]+ \w?i?B > ", m) for m in unsplit.messages
-        )
-        if weights_alone:  # no split makes the weights smaller: say what would fit
-            try:
-                hint = [_what_would_fit(original, target)]
-            except ChiplexError:  # shard-params cannot split a parameter: its own error is apt
-                hint = []
-            raise InfeasibleError([*unsplit.messages, *hint]) from None
+        messages = unsplit.messages if isinstance(unsplit, InfeasibleError) else []
+        if any(_WEIGHTS_PROOF.search(m) for m in messages):  # no split makes the weights smaller
+            hint = []
+            if any(_TOTAL_WEIGHTS.match(m) for m in messages):  # say what would fit
+                # shard-params cannot split a parameter: its own error is apt
+                with contextlib.suppress(ChiplexError):
+                    hint = [_what_would_fit(original, target)]
+            raise InfeasibleError([*messages, *hint]) from None
         if not row_blocks(single_function(original)):
             raise
         # Slices small enough that a block's working set takes at most 1/8 of a chip's memory

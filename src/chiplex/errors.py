@@ -26,6 +26,11 @@ class ChiplexError(Exception):
     """A user-facing error; the CLI prints its message and exits with code 1."""
 
 
+class ChiplexWarning(UserWarning):
+    """Something the user should know that does not stop the command; the CLI prints
+    `chiplex: warning: MESSAGE` (not Python's file:line form)."""
+
+
 class ChiplexTimeout(BaseException):
     """A time limit ran out before an answer; the CLI exits with code 3 (EXIT_UNDECIDED).
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable
 
 from xdsl.universe import Universe
@@ -168,11 +169,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from chiplex.cli import os_error_message, report_internal_error
+    from chiplex.cli import WarningPrinter, os_error_message, report_internal_error
 
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = WarningPrinter("chiplex-opt")
+            return run(args)
     except ChiplexError as err:
         print(f"chiplex-opt: error: {err}", file=sys.stderr)
         return EXIT_ERROR

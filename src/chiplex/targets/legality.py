@@ -23,10 +23,12 @@ comes from `memory_data`, one place):
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from chiplex.errors import ChiplexWarning
 from chiplex.ir.graph import Graph
 from chiplex.targets.target import Target
 
@@ -72,21 +74,38 @@ class PlacementRules:
     """Receive buffers per value arriving from another chip (the target's `[chip] buffers_per_edge`)."""
 
 
+class RuleWarning(ChiplexWarning):
+    """A target rule's op-name glob matches nothing in the graph being placed."""
+
+
 def resolve_rules(graph: Graph, target: Target) -> PlacementRules:
-    """Match the target's op-name globs against node names and the params each node reads."""
+    """Match the target's op-name globs against node names (with or without the SSA name's `%`)
+    and the params each node reads. A glob that matches nothing is a RuleWarning: one target file
+    serves many models, so it is not an error, but a typo would otherwise go unnoticed."""
 
     def matches(pattern: str, node: int) -> bool:
-        names = (graph.op_names[node], *graph.param_names[node])
+        op_name = graph.op_names[node]
+        names = (op_name, op_name.removeprefix("%"), *graph.param_names[node])
         return any(fnmatch.fnmatchcase(name, pattern) for name in names)
+
+    def nodes_of(pattern: str, table: str) -> list[int]:
+        found = [node for node in range(graph.num_nodes) if matches(pattern, node)]
+        if not found and graph.num_nodes:
+            warnings.warn(
+                f"target {target.name}: [rules] {table} pattern {pattern!r} matches no op or "
+                f"parameter of {graph.name} (op names look like "
+                f"{graph.op_names[0].removeprefix('%')!r})",
+                RuleWarning,
+                stacklevel=3,
+            )
+        return found
 
     pinned = np.full(graph.num_nodes, -1, dtype=np.int64)
     for pattern, chip in target.rules.pinned:
-        for node in range(graph.num_nodes):
-            if matches(pattern, node):
-                pinned[node] = chip
+        pinned[nodes_of(pattern, "pinned")] = chip
     groups = []
     for group in target.rules.colocated:
-        members = sorted({n for p in group for n in range(graph.num_nodes) if matches(p, n)})
+        members = sorted({n for p in group for n in nodes_of(p, "colocated")})
         if len(members) > 1:
             groups.append(np.array(members, dtype=np.int64))
     return PlacementRules(

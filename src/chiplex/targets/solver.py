@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chiplex.errors import ChiplexError
+from chiplex.errors import ChiplexError, ChiplexWarning
 from chiplex.ir.graph import Graph
 from chiplex.targets import flatzinc, heuristics, order_mip
 from chiplex.targets.legality import (
@@ -97,7 +97,7 @@ class SolverTimeoutError(ChiplexError):
     solver did not prove that none exists."""
 
 
-class SolverWarning(UserWarning):
+class SolverWarning(ChiplexWarning):
     """A solver call hit its time limit and the answer falls back to a heuristic or an unproved one."""
 
 
