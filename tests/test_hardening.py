@@ -242,7 +242,7 @@ def test_sizes_in_a_target_file_may_carry_a_unit(tmp_path: Path) -> None:
 def test_a_pin_whose_ancestors_outweigh_its_chips_is_reported_without_retrying_splits(
     tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    # bert_layer's 6.75 MiB of weights all precede its last layer norm; pinned to chip 0 of 4 MiB they
+    # bert_layer's 6.76 MiB of weights all precede its last layer norm; pinned to chip 0 of 4 MiB they
     # cannot fit, and no split of rows or matrices makes them lighter, so compile says so at once.
     edits = {
         "sram_bytes = 13631488": 'sram_bytes = "4 MiB"',

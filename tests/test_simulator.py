@@ -538,9 +538,8 @@ def test_simulate_command_asks_for_the_file_of_a_user_target(
     schedule_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = json.loads(schedule_file.read_text())
-    data["target"] = (
-        "my-mcm"  # compiled with --target my_mcm.toml: the schedule keeps the name only
-    )
+    # As if compiled with --target my_mcm.toml: the schedule keeps the target's name only.
+    data["target"] = "my-mcm"
     mine = tmp_path / "schedule.json"
     mine.write_text(json.dumps(data))
     assert main(["simulate", str(mine), "--microbatches", "2"]) == 1

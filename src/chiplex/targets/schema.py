@@ -126,9 +126,8 @@ def parse_size(value: Any) -> int | None:
     unit = _SIZE_UNITS.get(match[2])  # case matters: "Mb" would be megabits
     if unit is None:
         return None
-    number = (
-        Decimal(match[1]) * unit
-    )  # exact: "1.1 MB" is 1,100,000 bytes, not 1,100,000.0000000002
+    # Exact: "1.1 MB" is 1,100,000 bytes, not float's 1,100,000.0000000002.
+    number = Decimal(match[1]) * unit
     return int(number) if number == number.to_integral_value() else None
 
 
