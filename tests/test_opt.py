@@ -43,7 +43,13 @@ def test_bad_ir_is_located_and_never_truncates_the_output(tmp_path: Path) -> Non
 
 def test_unknown_pass_missing_file_and_existing_output(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main([str(MLP), "-p", "frobnicate"]) == 1
-    assert "Unrecognized passes: ['frobnicate']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Unrecognized passes: ['frobnicate']" in err and "did you mean" not in err
+    assert main([str(MLP), "-p", "anotate-costs{target=tpu-ring8},canonicalise"]) == 1
+    assert (
+        "(did you mean 'annotate-costs' for 'anotate-costs', 'canonicalize' for 'canonicalise'?)"
+        in capsys.readouterr().err
+    )
     assert main([str(tmp_path / "nope.mlir")]) == 1
     assert "nope.mlir: error: no such file" in capsys.readouterr().err
     out = tmp_path / "out.mlir"

@@ -148,6 +148,7 @@ def test_greedy_strategy_and_custom_pipeline() -> None:
             "unknown placement strategy 'magic'",
         ),
         ("no-such-pass", "Unrecognized passes"),
+        ("annotate-costs{target=tpu-ring8},plce", r"did you mean 'place' for 'plce'\?"),
         ("place", "no target"),
         ("annotate-costs{target=tpu-ring8},insert-transfers", "no mcm.chip"),
     ],

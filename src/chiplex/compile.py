@@ -22,7 +22,7 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module, single_function
 from chiplex.ir.mcm import get_chip
 from chiplex.ir.parse import load_module, make_context
-from chiplex.passes import PASSES, default_pipeline, pipeline_value
+from chiplex.passes import PASSES, default_pipeline, pipeline_value, unknown_pass_hint
 from chiplex.passes.common import TARGET_ATTR
 from chiplex.targets.emit import emit_schedule
 from chiplex.targets.legality import check_placement
@@ -65,7 +65,7 @@ def parse_pipeline(spec: str) -> PassPipeline:
     try:
         return PassPipeline.parse_spec(PASSES, spec)
     except (ArgSpecParseError, ParseError, ValueError, TypeError, KeyError) as err:
-        hint = ""
+        hint = unknown_pass_hint(str(err), PASSES)
         if "Unknown token" in str(err):
             hint = (
                 ' (quote option values that are file paths: annotate-costs{target="my_mcm.toml"})'

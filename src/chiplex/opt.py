@@ -20,7 +20,7 @@ from collections.abc import Callable
 from xdsl.universe import Universe
 
 from chiplex.errors import EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERRUPTED, ChiplexError
-from chiplex.passes import PASSES
+from chiplex.passes import PASSES, unknown_pass_hint
 
 
 def _nn():  # type: ignore[no-untyped-def]
@@ -135,8 +135,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         pipeline = PassPipeline.parse_spec(available, args.passes) if args.passes else None
     except (ArgSpecParseError, ParseError, ValueError, TypeError, KeyError) as err:
+        hint = unknown_pass_hint(str(err), available)
         raise ChiplexError(
-            f"bad pipeline {args.passes!r}: {err}. chiplex passes: {', '.join(PASSES)} "
+            f"bad pipeline {args.passes!r}: {err}{hint}. chiplex passes: {', '.join(PASSES)} "
             "(--list-passes shows their options)"
         ) from None
     if args.input == "-":

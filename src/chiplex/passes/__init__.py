@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import difflib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 
 from xdsl.passes import ModulePass
 
@@ -80,6 +83,20 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "insert-transfers": _insert_transfers,
     "split-chiplets": _split_chiplets,
 }
+
+
+def unknown_pass_hint(error: str, names: Iterable[str]) -> str:
+    """ " (did you mean 'annotate-costs'?)" for xDSL's "Unrecognized passes: ['anotate-costs']", or ""."""
+    found = re.search(r"Unrecognized passes: (\[.*\])", error)
+    if found is None:
+        return ""
+    known = list(names)
+    guesses = [
+        f"'{close[0]}' for '{name}'"
+        for name in ast.literal_eval(found[1])
+        if (close := difflib.get_close_matches(str(name), known, n=1, cutoff=0.75))
+    ]
+    return f" (did you mean {', '.join(guesses)}?)" if guesses else ""
 
 
 def pipeline_value(value: str) -> str:
