@@ -438,3 +438,29 @@ def test_a_failing_torch_export_prints_no_logged_traceback(tmp_path: Path) -> No
     )
     assert proc.returncode == 1 and "torch.export could not capture Linear" in proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_branch_on_a_tensor_value_is_one_located_line_not_torchs_partial_graph(
+    tmp_path: Path,
+) -> None:
+    # torch.export prints its partial graph to stderr and logs guesses at the user's code before
+    # raising; the user sees one line naming the branch and what to do instead.
+    factory = tmp_path / "branchy.py"
+    factory.write_text(
+        "import torch\n\n"
+        "class Branchy(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        if x.sum() > 0:\n"
+        "            return x * 2\n"
+        "        return x\n\n"
+        "def make():\n"
+        "    return Branchy()\n"
+    )
+    out = tmp_path / "m.mlir"
+    proc = run_cli("import-torch", f"{factory}:make", "--input-shape", "2x3", "-o", str(out))
+    assert proc.returncode == 1 and not out.exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("chiplex: error: torch.export could not capture Branchy: ")
+    assert f"tracing stopped at {factory}:5 in forward: if x.sum() > 0:" in lines[0]
+    assert "torch.where" in lines[0]

@@ -43,16 +43,23 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def quiet_torch_export() -> Iterator[None]:
     """Keep torch's logged tracebacks off the user's terminal: torch.export logs a full traceback
-    (logger `torch._subclasses.fake_tensor`) before raising the error chiplex reports, located."""
+    (logger `torch._subclasses.fake_tensor`) or its guesses at the user's code for a data-dependent
+    branch (`torch.fx.experimental.symbolic_shapes`) before raising the error chiplex reports,
+    located."""
     import logging
 
-    logger = logging.getLogger("torch._subclasses.fake_tensor")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    loggers = [
+        logging.getLogger(name)
+        for name in ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shapes")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def load_input(args: argparse.Namespace) -> tuple[ModuleOp, str]:

@@ -10,6 +10,10 @@ dialect, so such a graph is first run through `run_decompositions({})`, which fu
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -70,12 +74,12 @@ def export_program(module: torch.nn.Module, inputs: tuple[Any, ...]) -> Captured
         with torch.no_grad():
             module.eval()
             try:
-                captured = Captured(torch.export.export(module, inputs))
+                captured = Captured(_export(module, inputs))
             except Exception as first:  # noqa: BLE001 - export raises many types
                 dropped: list[str] = []
                 wrapper = TensorOutputs(module, lambda note: dropped.append(note))
                 try:
-                    program = torch.export.export(wrapper, inputs)
+                    program = _export(wrapper, inputs)
                 except Exception:  # noqa: BLE001 - report the error of the module as given
                     raise first from None
                 captured = Captured(program, f"{WRAPPED}.", list(dict.fromkeys(dropped)))
@@ -84,12 +88,48 @@ def export_program(module: torch.nn.Module, inputs: tuple[Any, ...]) -> Captured
         detail = first_line[0] if first_line else type(e).__name__
         raise ChiplexError(
             f"torch.export could not capture {what}: {type(e).__name__}: {detail}"
+            + _where_tracing_stopped(e)
         ) from None
     finally:
         module.train(was_training)
     if has_mutations(captured.program):
         captured.program = decompose(captured.program, {})
     return captured
+
+
+def _export(module: torch.nn.Module, inputs: tuple[Any, ...]) -> torch.export.ExportedProgram:
+    """`torch.export.export`, except that when it fails, the partial graph it prints to stderr
+    is kept off the terminal (`_where_tracing_stopped` reads the line that matters from the error);
+    anything else written to stderr meanwhile is passed on."""
+    with contextlib.redirect_stderr(io.StringIO()) as printed:
+        try:
+            return torch.export.export(module, inputs)
+        except Exception as error:
+            graph = getattr(error, "partial_fx_graph", None)
+            if graph is not None:
+                printed.seek(0)
+                printed.write(printed.getvalue().replace(str(graph), ""))
+                printed.truncate()
+            raise
+        finally:
+            sys.stderr.write(printed.getvalue())
+
+
+def _where_tracing_stopped(error: BaseException) -> str:
+    """ "; tracing stopped at FILE:LINE in forward: CODE" from the partial graph torch attaches to a
+    data-dependent error, with what to do about it; "" when there is none."""
+    graph = str(getattr(error, "partial_fx_graph", "") or "")
+    lines = re.findall(r"# File: (.+?), code: (.*)", graph)
+    if not lines:
+        return ""
+    where, code = lines[-1]
+    hint = ""
+    if "DataDependent" in type(error).__name__:
+        hint = (
+            " (a Python branch on a tensor's value: export captures one graph for every input, so "
+            "compute both sides and select with torch.where, or use torch.cond)"
+        )
+    return f"; tracing stopped at {where}: {code.strip()}{hint}"
 
 
 def has_mutations(program: torch.export.ExportedProgram) -> bool:
