@@ -602,6 +602,18 @@ def test_cli_rejects_bad_options_before_importing(capsys: Any, tmp_path: Path) -
     assert "--dtype needs --input-shape" in capsys.readouterr().err
 
 
+def test_what_a_module_prints_to_stderr_while_exported_still_reaches_stderr(capsys: Any) -> None:
+    from chiplex.ir.torch_import.capture import export_program
+
+    class Loud(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            print("hello from forward", file=sys.stderr)
+            return x * 2
+
+    export_program(Loud(), (torch.randn(2, 3),))
+    assert "hello from forward" in capsys.readouterr().err
+
+
 def test_compile_of_a_python_file_asks_for_its_factory(tmp_path: Path, capsys: Any) -> None:
     path = tmp_path / "mine.py"
     path.write_text("import torch\n\ndef tiny():\n    return torch.nn.Linear(4, 2)\n")

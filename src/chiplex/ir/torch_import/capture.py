@@ -101,18 +101,17 @@ def _export(module: torch.nn.Module, inputs: tuple[Any, ...]) -> torch.export.Ex
     """`torch.export.export`, except that when it fails, the partial graph it prints to stderr
     is kept off the terminal (`_where_tracing_stopped` reads the line that matters from the error);
     anything else written to stderr meanwhile is passed on."""
-    with contextlib.redirect_stderr(io.StringIO()) as printed:
-        try:
+    stray = io.StringIO()
+    dump = ""
+    try:
+        with contextlib.redirect_stderr(stray):
             return torch.export.export(module, inputs)
-        except Exception as error:
-            graph = getattr(error, "partial_fx_graph", None)
-            if graph is not None:
-                printed.seek(0)
-                printed.write(printed.getvalue().replace(str(graph), ""))
-                printed.truncate()
-            raise
-        finally:
-            sys.stderr.write(printed.getvalue())
+    except Exception as error:
+        dump = str(getattr(error, "partial_fx_graph", None) or "")
+        raise
+    finally:
+        text = stray.getvalue()
+        sys.stderr.write(text.replace(dump + "\n", "") if dump else text)
 
 
 def _where_tracing_stopped(error: BaseException) -> str:
