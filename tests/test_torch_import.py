@@ -567,6 +567,28 @@ def test_load_model_spec_uses_example_inputs_or_given_shapes(tmp_path: Path) -> 
     assert "tensor<3x4xbf16>" in module_text(load_model_spec(f"{path}:tiny", ["3x4"], None, "i8"))
 
 
+def test_the_number_of_input_shapes_is_checked_against_forward(tmp_path: Path) -> None:
+    path = tmp_path / "two.py"
+    path.write_text(
+        "import torch\n\n"
+        "class Two(torch.nn.Module):\n"
+        "    def forward(self, ids, mask, scale=None):\n"
+        "        return ids * mask\n\n"
+        "def make():\n"
+        "    return Two()\n"
+    )
+    takes = "Two.forward takes 2 to 3 inputs (ids, mask)"
+    with pytest.raises(ChiplexError, match=re.escape(f"{takes}, but --input-shape gave 1")):
+        load_model_spec(f"{path}:make", ["2x4"], None, "i8")
+    with pytest.raises(ChiplexError, match=re.escape(f"{takes}, but --input-shape gave 4")):
+        load_model_spec(f"{path}:make", ["2x4"] * 4, None, "i8")
+    with pytest.raises(ChiplexError, match=re.escape(f"per input ({takes}), like")):
+        load_model_spec(f"{path}:make", None, None, "i8")
+    assert "tensor<2x4xbf16>, tensor<2x4xbf16>" in module_text(
+        load_model_spec(f"{path}:make", ["2x4", "2x4"], None, "i8")
+    )
+
+
 def test_cli_writes_the_ir_and_refuses_to_overwrite(tmp_path: Path, capsys: Any) -> None:
     out = tmp_path / "m.mlir"
     spec = "chiplex.models:mlp(16, 32, 2, 4, batch=2)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -189,17 +190,54 @@ def spec_inputs(
     dtypes: Sequence[str] | None,
 ) -> tuple[torch.Tensor, ...]:
     """The inputs to import `module` with: from `--input-shape`/`--dtype`, else its `example_inputs()`."""
+    what = type(module).__name__
+    required, accepted = _forward_arity(module)
+    if accepted == len(required):
+        count = _count(len(required), "input")
+    elif accepted is None:
+        count = f"at least {_count(len(required), 'input')}"
+    else:
+        count = f"{len(required)} to {accepted} inputs"
+    takes = f"{what}.forward takes {count}" + (f" ({', '.join(required)})" if required else "")
     if input_shapes:
-        return parse_input_spec(input_shapes, dtypes)
+        inputs = parse_input_spec(input_shapes, dtypes)
+        if len(inputs) < len(required) or (accepted is not None and len(inputs) > accepted):
+            raise ChiplexError(
+                f"{spec}: {takes}, but --input-shape gave {len(inputs)}: give one --input-shape "
+                "(and --dtype) per input, in order"
+            )
+        return inputs
     if dtypes:
         raise ChiplexError("--dtype needs --input-shape (one dtype per input shape)")
     make = getattr(module, "example_inputs", None)
     if not callable(make):
         raise ChiplexError(
-            f"{spec}: {type(module).__name__} has no example_inputs(); give the input shapes "
-            f"(--input-shape 1x128 --dtype int64)"
+            f"{spec}: {what} has no example_inputs(); give the input shapes, one --input-shape "
+            f"(and --dtype) per input{f' ({takes})' if required else ''}, like --input-shape "
+            "1x128 --dtype int64"
         )
     return tuple(make())
+
+
+def _forward_arity(module: torch.nn.Module) -> tuple[list[str], int | None]:
+    """The names of `module.forward`'s required positional inputs, and how many positional inputs
+    it accepts (None: any number, `*args`)."""
+    try:
+        parameters = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C-implemented forward: nothing to check
+        return [], None
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [p.name for p in positional if p.default is inspect.Parameter.empty]
+    varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
+    return required, None if varargs else len(positional)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def load_model_spec(
