@@ -153,8 +153,9 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
             # PPO's own time is the loop's wall time while no batch was being judged: the learner's
             # work that the executor waited for (an update overlapped with a batch is not in it).
             own = max(loop - judged, 0.0)
+            updates = f"{len(history)} PPO update{'' if len(history) == 1 else 's'}"
             run.notes.append(
-                f"learned: {len(history)} PPO update{'' if len(history) == 1 else 's'}; last mean reward {last.mean_reward:.3f}, "
+                f"learned: {updates}; last mean reward {last.mean_reward:.3f}, "
                 f"std {last.std:.3f}; PPO's own time {own:.1f} s against {judged:.1f} s of "
                 f"evaluations ({100 * own / max(loop, 1e-9):.0f}%), setup "
                 f"{loop_started - started:.1f} s (torch's first use, features, dp and greedy anchors)"

@@ -115,8 +115,8 @@ def _export(module: torch.nn.Module, inputs: tuple[Any, ...]) -> torch.export.Ex
 
 
 def _where_tracing_stopped(error: BaseException) -> str:
-    """ "; tracing stopped at FILE:LINE in forward: CODE" from the partial graph torch attaches to a
-    data-dependent error, with what to do about it; "" when there is none."""
+    """Where tracing stopped (`; tracing stopped at FILE:LINE in forward: CODE`), read from the
+    partial graph torch attaches to a data-dependent error, with what to do about it; "" if none."""
     graph = str(getattr(error, "partial_fx_graph", "") or "")
     lines = re.findall(r"# File: (.+?), code: (.*)", graph)
     if not lines:
