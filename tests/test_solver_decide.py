@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from chiplex.cli import main
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, make_graph
-from chiplex.targets import flatzinc, heuristics, solver
+from chiplex.targets import flatzinc, heuristics, legality, solver
 from chiplex.targets.legality import is_legal, resolve_rules
 from chiplex.targets.solver_choice import SOLVERS, backend_for, solver_for, with_solver
 from chiplex.targets.target import (
@@ -289,11 +289,11 @@ def test_cp_sat_and_highs_solve_a_small_flatzinc_model(tmp_path: Path) -> None:
 
 
 def test_weight_totals_that_round_alike_are_told_apart() -> None:
-    assert solver._sizes_apart(7_086_000, 7_086_100) == (
+    assert legality.bytes_apart(7_086_000, 7_086_100) == (
         "6.76 MiB (7,086,000 B)",
         "6.76 MiB (7,086,100 B)",
     )
-    assert solver._sizes_apart(3032 * 2, 9096) == ("5.92 KiB", "8.88 KiB")
+    assert legality.bytes_apart(3032 * 2, 9096) == ("5.92 KiB", "8.88 KiB")
 
 
 def test_unknown_flatzinc_constraints_are_refused() -> None:

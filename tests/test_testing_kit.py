@@ -3,16 +3,19 @@ README's few-line property test works as advertised."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chiplex.testing as kit
-from chiplex.ir.graph import Graph
+from chiplex.ir.graph import Graph, make_graph
 from chiplex.targets import legality
 from chiplex.targets.solver import repair
-from chiplex.targets.target import Target
+from chiplex.targets.target import Target, TargetRules
 from chiplex.testing import (
     graph_and_target,
     is_legal,
@@ -215,3 +218,24 @@ def test_violation_report_prints_every_violation_in_full() -> None:
         kit.assert_legal(graph, target, crammed)
     assert str(info.value) == report
     assert kit.violation_report(graph, target, rule_blind_placer(graph, target)).startswith("legal")
+
+
+def test_a_small_memory_overflow_reads_in_kib_and_the_rules_in_words() -> None:
+    # Two ops on two chips of 37 KiB: the second needs 38 KiB. In MiB both read "0.04 MiB".
+    graph = make_graph(
+        kinds=["nn.add", "nn.matmul"],
+        edges=[(0, 1)],
+        flops=[512.0, 262144.0],
+        output_bytes=[1024, 4096],
+        weight_bytes=[0, 32 * 1024],
+    )
+    target = kit.target_for(graph, 2)
+    target = dataclasses.replace(
+        target,
+        chip=dataclasses.replace(target.chip, sram_bytes=37 * 1024, dram_bytes=0),
+        rules=TargetRules(max_hop_span=1, pinned=(("op1", 1),), colocated=()),
+    )
+    report = kit.violation_report(graph, target, np.array([0, 1]))
+    assert report.startswith("1 violation of ")
+    assert "rules: max_hop_span 1, pinned 'op1' to chip 1):" in report
+    assert re.search(r"\[memory\] chip 1 needs [\d.]+ KiB .* > capacity 37\.00 KiB", report), report

@@ -537,9 +537,17 @@ def violation_report(graph: Graph, target: Target, placement: np.ndarray) -> str
     violations = check_placement(graph, target, placement)
     if not violations:
         return f"legal: {graph.num_nodes} ops on {target.name}"
+    rules = target.rules
+    described = [
+        *([f"max_hop_span {rules.max_hop_span}"] if rules.max_hop_span is not None else []),
+        *(f"pinned {pattern!r} to chip {chip}" for pattern, chip in rules.pinned),
+        *(f"colocated {list(group)}" for group in rules.colocated),
+    ]
+    count = f"{len(violations)} violation{'' if len(violations) == 1 else 's'}"
     head = (
-        f"{len(violations)} violations of {graph.name} ({graph.num_nodes} ops) on {target.name} "
-        f"({target.num_chips} chips, {target.chip.capacity_bytes:,} bytes each, rules {target.rules}):"
+        f"{count} of {graph.name} ({graph.num_nodes} ops) on {target.name} "
+        f"({target.num_chips} chips, {target.chip.capacity_bytes:,} bytes each; "
+        f"{'rules: ' + ', '.join(described) if described else 'no target rules'}):"
     )
     body = "\n".join(f"  {violation}" for violation in violations)
     return f"{head}\n{body}\n  placement: {np.asarray(placement).tolist()}"

@@ -43,8 +43,23 @@ RULES = (
 )
 
 
-def mib(nbytes: float) -> str:
-    return f"{nbytes / 2**20:.2f} MiB"
+def format_bytes(nbytes: float) -> str:
+    """Bytes for messages: MiB from 1 MiB up, KiB from 1 KiB up, else bytes."""
+    nbytes = float(nbytes)
+    if nbytes >= 2**20:
+        return f"{nbytes / 2**20:.2f} MiB"
+    if nbytes >= 2**10:
+        return f"{nbytes / 2**10:.2f} KiB"
+    return f"{int(nbytes)} B"
+
+
+def bytes_apart(smaller: float, larger: float) -> tuple[str, str]:
+    """`format_bytes` of both, with exact byte counts when the rounded sizes would read the same
+    (a chip that needs "0.04 MiB" against a capacity of "0.04 MiB" says by how much)."""
+    a, b = format_bytes(smaller), format_bytes(larger)
+    if a == b and smaller != larger:
+        return f"{a} ({int(smaller):,} B)", f"{b} ({int(larger):,} B)"
+    return a, b
 
 
 @dataclass(frozen=True)
@@ -273,12 +288,14 @@ def check_placement(
     for c in np.flatnonzero(memory.total > rules.capacity_bytes)[:limit_per_rule]:
         c = int(c)
         ws_op = int(memory.working_set_op[c])
+        capacity, needs = bytes_apart(rules.capacity_bytes, memory.total[c])
         out.append(
             Violation(
                 "memory",
-                f"chip {c} needs {mib(memory.total[c])} (weights {mib(memory.weights[c])} + receive "
-                f"buffers {mib(memory.receive[c])} ({rules.buffers_per_edge} per edge) + working set {mib(memory.working_set[c])} of "
-                f"{names[ws_op]}) > capacity {mib(rules.capacity_bytes)}",
+                f"chip {c} needs {needs} (weights {format_bytes(memory.weights[c])} + receive "
+                f"buffers {format_bytes(memory.receive[c])} ({rules.buffers_per_edge} per edge) + "
+                f"working set {format_bytes(memory.working_set[c])} of {names[ws_op]}) > capacity "
+                f"{capacity}",
                 (ws_op,),
                 (c,),
                 {

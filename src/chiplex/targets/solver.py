@@ -57,7 +57,9 @@ from chiplex.targets import flatzinc, heuristics, order_mip
 from chiplex.targets.legality import (
     RULES,
     PlacementRules,
+    bytes_apart,
     check_placement,
+    format_bytes,
     resolve_rules,
 )
 from chiplex.targets.period_model import period_model
@@ -913,9 +915,9 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
     if bound.witness is not None and bound.proved:
         why = f" ({_describe_chip(problem, bound.witness, cap)})"
     if total > k * held:
-        at_most, of_total = _sizes_apart(k * held, total)
+        at_most, of_total = bytes_apart(k * held, total)
         out.append(
-            f"no chip of {_size(cap)} {memory_word} can hold more than {_size(held)} of weights{why}, "
+            f"no chip of {format_bytes(cap)} {memory_word} can hold more than {format_bytes(held)} of weights{why}, "
             f"so {k} chips hold at most {at_most} of the {of_total} of weights"
         )
         return out
@@ -925,10 +927,10 @@ def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[
         desc = _closure(problem, reverse=True)[op]
         before, after = heuristics.weights_of(problem, anc), heuristics.weights_of(problem, desc)
         out.append(
-            f"op `{problem.graph.op_names[op]}` and the ops it depends on hold {_size(before)} of "
+            f"op `{problem.graph.op_names[op]}` and the ops it depends on hold {format_bytes(before)} of "
             f"weights, so it sits on chip {int(lower[op])} or later, and it and the ops that depend on "
-            f"it hold {_size(after)}, so it sits on chip {int(upper[op])} or earlier; no chip of "
-            f"{_size(cap)} {memory_word} holds more than {_size(held)} of weights{why}"
+            f"it hold {format_bytes(after)}, so it sits on chip {int(upper[op])} or earlier; no chip of "
+            f"{format_bytes(cap)} {memory_word} holds more than {format_bytes(held)} of weights{why}"
         )
     return out
 
@@ -945,14 +947,14 @@ def _describe_chip(problem: heuristics.Problem, ops: np.ndarray, cap: int) -> st
     working = int(problem.working_set[biggest]) if biggest >= 0 else 0
     heavy = members[np.argsort(-problem.weight[members], kind="stable")][:1].tolist()
     extra = (
-        f"; one more {_size(problem.weight[heavy[0]])} op like `{problem.graph.op_names[heavy[0]]}` "
+        f"; one more {format_bytes(problem.weight[heavy[0]])} op like `{problem.graph.op_names[heavy[0]]}` "
         "does not fit"
         if heavy and weights + received + working + int(problem.weight[heavy[0]]) > cap
         else ""
     )
     return (
-        f"the heaviest fitting set, {len(members)} consecutive ops, holds {_size(weights)} of weights "
-        f"+ {_size(received)} of receive buffers + the {_size(working)} working set of "
+        f"the heaviest fitting set, {len(members)} consecutive ops, holds {format_bytes(weights)} of weights "
+        f"+ {format_bytes(received)} of receive buffers + the {format_bytes(working)} working set of "
         f"`{problem.graph.op_names[biggest]}`{extra}"
     )
 
@@ -1022,24 +1024,6 @@ def _satisfiable(
     return None
 
 
-def _size(nbytes: float) -> str:
-    """Bytes for messages: MiB from 1 MiB up, KiB from 1 KiB up, else bytes."""
-    nbytes = float(nbytes)
-    if nbytes >= 2**20:
-        return f"{nbytes / 2**20:.2f} MiB"
-    if nbytes >= 2**10:
-        return f"{nbytes / 2**10:.2f} KiB"
-    return f"{int(nbytes)} B"
-
-
-def _sizes_apart(smaller: int, larger: int) -> tuple[str, str]:
-    """`_size` of both, with exact byte counts when the rounded sizes would read the same."""
-    a, b = _size(smaller), _size(larger)
-    if a == b and smaller != larger:
-        return f"{a} ({smaller:,} B)", f"{b} ({larger:,} B)"
-    return a, b
-
-
 def _memory_word(target: Target) -> str:
     return "SRAM" if not target.chip.dram_bytes else "memory (SRAM + DRAM)"
 
@@ -1048,7 +1032,7 @@ def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_wor
     rules = problem.rules
     k, cap = problem.k, problem.capacity
     details = {
-        "memory": f"memory ({k} chips of {_size(cap)} {memory_word})",
+        "memory": f"memory ({k} chips of {format_bytes(cap)} {memory_word})",
         "hop-span": f"hop-span (max_hop_span {rules.max_hop_span})",
         "pinned": f"pinned ({int((rules.pinned >= 0).sum())} pinned ops)",
         "colocated": f"colocated ({len(rules.colocated)} groups)",
@@ -1058,19 +1042,19 @@ def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_wor
     if needed == ["memory"]:
         bound = _CHIP_WEIGHT_CACHE.get(problem)
         per_chip = (
-            f" (no chip holds more than {_size(bound.held)} of weights, {k} chips up to "
-            f"{_size(k * bound.held)})"
+            f" (no chip holds more than {format_bytes(bound.held)} of weights, {k} chips up to "
+            f"{format_bytes(k * bound.held)})"
             if bound is not None and 0 < bound.held < cap
             else ""
         )
         ops_weight = total_weight(problem)
         return (
-            f"the ops do not fit {k} chips of {_size(cap)} {memory_word}: each of the {problem.n} ops "
-            f"fits alone and the total weights ({_size(problem.graph.total_weight_bytes)}) fit"
+            f"the ops do not fit {k} chips of {format_bytes(cap)} {memory_word}: each of the {problem.n} ops "
+            f"fits alone and the total weights ({format_bytes(problem.graph.total_weight_bytes)}) fit"
             f"{per_chip}, but no split of the ops into {k} forward-only, contiguous chips leaves room on "
-            f"every chip for its weights ({_size(ops_weight)} in all), the receive buffers of its "
+            f"every chip for its weights ({format_bytes(ops_weight)} in all), the receive buffers of its "
             f"cross-chip inputs and its largest working set (up to "
-            f"{_size(problem.working_set.max(initial=0))}); proved by the solver"
+            f"{format_bytes(problem.working_set.max(initial=0))}); proved by the solver"
         )
     return (
         "no placement satisfies "
@@ -1090,7 +1074,7 @@ def _cheap_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
     graph, rules = problem.graph, problem.rules
     n, k, cap = problem.n, problem.k, problem.capacity
     names = graph.op_names
-    one_chip = f"one chip's {memory_word} ({_size(cap)})"
+    one_chip = f"one chip's {memory_word} ({format_bytes(cap)})"
     out: list[str] = []
     if k < 1:
         return ["the target has no chips"]
@@ -1109,13 +1093,13 @@ def _cheap_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
     heavy = np.flatnonzero(op_weight > cap)
     for op in heavy[np.argsort(-op_weight[heavy], kind="stable")][:5].tolist():
         out.append(
-            f"the weights of {_describe_op(problem, op)} ({_size(op_weight[op])}) exceed {one_chip}"
+            f"the weights of {_describe_op(problem, op)} ({format_bytes(op_weight[op])}) exceed {one_chip}"
         )
     wide = np.flatnonzero((op_weight <= cap) & (op_weight + problem.working_set > cap))
     for op in wide[:5].tolist():
         out.append(
-            f"op `{names[op]}` needs {_size(op_weight[op] + problem.working_set[op])} on its chip "
-            f"(weights {_size(op_weight[op])} + working set {_size(problem.working_set[op])}), "
+            f"op `{names[op]}` needs {format_bytes(op_weight[op] + problem.working_set[op])} on its chip "
+            f"(weights {format_bytes(op_weight[op])} + working set {format_bytes(problem.working_set[op])}), "
             f"more than {one_chip}"
         )
     more = len(heavy) + len(wide) - min(len(heavy), 5) - min(len(wide), 5)
@@ -1132,15 +1116,17 @@ def _cheap_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
             shown += " ..." if len(members) > 4 else ""
             out.append(
                 f"ops {shown} must share one chip (colocated, or between colocated ops) but together "
-                f"need {_size(need)}, more than {one_chip}"
+                f"need {format_bytes(need)}, more than {one_chip}"
             )
     total = graph.total_weight_bytes  # each param once: a lower bound whatever the placement
     if total > k * cap:
-        out.append(f"total weights {_size(total)} > {k} chips x {_size(cap)} {memory_word}")
+        out.append(
+            f"total weights {format_bytes(total)} > {k} chips x {format_bytes(cap)} {memory_word}"
+        )
     elif n and total + int(problem.working_set.max()) > k * cap:
         out.append(
-            f"total weights {_size(total)} plus the largest working set "
-            f"{_size(problem.working_set.max())} > {k} chips x {_size(cap)} {memory_word}"
+            f"total weights {format_bytes(total)} plus the largest working set "
+            f"{format_bytes(problem.working_set.max())} > {k} chips x {format_bytes(cap)} {memory_word}"
         )
     if out:
         return out
@@ -1192,15 +1178,15 @@ def _pin_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
         if weight_before > (chip + 1) * cap:
             out.append(
                 f"op `{names[op]}` is pinned to chip {chip}, but it and the ops it depends on hold "
-                f"{_size(weight_before)} of weights, more than chips 0..{chip} can hold "
-                f"({chip + 1} x {_size(cap)} {memory_word})"
+                f"{format_bytes(weight_before)} of weights, more than chips 0..{chip} can hold "
+                f"({chip + 1} x {format_bytes(cap)} {memory_word})"
             )
         weight_after = _weights_of_ops(problem, list(after))
         if weight_after > (k - chip) * cap:
             out.append(
                 f"op `{names[op]}` is pinned to chip {chip}, but it and the ops that depend on it "
-                f"hold {_size(weight_after)} of weights, more than chips {chip}..{k - 1} can hold "
-                f"({k - chip} x {_size(cap)} {memory_word})"
+                f"hold {format_bytes(weight_after)} of weights, more than chips {chip}..{k - 1} can hold "
+                f"({k - chip} x {format_bytes(cap)} {memory_word})"
             )
         # No chip below `chip` may stay empty: enough ops must be able to run before it.
         free = n - len(after)
