@@ -305,3 +305,16 @@ def test_shard_params_preserves_meaning(module: ModuleOp, tmp_path: Path) -> Non
     assert any(isinstance(op, nn.EmbeddingShardOp) for op in sharded.walk())
     pipeline = ",".join([shard, lowering(str(target), LOWERING[1:])])
     assert_pipeline_preserves_semantics(module, pipeline, rtol=1e-6)
+
+
+def test_a_falsifying_program_is_shown_as_its_ir() -> None:
+    # Hypothesis prints a failing example's arguments; a ModuleOp's dataclass fields run to
+    # thousands of lines, its IR text to a dozen.
+    from hypothesis.vendor.pretty import pretty
+
+    from chiplex.semantics import random_programs
+
+    module = random_programs(1, seed=3)[0]
+    shown = pretty(module)
+    assert shown == str(module) and shown.startswith("builtin.module {")
+    assert "_operand_uses" not in shown

@@ -24,6 +24,7 @@ from typing import cast
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.vendor.pretty import RepresentationPrinter, for_type_by_name
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
@@ -267,6 +268,15 @@ def random_program(pick: Pick, max_ops: int = 12, name: str = "random") -> Modul
     module = ModuleOp([function])
     module.verify()
     return module
+
+
+def _show_module(module: ModuleOp, printer: RepresentationPrinter, cycle: bool) -> None:
+    """A falsifying example's module as its IR text, not xDSL's dataclass fields (thousands of lines)."""
+    printer.text(str(module))
+
+
+# The hook hypothesis offers for types it does not own (IPython's pretty-printer protocol).
+for_type_by_name("xdsl.dialects.builtin", "ModuleOp", _show_module)
 
 
 @st.composite
