@@ -113,6 +113,16 @@ def positive_float(text: str) -> float:
 EXECUTOR_CHOICES = ("serial", "local", "ray")
 
 
+def add_full_budget_argument(p: argparse.ArgumentParser) -> None:
+    """`--full-budget`, for the commands that search (`search`, `finetune`)."""
+    p.add_argument(
+        "--full-budget",
+        action="store_true",
+        help="spend the whole budget even after a placement reaches the throughput upper bound "
+        "(by default the search stops there: no placement can be faster)",
+    )
+
+
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     """`--executor {serial,local,ray}` and `--ray-address`; read them back with `executor_from_args`."""
     p.add_argument(

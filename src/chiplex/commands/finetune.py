@@ -18,6 +18,7 @@ from pathlib import Path
 
 from chiplex.commands._args import (
     add_executor_arguments,
+    add_full_budget_argument,
     add_input_arguments,
     executor_from_args,
     load_input,
@@ -72,12 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluation processes (default: one per CPU; 1 runs in this process)",
     )
     add_executor_arguments(p)
-    p.add_argument(
-        "--full-budget",
-        action="store_true",
-        help="spend the whole budget even after a placement reaches the throughput upper bound "
-        "(by default the search stops there: no placement can be faster)",
-    )
+    add_full_budget_argument(p)
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.set_defaults(handler=run)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from chiplex.commands._args import (
     add_executor_arguments,
+    add_full_budget_argument,
     add_input_arguments,
     executor_from_args,
     load_input,
@@ -107,12 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-o", "--output", type=Path, help="write IN's IR with the best placement (mcm.chip)"
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    p.add_argument(
-        "--full-budget",
-        action="store_true",
-        help="spend the whole budget even after a placement reaches the throughput upper bound "
-        "(by default the search stops there: no placement can be faster)",
-    )
+    add_full_budget_argument(p)
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     p.set_defaults(handler=run)
 

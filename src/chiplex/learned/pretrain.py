@@ -201,7 +201,8 @@ class PretrainConfig:
     the anchor are rewarded; 'relief' (the default): the same plus RELIEF_WEIGHT x `relief` for a
     sample at least as fast as the anchor (credit for relieving tied bottlenecks, which the
     throughput does not show yet); 'balance': 'relief' plus BALANCE_WEIGHT x `balance` for every
-    legal sample (a denser signal for the direction of every boundary, bottleneck or not); 'mean': throughput / the anchor's as in a search. Zero-shot and
+    legal sample (a denser signal for the direction of every boundary, bottleneck or not); 'mean':
+    throughput / the anchor's as in a search. Zero-shot and
     fine-tuning keep the best of many samples, so what pre-training must teach is where an improving
     move lies; under the 'mean' reward most moves lose, and PPO learned to stop moving instead (the
     first shipped policy had shrunk its exploration std from 0.2 to 0.04 and its samples stayed on
