@@ -438,6 +438,50 @@ def test_a_failing_torch_export_prints_no_logged_traceback(tmp_path: Path) -> No
     )
     assert proc.returncode == 1 and "torch.export could not capture Linear" in proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+    # torch's message names neither the inputs nor a line of the user's code; torch's own
+    # frames are not the user's, so no line is named.
+    assert "; example inputs: 2x3 float32" in proc.stderr and "raised at" not in proc.stderr
+
+
+def test_an_error_inside_forward_names_the_users_line_and_the_inputs(tmp_path: Path) -> None:
+    # One --dtype applies to every input: the image got int64 too, and torch's message alone
+    # ("Input type (long int) and bias type (float) should be the same") says neither where
+    # nor with what.
+    factory = tmp_path / "towers.py"
+    factory.write_text(
+        "import torch\n\n"
+        "class Towers(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.emb = torch.nn.Embedding(10, 4)\n"
+        "        self.conv = torch.nn.Conv2d(3, 4, 3)\n\n"
+        "    def forward(self, ids, image):\n"
+        "        text = self.emb(ids).sum(1)\n"
+        "        picture = self.conv(image).mean((2, 3))\n"
+        "        return text + picture\n\n"
+        "def make():\n"
+        "    return Towers()\n"
+    )
+    proc = run_cli(
+        "import-torch",
+        f"{factory}:make",
+        "--input-shape",
+        "2x5",
+        "--input-shape",
+        "2x3x8x8",
+        "--dtype",
+        "int64",
+        "-o",
+        str(tmp_path / "m.mlir"),
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "could not capture Towers: RuntimeError: " in lines[0]
+    assert (
+        f"; raised at {factory}:11 in forward: picture = self.conv(image).mean((2, 3))" in lines[0]
+    )
+    assert lines[0].endswith("; example inputs: 2x5 int64, 2x3x8x8 int64")
 
 
 def test_a_branch_on_a_tensor_value_is_one_located_line_not_torchs_partial_graph(

@@ -14,6 +14,7 @@ from test_torch_import import check_equivalent, ops_named, run_ir
 from torch import nn as tnn
 from xdsl.dialects.builtin import ModuleOp, TensorType
 
+from chiplex.errors import ChiplexError
 from chiplex.ir import nn
 from chiplex.ir.graph import graph_from_module
 from chiplex.ir.torch_import import (
@@ -245,6 +246,17 @@ def test_a_pooling_window_larger_than_the_input_is_the_global_mean() -> None:
     model = tnn.Sequential(tnn.Conv2d(3, 8, 3), tnn.AvgPool2d(64, ceil_mode=True))
     module = check_equivalent(model, (torch.randn(1, 3, 9, 9),))
     assert len(ops_named(module, "nn.global_avg_pool2d")) == 1
+
+
+def test_adaptive_max_pooling_is_max_pooling_over_even_windows() -> None:
+    """A keyword spotter's head (`AdaptiveMaxPool1d(1)`) and a 2D pool to 2x2."""
+    model = tnn.Sequential(tnn.Conv1d(1, 4, 9, stride=4), tnn.AdaptiveMaxPool1d(1), tnn.Flatten())
+    module = check_equivalent(model, (torch.randn(2, 1, 64),))
+    assert len(ops_named(module, "nn.max_pool2d")) == 1
+    grid = tnn.Sequential(tnn.Conv2d(3, 4, 3, padding=1), tnn.AdaptiveMaxPool2d((2, 2)))
+    check_equivalent(grid, (torch.randn(1, 3, 8, 6),))
+    with pytest.raises(ChiplexError, match="adaptive pooling of 7x7 to 2x2"):
+        import_module(tnn.AdaptiveMaxPool2d(2), (torch.randn(1, 3, 7, 7),))
 
 
 class SpeechFrontEnd(tnn.Module):

@@ -448,6 +448,8 @@ class Importer:
 
     def getitem(self, container: Value, index: Any, node: torch.fx.Node) -> Value:
         item = container[index]
+        if item is None and not node.users:
+            return None  # export keeps unused results of multi-result ops (pooling's indices)
         if item is None:
             producer = cast(torch.fx.Node, node.args[0]).target
             self.report.add(f"{producer} (result #{index} is not computed by nn ops)", node)

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import sys
+import sysconfig
+import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -88,7 +92,8 @@ def export_program(module: torch.nn.Module, inputs: tuple[Any, ...]) -> Captured
         detail = first_line[0] if first_line else type(e).__name__
         raise ChiplexError(
             f"torch.export could not capture {what}: {type(e).__name__}: {detail}"
-            + _where_tracing_stopped(e)
+            + (_where_tracing_stopped(e) or _where_raised(e))
+            + f"; example inputs: {describe_inputs(inputs)}"
         ) from None
     finally:
         module.train(was_training)
@@ -129,6 +134,42 @@ def _where_tracing_stopped(error: BaseException) -> str:
             "compute both sides and select with torch.where, or use torch.cond)"
         )
     return f"; tracing stopped at {where}: {code.strip()}{hint}"
+
+
+_LIBRARY_DIRS = tuple(
+    f"{Path(path).resolve()}{os.sep}"
+    for path in (
+        Path(torch.__file__).parent,
+        Path(__file__).parents[2],  # chiplex
+        sysconfig.get_paths()["stdlib"],
+    )
+)
+
+
+def _where_raised(error: BaseException) -> str:
+    """The innermost frame of the user's code (not torch's, chiplex's or the standard library's)
+    in `error`'s traceback, as `; raised at FILE:LINE in FUNCTION: CODE`; "" if there is none.
+
+    torch's own messages ("Input type (long int) and bias type (float) should be the same") do
+    not say which line of `forward` ran the op; a model from an installed package (transformers)
+    counts as the user's code."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.startswith("<") or not frame.line:
+            continue
+        if str(Path(frame.filename).resolve()).startswith(_LIBRARY_DIRS):
+            continue
+        return f"; raised at {frame.filename}:{frame.lineno} in {frame.name}: {frame.line.strip()}"
+    return ""
+
+
+def describe_inputs(inputs: tuple[Any, ...]) -> str:
+    """The example inputs' shapes and dtypes in `--input-shape`/`--dtype` terms: `2x16 int64`."""
+    described = [
+        f"{'x'.join(map(str, leaf.shape)) or 'scalar'} {str(leaf.dtype).removeprefix('torch.')}"
+        for leaf in pytree.tree_leaves(inputs)
+        if isinstance(leaf, torch.Tensor)
+    ]
+    return ", ".join(described) or "none"
 
 
 def has_mutations(program: torch.export.ExportedProgram) -> bool:

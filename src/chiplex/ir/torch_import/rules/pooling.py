@@ -1,4 +1,4 @@
-"""Pooling (NCHW): max, average and adaptive average pooling."""
+"""Pooling (NCHW): max, average, and adaptive average and max pooling."""
 
 from __future__ import annotations
 
@@ -122,3 +122,19 @@ def _adaptive_avg_pool(imp: Importer, node: torch.fx.Node, x: Value, size: Any) 
         raise Unsupported(f"adaptive pooling of {h}x{w} to {oh}x{ow} (uneven windows)")
     k = [h // oh, w // ow]
     return imp.emit(nn.AvgPool2dOp(v, k, k, [0, 0], imp.meta_type(node)))
+
+
+@aten_rule("adaptive_max_pool2d")
+def _adaptive_max_pool(imp: Importer, node: torch.fx.Node, x: Value, size: Any) -> Value:
+    """One max-pooling window per output cell; `AdaptiveMaxPool1d` reaches here through a view
+    to NCHW. Returns (values, no indices) like `max_pool2d_with_indices`."""
+    v = imp.value(x)
+    shape = shape_of(v)
+    if len(shape) != 4:
+        raise Unsupported(f"input of rank {len(shape)} (NCHW expected)")
+    oh, ow = pair(size)
+    h, w = shape[2], shape[3]
+    if h % oh or w % ow:
+        raise Unsupported(f"adaptive pooling of {h}x{w} to {oh}x{ow} (uneven windows)")
+    k = [h // oh, w // ow]
+    return (imp.emit(nn.MaxPool2dOp(v, k, k, [0, 0], imp.meta_type(node))), None)
