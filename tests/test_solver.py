@@ -345,6 +345,34 @@ def test_check_command_lists_violations(tmp_path: Path, capsys: pytest.CaptureFi
     assert "illegal placement on tpu-ring8" in out and "[chip-range]" in out
 
 
+def test_check_command_locates_each_violation_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A user who edits placed IR by hand needs the line of the op a rule names, not only its name.
+    path = placed_mlp(tmp_path)
+    lines = path.read_text().splitlines()
+    row = next(i for i, line in enumerate(lines) if "%act.relu = " in line)
+    lines[row] = lines[row].replace("#mcm.chip<0>", "#mcm.chip<3>")
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["check", str(path), "--target", "tpu-ring8"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("illegal placement on tpu-ring8: 1 violation"), out
+    col = len(lines[row]) - len(lines[row].lstrip()) + 1
+    assert out[1] == (
+        f"  {path}:{row + 1}:{col}: [acyclic-dataflow] edge %act.relu -> %layers.1.matmul flows "
+        "backwards from chip 3 to chip 1"
+    )
+
+    # An op left unplaced is located too.
+    lines[row] = lines[row].replace(", mcm.chip = #mcm.chip<3>", "")
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["check", str(path), "--target", "tpu-ring8"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"chiplex: error: {path}:{row + 1}:{col}: 1 of 14 ops have no mcm.chip"
+    ), err
+
+
 def test_check_command_proves_that_a_placement_exists(capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         main(["check", str(ROOT / "examples" / "models" / "mlp.mlir"), "--target", "tpu-ring8"])

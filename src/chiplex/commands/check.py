@@ -18,6 +18,7 @@ from chiplex.errors import EXIT_CODES_HELP, EXIT_UNDECIDED, ChiplexError
 
 if TYPE_CHECKING:
     from chiplex.ir.graph import Graph
+    from chiplex.targets.legality import Violation
     from chiplex.targets.target import Target
 
 
@@ -73,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chiplex.ir.graph import graph_from_module
+    from chiplex.ir.locations import locate
     from chiplex.ir.mcm import get_chip
     from chiplex.ir.parse import load_module
     from chiplex.passes.common import resolve_target
@@ -91,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if args.ignore_placement or (not placed and not args.placement_from_ir):
         return _check_feasible(graph, target, args)
     if len(placed) != len(chips):
-        missing = [graph.op_names[i] for i, c in enumerate(chips) if c is None]
+        missing = [i for i, c in enumerate(chips) if c is None]
         raise ChiplexError(
-            f"{args.input}: {len(missing)} of {len(chips)} ops have no mcm.chip (first: {missing[0]}); "
+            f"{locate(graph.ops[missing[0]]) or args.input + ': '}{len(missing)} of {len(chips)} ops "
+            f"have no mcm.chip (first: {graph.op_names[missing[0]]}); "
             "place every op, or pass --ignore-placement to check feasibility only"
         )
     return _check_placed(graph, target, chips, args)
@@ -121,17 +124,26 @@ def _check_placed(
             f"the checker {checker_rules or 'none'}; please report this)"
         )
     if violations:
-        print(
-            f"{args.input}: illegal placement on {target.name}: {len(violations)} violations{agree}"
-        )
+        count = f"{len(violations)} violation{'' if len(violations) == 1 else 's'}"
+        print(f"{args.input}: illegal placement on {target.name}: {count}{agree}")
         for violation in violations:
-            print(f"  {violation}")
+            print(f"  {_where(graph, violation)}{violation}")
         return 1
     used = int(placement.max()) + 1 if len(placement) else 0
     print(
         f"{args.input}: legal: {graph.num_nodes} ops on chips 0..{used - 1} of {target.name}{agree}"
     )
     return 0
+
+
+def _where(graph: Graph, violation: Violation) -> str:
+    """`file:line:col: ` of the op a violation is about (an edge's source), so an editor can jump
+    to it; "" for a rule about a chip (memory, an empty chip) or an op without a position."""
+    from chiplex.ir.locations import locate
+
+    if not violation.ops or violation.rule == "memory" or not graph.ops:
+        return ""
+    return locate(graph.ops[violation.ops[0]])
 
 
 def _check_feasible(graph: Graph, target: Target, args: argparse.Namespace) -> int:
