@@ -78,7 +78,7 @@ def test_explicit_links_use_shortest_paths() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[chip]\n", "missing section [link]"),
+        ("[chip]\n", "bad.toml: missing sections [link], [topology]"),
         (
             MINIMAL.format(name="x", topology='kind = "hypercube"'),
             "topology.kind: expected one of ring",
@@ -90,6 +90,15 @@ def test_explicit_links_use_shortest_paths() -> None:
             "sram_bytes",
         ),
         ("not toml [", "invalid TOML"),
+        # Located like IR errors: tomllib puts the position at the end of its message.
+        ('name = "x"\n[chip\n', "bad.toml:2:6: invalid TOML: Expected ']' at the end of a table"),
+        (
+            MINIMAL.format(name="x", topology='kind = "ring"\nnum_chips = 4').replace(
+                "[link]", "[links]"
+            ),
+            "bad.toml: missing section [link]; found [links] (a typo of [link]?)",
+        ),
+        ("[chips]\n[topology]\n", "missing sections [chip], [link]; found [chips] (a typo"),
     ],
 )
 def test_bad_target_files_give_clear_errors(text: str, message: str) -> None:

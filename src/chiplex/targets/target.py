@@ -9,14 +9,16 @@ Physical positions are kept per chip for routing (dimension-order XY on meshes).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import heapq
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from chiplex.errors import ChiplexError
-from chiplex.targets.schema import parse_size, validate_target
+from chiplex.targets.schema import TARGET_SCHEMA, parse_size, validate_target
 
 TOPOLOGIES = ("ring", "chain", "mesh", "torus", "links")
 
@@ -321,12 +323,28 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ChiplexError(f"{source}: invalid TOML: {err}") from None
+        # Python 3.11's tomllib puts the position in the message only: "... (at line 8, column 19)".
+        message = str(err)
+        if at := re.search(r" \(at line (\d+), column (\d+)\)$", message):
+            message = f"{at[1]}:{at[2]}: invalid TOML: {message[: at.start()]}"
+            raise ChiplexError(f"{source}:{message}") from None
+        raise ChiplexError(f"{source}: invalid TOML: {message}") from None
     except RecursionError:
         raise ChiplexError(f"{source}: invalid TOML: nested too deeply") from None
-    for section in ("chip", "link", "topology"):
-        if not isinstance(data.get(section), dict):
-            raise ChiplexError(f"{source}: missing section [{section}]")
+    sections = ("chip", "link", "topology")
+    missing = [section for section in sections if not isinstance(data.get(section), dict)]
+    if missing:
+        found = [key for key in data if key not in TARGET_SCHEMA.keys]
+        typos = [
+            f"[{key}] (a typo of [{close[0]}]?)"
+            for key in found
+            if (close := difflib.get_close_matches(key, missing, n=1, cutoff=0.6))
+        ]
+        raise ChiplexError(
+            f"{source}: missing section{'s' if len(missing) > 1 else ''} "
+            + ", ".join(f"[{section}]" for section in missing)
+            + (f"; found {', '.join(typos)}" if typos else "")
+        )
     # Types, ranges and finiteness of every key (one table: chiplex.targets.schema.TARGET_SCHEMA).
     validate_target(data, source)
     chip_t, link_t, topo_t = data["chip"], data["link"], data["topology"]
