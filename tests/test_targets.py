@@ -106,6 +106,24 @@ def test_bad_target_files_give_clear_errors(text: str, message: str) -> None:
         target_from_toml(text, "bad.toml")
 
 
+def test_rates_take_dtype_aliases_and_refuse_unknown_dtypes() -> None:
+    # The cost model looks rates up by the IR's names: `int8` written by a user must rate i8 ops,
+    # not be ignored so that i8 falls back to the slowest rate listed.
+    ring = 'kind = "ring"\nnum_chips = 2'
+    aliased = MINIMAL.format(name="x", topology=ring).replace(
+        "{ i8 = 1e12 }", "{ int8 = 4e12, BFloat16 = 1e12 }"
+    )
+    chip = target_from_toml(aliased, "a.toml").chip
+    assert chip.matrix_ops == {"i8": 4e12, "bf16": 1e12}
+    assert chip.peak("matrix", "i8") == 4e12
+    unknown = aliased.replace("int8", "fp8")
+    with pytest.raises(ChiplexError, match=r"a\.toml: chip\.matrix_ops\.fp8: unknown element type"):
+        target_from_toml(unknown, "a.toml")
+    twice = aliased.replace("BFloat16", "i8")
+    with pytest.raises(ChiplexError, match=r"'matrix_ops' gives i8 twice \(int8 and i8\)"):
+        target_from_toml(twice, "a.toml")
+
+
 def test_unknown_target_names_the_presets() -> None:
     with pytest.raises(ChiplexError, match="tpu-ring8"):
         load_target("no-such-target")

@@ -55,6 +55,16 @@ DTYPE_NAMES: tuple[str, ...] = ("i8", "i16", "i32", "i64", "bf16", "f16", "f32",
 """The canonical names accepted for `weight_dtype` and `activation_dtype` (aliases also work)."""
 
 
+def canonical_dtype_name(name: str) -> str | None:
+    """The canonical name (`i8`) of an element type or its alias (`int8`, `INT8`); None if unknown."""
+    dtype = _DTYPE_ALIASES.get(name.lower())
+    return (
+        None
+        if dtype is None
+        else DTYPE_NAMES[[_DTYPE_ALIASES[n] for n in DTYPE_NAMES].index(dtype)]
+    )
+
+
 def parse_dtype(name: str | None) -> Attribute | None:
     """The IR element type named `name` (`i8`, `bf16`, `int8`, ...); None or "keep" keeps torch's."""
     if name is None or name.lower() in ("keep", "none"):

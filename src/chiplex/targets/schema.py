@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from chiplex.errors import ChiplexError
+from chiplex.ir.types import DTYPE_NAMES, canonical_dtype_name
 
 MAX_CHIPS = 4096
 """The most chips a target or schedule may have (larger ones are certainly a typo)."""
@@ -166,6 +167,18 @@ class Str(Spec):
 
 
 @dataclass(frozen=True)
+class DtypeName(Spec):
+    """An element type's name or alias (`i8`, `int8`, `bfloat16`), as the cost model looks it up."""
+
+    def check(self, value: Any, path: str, errors: list[str]) -> None:
+        if canonical_dtype_name(str(value)) is None:
+            errors.append(
+                f"{path}: unknown element type {_show(value)}: expected one of "
+                f"{', '.join(DTYPE_NAMES)} (or an alias such as int8, bfloat16, float32)"
+            )
+
+
+@dataclass(frozen=True)
 class Bool(Spec):
     def check(self, value: Any, path: str, errors: list[str]) -> None:
         if not isinstance(value, bool):
@@ -205,6 +218,8 @@ class Table(Spec):
 
     keys: dict[str, Spec] = field(default_factory=dict)
     values: Spec | None = None
+    names: Spec | None = None
+    """Checks every key of a free-form table (`values` checks what the key holds)."""
     nonempty: bool = False
     example: str = ""
 
@@ -222,6 +237,8 @@ class Table(Spec):
             elif spec.required:
                 errors.append(f"{prefix}{key}: missing (required)")
         for key in value:
+            if self.names is not None:
+                self.names.check(key, f"{prefix}{key}", errors)
             if self.values is not None:
                 self.values.check(value[key], f"{prefix}{key}", errors)
             elif key not in self.keys:
@@ -272,8 +289,12 @@ TARGET_SCHEMA = Table(
         "description": Str(required=False),
         "chip": Table(
             keys={
-                "matrix_ops": Table(values=_RATE, nonempty=True, example="{ i8 = 8e12 }"),
-                "vector_ops": Table(values=_RATE, nonempty=True, example="{ bf16 = 1e12 }"),
+                "matrix_ops": Table(
+                    names=DtypeName(), values=_RATE, nonempty=True, example="{ i8 = 8e12 }"
+                ),
+                "vector_ops": Table(
+                    names=DtypeName(), values=_RATE, nonempty=True, example="{ bf16 = 1e12 }"
+                ),
                 "sram_bytes": Size(above=0, max=MAX_BYTES, unit="bytes"),
                 "sram_bandwidth": Number(above=0, unit="bytes/s"),
                 "dram_bytes": Size(min=0, max=MAX_BYTES, unit="bytes", required=False),

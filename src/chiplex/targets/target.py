@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from chiplex.errors import ChiplexError
+from chiplex.ir.types import canonical_dtype_name
 from chiplex.targets.schema import TARGET_SCHEMA, parse_size, validate_target
 
 TOPOLOGIES = ("ring", "chain", "mesh", "torus", "links")
@@ -316,7 +317,20 @@ def _ops_table(table: dict, key: str, where: str) -> dict[str, float]:
         raise ChiplexError(
             f"{where}: '{key}' must be a table of ops/s per dtype, e.g. {{ i8 = 8e12 }}"
         )
-    return {dtype: _number(raw, dtype, f"{where}.{key}") for dtype in raw}
+    rates: dict[str, float] = {}
+    written: dict[str, str] = {}
+    for name in raw:
+        # The cost model looks rates up by the IR's element type names (the schema has checked
+        # that each key is one or an alias): int8 must become i8, or i8 ops would not find it.
+        dtype = canonical_dtype_name(name)
+        assert dtype is not None, f"{name} passed the schema check"
+        if dtype in rates:
+            raise ChiplexError(
+                f"{where}: '{key}' gives {dtype} twice ({written[dtype]} and {name})"
+            )
+        written[dtype] = name
+        rates[dtype] = _number(raw, name, f"{where}.{key}")
+    return rates
 
 
 def target_from_toml(text: str, source: str = "<target>") -> Target:
