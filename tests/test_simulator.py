@@ -574,6 +574,23 @@ def test_simulate_command_reports_user_errors(
         main(["simulate", str(bad), "--microbatches", "0"])
 
 
+def test_simulate_command_takes_compiles_output_directory_and_sized_packets(
+    schedule_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `chiplex compile -o DIR` reports "wrote DIR/": a user passes DIR on; packet sizes take the
+    # units target TOML files take.
+    args = ["simulate", str(schedule_file.parent), "--microbatches", "2", "--packet-bytes", "1KiB"]
+    assert main(args) == 0
+    assert "1024 B packets" in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["simulate", str(empty)]) == 1
+    assert f"{empty} is a directory without a schedule.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["simulate", str(schedule_file), "--packet-bytes", "1 Kb"])
+    assert "expected bytes, bare or with a unit like 4KiB" in capsys.readouterr().err
+
+
 def test_help_states_the_real_packet_default() -> None:
     from chiplex.commands.simulate import PACKET_BYTES_HELP_DEFAULT
 

@@ -101,6 +101,20 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def byte_size(text: str) -> int:
+    """A positive number of bytes, bare or with a unit as in target TOML files ("4096", "4 KiB")."""
+    from chiplex.targets.schema import parse_size
+
+    value = parse_size(text.strip()) if not text.strip().isdigit() else int(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"expected bytes, bare or with a unit like 4KiB or 1 MB, got {text!r}"
+        )
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 byte, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(_number(text, float, "a number"))
     if not value > 0:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chiplex.commands._args import positive_int
+from chiplex.commands._args import byte_size, positive_int
 from chiplex.errors import EXIT_CODES_HELP, ChiplexError
 
 PACKET_BYTES_HELP_DEFAULT = 4096
@@ -24,7 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "per-link utilisation, the critical resource and the analytic estimate next to it."
         ),
     )
-    parser.add_argument("schedule", metavar="SCHEDULE", help="the schedule.json to run")
+    parser.add_argument(
+        "schedule",
+        metavar="SCHEDULE",
+        help="the schedule.json to run, or the directory `chiplex compile -o` wrote it to",
+    )
     parser.add_argument(
         "--target",
         metavar="NAME_OR_TOML",
@@ -39,10 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--packet-bytes",
-        type=positive_int,
+        type=byte_size,
         default=None,
         metavar="B",
-        help=f"packet size messages are cut into (default {PACKET_BYTES_HELP_DEFAULT})",
+        help="packet size messages are cut into: bytes, or with a unit like 1KiB "
+        f"(default {PACKET_BYTES_HELP_DEFAULT})",
     )
     parser.add_argument(
         "--buffers",

@@ -212,6 +212,11 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
 
 def load_schedule(path: str | Path) -> Schedule:
     path = Path(path)
+    if path.is_dir():
+        # `chiplex compile -o DIR` writes DIR/schedule.json: the directory names it well enough.
+        if not (path / "schedule.json").is_file():
+            raise ChiplexError(f"{path} is a directory without a schedule.json")
+        path = path / "schedule.json"
     if not path.is_file():
         raise ChiplexError(f"schedule file not found: {path}")
     try:
