@@ -18,6 +18,7 @@ from chiplex.learned import load_checkpoint
 from chiplex.learned.checkpoint import CheckpointHeader, save_checkpoint
 from chiplex.learned.policy import PolicyConfig, new_policy
 from chiplex.learned.ppo import PPOConfig
+from chiplex.passes import default_pipeline
 from chiplex.passes.learned import anchor_candidates
 from chiplex.passes.search import Budget, search
 from chiplex.runtime_sim.evaluate import LocalPoolExecutor
@@ -199,14 +200,19 @@ def test_cli_finetune_then_search_from_the_checkpoint(
     assert "learned on mlp" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["search", "finetune"])
+@pytest.mark.parametrize("command", ["search", "finetune", "compile"])
 def test_cli_bad_checkpoint_is_one_line_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
+    # compile: the error shows that --checkpoint reaches the default pipeline's place pass.
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 100)
-    extra = ["--strategy", "learned"] if command == "search" else ["-o", str(tmp_path / "o.pt")]
-    assert main([command, str(MLP), *extra, "--checkpoint", str(bad), "--budget", "4"]) == 1
+    extra = {
+        "search": ["--strategy", "learned", "--budget", "4"],
+        "finetune": ["-o", str(tmp_path / "o.pt"), "--budget", "4"],
+        "compile": ["--strategy", "learned", "-o", str(tmp_path / "o.pt")],
+    }[command]
+    assert main([command, str(MLP), *extra, "--checkpoint", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"chiplex: error: {bad}: cannot read checkpoint")
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -218,6 +224,25 @@ def test_cli_checkpoint_needs_the_learned_strategy(
 ) -> None:
     assert main(["search", str(MLP), "--checkpoint", str(tmp_path / "x.pt")]) == 1
     assert "--checkpoint needs --strategy learned" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["compile", str(MLP), "--checkpoint", str(tmp_path / "x.pt"), "-o", str(out)]) == 1
+    assert "--checkpoint needs --strategy learned, not dp" in capsys.readouterr().err
+    learned = ["compile", str(MLP), "--strategy", "learned", "-o", str(out)]
+    assert main([*learned, "--checkpoint", str(tmp_path / "x.pt")]) == 1
+    assert f"checkpoint not found: {tmp_path / 'x.pt'}" in capsys.readouterr().err
+    assert main([*learned, "--checkpoint", "x.pt", "--pipeline", "annotate-costs"]) == 1
+    assert "with --pipeline, write place{strategy=learned" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_compile_places_with_the_given_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "policy.pt"
+    save_checkpoint(path, new_policy(seed=1), CheckpointHeader(PolicyConfig(), FAST))
+    assert 'place{strategy=learned checkpoint="' in default_pipeline(
+        "tpu-ring8", "learned", checkpoint=str(path)
+    )
+    result = compile_module(load_module(MLP), "tpu-ring8", strategy="learned", checkpoint=str(path))
+    assert (result.placement >= 0).all()
 
 
 def test_cli_checkpoint_of_other_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

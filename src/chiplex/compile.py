@@ -161,6 +161,7 @@ def _run_default(
     target: str,
     strategy: str,
     progress: Callable[[str], None] | None = None,
+    checkpoint: str | None = None,
 ) -> PipelineRun:
     """The default pipeline; when it finds no placement and the function has row-wise blocks
     (feed-forward, attention), once more (on a copy of the input) with `split-rows`: their widened
@@ -195,7 +196,7 @@ def _run_default(
         # Slices small enough that a block's working set takes at most 1/8 of a chip's memory
         # (the memory rule's capacity: SRAM plus DRAM where a chip has DRAM).
         budget = max(load_target(target).chip.capacity_bytes // 8, 1)
-        retry = default_pipeline(target, strategy, split_rows=budget)
+        retry = default_pipeline(target, strategy, split_rows=budget, checkpoint=checkpoint)
         if progress:
             progress(
                 f"no placement with whole blocks ({_first(unsplit)}); retrying with the "
@@ -213,7 +214,11 @@ def _run_default(
             # chip needs a whole matrix.
             shard_budget = max(load_target(target).chip.capacity_bytes // TENSOR_PARALLEL_SHARE, 1)
             retry = default_pipeline(
-                target, strategy, split_rows=budget, tensor_parallel=shard_budget
+                target,
+                strategy,
+                split_rows=budget,
+                tensor_parallel=shard_budget,
+                checkpoint=checkpoint,
             )
             if progress:
                 progress(
@@ -284,6 +289,7 @@ def compile_module(
     pipeline: str | None = None,
     strategy: str = "dp",
     progress: Callable[[str], None] | None = None,
+    checkpoint: str | None = None,
 ) -> CompileResult:
     """Run the pipeline (default: `default_pipeline` on `target`: host-embeddings, shard-params,
     rematerialize, annotate-costs, place, legalize-placement, insert-transfers, split-chiplets) and
@@ -292,14 +298,15 @@ def compile_module(
     `target` may be omitted when `pipeline` names one. A `target` that disagrees with the pipeline's
     target is an error (costs and schedule would describe different machines), and so is a placement
     that breaks a rule: nothing is emitted that `chiplex check` would reject. `progress` is told
-    (one line each) when the default pipeline is retried with a lowering, and why.
+    (one line each) when the default pipeline is retried with a lowering, and why. `checkpoint`
+    is the learned strategy's policy (default: the shipped one), e.g. from `chiplex finetune`.
     """
     requested = load_target(target) if isinstance(target, str) else target
     if pipeline is None:
         target_spec = (
             target if isinstance(target, str) else (target.name if target else DEFAULT_TARGET)
         )
-        spec = default_pipeline(target_spec, strategy)
+        spec = default_pipeline(target_spec, strategy, checkpoint=checkpoint)
     else:
         spec = pipeline
         if requested is not None:
@@ -311,7 +318,7 @@ def compile_module(
                     )
     graph = graph_from_module(module)
     if pipeline is None:
-        run = _run_default(module, spec, target_spec, strategy, progress)
+        run = _run_default(module, spec, target_spec, strategy, progress, checkpoint)
     else:
         run = run_pipeline_full(module, spec)
     module = run.module

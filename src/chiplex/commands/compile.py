@@ -35,6 +35,7 @@ examples:
   chiplex compile examples/models/bert_base.mlir --target tpu-ring8 -o out/bert --simulate
   chiplex compile gpt2_small --target simba-6x6 --table summary
   chiplex compile model.mlir --target my_mcm.toml --strategy greedy --time-limit 60
+  chiplex compile model.mlir --strategy learned --checkpoint tuned.pt   # from chiplex finetune -o tuned.pt
   chiplex compile model.mlir --plugin my_pass.py \\
       --pipeline 'my-pass,annotate-costs{target=tpu-ring8},place,legalize-placement,insert-transfers,split-chiplets'
 
@@ -81,6 +82,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--strategy",
         default="dp",
         help="placement strategy of the default pipeline: dp, greedy, cp, learned, ... (default: dp)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="F",
+        help="--strategy learned: the policy to place with, e.g. one `chiplex finetune -o F` "
+        "wrote (default: the shipped pre-trained policy)",
     )
     p.add_argument("--force", action="store_true", help="replace the outputs of an earlier run")
     p.add_argument("--simulate", action="store_true", help="simulate the schedule after compiling")
@@ -247,6 +254,16 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
     from chiplex.passes import load_plugin
 
     started = time.perf_counter()
+    if args.checkpoint is not None:
+        if args.pipeline is not None:
+            raise ChiplexError(
+                "--checkpoint sets the default pipeline's place pass; with --pipeline, write "
+                'place{strategy=learned checkpoint="F"} in it instead'
+            )
+        if args.strategy != "learned":
+            raise ChiplexError(f"--checkpoint needs --strategy learned, not {args.strategy}")
+        if not Path(args.checkpoint).is_file():
+            raise ChiplexError(f"checkpoint not found: {args.checkpoint}")
     for plugin in args.plugin:
         load_plugin(plugin)
     # Refuse an unusable -o before the (possibly long) work; the default directory needs the input.
@@ -264,6 +281,7 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
         pipeline=args.pipeline,
         strategy=args.strategy,
         progress=lambda line: print(f"note: {line}", file=sys.stderr, flush=True),
+        checkpoint=args.checkpoint,
     )
     if original is not None:
         # Before writing: a pipeline that changes the meaning leaves no output behind.

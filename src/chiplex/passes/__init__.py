@@ -115,6 +115,7 @@ def default_pipeline(
     *,
     split_rows: int | None = None,
     tensor_parallel: int | None = None,
+    checkpoint: str | None = None,
 ) -> str:
     # host-embeddings and shard-params change nothing unless a parameter is too large for one chip,
     # rematerialize nothing unless a value derived from parameters alone has several readers;
@@ -127,7 +128,9 @@ def default_pipeline(
         + (f"tensor-parallel{{chunks=2 max_bytes={tensor_parallel}}}," if tensor_parallel else "")
         + (f"split-rows{{chunks=2 max_bytes={split_rows}}}," if split_rows else "")
         + f"annotate-costs{{target={pipeline_value(target)}}},"
-        f"place{{strategy={pipeline_value(strategy)}}},legalize-placement,"
+        f"place{{strategy={pipeline_value(strategy)}"
+        + (f" checkpoint={pipeline_value(checkpoint)}" if checkpoint else "")
+        + "},legalize-placement,"
         "insert-transfers,split-chiplets"
     )
 
