@@ -249,6 +249,25 @@ def test_explain_finds_a_minimal_conflicting_set_of_rules_with_the_solver() -> N
     )
 
 
+def test_a_conflict_of_pins_and_groups_names_them_as_the_target_file_writes_them() -> None:
+    # A chain a -> b -> c -> d on 3 chips: c pinned to chip 1, and a colocated with d (so with
+    # everything between): chip 0 would stay empty. Each rule alone can be met.
+    graph = make_graph(
+        kinds=["nn.matmul"] * 4,
+        edges=[(0, 1), (1, 2), (2, 3)],
+        flops=[1e9] * 4,
+        output_bytes=[1024] * 4,
+        weight_bytes=[MIB] * 4,
+        op_names=["%a", "%b", "%c", "%d"],
+    )
+    rules = TargetRules(pinned=(("c", 1),), colocated=(("a", "d"),))
+    messages = solver.explain(graph, ring(3, 64 * MIB, rules), time_limit=10)
+    assert messages == [
+        "no placement satisfies pinned ('c' to chip 1: 1 op) and colocated (['a', 'd']) together "
+        "(each alone, with the structural rules, can be met; drop or relax one of them)"
+    ]
+
+
 def test_the_model_finds_memory_conflicts_the_cheap_checks_miss() -> None:
     # Every op fits and total weights fit 2 chips, but the receive buffers do not: a producer whose
     # 3 MiB output every later chip must buffer.

@@ -899,7 +899,7 @@ def explain(
         active = frozenset(RULES) - frozenset(r for r in OPTIONAL_RULES if r not in trial)
         if _satisfiable(problem, active, _remaining(deadline), solver) is False:
             needed = trial
-    return [_conflict_message(problem, needed, memory_word)]
+    return [_conflict_message(problem, needed, target)]
 
 
 def _weight_bound_checks(problem: heuristics.Problem, memory_word: str) -> list[str]:
@@ -1028,14 +1028,27 @@ def _memory_word(target: Target) -> str:
     return "SRAM" if not target.chip.dram_bytes else "memory (SRAM + DRAM)"
 
 
-def _conflict_message(problem: heuristics.Problem, needed: list[str], memory_word: str) -> str:
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _listed(items: list[str], shown: int = 3) -> str:
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
+def _conflict_message(problem: heuristics.Problem, needed: list[str], target: Target) -> str:
+    """Why no placement exists when the rules in `needed` together, and no fewer, rule it out;
+    pins and groups as the target file writes them, so the user knows which lines to relax."""
+    memory_word = _memory_word(target)
+    pins = [f"{pattern!r} to chip {chip}" for pattern, chip in target.rules.pinned]
+    groups = [str(list(group)) for group in target.rules.colocated]
     rules = problem.rules
     k, cap = problem.k, problem.capacity
     details = {
         "memory": f"memory ({k} chips of {format_bytes(cap)} {memory_word})",
         "hop-span": f"hop-span (max_hop_span {rules.max_hop_span})",
-        "pinned": f"pinned ({int((rules.pinned >= 0).sum())} pinned ops)",
-        "colocated": f"colocated ({len(rules.colocated)} groups)",
+        "pinned": f"pinned ({_listed(pins)}: {_count(int((rules.pinned >= 0).sum()), 'op')})",
+        "colocated": f"colocated ({_listed(groups)})",
     }
     if not needed:  # acyclic-dataflow and no-skipping-chips alone always hold (all ops on chip 0)
         return "no placement exists, yet no rule is to blame (internal error: please report)"
