@@ -12,8 +12,8 @@ from pathlib import Path
 
 from xdsl.context import Context
 from xdsl.dialects.arith import Arith
-from xdsl.dialects.builtin import Builtin, ModuleOp
-from xdsl.dialects.func import Func
+from xdsl.dialects.builtin import Builtin, ModuleOp, TensorType, UnrankedTensorType
+from xdsl.dialects.func import Func, FuncOp
 from xdsl.ir import Operation, OpResult
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError, VerifyException
@@ -23,6 +23,7 @@ from chiplex.errors import ChiplexError
 from chiplex.ir import locations
 from chiplex.ir.mcm import MCM
 from chiplex.ir.nn import NN
+from chiplex.ir.types import check_static
 
 
 def make_context() -> Context:
@@ -102,11 +103,38 @@ def _verify_located(module: ModuleOp, parser: _LocatingParser) -> None:
                 msg = f"{op.name}: {msg}"
             start = parser.op_offsets.get(id(op), 0)
             raise ChiplexError(_format(source, start, start + 1, msg)) from None
+    for op in module.walk():
+        if isinstance(op, FuncOp):
+            _check_signature(op, source, parser.op_offsets.get(id(op), 0))
     try:
         # Region-level rules (terminators, block structure) are not covered by per-op checks.
         module.verify()
     except VerifyException as e:
         raise ChiplexError(_format(source, 0, 1, str(e))) from None
+
+
+def _check_signature(func: FuncOp, source: Input, start: int) -> None:
+    """A function's tensors follow the nn rules too (static, non-empty, known element size):
+    an argument only returned, or a result only fed by mcm ops, is never checked by an nn op."""
+    inputs, outputs = func.function_type.inputs.data, func.function_type.outputs.data
+    args = func.body.blocks.first.args if func.body.blocks else ()
+    named = [
+        (f"argument %{a.name_hint}" if a.name_hint else f"argument #{i}", t)
+        for i, (a, t) in enumerate(zip(args, inputs, strict=False))
+    ] + [(f"result #{i}", t) for i, t in enumerate(outputs)]
+    for what, t in named:
+        if isinstance(t, TensorType | UnrankedTensorType):
+            try:
+                check_static(t, f"func.func @{func.sym_name.data}: {what}")
+            except VerifyException as e:
+                at, end = start, start + 1
+                brace = source.content.find("{", start)
+                header = source.content[start : brace if brace >= 0 else None]
+                if what.startswith("argument %") and (
+                    m := re.search(rf"{re.escape(what.split()[1])}(?![\w$.-])", header)
+                ):
+                    at, end = start + m.start(), start + m.end()
+                raise ChiplexError(_format(source, at, end, str(e))) from None
 
 
 _CLEARER = {
