@@ -56,3 +56,58 @@ func.func @f(%x: tensor<8x64xf32>, %u: tensor<3xi3>) -> (tensor<8x64xf32>, tenso
     assert error_of(empty_result).startswith(
         "m.mlir:1:36: error: func.func @f: argument %u tensor<0x3xf32> has a zero dimension"
     )
+
+
+def test_function_type_in_custom_form_says_what_is_expected() -> None:
+    # Before: "Expected ','" at the end of the line (binary) or "Unexpected attribute (...) -> ..."
+    # at the op (unary), with no word about the form nn ops take.
+    text = RELU.replace(
+        "nn.relu %x : tensor<8x64xf32>",
+        "nn.add %x, %x : (tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>",
+    )
+    lines = error_of(text).splitlines()
+    assert lines[0].startswith(
+        "m.mlir:2:24: error: nn.add: expected the types without parentheses, not a function type"
+    )
+    assert lines[2] == " " * 23 + "^"
+    assert lines[3] == (
+        "note: nn.add is written: nn.add %lhs, %rhs : <lhs type>, <rhs type> -> <result type>"
+    )
+    unary = RELU.replace("%x : tensor<8x64xf32>", "%x : (tensor<8x64xf32>) -> tensor<8x64xf32>")
+    lines = error_of(unary).splitlines()
+    assert lines[0].startswith("m.mlir:2:21: error: nn.relu: expected the types without parentheses")
+    assert lines[3] == "note: nn.relu is written: nn.relu %input : <input type>"
+
+
+def test_generic_form_with_a_function_type_still_parses() -> None:
+    text = RELU.replace(
+        "nn.relu %x : tensor<8x64xf32>", '"nn.relu"(%x) : (tensor<8x64xf32>) -> tensor<8x64xf32>'
+    )
+    assert "nn.relu %x : tensor<8x64xf32>" in str(parse_module(text, "m.mlir"))
+
+
+def test_too_few_types_point_at_the_op_not_the_next_line() -> None:
+    # Before: "m.mlir:3:3: error: Expected ','" under the func.return of the next line.
+    text = RELU.replace("nn.relu %x : tensor<8x64xf32>", "nn.add %x, %x : tensor<8x64xf32>")
+    lines = error_of(text).splitlines()
+    assert lines[0] == "m.mlir:2:40: error: Expected ','"
+    assert lines[1] == "  %y = nn.add %x, %x : tensor<8x64xf32>"
+    assert lines[3].startswith("note: nn.add is written: nn.add %lhs, %rhs : ")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "note"),
+    [
+        ("nn.softmax %x axsi = -1 :", "nn.softmax %input axis = <axis> : <input type>"),
+        (
+            "nn.reduce_sum %x axes = [0] keepdim :",
+            "nn.reduce_sum %input axes = <axes> [keepdims] : <input type> -> <result type>",
+        ),
+        ("nn.relu %x : tensr<8x64xf32>", "nn.relu %input : <input type>"),
+    ],
+)
+def test_syntax_error_in_an_nn_op_notes_its_form(wrong: str, note: str) -> None:
+    text = RELU.replace("nn.relu %x : tensor<8x64xf32>", wrong)
+    message = error_of(text)
+    assert message.startswith("m.mlir:2:")
+    assert message.splitlines()[-1] == f"note: {note.split()[0]} is written: {note}"
