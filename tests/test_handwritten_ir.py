@@ -75,7 +75,9 @@ def test_function_type_in_custom_form_says_what_is_expected() -> None:
     )
     unary = RELU.replace("%x : tensor<8x64xf32>", "%x : (tensor<8x64xf32>) -> tensor<8x64xf32>")
     lines = error_of(unary).splitlines()
-    assert lines[0].startswith("m.mlir:2:21: error: nn.relu: expected the types without parentheses")
+    assert lines[0].startswith(
+        "m.mlir:2:21: error: nn.relu: expected the types without parentheses"
+    )
     assert lines[3] == "note: nn.relu is written: nn.relu %input : <input type>"
 
 

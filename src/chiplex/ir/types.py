@@ -121,7 +121,9 @@ def check_static(t: Attribute, what: str) -> None:
     assert isinstance(t, TensorType)
     if 0 in t.get_shape():
         # An empty tensor costs nothing and moves nothing: in a hand-written model it is a typo.
-        raise VerifyException(f"{what} {t} has a zero dimension: nn tensors need at least one element")
+        raise VerifyException(
+            f"{what} {t} has a zero dimension: nn tensors need at least one element"
+        )
     try:
         element_bytes(t.get_element_type())
     except ValueError:
