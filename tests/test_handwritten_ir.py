@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from chiplex.cli import main
 from chiplex.errors import ChiplexError
 from chiplex.ir.parse import parse_module
+from chiplex.opt import main as opt_main
+
+MLP = Path(__file__).resolve().parents[1] / "examples" / "models" / "mlp.mlir"
 
 RELU = """\
 func.func @f(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
@@ -113,3 +119,44 @@ def test_syntax_error_in_an_nn_op_notes_its_form(wrong: str, note: str) -> None:
     message = error_of(text)
     assert message.startswith("m.mlir:2:")
     assert message.splitlines()[-1] == f"note: {note.split()[0]} is written: {note}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["search", str(MLP), "--target", "tpu-ring8", "--budget", "2"],
+        ["import-torch", "mlp"],
+    ],
+)
+def test_an_ir_output_not_named_mlir_is_refused(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `search -o x.json` wrote MLIR text into x.json (exit 0).
+    out = tmp_path / "x.json"
+    assert main([*command, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"-o {out}: the output is MLIR text (" in err
+    assert f"name the file with .mlir, e.g. -o {tmp_path / 'x.mlir'}" in err
+    assert not out.exists()
+
+
+def test_chiplex_opt_refuses_an_output_not_named_mlir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "lowered.json"
+    assert opt_main([str(MLP), "-p", "canonicalize", "-o", str(out)]) == 1
+    assert "the output is MLIR text (the module after the passes)" in capsys.readouterr().err
+    assert not out.exists()
+    assert opt_main([str(MLP), "-p", "canonicalize", "-o", str(tmp_path / "lowered.mlir")]) == 0
+
+
+def test_compile_refuses_an_output_directory_named_like_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `compile -o x.json` created a directory x.json holding placed.mlir etc.
+    out = tmp_path / "x.json"
+    assert main(["compile", str(MLP), "--target", "tpu-ring8", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"-o {out}: -o names a directory (it receives placed.mlir, chiplets.mlir," in err
+    assert f"give a directory, e.g. -o {tmp_path / 'x'}" in err
+    assert not out.exists()

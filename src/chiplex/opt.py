@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
     from chiplex.compile import _apply, module_text
-    from chiplex.fileio import atomic_write_text, check_writable_file
+    from chiplex.fileio import atomic_write_text, check_ir_output_name, check_writable_file
     from chiplex.ir.parse import make_context, parse_module
     from chiplex.passes import load_plugin
 
@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(sorted(set(_all_passes()) - set(PASSES))))
         return 0
     if args.output:
+        check_ir_output_name(args.output, "the module after the passes")
         check_writable_file(args.output, force=args.force)
     available = _all_passes()
     try:
