@@ -8,7 +8,7 @@ import pytest
 
 from chiplex.cli import main
 from chiplex.errors import ChiplexError
-from chiplex.ir.parse import parse_module
+from chiplex.ir.parse import load_module, parse_module
 from chiplex.opt import main as opt_main
 
 MLP = Path(__file__).resolve().parents[1] / "examples" / "models" / "mlp.mlir"
@@ -160,3 +160,28 @@ def test_compile_refuses_an_output_directory_named_like_a_file(
     assert f"-o {out}: -o names a directory (it receives placed.mlir, chiplets.mlir," in err
     assert f"give a directory, e.g. -o {tmp_path / 'x'}" in err
     assert not out.exists()
+
+
+def test_non_utf8_file_is_located_at_the_bad_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "cannot read file: 'utf-8' codec can't decode byte 0xe9 in position 65: ..."
+    bad = tmp_path / "latin1.mlir"
+    bad.write_bytes(RELU.replace("%y = ", "// café\n  %y = ").encode("latin-1"))
+    with pytest.raises(ChiplexError) as info:
+        load_module(bad)
+    assert str(info.value) == (
+        f"{bad}:2:9: error: not UTF-8: byte 0xe9 cannot be decoded "
+        "(IR files are UTF-8; save the file as UTF-8)"
+    )
+    assert opt_main([str(bad)]) == 1
+    assert f"{bad}:2:9: error: not UTF-8" in capsys.readouterr().err
+
+
+def test_a_directory_is_not_an_ir_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "model.mlir"
+    folder.mkdir()
+    with pytest.raises(ChiplexError, match=r"model.mlir: error: is a directory, not an IR file$"):
+        load_module(folder)
+    assert opt_main([str(folder)]) == 1
+    assert "is a directory, not an IR file" in capsys.readouterr().err

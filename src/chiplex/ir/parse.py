@@ -312,11 +312,30 @@ def _check_definitions_dominate_uses(module: ModuleOp, parser: _LocatingParser) 
 
 def load_module(path: str | Path) -> ModuleOp:
     """Read, parse and verify an IR file; a missing or unreadable file is a ChiplexError."""
+    return parse_module(read_ir_text(path), str(path))
+
+
+def read_ir_text(path: str | Path) -> str:
+    """The text of an IR file; a directory, a missing or unreadable file or bytes that are not
+    UTF-8 (located at line:col) are ChiplexErrors."""
     p = Path(path)
+    if p.is_dir():
+        raise ChiplexError(f"{p}: error: is a directory, not an IR file")
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except FileNotFoundError:
         raise ChiplexError(f"{p}: error: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ChiplexError(f"{p}: error: cannot read file: {e}") from None
-    return parse_module(text, str(p))
+    except OSError as e:
+        raise ChiplexError(f"{p}: error: cannot read file: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # Locate the first bad byte like any other error: line and column (in characters).
+        good = data[: e.start].decode("utf-8")
+        line = good.count("\n") + 1
+        col = len(good) - (good.rfind("\n") + 1) + 1
+        raise ChiplexError(
+            f"{p}:{line}:{col}: error: not UTF-8: byte 0x{data[e.start]:02x} cannot be decoded "
+            "(IR files are UTF-8; save the file as UTF-8)"
+        ) from None
+    return text
