@@ -185,3 +185,22 @@ def test_a_directory_is_not_an_ir_file(tmp_path: Path, capsys: pytest.CaptureFix
         load_module(folder)
     assert opt_main([str(folder)]) == 1
     assert "is a directory, not an IR file" in capsys.readouterr().err
+
+
+def test_missing_return_says_so() -> None:
+    # Before: "nn.relu: Operation nn.relu terminates block in single-block region but is not a
+    # terminator".
+    message = error_of(RELU.replace("  func.return %y : tensor<8x64xf32>\n", ""))
+    assert message.startswith(
+        "m.mlir:2:3: error: func.func @f: missing func.return: the body ends with this nn.relu; "
+        "a function ends with `func.return %value, ... : type, ...`"
+    )
+    empty = "func.func @f(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {\n}\n"
+    assert error_of(empty).startswith(
+        "m.mlir:1:1: error: func.func @f: empty body: it must end with `func.return`"
+    )
+    # A return that is not last keeps xDSL's own (clear) message.
+    early = RELU.replace("  %y = nn.relu %x : tensor<8x64xf32>\n", "").replace(
+        "tensor<8x64xf32>\n}", "tensor<8x64xf32>\n  %y = nn.relu %x : tensor<8x64xf32>\n}"
+    )
+    assert "'func.return' must be the last operation in its parent block" in error_of(early)

@@ -17,6 +17,7 @@ from xdsl.dialects.func import Func, FuncOp
 from xdsl.ir import Operation, OpResult
 from xdsl.irdl import VarOperandDef
 from xdsl.parser import Parser
+from xdsl.traits import IsTerminator
 from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.utils.lexer import Input, Span
 
@@ -103,6 +104,8 @@ def _verify_located(module: ModuleOp, parser: _LocatingParser) -> None:
     # one reported, with the position recorded while parsing.
     source = parser.input
     for op in module.walk():
+        if isinstance(op, FuncOp):
+            _check_return(op, source, parser)
         try:
             op.verify(verify_nested_ops=False)
         except VerifyException as e:
@@ -119,6 +122,26 @@ def _verify_located(module: ModuleOp, parser: _LocatingParser) -> None:
         module.verify()
     except VerifyException as e:
         raise ChiplexError(_format(source, 0, 1, str(e))) from None
+
+
+def _check_return(func: FuncOp, source: Input, parser: _LocatingParser) -> None:
+    """A body without its `func.return` (xDSL says the last op "terminates block in single-block
+    region but is not a terminator"): say what is missing, at the op it should follow."""
+    if not func.body.blocks:
+        return  # a declaration (no body) has nothing to return
+    ops = list(func.body.blocks.first.ops)
+    name = f"func.func @{func.sym_name.data}"
+    if not ops:
+        start = parser.op_offsets.get(id(func), 0)
+        msg = f"{name}: empty body: it must end with `func.return` of the function's results"
+        raise ChiplexError(_format(source, start, start + 1, msg))
+    if not any(op.has_trait(IsTerminator) for op in ops):  # an early return: xDSL says so
+        start = parser.op_offsets.get(id(ops[-1]), 0)
+        msg = (
+            f"{name}: missing func.return: the body ends with this {ops[-1].name}; a function "
+            "ends with `func.return %value, ... : type, ...`"
+        )
+        raise ChiplexError(_format(source, start, start + 1, msg))
 
 
 def _check_signature(func: FuncOp, source: Input, start: int) -> None:
