@@ -204,3 +204,16 @@ def test_missing_return_says_so() -> None:
         "tensor<8x64xf32>\n}", "tensor<8x64xf32>\n  %y = nn.relu %x : tensor<8x64xf32>\n}"
     )
     assert "'func.return' must be the last operation in its parent block" in error_of(early)
+
+
+def test_a_chip_attribute_of_another_kind_is_an_error() -> None:
+    # Before: `{mcm.chip = 3}` parsed, read as "unplaced" and silently replaced by the placer.
+    message = error_of(RELU.replace("nn.relu %x :", "nn.relu %x {mcm.chip = 3} :"))
+    assert message.startswith(
+        "m.mlir:2:3: error: nn.relu: mcm.chip must be a #mcm.chip<N> (N >= 0), got 3 : i64"
+    )
+    # Before: "Expected integer literal" under the minus sign.
+    negative = error_of(RELU.replace("nn.relu %x :", "nn.relu %x {mcm.chip = #mcm.chip<-1>} :"))
+    assert negative.startswith("m.mlir:2:41: error: #mcm.chip id must be >= 0, got -1")
+    placed = parse_module(RELU.replace("nn.relu %x :", "nn.relu %x {mcm.chip = #mcm.chip<2>} :"))
+    assert "#mcm.chip<2>" in str(placed)

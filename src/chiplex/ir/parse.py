@@ -23,7 +23,7 @@ from xdsl.utils.lexer import Input, Span
 
 from chiplex.errors import ChiplexError
 from chiplex.ir import locations
-from chiplex.ir.mcm import MCM
+from chiplex.ir.mcm import CHIP_ATTR_NAME, MCM, ChipAttr
 from chiplex.ir.nn import NN
 from chiplex.ir.types import check_static
 
@@ -106,6 +106,12 @@ def _verify_located(module: ModuleOp, parser: _LocatingParser) -> None:
     for op in module.walk():
         if isinstance(op, FuncOp):
             _check_return(op, source, parser)
+        chip = op.attributes.get(CHIP_ATTR_NAME)
+        if chip is not None and not isinstance(chip, ChipAttr):
+            # Anything else would read as "unplaced" and be silently replaced by the placer.
+            start = parser.op_offsets.get(id(op), 0)
+            msg = f"{op.name}: {CHIP_ATTR_NAME} must be a #mcm.chip<N> (N >= 0), got {chip}"
+            raise ChiplexError(_format(source, start, start + 1, msg))
         try:
             op.verify(verify_nested_ops=False)
         except VerifyException as e:
