@@ -217,3 +217,31 @@ def test_a_chip_attribute_of_another_kind_is_an_error() -> None:
     assert negative.startswith("m.mlir:2:41: error: #mcm.chip id must be >= 0, got -1")
     placed = parse_module(RELU.replace("nn.relu %x :", "nn.relu %x {mcm.chip = #mcm.chip<2>} :"))
     assert "#mcm.chip<2>" in str(placed)
+
+
+BACKWARDS = """\
+func.func @f(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  %a = nn.relu %x {mcm.chip = #mcm.chip<1>} : tensor<8x64xf32>
+  %b_2 = nn.neg %a {mcm.chip = #mcm.chip<0>} : tensor<8x64xf32>
+  %c = nn.exp %b_2 {mcm.chip = #mcm.chip<1>} : tensor<8x64xf32>
+  func.return %c : tensor<8x64xf32>
+}
+"""
+
+
+def test_placement_violations_of_a_file_are_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "  [acyclic-dataflow] edge %a -> %b flows ..." with no place, and `%b_2` prints as
+    # `%b` (xDSL drops a `_N` suffix), so the name alone may not find the op.
+    placed = tmp_path / "placed.mlir"
+    placed.write_text(BACKWARDS)
+    assert main(["check", str(placed), "--target", "tpu-ring8"]) == 1
+    located = (
+        f"  {placed}:3:3: [acyclic-dataflow] edge %a -> %b flows backwards from chip 1 to chip 0"
+    )
+    assert located in capsys.readouterr().out.splitlines()
+    # After a pass that rewrites the module (canonicalize), the parsed ops keep their positions.
+    pipeline = "canonicalize,annotate-costs{target=tpu-ring8},legalize-placement"
+    assert opt_main([str(placed), "-p", pipeline]) == 1
+    assert located in capsys.readouterr().err.splitlines()

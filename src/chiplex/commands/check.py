@@ -125,7 +125,7 @@ def _check_placed(
             f"{args.input}: illegal placement on {target.name}: {len(violations)} violations{agree}"
         )
         for violation in violations:
-            print(f"  {violation}")
+            print(f"  {graph.locate_nodes(violation.ops)}{violation}")
         return 1
     used = int(placement.max()) + 1 if len(placement) else 0
     print(

@@ -107,6 +107,16 @@ class Graph:
     def num_nodes(self) -> int:
         return len(self.kinds)
 
+    def locate_nodes(self, nodes: tuple[int, ...]) -> str:
+        """`file:line:col: ` of the last of `nodes` (the consumer of an edge) when one or two
+        nodes are named and that op was parsed from a file; empty otherwise (a group of ops has no
+        one place)."""
+        if not 1 <= len(nodes) <= 2 or not self.ops:
+            return ""
+        op = self.ops[nodes[-1]]
+        # The op's own position only: its function's would point at the wrong line.
+        return locate(op) if locate(op) != locate(op.parent_op()) else ""
+
     @property
     def num_edges(self) -> int:
         return int(self.src.shape[0])
