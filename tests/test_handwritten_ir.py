@@ -245,3 +245,21 @@ def test_placement_violations_of_a_file_are_located(
     pipeline = "canonicalize,annotate-costs{target=tpu-ring8},legalize-placement"
     assert opt_main([str(placed), "-p", pipeline]) == 1
     assert located in capsys.readouterr().err.splitlines()
+
+
+def test_a_missing_closing_brace_says_so() -> None:
+    # Before: "m.mlir:4:1: error: in block definition".
+    message = error_of(RELU.removesuffix("}\n"))
+    assert message.startswith("m.mlir:4:1: error: unexpected end of file: a closing '}' is missing")
+    stray = error_of(RELU.replace("  func.return", "  123\n  func.return"))
+    assert stray.startswith("m.mlir:3:3: error: expected an operation or '}' here\n  123\n  ^^^")
+
+
+def test_a_huge_dimension_is_a_located_verifier_error() -> None:
+    # Before: reported by the graph view without the source line ("m.mlir:2:3: nn.relu: ...").
+    message = error_of(RELU.replace("8x64", "4294967296x4294967296x64"))
+    assert message.startswith(
+        "m.mlir:2:3: error: nn.relu: input tensor<4294967296x4294967296x64xf32> holds 4.72e+21 "
+        "bytes, more than the 1 PiB chiplex accepts (a typo in a dimension?)\n"
+        "  %y = nn.relu %x : tensor<4294967296x4294967296x64xf32>\n  ^"
+    )

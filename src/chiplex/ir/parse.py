@@ -276,6 +276,13 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
     except ParseError as e:
         start, end = e.span.start, e.span.end
         msg = _CLEARER.get(e.msg, e.msg)
+        if e.msg.strip() == "in block definition":
+            # xDSL looked for a block label (`^bb0:`) where an op or the closing brace should be.
+            msg = (
+                "unexpected end of file: a closing '}' is missing"
+                if not text[start:].strip()
+                else "expected an operation or '}' here"
+            )
         if (
             parser is not None
             and parser.forward_ssa_references

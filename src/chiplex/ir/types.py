@@ -109,6 +109,9 @@ def is_static(t: Attribute) -> bool:
     return isinstance(t, TensorType) and all(d >= 0 for d in t.get_shape())
 
 
+MAX_TENSOR_BYTES = 2**50
+"""1 PiB: a larger tensor is a typo, and its sizes would overflow the int64 arrays of the graph."""
+
 ELEMENT_TYPE_NAMES = "i1, i8, i16, i32, i64, index, f16, bf16, f32, f64"
 """The element types `element_bytes` knows, in the words of an error message."""
 
@@ -125,9 +128,14 @@ def check_static(t: Attribute, what: str) -> None:
             f"{what} {t} has a zero dimension: nn tensors need at least one element"
         )
     try:
-        element_bytes(t.get_element_type())
+        nbytes = tensor_bytes(t)
     except ValueError:
         raise VerifyException(
             f"{what} {t} has element type {t.get_element_type()}, which chiplex has no size for: "
             f"use one of {ELEMENT_TYPE_NAMES}"
         ) from None
+    if nbytes > MAX_TENSOR_BYTES:
+        raise VerifyException(
+            f"{what} {t} holds {nbytes:.3g} bytes, more than the {MAX_TENSOR_BYTES / 2**50:g} PiB "
+            "chiplex accepts (a typo in a dimension?)"
+        )
