@@ -377,9 +377,10 @@ def test_check_command_locates_each_violation_in_the_file(
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("illegal placement on tpu-ring8: 1 violation"), out
     col = len(lines[row]) - len(lines[row].lstrip()) + 1
+    consumer = next(i for i, line in enumerate(lines) if "%layers.1.matmul = " in line)
     assert out[1] == (
-        f"  {path}:{row + 1}:{col}: [acyclic-dataflow] edge %act.relu -> %layers.1.matmul flows "
-        "backwards from chip 3 to chip 1"
+        f"  {path}:{consumer + 1}:{col}: [acyclic-dataflow] edge %act.relu -> %layers.1.matmul "
+        "flows backwards from chip 3 to chip 1"
     )
 
     # An op left unplaced is located too.

@@ -41,6 +41,34 @@ def check_writable_file(path: str | Path, *, force: bool, what: str = "output") 
     return path
 
 
+FILE_SUFFIXES = (".mlir", ".json", ".toml", ".pt", ".txt")
+"""Suffixes of the files chiplex writes or reads: an output directory named so is a slip."""
+
+
+def check_ir_output_name(path: str | Path, contents: str) -> Path:
+    """An `-o` receiving MLIR text must be named `.mlir`: `x.json` holding IR would mislead every
+    reader (a suffix is how people and tools pick the format). `contents` says what is written."""
+    path = Path(path)
+    if path.suffix != ".mlir":
+        raise ChiplexError(
+            f"-o {path}: the output is MLIR text ({contents}); name the file "
+            f"with .mlir, e.g. -o {path.with_suffix('.mlir') if path.name else 'out.mlir'}"
+        )
+    return path
+
+
+def check_output_dir_name(path: str | Path, contents: str) -> Path:
+    """An `-o` naming a directory must not look like a file (`x.json`, `x.mlir`) unless the
+    directory exists already: creating a directory `x.json` is never what was meant."""
+    path = Path(path)
+    if path.suffix in FILE_SUFFIXES and not path.is_dir():
+        raise ChiplexError(
+            f"-o {path}: -o names a directory ({contents}), but {path.name} looks like "
+            f"a file name: give a directory, e.g. -o {path.with_suffix('')}"
+        )
+    return path
+
+
 def atomic_write_text(path: str | Path, text: str, *, make_parents: bool = True) -> None:
     """Replace `path` with `text` (UTF-8) atomically; ChiplexError if it cannot be written."""
     atomic_write_bytes(path, text.encode("utf-8"), make_parents=make_parents)

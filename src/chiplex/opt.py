@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
     from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
     from chiplex.compile import _apply, module_text
-    from chiplex.fileio import atomic_write_text, check_writable_file
-    from chiplex.ir.parse import make_context, parse_module
+    from chiplex.fileio import atomic_write_text, check_ir_output_name, check_writable_file
+    from chiplex.ir.parse import make_context, parse_module, read_ir_text
     from chiplex.passes import load_plugin
 
     for plugin in args.plugin:
@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(sorted(set(_all_passes()) - set(PASSES))))
         return 0
     if args.output:
+        check_ir_output_name(args.output, "the module after the passes")
         check_writable_file(args.output, force=args.force)
     available = _all_passes()
     try:
@@ -143,15 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input == "-":
         text, name = sys.stdin.read(), "<stdin>"
     else:
-        from pathlib import Path
-
-        path = Path(args.input)
-        try:
-            text, name = path.read_text(encoding="utf-8"), str(path)
-        except FileNotFoundError:
-            raise ChiplexError(f"{path}: error: no such file") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise ChiplexError(f"{path}: error: cannot read file: {err}") from None
+        text, name = read_ir_text(args.input), args.input
     module = parse_module(text, name)
     if pipeline is not None:
         ctx = make_context()

@@ -18,7 +18,6 @@ from chiplex.errors import EXIT_CODES_HELP, EXIT_UNDECIDED, ChiplexError
 
 if TYPE_CHECKING:
     from chiplex.ir.graph import Graph
-    from chiplex.targets.legality import Violation
     from chiplex.targets.target import Target
 
 
@@ -127,23 +126,13 @@ def _check_placed(
         count = f"{len(violations)} violation{'' if len(violations) == 1 else 's'}"
         print(f"{args.input}: illegal placement on {target.name}: {count}{agree}")
         for violation in violations:
-            print(f"  {_where(graph, violation)}{violation}")
+            print(f"  {graph.locate_nodes(violation.ops)}{violation}")
         return 1
     used = int(placement.max()) + 1 if len(placement) else 0
     print(
         f"{args.input}: legal: {graph.num_nodes} ops on chips 0..{used - 1} of {target.name}{agree}"
     )
     return 0
-
-
-def _where(graph: Graph, violation: Violation) -> str:
-    """`file:line:col: ` of the op a violation is about (an edge's source), so an editor can jump
-    to it; "" for a rule about a chip (memory, an empty chip) or an op without a position."""
-    from chiplex.ir.locations import locate
-
-    if not violation.ops or violation.rule == "memory" or not graph.ops:
-        return ""
-    return locate(graph.ops[violation.ops[0]])
 
 
 def _check_feasible(graph: Graph, target: Target, args: argparse.Namespace) -> int:

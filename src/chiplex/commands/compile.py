@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, deadline: Deadline) -> int:
     from chiplex.compile import compile_module, module_text
-    from chiplex.fileio import prepare_output_dir, write_outputs
+    from chiplex.fileio import check_output_dir_name, prepare_output_dir, write_outputs
     from chiplex.passes import load_plugin
 
     started = time.perf_counter()
@@ -268,6 +268,7 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
         load_plugin(plugin)
     # Refuse an unusable -o before the (possibly long) work; the default directory needs the input.
     if args.output is not None:
+        check_output_dir_name(args.output, f"it receives {', '.join(OUTPUT_FILES.values())}")
         prepare_output_dir(args.output, OUTPUT_FILES.values(), force=args.force)
     module, stem = load_input(args)
     out = args.output or Path("out") / stem

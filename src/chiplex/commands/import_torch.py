@@ -80,8 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     out: Path | None = args.output
     if out is not None:
-        from chiplex.fileio import check_writable_file
+        from chiplex.fileio import check_ir_output_name, check_writable_file
 
+        check_ir_output_name(out, "the imported func.func of nn ops")
         check_writable_file(out, force=args.force)
     # torch is slow to import: only once the arguments are known to be usable.
     import warnings

@@ -23,7 +23,7 @@ from chiplex.commands._args import (
     positive_int,
 )
 from chiplex.errors import EXIT_CODES_HELP, ChiplexError
-from chiplex.fileio import atomic_write_text, check_writable_file
+from chiplex.fileio import atomic_write_text, check_ir_output_name, check_writable_file
 
 if TYPE_CHECKING:
     from chiplex.targets.target import Target
@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
         load_checkpoint(args.checkpoint)  # a bad checkpoint fails before any loading
     if args.output is not None:
+        check_ir_output_name(args.output, "the input IR with each op's #mcm.chip")
         check_writable_file(args.output, force=args.force)
         if not args.output.parent.is_dir():
             raise ChiplexError(

@@ -22,7 +22,7 @@ from xdsl.ir import Attribute, BlockArgument, Operation, OpResult
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.locations import locate
-from chiplex.ir.types import tensor_bytes
+from chiplex.ir.types import MAX_TENSOR_BYTES, tensor_bytes
 
 STATIONARY_OPS = ("nn.param", "nn.constant")
 MATRIX_OPS = ("nn.matmul", "nn.batch_matmul", "nn.conv2d")
@@ -107,6 +107,16 @@ class Graph:
     def num_nodes(self) -> int:
         return len(self.kinds)
 
+    def locate_nodes(self, nodes: tuple[int, ...]) -> str:
+        """`file:line:col: ` of the last of `nodes` (the consumer of an edge) when one or two
+        nodes are named and that op was parsed from a file; empty otherwise (a group of ops has no
+        one place)."""
+        if not 1 <= len(nodes) <= 2 or not self.ops:
+            return ""
+        op = self.ops[nodes[-1]]
+        # The op's own position only: its function's would point at the wrong line.
+        return locate(op) if locate(op) != locate(op.parent_op()) else ""
+
     @property
     def num_edges(self) -> int:
         return int(self.src.shape[0])
@@ -162,10 +172,6 @@ def samples_per_microbatch(function: func.FuncOp) -> int:
     if arg_types and isinstance(arg_types[0], TensorType) and arg_types[0].get_shape():
         return max(int(arg_types[0].get_shape()[0]), 1)
     return 1
-
-
-MAX_TENSOR_BYTES = 2**50
-"""1 PiB: a larger tensor is a typo, and its sizes would overflow the int64 arrays of the graph."""
 
 
 def _checked_bytes(tensor_type: Attribute, op: Operation) -> int:

@@ -80,7 +80,9 @@ class ChipAttr(ParametrizedAttribute):
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
         with parser.in_angle_brackets():
             start = parser.pos
-            chip = parser.parse_integer(allow_boolean=False, allow_negative=False)
+            chip = parser.parse_integer(allow_boolean=False, allow_negative=True)
+            if chip < 0:
+                parser.raise_error(f"#mcm.chip id must be >= 0, got {chip}", start, parser.pos)
             if chip > MAX_CHIP_ID:
                 parser.raise_error(
                     f"#mcm.chip id {chip} is absurd (at most {MAX_CHIP_ID})", start, parser.pos

@@ -119,7 +119,33 @@ def is_static(t: Attribute) -> bool:
     return isinstance(t, TensorType) and all(d >= 0 for d in t.get_shape())
 
 
+MAX_TENSOR_BYTES = 2**50
+"""1 PiB: a larger tensor is a typo, and its sizes would overflow the int64 arrays of the graph."""
+
+ELEMENT_TYPE_NAMES = "i1, i8, i16, i32, i64, index, f16, bf16, f32, f64"
+"""The element types `element_bytes` knows, in the words of an error message."""
+
+
 def check_static(t: Attribute, what: str) -> None:
-    """Raise a VerifyException naming `what` unless `t` is a ranked tensor with static shape."""
+    """Raise a VerifyException naming `what` unless `t` is a ranked tensor with a static shape, no
+    zero dimension and an element type of known size (the cost model needs every tensor's bytes)."""
     if not is_static(t):
         raise VerifyException(f"{what} has dynamic shape {t}: nn ops need static shapes")
+    assert isinstance(t, TensorType)
+    if 0 in t.get_shape():
+        # An empty tensor costs nothing and moves nothing: in a hand-written model it is a typo.
+        raise VerifyException(
+            f"{what} {t} has a zero dimension: nn tensors need at least one element"
+        )
+    try:
+        nbytes = tensor_bytes(t)
+    except ValueError:
+        raise VerifyException(
+            f"{what} {t} has element type {t.get_element_type()}, which chiplex has no size for: "
+            f"use one of {ELEMENT_TYPE_NAMES}"
+        ) from None
+    if nbytes > MAX_TENSOR_BYTES:
+        raise VerifyException(
+            f"{what} {t} holds {nbytes:.3g} bytes, more than the {MAX_TENSOR_BYTES / 2**50:g} PiB "
+            "chiplex accepts (a typo in a dimension?)"
+        )

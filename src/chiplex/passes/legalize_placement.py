@@ -35,7 +35,7 @@ class LegalizePlacement(ModulePass):
         if not violations:
             return
         if not self.repair:
-            lines = "\n".join(f"  {v}" for v in violations)
+            lines = "\n".join(f"  {graph.locate_nodes(v.ops)}{v}" for v in violations)
             raise ChiplexError(
                 f"illegal placement on {target.name} ({len(violations)} violations):\n{lines}\n"
                 "hint: run legalize-placement{repair=true} to move the fewest ops to a legal placement"

@@ -1033,7 +1033,9 @@ def _count(number: int, noun: str) -> str:
 
 
 def _listed(items: list[str], shown: int = 3) -> str:
-    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+    return ", ".join(items[:shown]) + (
+        f" and {len(items) - shown} more" if len(items) > shown else ""
+    )
 
 
 def _conflict_message(problem: heuristics.Problem, needed: list[str], target: Target) -> str:
