@@ -210,7 +210,7 @@ def test_cli_bad_checkpoint_is_one_line_exit_1(
     extra = {
         "search": ["--strategy", "learned", "--budget", "4"],
         "finetune": ["-o", str(tmp_path / "o.pt"), "--budget", "4"],
-        "compile": ["--strategy", "learned", "-o", str(tmp_path / "o.pt")],
+        "compile": ["--strategy", "learned", "-o", str(tmp_path / "out")],
     }[command]
     assert main([command, str(MLP), *extra, "--checkpoint", str(bad)]) == 1
     err = capsys.readouterr().err
