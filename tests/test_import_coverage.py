@@ -6,6 +6,7 @@ against the module's own output and for its exact flops."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -257,6 +258,30 @@ def test_adaptive_max_pooling_is_max_pooling_over_even_windows() -> None:
     check_equivalent(grid, (torch.randn(1, 3, 8, 6),))
     with pytest.raises(ChiplexError, match="adaptive pooling of 7x7 to 2x2"):
         import_module(tnn.AdaptiveMaxPool2d(2), (torch.randn(1, 3, 7, 7),))
+
+
+class Recurrent(tnn.Module):
+    """A sequence classifier: an LSTM and a GRU unrolled by export over 5 steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = tnn.LSTM(8, 16, batch_first=True)
+        self.gru = tnn.GRU(16, 8, batch_first=True)
+        self.head = tnn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.lstm(x)
+        out, _ = self.gru(hidden)
+        return self.head(out[:, -1])
+
+
+def test_recurrent_layers_import_without_torchs_internal_warning() -> None:
+    # torch's LSTM/GRU re-assign their flat weights while exported and warn about it: the user
+    # cannot act on that, and the weights are captured (the results match).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_equivalent(Recurrent(), (torch.randn(2, 5, 8),))
+    assert not [w for w in caught if "_flat_weights" in str(w.message)]
 
 
 class SpeechFrontEnd(tnn.Module):

@@ -655,6 +655,27 @@ def test_compile_accepts_a_torch_spec(tmp_path: Path, capsys: Any) -> None:
     assert (out / "schedule.json").exists()
 
 
+def test_compile_takes_the_activation_dtype_and_refuses_torch_options_for_ir(
+    tmp_path: Path, capsys: Any
+) -> None:
+    path = tmp_path / "mine.py"
+    path.write_text("import torch\n\ndef tiny():\n    return torch.nn.Linear(4, 2)\n")
+    out = tmp_path / "out"
+    spec = f"{path}:tiny"
+    args = ["compile", spec, "--input-shape", "3x4", "--activation-dtype", "f32", "-o", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    placed = (out / "placed.mlir").read_text()
+    assert "tensor<3x2xf32>" in placed and "bf16" not in placed
+    # An IR file's types are written in it: an option that would be ignored is an error.
+    ir = out / "placed.mlir"
+    assert main(["compile", str(ir), "--weight-dtype", "bf16", "-o", str(tmp_path / "o2")]) == 1
+    err = capsys.readouterr().err
+    assert f"--weight-dtype applies to a PyTorch module only; {ir} is an IR file" in err
+    assert main(["search", str(ir), "--input-shape", "1x4", "--dtype", "int64"]) == 1
+    assert "--input-shape, --dtype apply to a PyTorch module only" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
+
+
 @pytest.mark.parametrize("target", ["tpu-ring8", "simba-6x6"])
 def test_small_imports_compile_for_both_targets(target: str) -> None:
     compile_mod = pytest.importorskip("chiplex.compile")

@@ -34,9 +34,13 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--weight-dtype",
-        default="i8",
         metavar="T",
         help="torch specs only: element type of the weights (default i8)",
+    )
+    p.add_argument(
+        "--activation-dtype",
+        metavar="T",
+        help="torch specs only: element type of float activations (default bf16)",
     )
 
 
@@ -67,7 +71,20 @@ def load_input(args: argparse.Namespace) -> tuple[ModuleOp, str]:
     from chiplex.ir.parse import load_module
 
     source: str = args.input
+    torch_only = {
+        "--input-shape": args.input_shape,
+        "--dtype": args.dtype,
+        "--weight-dtype": args.weight_dtype,
+        "--activation-dtype": args.activation_dtype,
+    }
     if source.endswith(".mlir") or (Path(source).exists() and not source.endswith(".py")):
+        given = [option for option, value in torch_only.items() if value is not None]
+        if given:
+            # The IR file's types are what it says; an option that would be ignored is a mistake.
+            raise ChiplexError(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a PyTorch "
+                f"module only; {source} is an IR file, whose types are written in it"
+            )
         return load_module(source), Path(source).stem
     try:
         from chiplex.ir.torch_import import load_model_spec
@@ -76,7 +93,13 @@ def load_input(args: argparse.Namespace) -> tuple[ModuleOp, str]:
             f"{source}: no such file (and the PyTorch importer is not available)"
         ) from None
     with quiet_torch_export():
-        module = load_model_spec(source, args.input_shape, args.dtype, args.weight_dtype)
+        module = load_model_spec(
+            source,
+            args.input_shape,
+            args.dtype,
+            args.weight_dtype or "i8",
+            args.activation_dtype or "bf16",
+        )
     return module, source.split(":")[-1].split("(")[0]
 
 

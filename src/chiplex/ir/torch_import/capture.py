@@ -109,7 +109,13 @@ def _export(module: torch.nn.Module, inputs: tuple[Any, ...]) -> torch.export.Ex
     stray = io.StringIO()
     dump = ""
     try:
-        with contextlib.redirect_stderr(stray):
+        with contextlib.redirect_stderr(stray), warnings.catch_warnings():
+            # torch's own nn.LSTM/GRU re-assign their flat weight list while exported: a warning
+            # about torch's code the user cannot act on (the weights are captured correctly).
+            warnings.filterwarnings(
+                "ignore",
+                message=r"The tensor attributes .*_flat_weights.* were assigned during export",
+            )
             return torch.export.export(module, inputs)
     except Exception as error:
         dump = str(getattr(error, "partial_fx_graph", None) or "")
