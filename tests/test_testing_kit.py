@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chiplex.testing as kit
+from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, make_graph
 from chiplex.targets import legality
 from chiplex.targets.solver import repair
@@ -239,3 +240,36 @@ def test_a_small_memory_overflow_reads_in_kib_and_the_rules_in_words() -> None:
     assert report.startswith("1 violation of ")
     assert "rules: max_hop_span 1, pinned 'op1' to chip 1):" in report
     assert re.search(r"\[memory\] chip 1 needs [\d.]+ KiB .* > capacity 37\.00 KiB", report), report
+
+
+def test_a_placement_written_as_a_dict_of_op_names_is_checked() -> None:
+    """A hand-built placement {op name: chip} checks like the array, and its violations are data
+    that name the ops."""
+    graph = transformer_graph(6)
+    target = kit.target_for(graph, 3)
+    by_name = {name: [0, 0, 0, 1, 2, 1][i] for i, name in enumerate(graph.op_names)}
+    violations = kit.check_placement(graph, target, by_name)
+    assert violations == kit.check_placement(graph, target, np.array([0, 0, 0, 1, 2, 1]))
+    backwards = [v for v in violations if v.rule == "acyclic-dataflow"]
+    assert backwards and backwards[0].op_names == ("encoder.0.attn.scores", "encoder.0.attn.softmax")
+    assert backwards[0].chips == (2, 1)
+    assert not kit.is_legal(graph, target, by_name)
+    assert "[acyclic-dataflow]" in kit.violation_report(graph, target, by_name)
+    repaired = repair(graph, target, by_name).placement
+    assert kit.is_legal(graph, target, dict(zip(graph.op_names, repaired.tolist(), strict=True)))
+    # With or without the IR's `%`, as chiplex check and the target rules accept names.
+    percent = {f"%{name}": int(chip) for name, chip in zip(graph.op_names, repaired, strict=True)}
+    assert kit.is_legal(graph, target, percent)
+
+
+def test_a_dict_placement_with_a_wrong_name_says_which() -> None:
+    graph = transformer_graph(6)
+    target = kit.target_for(graph, 3)
+    typo = {name: 0 for name in graph.op_names} | {"encoder.0.attn.qq": 0}
+    with pytest.raises(ChiplexError, match=r"'encoder\.0\.attn\.qq'.*did you mean 'encoder\.0\.attn\.q'"):
+        kit.check_placement(graph, target, typo)
+    partial = {name: 0 for name in graph.op_names[:4]}
+    with pytest.raises(ChiplexError, match=r"no chip for 2 of the 6 ops .*: encoder\.0\.attn\.scores"):
+        kit.is_legal(graph, target, partial)
+    with pytest.raises(ChiplexError, match="maps to 'one', not a chip number"):
+        kit.check_placement(graph, target, dict(partial, **{graph.op_names[4]: "one"}))

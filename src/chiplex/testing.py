@@ -31,10 +31,12 @@ from hypothesis import strategies as st
 from chiplex.ir.graph import Graph, make_graph
 from chiplex.semantics import assert_pipeline_preserves_semantics, nn_programs, tight_target
 from chiplex.targets.legality import (
+    Placement,
     PlacementRules,
     Violation,
     check_placement,
     is_legal,
+    placement_array,
     resolve_rules,
 )
 from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target
@@ -52,6 +54,7 @@ __all__ = [
     "nn_graphs",
     "nn_programs",
     "noisy_placement",
+    "placement_array",
     "placements",
     "reference_placement",
     "target_for",
@@ -526,14 +529,16 @@ def with_capacity(target: Target, capacity: int) -> Target:
 
 
 # -- assertion messages ------------------------------------------------------------------------------
-def violation_report(graph: Graph, target: Target, placement: np.ndarray) -> str:
-    """Every violated rule of `placement`, one per line and in full, for an assertion message.
+def violation_report(graph: Graph, target: Target, placement: Placement) -> str:
+    """Every violated rule of `placement` (an array, or a dict of op name -> chip), one per line and
+    in full, for an assertion message.
 
     pytest and hypothesis shorten the repr of a list; a string with one violation per line is shown
     as is::
 
         assert is_legal(graph, target, placement), violation_report(graph, target, placement)
     """
+    placement = placement_array(graph, placement)
     violations = check_placement(graph, target, placement)
     if not violations:
         return f"legal: {graph.num_nodes} ops on {target.name}"
@@ -553,7 +558,7 @@ def violation_report(graph: Graph, target: Target, placement: np.ndarray) -> str
     return f"{head}\n{body}\n  placement: {np.asarray(placement).tolist()}"
 
 
-def assert_legal(graph: Graph, target: Target, placement: np.ndarray) -> None:
+def assert_legal(graph: Graph, target: Target, placement: Placement) -> None:
     """Raise AssertionError with `violation_report` unless `placement` is legal."""
     if not is_legal(graph, target, placement):
         raise AssertionError(violation_report(graph, target, placement))
