@@ -251,7 +251,10 @@ def test_a_placement_written_as_a_dict_of_op_names_is_checked() -> None:
     violations = kit.check_placement(graph, target, by_name)
     assert violations == kit.check_placement(graph, target, np.array([0, 0, 0, 1, 2, 1]))
     backwards = [v for v in violations if v.rule == "acyclic-dataflow"]
-    assert backwards and backwards[0].op_names == ("encoder.0.attn.scores", "encoder.0.attn.softmax")
+    assert backwards and backwards[0].op_names == (
+        "encoder.0.attn.scores",
+        "encoder.0.attn.softmax",
+    )
     assert backwards[0].chips == (2, 1)
     assert not kit.is_legal(graph, target, by_name)
     assert "[acyclic-dataflow]" in kit.violation_report(graph, target, by_name)
@@ -266,10 +269,14 @@ def test_a_dict_placement_with_a_wrong_name_says_which() -> None:
     graph = transformer_graph(6)
     target = kit.target_for(graph, 3)
     typo = {name: 0 for name in graph.op_names} | {"encoder.0.attn.qq": 0}
-    with pytest.raises(ChiplexError, match=r"'encoder\.0\.attn\.qq'.*did you mean 'encoder\.0\.attn\.q'"):
+    with pytest.raises(
+        ChiplexError, match=r"'encoder\.0\.attn\.qq'.*did you mean 'encoder\.0\.attn\.q'"
+    ):
         kit.check_placement(graph, target, typo)
     partial = {name: 0 for name in graph.op_names[:4]}
-    with pytest.raises(ChiplexError, match=r"no chip for 2 of the 6 ops .*: encoder\.0\.attn\.scores"):
+    with pytest.raises(
+        ChiplexError, match=r"no chip for 2 of the 6 ops .*: encoder\.0\.attn\.scores"
+    ):
         kit.is_legal(graph, target, partial)
     with pytest.raises(ChiplexError, match="maps to 'one', not a chip number"):
         kit.check_placement(graph, target, dict(partial, **{graph.op_names[4]: "one"}))
