@@ -10,13 +10,20 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.vendor.pretty import pretty
 
 import chiplex.testing as kit
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, make_graph
 from chiplex.targets import legality
 from chiplex.targets.solver import repair
-from chiplex.targets.target import Target, TargetRules
+from chiplex.targets.target import (
+    Target,
+    TargetRules,
+    load_target,
+    preset_names,
+    target_from_toml,
+)
 from chiplex.testing import (
     graph_and_target,
     is_legal,
@@ -280,3 +287,51 @@ def test_a_dict_placement_with_a_wrong_name_says_which() -> None:
         kit.is_legal(graph, target, partial)
     with pytest.raises(ChiplexError, match="maps to 'one', not a chip number"):
         kit.check_placement(graph, target, dict(partial, **{graph.op_names[4]: "one"}))
+
+
+def _same_graph(a: Graph, b: Graph) -> bool:
+    arrays = ("flops", "output_bytes", "weight_bytes", "src", "dst", "param_bytes", "read_param")
+    return (a.op_names, a.kinds, a.dtypes, a.name) == (
+        b.op_names,
+        b.kinds,
+        b.dtypes,
+        b.name,
+    ) and all(np.array_equal(getattr(a, field), getattr(b, field)) for field in arrays)
+
+
+@KIT
+@given(graph_and_target(max_ops=20, max_chips=9))
+def test_graphs_and_targets_print_as_the_code_that_rebuilds_them(
+    case: tuple[Graph, Target],
+) -> None:
+    graph, target = case
+    shown = pretty(case)
+    assert "array(" not in shown and "ChipSpec(" not in shown
+    assert len(shown.splitlines()) <= graph.num_nodes + 60  # a line per op, not per array entry
+    rebuilt_graph, rebuilt_target = eval(  # noqa: S307 - our own printout
+        shown, {"make_graph": make_graph, "target_from_toml": target_from_toml}
+    )
+    assert _same_graph(rebuilt_graph, graph)
+    assert rebuilt_target == target
+    assert target_from_toml(kit.target_toml(target)) == target
+
+
+def test_every_preset_round_trips_through_target_toml() -> None:
+    for name in preset_names():
+        target = load_target(name)
+        assert target_from_toml(kit.target_toml(target), name) == target, name
+
+
+def test_a_falsifying_example_shows_the_graph_and_target_as_code() -> None:
+    @settings(max_examples=20, database=None, derandomize=True)
+    @given(graph_and_target(min_ops=2, max_ops=8, max_chips=3, with_rules=False))
+    def everything_on_chip_zero(case: tuple[Graph, Target]) -> None:
+        graph, target = case
+        kit.assert_legal(graph, target, np.zeros(graph.num_nodes, dtype=np.int64))
+
+    with pytest.raises(AssertionError) as info:
+        everything_on_chip_zero()
+    shown = "\n".join(getattr(info.value, "__notes__", []))
+    assert "make_graph(  # nn: 2 ops, 1 edge" in shown, shown
+    assert "#   0 l0." in shown and "target_from_toml(" in shown and "[chip]" in shown
+    assert "array(" not in shown and "Link(" not in shown

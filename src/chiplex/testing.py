@@ -23,10 +23,12 @@ placer blind to a rule fails), with the capacity raised until that split is lega
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.vendor.pretty import RepresentationPrinter, for_type_by_name
 
 from chiplex.ir.graph import Graph, make_graph
 from chiplex.semantics import assert_pipeline_preserves_semantics, nn_programs, tight_target
@@ -35,6 +37,7 @@ from chiplex.targets.legality import (
     PlacementRules,
     Violation,
     check_placement,
+    format_bytes,
     is_legal,
     placement_array,
     resolve_rules,
@@ -48,6 +51,7 @@ __all__ = [
     "violation_report",
     "check_placement",
     "graph_and_target",
+    "graph_source",
     "is_legal",
     "min_capacity",
     "nn_graph",
@@ -58,6 +62,7 @@ __all__ = [
     "placements",
     "reference_placement",
     "target_for",
+    "target_toml",
     "targets",
     "tight_target",
     "transformer_graph",
@@ -235,6 +240,130 @@ def transformer_graph(
         name=f"transformer{n}",
         op_names=names[:n],
     )
+
+
+def graph_source(graph: Graph) -> str:
+    """`graph` as the `make_graph(...)` call that rebuilds it, one commented line per op (its inputs,
+    weights, output and flops) above the arrays: what hypothesis prints for a falsifying graph (not the
+    dataclass's numpy arrays). Host-input bytes and IR ops are not rebuilt (graphs from IR)."""
+    n = graph.num_nodes
+    inputs: list[list[int]] = [[] for _ in range(n)]
+    for u, v in zip(graph.src.tolist(), graph.dst.tolist(), strict=True):
+        inputs[v].append(u)
+    width = max((len(name) for name in graph.op_names), default=0)
+    edges = f"{graph.num_edges} edge{'' if graph.num_edges == 1 else 's'}"
+    lines = [f"make_graph(  # {graph.name}: {n} op{'' if n == 1 else 's'}, {edges}"]
+    for v in range(n):
+        weights = int(graph.weight_bytes[v])
+        lines.append(
+            f"    # {v:>3} {graph.op_names[v]:<{width}} {graph.kinds[v]:<16} <- "
+            f"{','.join(map(str, inputs[v])) or '-':<10} "
+            f"{'w ' + format_bytes(weights) if weights else 'no weights':<14} "
+            f"out {format_bytes(int(graph.output_bytes[v])):<11} {graph.flops[v]:.3g} flops"
+        )
+    readers: list[list[int]] = [[] for _ in range(n)]
+    for node, param in zip(graph.read_node.tolist(), graph.read_param.tolist(), strict=True):
+        readers[node].append(param)
+    lines += [
+        f"    kinds={list(graph.kinds)!r},",
+        f"    edges={list(zip(graph.src.tolist(), graph.dst.tolist(), strict=True))!r},",
+        f"    flops={graph.flops.tolist()!r},",
+        f"    output_bytes={graph.output_bytes.tolist()!r},",
+        f"    params={[tuple(params) for params in readers]!r},",
+        f"    param_bytes={graph.param_bytes.tolist()!r},",
+        f"    dtypes={list(graph.dtypes)!r},",
+        f"    name={graph.name!r},",
+        f"    op_names={list(graph.op_names)!r},",
+        ")",
+    ]
+    return "\n".join(lines)
+
+
+def target_toml(target: Target) -> str:
+    """`target` as the TOML file that `load_target` / `target_from_toml` read back to an equal target:
+    save a generated target that broke a property and run `chiplex check` or `chiplex compile` on it."""
+
+    def value(x: object) -> str:
+        if isinstance(x, str):
+            return json.dumps(x)  # a TOML basic string is a JSON string
+        if isinstance(x, dict):
+            return "{ " + ", ".join(f"{key} = {value(v)}" for key, v in x.items()) + " }"
+        if isinstance(x, (list, tuple)):
+            return "[" + ", ".join(value(v) for v in x) + "]"
+        if isinstance(x, float) and x and not 1e-3 <= abs(x) < 1e6:
+            mantissa, exponent = f"{x:.12e}".split("e")  # 4e+11, not 400000000000.0
+            short = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+            return short if float(short) == x else repr(x)
+        return repr(x)
+
+    chip, rules = target.chip, target.rules
+    link = target.links[0] if target.links else None
+    lines = [f"name = {value(target.name)}"]
+    if target.description:
+        lines.append(f"description = {value(target.description)}")
+    lines += [
+        "",
+        "[chip]",
+        f"matrix_ops = {value(chip.matrix_ops)}",
+        f"vector_ops = {value(chip.vector_ops)}",
+        f"sram_bytes = {chip.sram_bytes}",
+        f"sram_bandwidth = {value(chip.sram_bandwidth)}",
+        f"buffers_per_edge = {chip.buffers_per_edge}",
+    ]
+    if chip.dram_bytes:
+        lines += [
+            f"dram_bytes = {chip.dram_bytes}",
+            f"dram_bandwidth = {value(chip.dram_bandwidth)}",
+        ]
+    lines += [
+        "",
+        "[link]",
+        f"bandwidth = {value(float(link.bandwidth) if link else 1.0)}",
+        f"latency = {value(float(link.latency) if link else 0.0)}",
+        "",
+        "[topology]",
+        f"kind = {value(target.topology)}",
+    ]
+    if target.topology in ("mesh", "torus"):
+        lines.append(f"shape = {value(list(target.shape))}")
+    else:
+        lines.append(f"num_chips = {target.num_chips}")
+    if target.topology == "links":
+        pairs = sorted({(min(k.src, k.dst), max(k.src, k.dst)) for k in target.links})
+        lines.append(f"links = {value([list(pair) for pair in pairs])}")
+    if rules.max_hop_span is not None or rules.pinned or rules.colocated:
+        lines += ["", "[rules]"]
+        if rules.max_hop_span is not None:
+            lines.append(f"max_hop_span = {rules.max_hop_span}")
+        if rules.colocated:
+            lines.append(f"colocated = {value([list(group) for group in rules.colocated])}")
+        for pattern, pin_chip in rules.pinned:
+            lines += ["[[rules.pinned]]", f"ops = {value(pattern)}", f"chip = {pin_chip}"]
+    if target.solver:
+        lines += ["", "[solver]", f"backend = {value(target.solver)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _show_lines(text: str, printer: RepresentationPrinter) -> None:
+    """Multi-line text, each line at the printer's indentation (hypothesis nests it in a call)."""
+    for i, line in enumerate(text.splitlines()):
+        if i:
+            printer.break_()
+        printer.text(line)
+
+
+def _show_graph(graph: Graph, printer: RepresentationPrinter, cycle: bool) -> None:
+    _show_lines(graph_source(graph), printer)
+
+
+def _show_target(target: Target, printer: RepresentationPrinter, cycle: bool) -> None:
+    _show_lines(f'target_from_toml("""\n{target_toml(target)}""")', printer)
+
+
+# The hook hypothesis offers for types it does not own (IPython's pretty-printer protocol): a
+# falsifying graph or target is shown as the code that rebuilds it, not as dataclass fields.
+for_type_by_name("chiplex.ir.graph", "Graph", _show_graph)
+for_type_by_name("chiplex.targets.target", "Target", _show_target)
 
 
 @st.composite
@@ -463,7 +592,7 @@ def _rules_from(draw: st.DrawFn, graph: Graph, reference: np.ndarray) -> TargetR
     span = None
     if graph.num_edges and draw(st.booleans()):
         widest = int((reference[graph.dst] - reference[graph.src]).max())
-        span = widest + draw(st.integers(0, 1))
+        span = max(1, widest + draw(st.integers(0, 1)))  # a TOML file's max_hop_span is >= 1
     pinned: list[tuple[str, int]] = []
     for op in draw(st.lists(st.integers(0, n - 1), max_size=3, unique=True)):
         pinned.append((graph.op_names[op], int(reference[op])))
