@@ -26,6 +26,7 @@ from chiplex.targets.target import (
 )
 from chiplex.testing import (
     graph_and_target,
+    graphs_for,
     is_legal,
     min_capacity,
     nn_graphs,
@@ -335,3 +336,84 @@ def test_a_falsifying_example_shows_the_graph_and_target_as_code() -> None:
     assert "make_graph(  # nn: 2 ops, 1 edge" in shown, shown
     assert "#   0 l0." in shown and "target_from_toml(" in shown and "[chip]" in shown
     assert "array(" not in shown and "Link(" not in shown
+
+
+MY_MESH = target_from_toml(
+    """
+name = "my-mesh3x3"
+[chip]
+matrix_ops = { i8 = 4e12, bf16 = 2e12 }
+vector_ops = { i8 = 2.5e11, bf16 = 1.25e11 }
+sram_bytes = 1048576
+sram_bandwidth = 4e11
+[link]
+bandwidth = 2.5e10
+latency = 2e-8
+[topology]
+kind = "mesh"
+shape = [3, 3]
+[rules]
+max_hop_span = 2
+[[rules.pinned]]
+ops = "l0.*"
+chip = 0
+""",
+    "my-mesh3x3.toml",
+)
+
+
+@settings(max_examples=60, deadline=None)  # no health check suppressed: generation stays cheap
+@given(graphs_for(MY_MESH, min_ops=3, max_ops=40))
+def test_graphs_for_my_target_always_have_a_legal_placement(graph: Graph) -> None:
+    """On a user's small-SRAM mesh with rules, plain `nn_graphs` often draws graphs that fit nowhere
+    (a 4x512x512 bf16 weight is 2 MiB); `graphs_for` sizes them to the target instead."""
+    assert 3 <= graph.num_nodes <= 40
+    result = repair(graph, MY_MESH, np.zeros(graph.num_nodes, dtype=np.int64), time_limit=10)
+    kit.assert_legal(graph, MY_MESH, result.placement)
+
+
+def test_graphs_for_reaches_the_op_counts_asked_for() -> None:
+    sizes = []
+
+    @settings(max_examples=40, deadline=None)
+    @given(graphs_for(MY_MESH, min_ops=5, max_ops=25))
+    def collect(graph: Graph) -> None:
+        sizes.append(graph.num_nodes)
+
+    collect()
+    assert min(sizes) >= 5 and max(sizes) >= 20
+
+
+def test_graphs_take_the_dtypes_asked_for() -> None:
+    @settings(max_examples=20, deadline=None)
+    @given(graphs_for(MY_MESH, max_ops=10, activation_dtypes=["f32"], weight_dtypes=["f32"]))
+    def f32_everywhere(graph: Graph) -> None:
+        assert set(graph.dtypes) == {"f32"}
+        tokens_times_width = graph.output_bytes // 4
+        assert (tokens_times_width * 4 == graph.output_bytes).all()
+
+    f32_everywhere()
+    rng = np.random.default_rng(0)
+    graph = kit.nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), 12, activation_dtype="i8")
+    assert set(graph.dtypes) == {"i8"}
+
+
+def test_graph_prefix_keeps_the_params_its_ops_read() -> None:
+    rng = np.random.default_rng(3)
+    graph = kit.nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), 30, shared_params=True)
+    prefix = kit.graph_prefix(graph, 12)
+    assert prefix.op_names == graph.op_names[:12]
+    assert np.array_equal(prefix.weight_bytes, graph.weight_bytes[:12])
+    assert prefix.total_weight_bytes <= graph.total_weight_bytes
+    assert (prefix.dst < 12).all()
+
+
+def test_a_target_too_small_for_any_op_is_a_clear_error() -> None:
+    tiny = dataclasses.replace(MY_MESH, chip=dataclasses.replace(MY_MESH.chip, sram_bytes=4096))
+
+    @given(graphs_for(tiny))
+    def anything(graph: Graph) -> None:
+        pass
+
+    with pytest.raises(ChiplexError, match=r"target my-mesh3x3: a chip holds 4.00 KiB, less than"):
+        anything()

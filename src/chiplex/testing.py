@@ -24,17 +24,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from hypothesis import reject
 from hypothesis import strategies as st
 from hypothesis.vendor.pretty import RepresentationPrinter, for_type_by_name
 
+from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, make_graph
+from chiplex.ir.types import DTYPE_NAMES, element_bytes, parse_dtype
 from chiplex.semantics import assert_pipeline_preserves_semantics, nn_programs, tight_target
 from chiplex.targets.legality import (
     Placement,
     PlacementRules,
+    RuleWarning,
     Violation,
     check_placement,
     format_bytes,
@@ -50,7 +55,10 @@ __all__ = [
     "assert_legal",
     "violation_report",
     "check_placement",
+    "dtype_bytes",
     "graph_and_target",
+    "graph_prefix",
+    "graphs_for",
     "graph_source",
     "is_legal",
     "min_capacity",
@@ -88,17 +96,30 @@ OPS_PER_LAYER = 8
 
 
 # -- graphs ------------------------------------------------------------------------------------------
-def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool = False) -> Graph:
+def nn_graph(
+    pick: Pick,
+    num_ops: int,
+    name: str = "nn",
+    *,
+    shared_params: bool = False,
+    max_hidden: int = 512,
+    max_tokens: int = 64,
+    activation_dtype: str = "bf16",
+    weight_dtypes: Sequence[str] = ("bf16", "i8"),
+) -> Graph:
     """A layered DAG shaped like a neural network: a main chain with parallel branches (q/k/v-style
     fan-out), residual skip edges, matmuls with weights and elementwise ops without (layer norms have
-    small ones). Sizes are those of a `tokens x width` activation in bf16 with int8 or bf16 weights.
+    small ones). Sizes are those of a `tokens x width` activation (tokens 8..`max_tokens`, width
+    64..`max_hidden`, up to 4x in feed-forward layers, powers of two) in `activation_dtype`, with
+    weights in one of `weight_dtypes`.
 
     With `shared_params`, weights are shared across layers as ALBERT or tied embeddings do: a matmul
     often reuses the weight of an earlier matmul of the same shape, and the layer norms of one width
     share one scale/shift param."""
-    hidden = 64 * 2 ** pick(0, 3)
-    tokens = 8 * 2 ** pick(0, 3)
-    weight_elem = 1 if pick(0, 1) else 2
+    hidden = 64 * 2 ** pick(0, _levels(max_hidden, 64, "max_hidden"))
+    tokens = 8 * 2 ** pick(0, _levels(max_tokens, 8, "max_tokens"))
+    act_elem = dtype_bytes(activation_dtype)
+    weight_elem = dtype_bytes(weight_dtypes[pick(0, len(weight_dtypes) - 1)])
     kinds: list[str] = []
     widths: list[int] = []
     edges: list[tuple[int, int]] = []
@@ -131,7 +152,7 @@ def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool 
             elif len(preds) == 2:
                 preds = preds[:1]
             width = in_width
-            weight = 2 * width * 2 if kind == "nn.layer_norm" else 0
+            weight = 2 * width * act_elem if kind == "nn.layer_norm" else 0
             flop = float(
                 tokens * width * (5 if kind in ("nn.softmax", "nn.layer_norm", "nn.gelu") else 1)
             )
@@ -139,7 +160,7 @@ def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool 
         widths.append(width)
         edges.extend((p, i) for p in preds)
         flops.append(flop)
-        out_bytes.append(tokens * width * 2)
+        out_bytes.append(tokens * width * act_elem)
         weights.append(weight)
         if weight:
             shape = (kind, in_width, width)
@@ -160,8 +181,52 @@ def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool 
         output_bytes=out_bytes,
         params=params,
         param_bytes=param_bytes,
+        dtypes=[activation_dtype] * num_ops,
         name=name,
         op_names=names,
+    )
+
+
+def _levels(largest: int, smallest: int, what: str) -> int:
+    """How many doublings of `smallest` stay within `largest`."""
+    if largest < smallest:
+        raise ValueError(f"{what} must be at least {smallest}, got {largest}")
+    return int(np.log2(largest // smallest))
+
+
+def dtype_bytes(name: str) -> int:
+    """Bytes per element of a dtype named as in the IR or a target's ops tables (`i8`, `bf16`, `f32`)."""
+    dtype = parse_dtype(name)
+    if dtype is None:
+        raise ChiplexError(f"dtype {name!r}: expected one of {', '.join(DTYPE_NAMES)}")
+    return element_bytes(dtype)
+
+
+def graph_prefix(graph: Graph, num_ops: int) -> Graph:
+    """The first `num_ops` ops of `graph` (a topological prefix: still a graph), with the params they
+    read."""
+    keep = graph.read_node < num_ops
+    used = np.unique(graph.read_param[keep])
+    renumber = {int(param): i for i, param in enumerate(used)}
+    params: list[list[int]] = [[] for _ in range(num_ops)]
+    for node, param in zip(
+        graph.read_node[keep].tolist(), graph.read_param[keep].tolist(), strict=True
+    ):
+        params[node].append(renumber[param])
+    return make_graph(
+        kinds=list(graph.kinds[:num_ops]),
+        edges=[
+            (u, v)
+            for u, v in zip(graph.src.tolist(), graph.dst.tolist(), strict=True)
+            if v < num_ops
+        ],
+        flops=graph.flops[:num_ops].tolist(),
+        output_bytes=graph.output_bytes[:num_ops].tolist(),
+        params=[tuple(p) for p in params],
+        param_bytes=graph.param_bytes[used].tolist(),
+        dtypes=list(graph.dtypes[:num_ops]),
+        name=graph.name,
+        op_names=list(graph.op_names[:num_ops]),
     )
 
 
@@ -368,13 +433,114 @@ for_type_by_name("chiplex.targets.target", "Target", _show_target)
 
 @st.composite
 def nn_graphs(
-    draw: st.DrawFn, min_ops: int = 1, max_ops: int = 40, shared_params: bool | None = None
+    draw: st.DrawFn,
+    min_ops: int = 1,
+    max_ops: int = 40,
+    shared_params: bool | None = None,
+    *,
+    max_hidden: int = 512,
+    max_tokens: int = 64,
+    activation_dtypes: Sequence[str] = ("bf16",),
+    weight_dtypes: Sequence[str] = ("bf16", "i8"),
 ) -> Graph:
     """Hypothesis strategy: NN-shaped DAGs (see `nn_graph`) with min_ops..max_ops ops; params shared
-    across layers in some of them (`shared_params=None`), all (True) or none (False)."""
+    across layers in some of them (`shared_params=None`), all (True) or none (False); activations in
+    one of `activation_dtypes`, weights in one of `weight_dtypes`."""
     num_ops = draw(st.integers(min_ops, max_ops))
     share = draw(st.booleans()) if shared_params is None else shared_params
-    return nn_graph(lambda lo, hi: draw(st.integers(lo, hi)), num_ops, shared_params=share)
+    activation = (
+        draw(st.sampled_from(activation_dtypes))
+        if len(activation_dtypes) > 1
+        else activation_dtypes[0]
+    )
+    return nn_graph(
+        lambda lo, hi: draw(st.integers(lo, hi)),
+        num_ops,
+        shared_params=share,
+        max_hidden=max_hidden,
+        max_tokens=max_tokens,
+        activation_dtype=activation,
+        weight_dtypes=weight_dtypes,
+    )
+
+
+def _largest_sizes(
+    target: Target, activation_dtypes: Sequence[str], weight_dtypes: Sequence[str]
+) -> tuple[int, int]:
+    """The largest (hidden, tokens) of `nn_graph` at which any single op, alone on a chip with its
+    receive buffers, fits the target's chip (a conservative bound: a 4h x h weight, two 4h-wide inputs
+    and a 4h-wide output)."""
+    act = max(dtype_bytes(d) for d in activation_dtypes)
+    weight = max([dtype_bytes(d) for d in weight_dtypes] + [act])
+    buffers = target.chip.buffers_per_edge
+    capacity = target.chip.capacity_bytes
+
+    def one_op(hidden: int, tokens: int) -> int:
+        return 4 * hidden * hidden * weight + tokens * hidden * act * (12 + 8 * buffers)
+
+    fitting = [
+        (hidden * tokens, hidden, tokens)
+        for hidden in (64, 128, 256, 512)
+        for tokens in (8, 16, 32, 64)
+        if one_op(hidden, tokens) <= capacity
+    ]
+    if not fitting:
+        raise ChiplexError(
+            f"target {target.name}: a chip holds {format_bytes(capacity)}, less than the smallest op "
+            f"graphs_for generates needs ({format_bytes(one_op(64, 8))}: a 256x64 weight and 8-token "
+            "activations with their receive buffers)"
+        )
+    _, hidden, tokens = max(fitting)
+    return hidden, tokens
+
+
+@st.composite
+def graphs_for(
+    draw: st.DrawFn,
+    target: Target,
+    min_ops: int = 1,
+    max_ops: int = 30,
+    shared_params: bool | None = None,
+    *,
+    activation_dtypes: Sequence[str] = ("bf16",),
+    weight_dtypes: Sequence[str] = ("bf16", "i8"),
+) -> Graph:
+    """Hypothesis strategy: NN-shaped graphs (`nn_graphs`) that have a legal placement on your
+    `target` (a TOML file through `load_target`, a preset, or any `Target`), rules included. Sizes are
+    capped so that every op fits one chip; a graph whose ops do not all fit the target is cut to its
+    longest prefix (at least `min_ops` ops) for which the repair heuristic finds a legal placement, so
+    no example is filtered out and every one shrinks. An example is rejected only when even `min_ops`
+    ops have no legal placement that the heuristic finds (pins that need more ops, say)."""
+    max_hidden, max_tokens = _largest_sizes(target, activation_dtypes, weight_dtypes)
+    graph = draw(
+        nn_graphs(
+            min_ops,
+            max_ops,
+            shared_params,
+            max_hidden=max_hidden,
+            max_tokens=max_tokens,
+            activation_dtypes=activation_dtypes,
+            weight_dtypes=weight_dtypes,
+        )
+    )
+
+    def placeable(num_ops: int) -> bool:
+        with warnings.catch_warnings():
+            # The target's rules name its own models' ops; a glob matching no generated op is fine.
+            warnings.simplefilter("ignore", RuleWarning)
+            prefix = graph_prefix(graph, num_ops)
+            found = _legal_reference(prefix, target)
+            return found is not None and is_legal(prefix, target, found)
+
+    if placeable(graph.num_nodes):
+        return graph
+    if not placeable(min_ops):
+        reject()
+    fits, too_many = min_ops, graph.num_nodes  # placeable(fits), not placeable(too_many)
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        fits, too_many = (middle, too_many) if placeable(middle) else (fits, middle)
+    return graph_prefix(graph, fits)
 
 
 # -- capacities and reference placements ---------------------------------------------------------------
