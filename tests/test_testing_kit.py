@@ -417,3 +417,15 @@ def test_a_target_too_small_for_any_op_is_a_clear_error() -> None:
 
     with pytest.raises(ChiplexError, match=r"target my-mesh3x3: a chip holds 4.00 KiB, less than"):
         anything()
+
+
+@settings(max_examples=30, deadline=None)
+@given(graph_and_target(max_ops=15, topologies=["mesh"], activation_dtypes=["f32", "i8"]))
+def test_graph_and_target_take_topologies_and_dtypes(case: tuple[Graph, Target]) -> None:
+    graph, target = case
+    assert target.topology == "mesh"
+    assert len(set(graph.dtypes)) == 1 and graph.dtypes[0] in ("f32", "i8")
+    legal = kit.reference_placement(
+        graph, target.num_chips, target.chip.capacity_bytes, target.chip.buffers_per_edge
+    )
+    assert legal is not None

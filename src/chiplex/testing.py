@@ -17,7 +17,9 @@ Every generated (graph, target) pair from `graph_and_target` has a legal placeme
 order into at most K pieces fits, and the optional target rules (hop span, pins, colocation) are taken
 from a random contiguous split of the op order (independent of the cuts a first-fit placer makes, so a
 placer blind to a rule fails), with the capacity raised until that split is legal.
-`violation_report` / `assert_legal` give assertion messages that list every violation in full.
+`graphs_for(my_target)` draws graphs that have a legal placement on a target of your own (a TOML file)
+instead. `violation_report` / `assert_legal` give assertion messages that list every violation in full;
+a falsifying graph or target prints as the code that rebuilds it (`graph_source`, `target_toml`).
 """
 
 from __future__ import annotations
@@ -693,12 +695,29 @@ def graph_and_target(
     with_rules: bool = True,
     feasible: bool = True,
     buffers_per_edge: int | None = None,
+    *,
+    topologies: Sequence[str] = ("ring", "chain", "mesh"),
+    activation_dtypes: Sequence[str] = ("bf16",),
+    weight_dtypes: Sequence[str] = ("bf16", "i8"),
 ) -> tuple[Graph, Target]:
     """Hypothesis strategy: an NN-shaped graph and a target sized for it. With `feasible` (the default)
     a legal placement always exists; with `feasible=False` the capacity is sometimes too small.
-    Graphs share params across layers in about half the draws; targets have 1-3 buffers per edge
+    Graphs share params across layers in about half the draws and use the dtypes given (see
+    `nn_graphs`); targets are one of `topologies` (ring, chain, mesh) with 1-3 buffers per edge
     (`buffers_per_edge` fixes it)."""
-    graph = draw(nn_graphs(min_ops=min_ops, max_ops=max_ops))
+    unknown = sorted(set(topologies) - {"ring", "chain", "mesh"})
+    if unknown or not topologies:
+        raise ChiplexError(
+            f"graph_and_target: topologies must be ring, chain or mesh, got {unknown}"
+        )
+    graph = draw(
+        nn_graphs(
+            min_ops=min_ops,
+            max_ops=max_ops,
+            activation_dtypes=activation_dtypes,
+            weight_dtypes=weight_dtypes,
+        )
+    )
     num_chips = draw(st.integers(min_chips, max_chips))
     buffers = draw(st.integers(1, 3)) if buffers_per_edge is None else buffers_per_edge
     need = min_capacity(graph, num_chips, buffers)
@@ -706,7 +725,7 @@ def graph_and_target(
     capacity = int(np.ceil(draw(st.sampled_from(slacks)) * need))
     dram_share = draw(st.sampled_from([0.0, 0.0, 0.25]))
     reference = reference_placement(graph, num_chips, capacity, buffers)
-    topology = draw(st.sampled_from(["ring", "chain", "mesh"]))
+    topology = draw(st.sampled_from(list(topologies)))
     if not (with_rules and reference is not None and draw(st.integers(0, 2)) == 0):
         return graph, _build(
             topology, num_chips, _chip(capacity, dram_share, buffers), TargetRules(), "generated"
