@@ -429,3 +429,22 @@ def test_graph_and_target_take_topologies_and_dtypes(case: tuple[Graph, Target])
         graph, target.num_chips, target.chip.capacity_bytes, target.chip.buffers_per_edge
     )
     assert legal is not None
+
+
+def test_min_capacity_builds_the_placement_problem_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bisection over the capacity (about 25 cuts) reuses one precomputed problem: rebuilding it per
+    cut made graph_and_target's draws slow enough to trip hypothesis' too_slow health check at 150
+    ops."""
+    from chiplex.targets import heuristics
+
+    builds = []
+    build = heuristics._build_problem
+    monkeypatch.setattr(
+        heuristics, "_build_problem", lambda graph, rules: builds.append(1) or build(graph, rules)
+    )
+    graph = transformer_graph(60, seed=4)
+    need = min_capacity(graph, 6)
+    assert len(builds) == 1
+    assert (
+        kit._greedy_cut(graph, 6, need) is not None and kit._greedy_cut(graph, 6, need - 1) is None
+    )

@@ -561,7 +561,10 @@ def _greedy_cut(graph: Graph, num_chips: int, capacity: int, buffers: int = 2) -
     """Cut the block order greedily (each chip takes the longest prefix that fits); None if > K chips."""
     from chiplex.targets import heuristics
 
-    problem = heuristics.problem_for(graph, _plain_rules(graph, num_chips, capacity, buffers))
+    # Only segment_ends reads the capacity; the rest of the problem is built once per graph (problem_for
+    # caches it) instead of once per capacity that min_capacity's bisection tries.
+    base = heuristics.problem_for(graph, _plain_rules(graph, num_chips, 0, buffers))
+    problem = dataclasses.replace(base, capacity=int(capacity))
     seq = heuristics.sequence_of(problem, np.arange(graph.num_nodes))
     end = heuristics.segment_ends(problem, seq)
     placement = np.zeros(graph.num_nodes, dtype=np.int64)
