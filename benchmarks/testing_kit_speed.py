@@ -33,7 +33,10 @@ def cases() -> list[tuple[str, Callable[[], st.SearchStrategy]]]:
     return [
         ("nn_graphs(max_ops=40)", lambda: nn_graphs(max_ops=40)),
         ("graph_and_target(max_ops=30, max_chips=6)", lambda: graph_and_target()),
-        ("graph_and_target(max_ops=150, max_chips=16)", lambda: graph_and_target(max_ops=150, max_chips=16)),
+        (
+            "graph_and_target(max_ops=150, max_chips=16)",
+            lambda: graph_and_target(max_ops=150, max_chips=16),
+        ),
         ("graph_and_target(150, 16) + placements", lambda: _pairs_with_candidates(150)),
         ("graphs_for(tpu-ring8, max_ops=30)", lambda: graphs_for(ring)),
         ("graphs_for(simba-6x6, max_ops=300)", lambda: graphs_for(simba, max_ops=300)),
