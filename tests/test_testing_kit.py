@@ -10,14 +10,23 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.vendor.pretty import pretty
 
 import chiplex.testing as kit
+from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, make_graph
 from chiplex.targets import legality
 from chiplex.targets.solver import repair
-from chiplex.targets.target import Target, TargetRules
+from chiplex.targets.target import (
+    Target,
+    TargetRules,
+    load_target,
+    preset_names,
+    target_from_toml,
+)
 from chiplex.testing import (
     graph_and_target,
+    graphs_for,
     is_legal,
     min_capacity,
     nn_graphs,
@@ -239,3 +248,203 @@ def test_a_small_memory_overflow_reads_in_kib_and_the_rules_in_words() -> None:
     assert report.startswith("1 violation of ")
     assert "rules: max_hop_span 1, pinned 'op1' to chip 1):" in report
     assert re.search(r"\[memory\] chip 1 needs [\d.]+ KiB .* > capacity 37\.00 KiB", report), report
+
+
+def test_a_placement_written_as_a_dict_of_op_names_is_checked() -> None:
+    """A hand-built placement {op name: chip} checks like the array, and its violations are data
+    that name the ops."""
+    graph = transformer_graph(6)
+    target = kit.target_for(graph, 3)
+    by_name = {name: [0, 0, 0, 1, 2, 1][i] for i, name in enumerate(graph.op_names)}
+    violations = kit.check_placement(graph, target, by_name)
+    assert violations == kit.check_placement(graph, target, np.array([0, 0, 0, 1, 2, 1]))
+    backwards = [v for v in violations if v.rule == "acyclic-dataflow"]
+    assert backwards and backwards[0].op_names == (
+        "encoder.0.attn.scores",
+        "encoder.0.attn.softmax",
+    )
+    assert backwards[0].chips == (2, 1)
+    assert not kit.is_legal(graph, target, by_name)
+    assert "[acyclic-dataflow]" in kit.violation_report(graph, target, by_name)
+    repaired = repair(graph, target, by_name).placement
+    assert kit.is_legal(graph, target, dict(zip(graph.op_names, repaired.tolist(), strict=True)))
+    # With or without the IR's `%`, as chiplex check and the target rules accept names.
+    percent = {f"%{name}": int(chip) for name, chip in zip(graph.op_names, repaired, strict=True)}
+    assert kit.is_legal(graph, target, percent)
+
+
+def test_a_dict_placement_with_a_wrong_name_says_which() -> None:
+    graph = transformer_graph(6)
+    target = kit.target_for(graph, 3)
+    typo = {name: 0 for name in graph.op_names} | {"encoder.0.attn.qq": 0}
+    with pytest.raises(
+        ChiplexError, match=r"'encoder\.0\.attn\.qq'.*did you mean 'encoder\.0\.attn\.q'"
+    ):
+        kit.check_placement(graph, target, typo)
+    partial = {name: 0 for name in graph.op_names[:4]}
+    with pytest.raises(
+        ChiplexError, match=r"no chip for 2 of the 6 ops .*: encoder\.0\.attn\.scores"
+    ):
+        kit.is_legal(graph, target, partial)
+    with pytest.raises(ChiplexError, match="maps to 'one', not a chip number"):
+        kit.check_placement(graph, target, dict(partial, **{graph.op_names[4]: "one"}))
+
+
+def _same_graph(a: Graph, b: Graph) -> bool:
+    arrays = ("flops", "output_bytes", "weight_bytes", "src", "dst", "param_bytes", "read_param")
+    return (a.op_names, a.kinds, a.dtypes, a.name) == (
+        b.op_names,
+        b.kinds,
+        b.dtypes,
+        b.name,
+    ) and all(np.array_equal(getattr(a, field), getattr(b, field)) for field in arrays)
+
+
+@KIT
+@given(graph_and_target(max_ops=20, max_chips=9))
+def test_graphs_and_targets_print_as_the_code_that_rebuilds_them(
+    case: tuple[Graph, Target],
+) -> None:
+    graph, target = case
+    shown = pretty(case)
+    assert "array(" not in shown and "ChipSpec(" not in shown
+    assert len(shown.splitlines()) <= graph.num_nodes + 60  # a line per op, not per array entry
+    rebuilt_graph, rebuilt_target = eval(  # noqa: S307 - our own printout
+        shown, {"make_graph": make_graph, "target_from_toml": target_from_toml}
+    )
+    assert _same_graph(rebuilt_graph, graph)
+    assert rebuilt_target == target
+    assert target_from_toml(kit.target_toml(target)) == target
+
+
+def test_every_preset_round_trips_through_target_toml() -> None:
+    for name in preset_names():
+        target = load_target(name)
+        assert target_from_toml(kit.target_toml(target), name) == target, name
+
+
+def test_a_falsifying_example_shows_the_graph_and_target_as_code() -> None:
+    @settings(max_examples=20, database=None, derandomize=True)
+    @given(graph_and_target(min_ops=2, max_ops=8, max_chips=3, with_rules=False))
+    def everything_on_chip_zero(case: tuple[Graph, Target]) -> None:
+        graph, target = case
+        kit.assert_legal(graph, target, np.zeros(graph.num_nodes, dtype=np.int64))
+
+    with pytest.raises(AssertionError) as info:
+        everything_on_chip_zero()
+    shown = "\n".join(getattr(info.value, "__notes__", []))
+    assert "make_graph(  # nn: 2 ops, 1 edge" in shown, shown
+    assert "#   0 l0." in shown and "target_from_toml(" in shown and "[chip]" in shown
+    assert "array(" not in shown and "Link(" not in shown
+
+
+MY_MESH = target_from_toml(
+    """
+name = "my-mesh3x3"
+[chip]
+matrix_ops = { i8 = 4e12, bf16 = 2e12 }
+vector_ops = { i8 = 2.5e11, bf16 = 1.25e11 }
+sram_bytes = 1048576
+sram_bandwidth = 4e11
+[link]
+bandwidth = 2.5e10
+latency = 2e-8
+[topology]
+kind = "mesh"
+shape = [3, 3]
+[rules]
+max_hop_span = 2
+[[rules.pinned]]
+ops = "l0.*"
+chip = 0
+""",
+    "my-mesh3x3.toml",
+)
+
+
+@settings(max_examples=60, deadline=None)  # no health check suppressed: generation stays cheap
+@given(graphs_for(MY_MESH, min_ops=3, max_ops=40))
+def test_graphs_for_my_target_always_have_a_legal_placement(graph: Graph) -> None:
+    """On a user's small-SRAM mesh with rules, plain `nn_graphs` often draws graphs that fit nowhere
+    (a 4x512x512 bf16 weight is 2 MiB); `graphs_for` sizes them to the target instead."""
+    assert 3 <= graph.num_nodes <= 40
+    result = repair(graph, MY_MESH, np.zeros(graph.num_nodes, dtype=np.int64), time_limit=10)
+    kit.assert_legal(graph, MY_MESH, result.placement)
+
+
+def test_graphs_for_reaches_the_op_counts_asked_for() -> None:
+    sizes = []
+
+    @settings(max_examples=40, deadline=None)
+    @given(graphs_for(MY_MESH, min_ops=5, max_ops=25))
+    def collect(graph: Graph) -> None:
+        sizes.append(graph.num_nodes)
+
+    collect()
+    assert min(sizes) >= 5 and max(sizes) >= 20
+
+
+def test_graphs_take_the_dtypes_asked_for() -> None:
+    @settings(max_examples=20, deadline=None)
+    @given(graphs_for(MY_MESH, max_ops=10, activation_dtypes=["f32"], weight_dtypes=["f32"]))
+    def f32_everywhere(graph: Graph) -> None:
+        assert set(graph.dtypes) == {"f32"}
+        tokens_times_width = graph.output_bytes // 4
+        assert (tokens_times_width * 4 == graph.output_bytes).all()
+
+    f32_everywhere()
+    rng = np.random.default_rng(0)
+    graph = kit.nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), 12, activation_dtype="i8")
+    assert set(graph.dtypes) == {"i8"}
+
+
+def test_graph_prefix_keeps_the_params_its_ops_read() -> None:
+    rng = np.random.default_rng(3)
+    graph = kit.nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), 30, shared_params=True)
+    prefix = kit.graph_prefix(graph, 12)
+    assert prefix.op_names == graph.op_names[:12]
+    assert np.array_equal(prefix.weight_bytes, graph.weight_bytes[:12])
+    assert prefix.total_weight_bytes <= graph.total_weight_bytes
+    assert (prefix.dst < 12).all()
+
+
+def test_a_target_too_small_for_any_op_is_a_clear_error() -> None:
+    tiny = dataclasses.replace(MY_MESH, chip=dataclasses.replace(MY_MESH.chip, sram_bytes=4096))
+
+    @given(graphs_for(tiny))
+    def anything(graph: Graph) -> None:
+        pass
+
+    with pytest.raises(ChiplexError, match=r"target my-mesh3x3: a chip holds 4.00 KiB, less than"):
+        anything()
+
+
+@settings(max_examples=30, deadline=None)
+@given(graph_and_target(max_ops=15, topologies=["mesh"], activation_dtypes=["f32", "i8"]))
+def test_graph_and_target_take_topologies_and_dtypes(case: tuple[Graph, Target]) -> None:
+    graph, target = case
+    assert target.topology == "mesh"
+    assert len(set(graph.dtypes)) == 1 and graph.dtypes[0] in ("f32", "i8")
+    legal = kit.reference_placement(
+        graph, target.num_chips, target.chip.capacity_bytes, target.chip.buffers_per_edge
+    )
+    assert legal is not None
+
+
+def test_min_capacity_builds_the_placement_problem_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bisection over the capacity (about 25 cuts) reuses one precomputed problem: rebuilding it per
+    cut made graph_and_target's draws slow enough to trip hypothesis' too_slow health check at 150
+    ops."""
+    from chiplex.targets import heuristics
+
+    builds = []
+    build = heuristics._build_problem
+    monkeypatch.setattr(
+        heuristics, "_build_problem", lambda graph, rules: builds.append(1) or build(graph, rules)
+    )
+    graph = transformer_graph(60, seed=4)
+    need = min_capacity(graph, 6)
+    assert len(builds) == 1
+    assert (
+        kit._greedy_cut(graph, 6, need) is not None and kit._greedy_cut(graph, 6, need - 1) is None
+    )

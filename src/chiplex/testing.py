@@ -17,24 +17,36 @@ Every generated (graph, target) pair from `graph_and_target` has a legal placeme
 order into at most K pieces fits, and the optional target rules (hop span, pins, colocation) are taken
 from a random contiguous split of the op order (independent of the cuts a first-fit placer makes, so a
 placer blind to a rule fails), with the capacity raised until that split is legal.
-`violation_report` / `assert_legal` give assertion messages that list every violation in full.
+`graphs_for(my_target)` draws graphs that have a legal placement on a target of your own (a TOML file)
+instead. `violation_report` / `assert_legal` give assertion messages that list every violation in full;
+a falsifying graph or target prints as the code that rebuilds it (`graph_source`, `target_toml`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import json
+import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from hypothesis import reject
 from hypothesis import strategies as st
+from hypothesis.vendor.pretty import RepresentationPrinter, for_type_by_name
 
+from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, make_graph
+from chiplex.ir.types import DTYPE_NAMES, element_bytes, parse_dtype
 from chiplex.semantics import assert_pipeline_preserves_semantics, nn_programs, tight_target
 from chiplex.targets.legality import (
+    Placement,
     PlacementRules,
+    RuleWarning,
     Violation,
     check_placement,
+    format_bytes,
     is_legal,
+    placement_array,
     resolve_rules,
 )
 from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target
@@ -45,16 +57,22 @@ __all__ = [
     "assert_legal",
     "violation_report",
     "check_placement",
+    "dtype_bytes",
     "graph_and_target",
+    "graph_prefix",
+    "graphs_for",
+    "graph_source",
     "is_legal",
     "min_capacity",
     "nn_graph",
     "nn_graphs",
     "nn_programs",
     "noisy_placement",
+    "placement_array",
     "placements",
     "reference_placement",
     "target_for",
+    "target_toml",
     "targets",
     "tight_target",
     "transformer_graph",
@@ -80,17 +98,30 @@ OPS_PER_LAYER = 8
 
 
 # -- graphs ------------------------------------------------------------------------------------------
-def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool = False) -> Graph:
+def nn_graph(
+    pick: Pick,
+    num_ops: int,
+    name: str = "nn",
+    *,
+    shared_params: bool = False,
+    max_hidden: int = 512,
+    max_tokens: int = 64,
+    activation_dtype: str = "bf16",
+    weight_dtypes: Sequence[str] = ("bf16", "i8"),
+) -> Graph:
     """A layered DAG shaped like a neural network: a main chain with parallel branches (q/k/v-style
     fan-out), residual skip edges, matmuls with weights and elementwise ops without (layer norms have
-    small ones). Sizes are those of a `tokens x width` activation in bf16 with int8 or bf16 weights.
+    small ones). Sizes are those of a `tokens x width` activation (tokens 8..`max_tokens`, width
+    64..`max_hidden`, up to 4x in feed-forward layers, powers of two) in `activation_dtype`, with
+    weights in one of `weight_dtypes`.
 
     With `shared_params`, weights are shared across layers as ALBERT or tied embeddings do: a matmul
     often reuses the weight of an earlier matmul of the same shape, and the layer norms of one width
     share one scale/shift param."""
-    hidden = 64 * 2 ** pick(0, 3)
-    tokens = 8 * 2 ** pick(0, 3)
-    weight_elem = 1 if pick(0, 1) else 2
+    hidden = 64 * 2 ** pick(0, _levels(max_hidden, 64, "max_hidden"))
+    tokens = 8 * 2 ** pick(0, _levels(max_tokens, 8, "max_tokens"))
+    act_elem = dtype_bytes(activation_dtype)
+    weight_elem = dtype_bytes(weight_dtypes[pick(0, len(weight_dtypes) - 1)])
     kinds: list[str] = []
     widths: list[int] = []
     edges: list[tuple[int, int]] = []
@@ -123,7 +154,7 @@ def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool 
             elif len(preds) == 2:
                 preds = preds[:1]
             width = in_width
-            weight = 2 * width * 2 if kind == "nn.layer_norm" else 0
+            weight = 2 * width * act_elem if kind == "nn.layer_norm" else 0
             flop = float(
                 tokens * width * (5 if kind in ("nn.softmax", "nn.layer_norm", "nn.gelu") else 1)
             )
@@ -131,7 +162,7 @@ def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool 
         widths.append(width)
         edges.extend((p, i) for p in preds)
         flops.append(flop)
-        out_bytes.append(tokens * width * 2)
+        out_bytes.append(tokens * width * act_elem)
         weights.append(weight)
         if weight:
             shape = (kind, in_width, width)
@@ -152,8 +183,52 @@ def nn_graph(pick: Pick, num_ops: int, name: str = "nn", *, shared_params: bool 
         output_bytes=out_bytes,
         params=params,
         param_bytes=param_bytes,
+        dtypes=[activation_dtype] * num_ops,
         name=name,
         op_names=names,
+    )
+
+
+def _levels(largest: int, smallest: int, what: str) -> int:
+    """How many doublings of `smallest` stay within `largest`."""
+    if largest < smallest:
+        raise ValueError(f"{what} must be at least {smallest}, got {largest}")
+    return int(np.log2(largest // smallest))
+
+
+def dtype_bytes(name: str) -> int:
+    """Bytes per element of a dtype named as in the IR or a target's ops tables (`i8`, `bf16`, `f32`)."""
+    dtype = parse_dtype(name)
+    if dtype is None:
+        raise ChiplexError(f"dtype {name!r}: expected one of {', '.join(DTYPE_NAMES)}")
+    return element_bytes(dtype)
+
+
+def graph_prefix(graph: Graph, num_ops: int) -> Graph:
+    """The first `num_ops` ops of `graph` (a topological prefix: still a graph), with the params they
+    read."""
+    keep = graph.read_node < num_ops
+    used = np.unique(graph.read_param[keep])
+    renumber = {int(param): i for i, param in enumerate(used)}
+    params: list[list[int]] = [[] for _ in range(num_ops)]
+    for node, param in zip(
+        graph.read_node[keep].tolist(), graph.read_param[keep].tolist(), strict=True
+    ):
+        params[node].append(renumber[param])
+    return make_graph(
+        kinds=list(graph.kinds[:num_ops]),
+        edges=[
+            (u, v)
+            for u, v in zip(graph.src.tolist(), graph.dst.tolist(), strict=True)
+            if v < num_ops
+        ],
+        flops=graph.flops[:num_ops].tolist(),
+        output_bytes=graph.output_bytes[:num_ops].tolist(),
+        params=[tuple(p) for p in params],
+        param_bytes=graph.param_bytes[used].tolist(),
+        dtypes=list(graph.dtypes[:num_ops]),
+        name=graph.name,
+        op_names=list(graph.op_names[:num_ops]),
     )
 
 
@@ -234,15 +309,240 @@ def transformer_graph(
     )
 
 
+def graph_source(graph: Graph) -> str:
+    """`graph` as the `make_graph(...)` call that rebuilds it, one commented line per op (its inputs,
+    weights, output and flops) above the arrays: what hypothesis prints for a falsifying graph (not the
+    dataclass's numpy arrays). Host-input bytes and IR ops are not rebuilt (graphs from IR)."""
+    n = graph.num_nodes
+    inputs: list[list[int]] = [[] for _ in range(n)]
+    for u, v in zip(graph.src.tolist(), graph.dst.tolist(), strict=True):
+        inputs[v].append(u)
+    width = max((len(name) for name in graph.op_names), default=0)
+    edges = f"{graph.num_edges} edge{'' if graph.num_edges == 1 else 's'}"
+    lines = [f"make_graph(  # {graph.name}: {n} op{'' if n == 1 else 's'}, {edges}"]
+    for v in range(n):
+        weights = int(graph.weight_bytes[v])
+        lines.append(
+            f"    # {v:>3} {graph.op_names[v]:<{width}} {graph.kinds[v]:<16} <- "
+            f"{','.join(map(str, inputs[v])) or '-':<10} "
+            f"{'w ' + format_bytes(weights) if weights else 'no weights':<14} "
+            f"out {format_bytes(int(graph.output_bytes[v])):<11} {graph.flops[v]:.3g} flops"
+        )
+    readers: list[list[int]] = [[] for _ in range(n)]
+    for node, param in zip(graph.read_node.tolist(), graph.read_param.tolist(), strict=True):
+        readers[node].append(param)
+    lines += [
+        f"    kinds={list(graph.kinds)!r},",
+        f"    edges={list(zip(graph.src.tolist(), graph.dst.tolist(), strict=True))!r},",
+        f"    flops={graph.flops.tolist()!r},",
+        f"    output_bytes={graph.output_bytes.tolist()!r},",
+        f"    params={[tuple(params) for params in readers]!r},",
+        f"    param_bytes={graph.param_bytes.tolist()!r},",
+        f"    dtypes={list(graph.dtypes)!r},",
+        f"    name={graph.name!r},",
+        f"    op_names={list(graph.op_names)!r},",
+        ")",
+    ]
+    return "\n".join(lines)
+
+
+def target_toml(target: Target) -> str:
+    """`target` as the TOML file that `load_target` / `target_from_toml` read back to an equal target:
+    save a generated target that broke a property and run `chiplex check` or `chiplex compile` on it."""
+
+    def value(x: object) -> str:
+        if isinstance(x, str):
+            return json.dumps(x)  # a TOML basic string is a JSON string
+        if isinstance(x, dict):
+            return "{ " + ", ".join(f"{key} = {value(v)}" for key, v in x.items()) + " }"
+        if isinstance(x, (list, tuple)):
+            return "[" + ", ".join(value(v) for v in x) + "]"
+        if isinstance(x, float) and x and not 1e-3 <= abs(x) < 1e6:
+            mantissa, exponent = f"{x:.12e}".split("e")  # 4e+11, not 400000000000.0
+            short = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+            return short if float(short) == x else repr(x)
+        return repr(x)
+
+    chip, rules = target.chip, target.rules
+    link = target.links[0] if target.links else None
+    lines = [f"name = {value(target.name)}"]
+    if target.description:
+        lines.append(f"description = {value(target.description)}")
+    lines += [
+        "",
+        "[chip]",
+        f"matrix_ops = {value(chip.matrix_ops)}",
+        f"vector_ops = {value(chip.vector_ops)}",
+        f"sram_bytes = {chip.sram_bytes}",
+        f"sram_bandwidth = {value(chip.sram_bandwidth)}",
+        f"buffers_per_edge = {chip.buffers_per_edge}",
+    ]
+    if chip.dram_bytes:
+        lines += [
+            f"dram_bytes = {chip.dram_bytes}",
+            f"dram_bandwidth = {value(chip.dram_bandwidth)}",
+        ]
+    lines += [
+        "",
+        "[link]",
+        f"bandwidth = {value(float(link.bandwidth) if link else 1.0)}",
+        f"latency = {value(float(link.latency) if link else 0.0)}",
+        "",
+        "[topology]",
+        f"kind = {value(target.topology)}",
+    ]
+    if target.topology in ("mesh", "torus"):
+        lines.append(f"shape = {value(list(target.shape))}")
+    else:
+        lines.append(f"num_chips = {target.num_chips}")
+    if target.topology == "links":
+        pairs = sorted({(min(k.src, k.dst), max(k.src, k.dst)) for k in target.links})
+        lines.append(f"links = {value([list(pair) for pair in pairs])}")
+    if rules.max_hop_span is not None or rules.pinned or rules.colocated:
+        lines += ["", "[rules]"]
+        if rules.max_hop_span is not None:
+            lines.append(f"max_hop_span = {rules.max_hop_span}")
+        if rules.colocated:
+            lines.append(f"colocated = {value([list(group) for group in rules.colocated])}")
+        for pattern, pin_chip in rules.pinned:
+            lines += ["[[rules.pinned]]", f"ops = {value(pattern)}", f"chip = {pin_chip}"]
+    if target.solver:
+        lines += ["", "[solver]", f"backend = {value(target.solver)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _show_lines(text: str, printer: RepresentationPrinter) -> None:
+    """Multi-line text, each line at the printer's indentation (hypothesis nests it in a call)."""
+    for i, line in enumerate(text.splitlines()):
+        if i:
+            printer.break_()
+        printer.text(line)
+
+
+def _show_graph(graph: Graph, printer: RepresentationPrinter, cycle: bool) -> None:
+    _show_lines(graph_source(graph), printer)
+
+
+def _show_target(target: Target, printer: RepresentationPrinter, cycle: bool) -> None:
+    _show_lines(f'target_from_toml("""\n{target_toml(target)}""")', printer)
+
+
+# The hook hypothesis offers for types it does not own (IPython's pretty-printer protocol): a
+# falsifying graph or target is shown as the code that rebuilds it, not as dataclass fields.
+for_type_by_name("chiplex.ir.graph", "Graph", _show_graph)
+for_type_by_name("chiplex.targets.target", "Target", _show_target)
+
+
 @st.composite
 def nn_graphs(
-    draw: st.DrawFn, min_ops: int = 1, max_ops: int = 40, shared_params: bool | None = None
+    draw: st.DrawFn,
+    min_ops: int = 1,
+    max_ops: int = 40,
+    shared_params: bool | None = None,
+    *,
+    max_hidden: int = 512,
+    max_tokens: int = 64,
+    activation_dtypes: Sequence[str] = ("bf16",),
+    weight_dtypes: Sequence[str] = ("bf16", "i8"),
 ) -> Graph:
     """Hypothesis strategy: NN-shaped DAGs (see `nn_graph`) with min_ops..max_ops ops; params shared
-    across layers in some of them (`shared_params=None`), all (True) or none (False)."""
+    across layers in some of them (`shared_params=None`), all (True) or none (False); activations in
+    one of `activation_dtypes`, weights in one of `weight_dtypes`."""
     num_ops = draw(st.integers(min_ops, max_ops))
     share = draw(st.booleans()) if shared_params is None else shared_params
-    return nn_graph(lambda lo, hi: draw(st.integers(lo, hi)), num_ops, shared_params=share)
+    activation = (
+        draw(st.sampled_from(activation_dtypes))
+        if len(activation_dtypes) > 1
+        else activation_dtypes[0]
+    )
+    return nn_graph(
+        lambda lo, hi: draw(st.integers(lo, hi)),
+        num_ops,
+        shared_params=share,
+        max_hidden=max_hidden,
+        max_tokens=max_tokens,
+        activation_dtype=activation,
+        weight_dtypes=weight_dtypes,
+    )
+
+
+def _largest_sizes(
+    target: Target, activation_dtypes: Sequence[str], weight_dtypes: Sequence[str]
+) -> tuple[int, int]:
+    """The largest (hidden, tokens) of `nn_graph` at which any single op, alone on a chip with its
+    receive buffers, fits the target's chip (a conservative bound: a 4h x h weight, two 4h-wide inputs
+    and a 4h-wide output)."""
+    act = max(dtype_bytes(d) for d in activation_dtypes)
+    weight = max([dtype_bytes(d) for d in weight_dtypes] + [act])
+    buffers = target.chip.buffers_per_edge
+    capacity = target.chip.capacity_bytes
+
+    def one_op(hidden: int, tokens: int) -> int:
+        return 4 * hidden * hidden * weight + tokens * hidden * act * (12 + 8 * buffers)
+
+    fitting = [
+        (hidden * tokens, hidden, tokens)
+        for hidden in (64, 128, 256, 512)
+        for tokens in (8, 16, 32, 64)
+        if one_op(hidden, tokens) <= capacity
+    ]
+    if not fitting:
+        raise ChiplexError(
+            f"target {target.name}: a chip holds {format_bytes(capacity)}, less than the smallest op "
+            f"graphs_for generates needs ({format_bytes(one_op(64, 8))}: a 256x64 weight and 8-token "
+            "activations with their receive buffers)"
+        )
+    _, hidden, tokens = max(fitting)
+    return hidden, tokens
+
+
+@st.composite
+def graphs_for(
+    draw: st.DrawFn,
+    target: Target,
+    min_ops: int = 1,
+    max_ops: int = 30,
+    shared_params: bool | None = None,
+    *,
+    activation_dtypes: Sequence[str] = ("bf16",),
+    weight_dtypes: Sequence[str] = ("bf16", "i8"),
+) -> Graph:
+    """Hypothesis strategy: NN-shaped graphs (`nn_graphs`) that have a legal placement on your
+    `target` (a TOML file through `load_target`, a preset, or any `Target`), rules included. Sizes are
+    capped so that every op fits one chip; a graph whose ops do not all fit the target is cut to its
+    longest prefix (at least `min_ops` ops) for which the repair heuristic finds a legal placement, so
+    no example is filtered out and every one shrinks. An example is rejected only when even `min_ops`
+    ops have no legal placement that the heuristic finds (pins that need more ops, say)."""
+    max_hidden, max_tokens = _largest_sizes(target, activation_dtypes, weight_dtypes)
+    graph = draw(
+        nn_graphs(
+            min_ops,
+            max_ops,
+            shared_params,
+            max_hidden=max_hidden,
+            max_tokens=max_tokens,
+            activation_dtypes=activation_dtypes,
+            weight_dtypes=weight_dtypes,
+        )
+    )
+
+    def placeable(num_ops: int) -> bool:
+        with warnings.catch_warnings():
+            # The target's rules name its own models' ops; a glob matching no generated op is fine.
+            warnings.simplefilter("ignore", RuleWarning)
+            prefix = graph_prefix(graph, num_ops)
+            found = _legal_reference(prefix, target)
+            return found is not None and is_legal(prefix, target, found)
+
+    if placeable(graph.num_nodes):
+        return graph
+    if not placeable(min_ops):
+        reject()
+    fits, too_many = min_ops, graph.num_nodes  # placeable(fits), not placeable(too_many)
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        fits, too_many = (middle, too_many) if placeable(middle) else (fits, middle)
+    return graph_prefix(graph, fits)
 
 
 # -- capacities and reference placements ---------------------------------------------------------------
@@ -261,7 +561,10 @@ def _greedy_cut(graph: Graph, num_chips: int, capacity: int, buffers: int = 2) -
     """Cut the block order greedily (each chip takes the longest prefix that fits); None if > K chips."""
     from chiplex.targets import heuristics
 
-    problem = heuristics.problem_for(graph, _plain_rules(graph, num_chips, capacity, buffers))
+    # Only segment_ends reads the capacity; the rest of the problem is built once per graph (problem_for
+    # caches it) instead of once per capacity that min_capacity's bisection tries.
+    base = heuristics.problem_for(graph, _plain_rules(graph, num_chips, 0, buffers))
+    problem = dataclasses.replace(base, capacity=int(capacity))
     seq = heuristics.sequence_of(problem, np.arange(graph.num_nodes))
     end = heuristics.segment_ends(problem, seq)
     placement = np.zeros(graph.num_nodes, dtype=np.int64)
@@ -395,12 +698,29 @@ def graph_and_target(
     with_rules: bool = True,
     feasible: bool = True,
     buffers_per_edge: int | None = None,
+    *,
+    topologies: Sequence[str] = ("ring", "chain", "mesh"),
+    activation_dtypes: Sequence[str] = ("bf16",),
+    weight_dtypes: Sequence[str] = ("bf16", "i8"),
 ) -> tuple[Graph, Target]:
     """Hypothesis strategy: an NN-shaped graph and a target sized for it. With `feasible` (the default)
     a legal placement always exists; with `feasible=False` the capacity is sometimes too small.
-    Graphs share params across layers in about half the draws; targets have 1-3 buffers per edge
+    Graphs share params across layers in about half the draws and use the dtypes given (see
+    `nn_graphs`); targets are one of `topologies` (ring, chain, mesh) with 1-3 buffers per edge
     (`buffers_per_edge` fixes it)."""
-    graph = draw(nn_graphs(min_ops=min_ops, max_ops=max_ops))
+    unknown = sorted(set(topologies) - {"ring", "chain", "mesh"})
+    if unknown or not topologies:
+        raise ChiplexError(
+            f"graph_and_target: topologies must be ring, chain or mesh, got {unknown}"
+        )
+    graph = draw(
+        nn_graphs(
+            min_ops=min_ops,
+            max_ops=max_ops,
+            activation_dtypes=activation_dtypes,
+            weight_dtypes=weight_dtypes,
+        )
+    )
     num_chips = draw(st.integers(min_chips, max_chips))
     buffers = draw(st.integers(1, 3)) if buffers_per_edge is None else buffers_per_edge
     need = min_capacity(graph, num_chips, buffers)
@@ -408,7 +728,7 @@ def graph_and_target(
     capacity = int(np.ceil(draw(st.sampled_from(slacks)) * need))
     dram_share = draw(st.sampled_from([0.0, 0.0, 0.25]))
     reference = reference_placement(graph, num_chips, capacity, buffers)
-    topology = draw(st.sampled_from(["ring", "chain", "mesh"]))
+    topology = draw(st.sampled_from(list(topologies)))
     if not (with_rules and reference is not None and draw(st.integers(0, 2)) == 0):
         return graph, _build(
             topology, num_chips, _chip(capacity, dram_share, buffers), TargetRules(), "generated"
@@ -460,7 +780,7 @@ def _rules_from(draw: st.DrawFn, graph: Graph, reference: np.ndarray) -> TargetR
     span = None
     if graph.num_edges and draw(st.booleans()):
         widest = int((reference[graph.dst] - reference[graph.src]).max())
-        span = widest + draw(st.integers(0, 1))
+        span = max(1, widest + draw(st.integers(0, 1)))  # a TOML file's max_hop_span is >= 1
     pinned: list[tuple[str, int]] = []
     for op in draw(st.lists(st.integers(0, n - 1), max_size=3, unique=True)):
         pinned.append((graph.op_names[op], int(reference[op])))
@@ -526,14 +846,16 @@ def with_capacity(target: Target, capacity: int) -> Target:
 
 
 # -- assertion messages ------------------------------------------------------------------------------
-def violation_report(graph: Graph, target: Target, placement: np.ndarray) -> str:
-    """Every violated rule of `placement`, one per line and in full, for an assertion message.
+def violation_report(graph: Graph, target: Target, placement: Placement) -> str:
+    """Every violated rule of `placement` (an array, or a dict of op name -> chip), one per line and
+    in full, for an assertion message.
 
     pytest and hypothesis shorten the repr of a list; a string with one violation per line is shown
     as is::
 
         assert is_legal(graph, target, placement), violation_report(graph, target, placement)
     """
+    placement = placement_array(graph, placement)
     violations = check_placement(graph, target, placement)
     if not violations:
         return f"legal: {graph.num_nodes} ops on {target.name}"
@@ -553,7 +875,7 @@ def violation_report(graph: Graph, target: Target, placement: np.ndarray) -> str
     return f"{head}\n{body}\n  placement: {np.asarray(placement).tolist()}"
 
 
-def assert_legal(graph: Graph, target: Target, placement: np.ndarray) -> None:
+def assert_legal(graph: Graph, target: Target, placement: Placement) -> None:
     """Raise AssertionError with `violation_report` unless `placement` is legal."""
     if not is_legal(graph, target, placement):
         raise AssertionError(violation_report(graph, target, placement))

@@ -22,13 +22,15 @@ comes from `memory_data`, one place):
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from chiplex.errors import ChiplexWarning
+from chiplex.errors import ChiplexError, ChiplexWarning
 from chiplex.ir.graph import Graph
 from chiplex.targets.target import Target
 
@@ -64,11 +66,16 @@ def bytes_apart(smaller: float, larger: float) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Violation:
+    """One broken rule, as data: the rule's name, a message in words, the ops (graph node indices and
+    their names), the chips and the numbers involved (`memory`: needed, capacity, weights, receive,
+    working_set; `hop-span`: span, max_hop_span)."""
+
     rule: str
     message: str
     ops: tuple[int, ...] = ()
     chips: tuple[int, ...] = ()
     numbers: dict[str, float] = field(default_factory=dict)
+    op_names: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.message}"
@@ -222,17 +229,59 @@ def chip_memory(
     )
 
 
+Placement = np.ndarray | Sequence[int] | Mapping[str, int]
+"""An int array (op index -> chip), a list of chips, or a dict of op name -> chip."""
+
+
+def placement_array(graph: Graph, placement: Placement) -> np.ndarray:
+    """`placement` as an int64 array indexed like the graph's nodes. A mapping names every op (as
+    `graph.op_names` writes it, with or without a leading `%`) with its chip; an unknown or a missing
+    name is a ChiplexError that says which."""
+    if not isinstance(placement, Mapping):
+        return np.asarray(placement, dtype=np.int64)
+    index = {name: node for node, name in enumerate(graph.op_names)}
+    index.update({name.removeprefix("%"): node for name, node in list(index.items())})
+    out = np.full(graph.num_nodes, -1, dtype=np.int64)
+    placed: set[int] = set()
+    unknown = []
+    for name, chip in placement.items():
+        node = index.get(name, index.get(str(name).removeprefix("%")))
+        if node is None:
+            unknown.append(name)
+            continue
+        if isinstance(chip, bool) or not isinstance(chip, (int, np.integer)):
+            raise ChiplexError(f"placement: op {name!r} maps to {chip!r}, not a chip number")
+        out[node] = chip
+        placed.add(node)
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), list(index), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ChiplexError(
+            f"placement names {len(unknown)} op{'s' if len(unknown) > 1 else ''} that "
+            f"{graph.name} does not have: {', '.join(map(repr, unknown[:6]))}{hint}; its ops are "
+            f"{', '.join(graph.op_names[:4])}{', ...' if graph.num_nodes > 4 else ''}"
+        )
+    missing = [graph.op_names[node] for node in range(graph.num_nodes) if node not in placed]
+    if missing:
+        raise ChiplexError(
+            f"placement gives no chip for {len(missing)} of the {graph.num_nodes} ops of "
+            f"{graph.name}: {', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''}"
+        )
+    return out
+
+
 def check_placement(
     graph: Graph,
     target: Target,
-    placement: np.ndarray,
+    placement: Placement,
     rules: PlacementRules | None = None,
     *,
     limit_per_rule: int = 20,
 ) -> list[Violation]:
-    """Every violated rule, with the ops, chips and numbers involved; empty when legal."""
+    """Every violated rule, with the ops, chips and numbers involved; empty when legal. `placement`
+    is an array (op index -> chip) or a dict of op name -> chip (`placement_array`)."""
     rules = rules or resolve_rules(graph, target)
-    placement = np.asarray(placement, dtype=np.int64)
+    placement = placement_array(graph, placement)
     names = graph.op_names
     k = rules.num_chips
     out: list[Violation] = []
@@ -347,10 +396,10 @@ def check_placement(
                     tuple(chips),
                 )
             )
-    return out
+    return [replace(v, op_names=tuple(names[op] for op in v.ops)) for v in out]
 
 
 def is_legal(
-    graph: Graph, target: Target, placement: np.ndarray, rules: PlacementRules | None = None
+    graph: Graph, target: Target, placement: Placement, rules: PlacementRules | None = None
 ) -> bool:
     return not check_placement(graph, target, placement, rules, limit_per_rule=1)

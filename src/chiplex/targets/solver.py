@@ -56,10 +56,12 @@ from chiplex.ir.graph import Graph
 from chiplex.targets import flatzinc, heuristics, order_mip
 from chiplex.targets.legality import (
     RULES,
+    Placement,
     PlacementRules,
     bytes_apart,
     check_placement,
     format_bytes,
+    placement_array,
     resolve_rules,
 )
 from chiplex.targets.period_model import period_model
@@ -561,7 +563,7 @@ def _distance(placement: np.ndarray, candidate: np.ndarray) -> tuple[int, int]:
 def repair(
     graph: Graph,
     target: Target,
-    candidate: np.ndarray,
+    candidate: Placement,
     *,
     exact: bool = False,
     time_limit: float = 10.0,
@@ -575,7 +577,7 @@ def repair(
     within `time_limit` seconds without proof that none exists."""
     deadline = time.monotonic() + time_limit
     rules = rules or resolve_rules(graph, target)
-    candidate = np.asarray(candidate, dtype=np.int64).reshape(-1)
+    candidate = placement_array(graph, candidate).reshape(-1)
     if candidate.shape != (graph.num_nodes,):
         raise ChiplexError(f"candidate has {candidate.shape[0]} entries for {graph.num_nodes} ops")
     if not check_placement(graph, target, candidate, rules, limit_per_rule=1):
@@ -1225,14 +1227,14 @@ def _weights_of_ops(problem: heuristics.Problem, ops: list[int]) -> int:
 def check_with_minizinc(
     graph: Graph,
     target: Target,
-    placement: np.ndarray,
+    placement: Placement,
     *,
     rules: PlacementRules | None = None,
     time_limit: float = 30.0,
 ) -> list[str]:
     """Names of the rules the MiniZinc model (check.mzn) says `placement` violates, in checker order."""
     rules = rules or resolve_rules(graph, target)
-    placement = np.asarray(placement, dtype=np.int64).reshape(-1)
+    placement = placement_array(graph, placement).reshape(-1)
     if placement.shape != (graph.num_nodes,):
         return ["chip-range"]
     problem = heuristics.problem_for(graph, rules)
