@@ -22,8 +22,9 @@ from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module, single_function
 from chiplex.ir.mcm import get_chip
 from chiplex.ir.parse import load_module, make_context
-from chiplex.passes import PASSES, default_pipeline, pipeline_value, unknown_pass_hint
+from chiplex.passes import PASSES, default_pipeline, pipeline_value
 from chiplex.passes.common import TARGET_ATTR
+from chiplex.passes.options import PassOptionError, parse_pass_pipeline, pipeline_hint
 from chiplex.targets.emit import emit_schedule
 from chiplex.targets.legality import check_placement
 from chiplex.targets.schedule import Schedule
@@ -63,13 +64,11 @@ def module_text(module: ModuleOp) -> str:
 
 def parse_pipeline(spec: str) -> PassPipeline:
     try:
-        return PassPipeline.parse_spec(PASSES, spec)
+        return parse_pass_pipeline(PASSES, spec)
+    except PassOptionError as err:
+        raise ChiplexError(f"bad pipeline {spec!r}: {err}") from None
     except (ArgSpecParseError, ParseError, ValueError, TypeError, KeyError) as err:
-        hint = unknown_pass_hint(str(err), PASSES)
-        if "Unknown token" in str(err):
-            hint = (
-                ' (quote option values that are file paths: annotate-costs{target="my_mcm.toml"})'
-            )
+        hint = pipeline_hint(str(err), spec, PASSES)
         raise ChiplexError(
             f"bad pipeline {spec!r}: {err}{hint}. Passes: {', '.join(PASSES)}"
         ) from None

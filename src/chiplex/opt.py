@@ -20,7 +20,7 @@ from collections.abc import Callable
 from xdsl.universe import Universe
 
 from chiplex.errors import EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERRUPTED, ChiplexError
-from chiplex.passes import PASSES, unknown_pass_hint
+from chiplex.passes import PASSES
 
 
 def _nn():  # type: ignore[no-untyped-def]
@@ -113,13 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xdsl.passes import PassPipeline
     from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
     from chiplex.compile import _apply, module_text
     from chiplex.fileio import atomic_write_text, check_writable_file
     from chiplex.ir.parse import make_context, parse_module
     from chiplex.passes import load_plugin
+    from chiplex.passes.options import PassOptionError, parse_pass_pipeline, pipeline_hint
 
     for plugin in args.plugin:
         load_plugin(plugin)
@@ -133,9 +133,11 @@ def run(args: argparse.Namespace) -> int:
         check_writable_file(args.output, force=args.force)
     available = _all_passes()
     try:
-        pipeline = PassPipeline.parse_spec(available, args.passes) if args.passes else None
+        pipeline = parse_pass_pipeline(available, args.passes) if args.passes else None
+    except PassOptionError as err:
+        raise ChiplexError(f"bad pipeline {args.passes!r}: {err}") from None
     except (ArgSpecParseError, ParseError, ValueError, TypeError, KeyError) as err:
-        hint = unknown_pass_hint(str(err), available)
+        hint = pipeline_hint(str(err), args.passes, available)
         raise ChiplexError(
             f"bad pipeline {args.passes!r}: {err}{hint}. chiplex passes: {', '.join(PASSES)} "
             "(--list-passes shows their options)"

@@ -1,0 +1,147 @@
+"""Pass options as a user types them: checked per option, sizes with units, errors that name the
+pass and the option.
+
+A pass's options are its dataclass fields (xDSL's `ArgSpecConvertible`). xDSL converts the values
+of `my-pass{factor=abc}` itself, but its errors name neither the pass nor the option ("Incompatible
+types: given ('abc',), expected <class 'int'>"), a misspelt option gets no suggestion, a float
+option refuses `fraction=1`, and an int option takes `true`. `pass_from_spec` checks each option
+first and says `my-pass{factor}: expected a whole number, got 'abc'`; an option declared `ByteSize`
+takes what a target TOML's sizes take (`max_bytes="13 MiB"`, `max_bytes=512KiB`, or bytes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from types import NoneType, UnionType
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
+
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.utils.arg_spec import ArgSpec, parse_pipeline
+
+from chiplex.errors import ChiplexError
+from chiplex.targets.schema import MAX_BYTES, Size, parse_size
+
+
+class _ByteSizeMarker:
+    def __repr__(self) -> str:
+        return "ByteSize"
+
+
+BYTE_SIZE = _ByteSizeMarker()
+ByteSize = Annotated[int, BYTE_SIZE]
+"""A pass option in bytes that also takes a size with a unit, as target TOML sizes do:
+`max_bytes: ByteSize | None = None` accepts `max_bytes=13631488`, `max_bytes=13MiB` and
+`max_bytes="1.5 GiB"` (KiB, MiB, GiB, TiB are powers of 1024; kB, MB, GB, TB of 1000). The pass
+sees an `int`."""
+
+_SIZE = Size(min=0, max=MAX_BYTES, unit="bytes")
+_EXPECTED = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+class PassOptionError(ChiplexError):
+    """A pass option the pipeline string gives is unknown or has a value of the wrong kind."""
+
+
+def _alternatives(hint: Any) -> tuple[Any, ...]:
+    """The types a `X | None` or `Union[...]` hint allows, None left out."""
+    if get_origin(hint) in (Union, UnionType):
+        return tuple(arg for arg in get_args(hint) if arg is not NoneType)
+    return (hint,)
+
+
+def _is_byte_size(hint: Any) -> bool:
+    return any(
+        get_origin(alt) is Annotated and BYTE_SIZE in alt.__metadata__
+        for alt in _alternatives(hint)
+    )
+
+
+def _convert(pass_name: str, key: str, values: tuple[Any, ...], hint: Any) -> tuple[Any, ...]:
+    """The option's values made what the field's type wants, or a PassOptionError saying what was
+    expected. Types other than one plain int, float, bool, str or ByteSize are left to xDSL."""
+    where = f"{pass_name}{{{key}}}"
+    optional = get_origin(hint) in (Union, UnionType) and NoneType in get_args(hint)
+    alternatives = _alternatives(hint)
+    if not values:
+        if optional:
+            return values
+        raise PassOptionError(f"{where}: expected a value ({pass_name}{{{key}=...}})")
+    if _is_byte_size(hint):
+        if len(values) == 1:
+            errors: list[str] = []
+            value = values[0]
+            _SIZE.check(value, where, errors)
+            if errors:
+                raise PassOptionError(errors[0])
+            size = parse_size(value)
+            assert size is not None  # _SIZE.check accepted it
+            return (size,)
+        raise PassOptionError(f"{where}: expected one size, got {len(values)} values")
+    if len(alternatives) != 1 or alternatives[0] not in _EXPECTED:
+        return values
+    kind = alternatives[0]
+    if len(values) != 1:
+        shown = ",".join(str(v) for v in values)
+        raise PassOptionError(
+            f"{where}: expected {_EXPECTED[kind]}, got {len(values)} values ({shown})"
+        )
+    value = values[0]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return (float(value),)
+    if isinstance(value, kind) and not (kind is not bool and isinstance(value, bool)):
+        return values
+    hint_text = ""
+    if kind is str:
+        hint_text = f' (quote it: {key}="{value}")'
+    elif kind is bool and value in (0, 1):
+        hint_text = " (write true or false)"
+    shown = repr(value) if isinstance(value, str) else str(value).lower()
+    raise PassOptionError(f"{where}: expected {_EXPECTED[kind]}, got {shown}{hint_text}")
+
+
+def pass_from_spec(pass_class: type[ModulePass], spec: ArgSpec) -> ModulePass:
+    """`pass_class` with the options of `spec` (one pass of a pipeline string), each checked."""
+    fields = {f.name: f for f in dataclasses.fields(pass_class) if f.init and f.name != "name"}
+    try:
+        hints = get_type_hints(pass_class, include_extras=True)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: xDSL says so below
+        hints = {}
+    parameters: dict[str, tuple[Any, ...]] = {}
+    for key, values in spec.normalize_parameter_names().parameters.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            guess = f" (did you mean '{close[0]}'?)" if close else ""
+            known = ", ".join(fields) if fields else "none"
+            raise PassOptionError(f"{spec.name} has no option '{key}'{guess}; its options: {known}")
+        parameters[key] = _convert(spec.name, key, values, hints[key]) if key in hints else values
+    try:
+        return pass_class.from_spec(ArgSpec(spec.name, parameters))
+    except (ValueError, TypeError) as err:
+        raise PassOptionError(f"{spec.name}: {err}") from None
+
+
+def parse_pass_pipeline(
+    available: dict[str, Callable[[], type[ModulePass]]], spec: str
+) -> PassPipeline:
+    """`PassPipeline.parse_spec` with each pass's options checked by `pass_from_spec`. Raises
+    xDSL's errors for the syntax and for unknown passes, PassOptionError for options."""
+    specs = list(parse_pipeline(spec))
+    unknown = [s.name for s in specs if s.name not in available]
+    if unknown:
+        raise ValueError(f"Unrecognized passes: {unknown}")
+    return PassPipeline(tuple(pass_from_spec(available[s.name](), s) for s in specs))
+
+
+def pipeline_hint(error: str, spec: str, names: Iterable[str]) -> str:
+    """What to do about xDSL's error for a pipeline string: the pass name it resembles, or the
+    quotes a file path or a size with a decimal point needs; "" when there is nothing to add."""
+    from chiplex.passes import unknown_pass_hint
+
+    if "Unknown token" in error:
+        return ' (quote option values that are file paths: annotate-costs{target="my_mcm.toml"})'
+    if "Malformed pass arguments" in error and re.search(r"=[0-9]+\.[0-9]*[A-Za-z]", spec):
+        return ' (quote a size with a decimal point: max_bytes="1.5 GiB")'
+    return unknown_pass_hint(error, names)
