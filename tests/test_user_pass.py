@@ -51,3 +51,60 @@ def test_plugin_errors_are_clear(tmp_path: Path, capsys) -> None:  # type: ignor
         == 1
     )
     assert "defines no ModulePass" in capsys.readouterr().err
+
+
+BREAKS_IR = """\
+from dataclasses import dataclass
+
+from xdsl.dialects.builtin import IntegerAttr, TensorType, bf16, i64
+from xdsl.passes import ModulePass
+
+from chiplex.ir import nn
+
+
+@dataclass(frozen=True)
+class BadRelu(ModulePass):
+    name = "bad-relu"
+
+    def apply(self, ctx, op) -> None:
+        relu = next(o for o in op.walk() if isinstance(o, nn.ReluOp))
+        wrong = nn.ReluOp.create(operands=[relu.input], result_types=[TensorType(bf16, [7, 7])])
+        relu.parent.insert_op_before(wrong, relu)
+        relu.results[0].replace_all_uses_with(wrong.results[0])
+        relu.detach()
+        relu.erase()
+
+
+@dataclass(frozen=True)
+class BadAxis(ModulePass):
+    name = "bad-axis"
+
+    def apply(self, ctx, op) -> None:
+        softmax = next(o for o in op.walk() if isinstance(o, nn.SoftmaxOp))
+        softmax.properties["axis"] = IntegerAttr(9, i64)
+"""
+
+
+def test_a_pass_that_leaves_invalid_ir_is_named_with_the_op(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from chiplex.opt import main as opt_main
+
+    plugin = tmp_path / "breaks_ir.py"
+    plugin.write_text(BREAKS_IR)
+    mlp = ROOT / "examples" / "models" / "mlp.mlir"
+    # Caught right after the pass, before annotate-costs reads the broken op.
+    rest = (
+        ",annotate-costs{target=tpu-ring8},place,legalize-placement,insert-transfers,split-chiplets"
+    )
+    args = ["compile", str(mlp), "--plugin", str(plugin), "--pipeline", f"bad-relu{rest}"]
+    assert main([*args, "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "chiplex: error: pass 'bad-relu' produced invalid IR: nn.relu" in err
+    assert "(built by a pass): result 'result' at position 0 does not verify" in err
+    assert opt_main([str(mlp), "--plugin", str(plugin), "-p", "bad-relu,canonicalize"]) == 1
+    assert "pass 'bad-relu' produced invalid IR: nn.relu" in capsys.readouterr().err
+    # An op the pass changed but did not build is located in the user's file.
+    layer = ROOT / "examples" / "models" / "bert_layer.mlir"
+    assert opt_main([str(layer), "--plugin", str(plugin), "-p", "bad-axis"]) == 1
+    err = capsys.readouterr().err
+    assert f"pass 'bad-axis' produced invalid IR: {layer}:" in err
+    assert "nn.softmax %layers.0.attn.softmax: nn.softmax: axis 9 is out of range" in err

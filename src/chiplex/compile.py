@@ -20,6 +20,7 @@ from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module, single_function
+from chiplex.ir.locations import locate
 from chiplex.ir.mcm import get_chip
 from chiplex.ir.parse import load_module, make_context
 from chiplex.passes import PASSES, default_pipeline, pipeline_value
@@ -74,14 +75,41 @@ def parse_pipeline(spec: str) -> PassPipeline:
         ) from None
 
 
+def verify_module(module: ModuleOp, who: str) -> None:
+    """`module.verify()`, failing with a ChiplexError that says `who` made the IR invalid and at
+    which op (xDSL's message names neither)."""
+    try:
+        module.verify()
+    except Exception as err:  # noqa: BLE001 - VerifyException, or ValueError for an erased value
+        culprit = ""
+        for op in module.walk():
+            try:
+                op.verify(verify_nested_ops=False)
+            except Exception:  # noqa: BLE001 - the first op that fails is the one to show
+                hint = op.results[0].name_hint if op.results else None
+                where = locate(op)
+                built = op.parent_op() is not None and where == locate(op.parent_op())
+                culprit = (
+                    ("" if built else where)
+                    + op.name
+                    + (f" %{hint}" if hint else "")
+                    + (" (built by a pass)" if built else "")
+                    + ": "
+                )
+                break
+        raise ChiplexError(f"{who} produced invalid IR: {culprit}{err}") from None
+
+
 def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
-    """Run one pass; a user pass that raises anything but ChiplexError is reported, located."""
+    """Run one pass; a user pass that raises anything but ChiplexError is reported, located, and
+    one that leaves the IR invalid is named (chiplex's own passes are checked at the end)."""
+    user_pass = not type(pass_).__module__.startswith("chiplex.")
     try:
         pass_.apply(ctx, module)
     except ChiplexError:
         raise
     except Exception as err:
-        if type(pass_).__module__.startswith("chiplex."):
+        if not user_pass:
             raise  # a bug in chiplex itself: the CLI reports it as an internal error
         frames = traceback.extract_tb(err.__traceback__)
         user = [f for f in frames if "/xdsl/" not in f.filename and "/chiplex/" not in f.filename]
@@ -91,6 +119,8 @@ def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
             f"{type(err).__name__}: {err}\n(raise chiplex.errors.ChiplexError in a pass for a "
             "message without this location)"
         ) from None
+    if user_pass:
+        verify_module(module, f"pass '{pass_.name}'")
 
 
 @dataclass
@@ -128,10 +158,7 @@ def run_pipeline_full(module: ModuleOp, spec: str) -> PipelineRun:
         _apply(p, ctx, module)
     if not placed_text:
         snapshot()
-    try:
-        module.verify()
-    except Exception as err:  # noqa: BLE001 - a pass produced invalid IR: say so clearly
-        raise ChiplexError(f"the pipeline produced invalid IR: {err}") from None
+    verify_module(module, "the pipeline")
     return PipelineRun(module, placed_text, placed_graph)
 
 

@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
-    from chiplex.compile import _apply, module_text
+    from chiplex.compile import _apply, module_text, verify_module
     from chiplex.fileio import atomic_write_text, check_writable_file
     from chiplex.ir.parse import make_context, parse_module
     from chiplex.passes import load_plugin
@@ -159,10 +159,7 @@ def run(args: argparse.Namespace) -> int:
         ctx = make_context()
         for p in pipeline.passes:
             _apply(p, ctx, module)
-        try:
-            module.verify()
-        except Exception as err:  # noqa: BLE001 - a pass produced invalid IR: say which
-            raise ChiplexError(f"the pipeline produced invalid IR: {err}") from None
+        verify_module(module, "the pipeline")
     result = module_text(module)
     if args.output:
         atomic_write_text(args.output, result)
