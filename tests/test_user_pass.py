@@ -108,3 +108,78 @@ def test_a_pass_that_leaves_invalid_ir_is_named_with_the_op(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert f"pass 'bad-axis' produced invalid IR: {layer}:" in err
     assert "nn.softmax %layers.0.attn.softmax: nn.softmax: axis 9 is out of range" in err
+
+
+def _plugin(path: Path, name: str, body: str = "", decorate: bool = True) -> Path:
+    path.write_text(
+        "from dataclasses import dataclass\n"
+        "from xdsl.passes import ModulePass\n\n\n"
+        + ("@dataclass(frozen=True)\n" if decorate else "")
+        + "class MyPass(ModulePass):\n"
+        + (f"    name = '{name}'\n" if name else "")
+        + body
+        + "\n    def apply(self, ctx, op) -> None:\n        pass\n"
+    )
+    return path
+
+
+def test_a_plugin_pass_that_cannot_be_registered_is_located(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from chiplex.opt import main as opt_main
+
+    mlp = str(ROOT / "examples" / "models" / "mlp.mlir")
+    cases = [
+        (
+            _plugin(tmp_path / "noname.py", ""),
+            'pass class MyPass has no name: add `name = "my-pass"`',
+        ),
+        (
+            _plugin(tmp_path / "plain.py", "tag", "    factor: int = 2\n", decorate=False),
+            "pass class MyPass declares options (factor) but is not a dataclass: decorate it with "
+            "@dataclass(frozen=True)",
+        ),
+        (
+            _plugin(tmp_path / "shadow.py", "place"),
+            "pass 'place' (MyPass) has the name of a chiplex pass: choose another",
+        ),
+    ]
+    for plugin, message in cases:
+        assert opt_main([mlp, "--plugin", str(plugin), "-p", "canonicalize"]) == 1
+        err = capsys.readouterr().err
+        assert f"chiplex-opt: error: {plugin}:5: error: {message}" in err, err
+    first, second = _plugin(tmp_path / "a.py", "twin"), _plugin(tmp_path / "b.py", "twin")
+    args = ["compile", mlp, "-o", str(tmp_path / "o"), "--plugin", str(first), "--plugin"]
+    assert main([*args, str(second)]) == 1
+    assert f"{second}:5: error: pass 'twin' (MyPass) is already defined by {first}" in (
+        capsys.readouterr().err
+    )
+    # One file given twice is one plugin.
+    assert opt_main([mlp, "--plugin", str(first), "--plugin", str(first), "-p", "twin"]) == 0
+    capsys.readouterr()
+    from chiplex.errors import ChiplexError
+    from chiplex.passes import PASSES, register_pass
+
+    place = PASSES["place"]
+    shadow = _load(tmp_path / "shadow.py")
+    try:
+        register_pass(shadow)
+    except ChiplexError as err:
+        assert "has the name of a chiplex pass" in str(err)
+    else:
+        raise AssertionError("register_pass replaced chiplex's place")
+    assert PASSES["place"] is place
+
+
+def _load(path: Path) -> type:
+    namespace: dict[str, object] = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - our test file
+    return namespace["MyPass"]  # type: ignore[return-value]
+
+
+def test_an_unknown_pass_with_no_near_name_says_how_to_load_ones_own(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        main(["compile", str(ROOT / "examples" / "models" / "mlp.mlir"), "--pipeline", "my-pass"])
+        == 1
+    )
+    assert "load its file with --plugin my_pass.py, or call chiplex.passes.register_pass" in (
+        capsys.readouterr().err
+    )

@@ -118,11 +118,10 @@ def run(args: argparse.Namespace) -> int:
     from chiplex.compile import _apply, module_text, verify_module
     from chiplex.fileio import atomic_write_text, check_writable_file
     from chiplex.ir.parse import make_context, parse_module
-    from chiplex.passes import load_plugin
+    from chiplex.passes import load_plugins
     from chiplex.passes.options import PassOptionError, parse_pass_pipeline, pipeline_hint
 
-    for plugin in args.plugin:
-        load_plugin(plugin)
+    load_plugins(args.plugin)
     if args.list_passes:
         print("chiplex passes:\n" + describe_passes())
         return 0

@@ -244,11 +244,10 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, deadline: Deadline) -> int:
     from chiplex.compile import compile_module, module_text
     from chiplex.fileio import prepare_output_dir, write_outputs
-    from chiplex.passes import load_plugin
+    from chiplex.passes import load_plugins
 
     started = time.perf_counter()
-    for plugin in args.plugin:
-        load_plugin(plugin)
+    load_plugins(args.plugin)
     # Refuse an unusable -o before the (possibly long) work; the default directory needs the input.
     if args.output is not None:
         prepare_output_dir(args.output, OUTPUT_FILES.values(), force=args.force)

@@ -144,4 +144,10 @@ def pipeline_hint(error: str, spec: str, names: Iterable[str]) -> str:
         return ' (quote option values that are file paths: annotate-costs{target="my_mcm.toml"})'
     if "Malformed pass arguments" in error and re.search(r"=[0-9]+\.[0-9]*[A-Za-z]", spec):
         return ' (quote a size with a decimal point: max_bytes="1.5 GiB")'
-    return unknown_pass_hint(error, names)
+    hint = unknown_pass_hint(error, names)
+    if not hint and "Unrecognized passes" in error:
+        hint = (
+            " (a pass of your own: load its file with --plugin my_pass.py, or call "
+            "chiplex.passes.register_pass(MyPass) in Python)"
+        )
+    return hint
