@@ -126,3 +126,10 @@ def test_compile_reports_a_bad_option_of_a_chiplex_pass(tmp_path: Path, capsys) 
     pipeline = "annotate-costs{target=tpu-ring8},place{strategy=dp sed=1},legalize-placement"
     assert main(["compile", str(MLP), "--pipeline", pipeline, "-o", str(tmp_path / "o")]) == 1
     assert "place has no option 'sed' (did you mean 'seed'?)" in capsys.readouterr().err
+
+
+def test_list_passes_spells_defaults_as_a_pipeline_does(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert opt_main(["--list-passes"]) == 0
+    assert "legalize-placement{repair=false " in capsys.readouterr().out
+    assert opt_main([str(MLP), "-p", "legalize-placement{repair=False}"]) == 1
+    assert "expected true or false, got 'False' (write true or false)" in capsys.readouterr().err

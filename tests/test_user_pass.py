@@ -183,3 +183,23 @@ def test_an_unknown_pass_with_no_near_name_says_how_to_load_ones_own(capsys) -> 
     assert "load its file with --plugin my_pass.py, or call chiplex.passes.register_pass" in (
         capsys.readouterr().err
     )
+
+
+def test_a_plugin_whose_passes_the_pipeline_does_not_run_is_warned_about(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from chiplex.opt import main as opt_main
+
+    plugin = _plugin(tmp_path / "mine.py", "mine")
+    mlp = str(ROOT / "examples" / "models" / "mlp.mlir")
+    args = ["compile", mlp, "--plugin", str(plugin), "--target", "tpu-ring4"]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    assert (
+        f"chiplex: warning: --plugin {plugin}: its pass mine is not in the default pipeline (no "
+        "--pipeline), so it changes nothing; add it, e.g. --pipeline 'mine,annotate-costs{"
+        "target=tpu-ring4},place,legalize-placement,insert-transfers,split-chiplets'"
+    ) in capsys.readouterr().err
+    assert opt_main([mlp, "--plugin", str(plugin), "-p", "canonicalize"]) == 0
+    assert "its pass mine is not in the pipeline (-p)" in capsys.readouterr().err
+    assert opt_main([mlp, "--plugin", str(plugin), "-p", "mine,canonicalize"]) == 0
+    assert "warning" not in capsys.readouterr().err

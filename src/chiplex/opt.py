@@ -38,6 +38,15 @@ def _mcm():  # type: ignore[no-untyped-def]
 UNIVERSE = Universe(all_dialects={"nn": _nn, "mcm": _mcm}, all_passes=dict(PASSES))
 
 
+def _shown_default(value: object) -> str:
+    """A default as a pipeline string spells it (`false`, not Python's `False`)."""
+    import dataclasses
+
+    if value is dataclasses.MISSING:
+        return "?"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def describe_passes() -> str:
     """One paragraph per chiplex pass: its name, options (with defaults) and the docstring's gist."""
     import dataclasses
@@ -46,8 +55,7 @@ def describe_passes() -> str:
     for name, factory in PASSES.items():
         cls = factory()
         options = " ".join(
-            f"{f.name}={f.default if f.default is not dataclasses.MISSING else '?'}"
-            for f in dataclasses.fields(cls)
+            f"{f.name}={_shown_default(f.default)}" for f in dataclasses.fields(cls) if f.init
         )
         doc = (cls.__doc__ or "").strip()
         if not doc or doc.startswith(f"{cls.__name__}("):  # dataclass's generated signature
@@ -119,9 +127,14 @@ def run(args: argparse.Namespace) -> int:
     from chiplex.fileio import atomic_write_text, check_writable_file
     from chiplex.ir.parse import make_context, parse_module
     from chiplex.passes import load_plugins
-    from chiplex.passes.options import PassOptionError, parse_pass_pipeline, pipeline_hint
+    from chiplex.passes.options import (
+        PassOptionError,
+        parse_pass_pipeline,
+        pipeline_hint,
+        warn_unused_plugin_passes,
+    )
 
-    load_plugins(args.plugin)
+    plugin_passes = load_plugins(args.plugin)
     if args.list_passes:
         print("chiplex passes:\n" + describe_passes())
         return 0
@@ -130,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.output:
         check_writable_file(args.output, force=args.force)
+    warn_unused_plugin_passes(plugin_passes, args.passes, "-p")
     available = _all_passes()
     try:
         pipeline = parse_pass_pipeline(available, args.passes) if args.passes else None

@@ -247,7 +247,19 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
     from chiplex.passes import load_plugins
 
     started = time.perf_counter()
-    load_plugins(args.plugin)
+    from chiplex.compile import DEFAULT_TARGET
+    from chiplex.passes import pipeline_value
+    from chiplex.passes.options import warn_unused_plugin_passes
+
+    target = pipeline_value(args.target or DEFAULT_TARGET)
+    warn_unused_plugin_passes(
+        load_plugins(args.plugin),
+        args.pipeline,
+        "--pipeline",
+        rest=f",annotate-costs{{target={target}}},place,legalize-placement,insert-transfers,"
+        "split-chiplets",
+        default="the default pipeline",
+    )
     # Refuse an unusable -o before the (possibly long) work; the default directory needs the input.
     if args.output is not None:
         prepare_output_dir(args.output, OUTPUT_FILES.values(), force=args.force)

@@ -175,19 +175,16 @@ def register_pass(pass_class: type[ModulePass]) -> type[ModulePass]:
     return pass_class
 
 
-def load_plugins(paths: Iterable[str]) -> list[str]:
-    """`load_plugin` for each file (the CLI's `--plugin`s): two files may not define one pass name
-    (one file given twice is loaded once)."""
+def load_plugins(paths: Iterable[str]) -> dict[str, list[str]]:
+    """`load_plugin` for each file (the CLI's `--plugin`s); the pass names each file defines. Two
+    files may not define one pass name (one file given twice is loaded once)."""
     from pathlib import Path
 
     origins: dict[str, str] = {}
-    names: list[str] = []
     unique: dict[str, str] = {}
     for path in paths:
         unique.setdefault(str(Path(path).resolve()), path)
-    for path in unique.values():
-        names += load_plugin(path, _origins=origins)
-    return names
+    return {path: load_plugin(path, _origins=origins) for path in unique.values()}
 
 
 def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[str]:

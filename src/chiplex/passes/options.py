@@ -20,6 +20,7 @@ from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.arg_spec import ArgSpec, parse_pipeline
+from xdsl.utils.exceptions import ArgSpecParseError
 
 from chiplex.errors import ChiplexError
 from chiplex.targets.schema import MAX_BYTES, Size, parse_size
@@ -96,7 +97,7 @@ def _convert(pass_name: str, key: str, values: tuple[Any, ...], hint: Any) -> tu
     hint_text = ""
     if kind is str:
         hint_text = f' (quote it: {key}="{value}")'
-    elif kind is bool and value in (0, 1):
+    elif kind is bool and value in (0, 1, "True", "False"):
         hint_text = " (write true or false)"
     shown = repr(value) if isinstance(value, str) else str(value).lower()
     raise PassOptionError(f"{where}: expected {_EXPECTED[kind]}, got {shown}{hint_text}")
@@ -151,3 +152,39 @@ def pipeline_hint(error: str, spec: str, names: Iterable[str]) -> str:
             "chiplex.passes.register_pass(MyPass) in Python)"
         )
     return hint
+
+
+def warn_unused_plugin_passes(
+    plugins: dict[str, list[str]],
+    spec: str | None,
+    option: str,
+    *,
+    rest: str = "",
+    default: str = "",
+) -> None:
+    """A ChiplexWarning for each --plugin file none of whose passes is in the pipeline `spec`
+    (empty: `default`, e.g. the default pipeline, which runs chiplex's passes only), since that
+    plugin changes nothing. The message suggests `option 'its-pass<rest>'`."""
+    import warnings
+
+    from chiplex.errors import ChiplexWarning
+
+    if not plugins:
+        return
+    try:
+        used = {s.name for s in parse_pipeline(spec)} if spec else set()
+    except (Exception, ArgSpecParseError):  # noqa: BLE001 - reported when parsed for real
+        return
+    where = (
+        f"the pipeline ({option})" if spec else f"{default or 'an empty pipeline'} (no {option})"
+    )
+    for path, names in plugins.items():
+        if names and not used.intersection(names):
+            which = f"pass {names[0]} is" if len(names) == 1 else f"passes {', '.join(names)} are"
+            warnings.warn(
+                ChiplexWarning(
+                    f"--plugin {path}: its {which} not in {where}, so it changes nothing; "
+                    f"add it, e.g. {option} '{names[0]}{rest}'"
+                ),
+                stacklevel=2,
+            )
