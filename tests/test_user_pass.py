@@ -130,7 +130,7 @@ def test_a_plugin_pass_that_cannot_be_registered_is_located(tmp_path: Path, caps
     cases = [
         (
             _plugin(tmp_path / "noname.py", ""),
-            'pass class MyPass has no name: add `name = "my-pass"`',
+            'pass class MyPass has no name: add name = "my-pass"',
         ),
         (
             _plugin(tmp_path / "plain.py", "tag", "    factor: int = 2\n", decorate=False),

@@ -143,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.output:
         check_writable_file(args.output, force=args.force)
-    warn_unused_plugin_passes(plugin_passes, args.passes, "-p")
     available = _all_passes()
+    warn_unused_plugin_passes(plugin_passes, args.passes, "-p", known=available)
     try:
         pipeline = parse_pass_pipeline(available, args.passes) if args.passes else None
     except PassOptionError as err:

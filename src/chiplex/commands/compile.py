@@ -248,7 +248,7 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
 
     started = time.perf_counter()
     from chiplex.compile import DEFAULT_TARGET
-    from chiplex.passes import pipeline_value
+    from chiplex.passes import PASSES, pipeline_value
     from chiplex.passes.options import warn_unused_plugin_passes
 
     target = pipeline_value(args.target or DEFAULT_TARGET)
@@ -256,6 +256,7 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
         load_plugins(args.plugin),
         args.pipeline,
         "--pipeline",
+        known=PASSES,
         rest=f",annotate-costs{{target={target}}},place,legalize-placement,insert-transfers,"
         "split-chiplets",
         default="the default pipeline",

@@ -143,7 +143,7 @@ def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
     name = getattr(pass_class, "name", None)
     if not isinstance(name, str) or not name:
         kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", pass_class.__name__).lower()
-        return f'pass class {pass_class.__name__} has no name: add `name = "{kebab}"`'
+        return f'pass class {pass_class.__name__} has no name: add name = "{kebab}"'
     fields = (
         {f.name for f in dataclasses.fields(pass_class)}
         if dataclasses.is_dataclass(pass_class)

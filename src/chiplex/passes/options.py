@@ -159,12 +159,14 @@ def warn_unused_plugin_passes(
     spec: str | None,
     option: str,
     *,
+    known: Iterable[str],
     rest: str = "",
     default: str = "",
 ) -> None:
     """A ChiplexWarning for each --plugin file none of whose passes is in the pipeline `spec`
     (empty: `default`, e.g. the default pipeline, which runs chiplex's passes only), since that
-    plugin changes nothing. The message suggests `option 'its-pass<rest>'`."""
+    plugin changes nothing (no warning when the pipeline names a pass not in `known`: its error
+    comes next). The message suggests `option 'its-pass<rest>'`."""
     import warnings
 
     from chiplex.errors import ChiplexWarning
@@ -174,6 +176,8 @@ def warn_unused_plugin_passes(
     try:
         used = {s.name for s in parse_pipeline(spec)} if spec else set()
     except (Exception, ArgSpecParseError):  # noqa: BLE001 - reported when parsed for real
+        return
+    if used - set(known):  # an unknown pass name: its error says more than this warning
         return
     where = (
         f"the pipeline ({option})" if spec else f"{default or 'an empty pipeline'} (no {option})"
