@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from xdsl.passes import ModulePass
 
+from typing import Literal
+
 from chiplex.passes.options import ByteSize
 
 
@@ -34,10 +36,11 @@ class Tune(ModulePass):
     verbose: bool = False
     note: str = "hot"
     limit: ByteSize | None = None
+    mode: Literal["fast", "exact"] = "fast"
 
     def apply(self, ctx, op) -> None:
         print(f"factor={self.factor!r} scale={self.scale!r} verbose={self.verbose!r} "
-              f"note={self.note!r} limit={self.limit!r}")
+              f"note={self.note!r} limit={self.limit!r} mode={self.mode!r}")
 """
 
 
@@ -84,10 +87,13 @@ def test_a_size_with_a_decimal_point_unquoted_gets_a_hint(capsys) -> None:  # ty
 def test_a_plugins_options_convert_and_its_size_option_takes_units(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     plugin = tmp_path / "tune.py"
     plugin.write_text(PLUGIN)
-    spec = 'tune{factor=3 scale=2 verbose=true note="3" limit=2KiB}'
+    spec = 'tune{factor=3 scale=2 verbose=true note="3" limit=2KiB mode=exact}'
     assert opt_main([str(MLP), "--plugin", str(plugin), "-p", spec, "-o", str(tmp_path / "o")]) == 0
     # An int for a float option is a float (xDSL refuses `scale=2`).
-    assert "factor=3 scale=2.0 verbose=True note='3' limit=2048" in capsys.readouterr().out
+    assert (
+        "factor=3 scale=2.0 verbose=True note='3' limit=2048 mode='exact'"
+        in capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,7 +102,7 @@ def test_a_plugins_options_convert_and_its_size_option_takes_units(tmp_path: Pat
         (
             "factr=3",
             "tune has no option 'factr' (did you mean 'factor'?); its options: factor, "
-            "scale, verbose, note, limit",
+            "scale, verbose, note, limit, mode",
         ),
         ("factor=abc", "tune{factor}: expected a whole number, got 'abc'"),
         ("factor=1.5", "tune{factor}: expected a whole number, got 1.5"),
@@ -107,6 +113,7 @@ def test_a_plugins_options_convert_and_its_size_option_takes_units(tmp_path: Pat
         ("verbose=1", "tune{verbose}: expected true or false, got 1 (write true or false)"),
         ("note=3", 'tune{note}: expected a string, got 3 (quote it: note="3")'),
         ("limit=3Mb", "tune{limit}: expected a whole number >= 0"),
+        ("mode=slow", "tune{mode}: expected one of 'fast', 'exact', got 'slow'"),
     ],
 )
 def test_a_bad_option_names_the_pass_and_the_option(
@@ -133,3 +140,17 @@ def test_list_passes_spells_defaults_as_a_pipeline_does(capsys) -> None:  # type
     assert "legalize-placement{repair=false " in capsys.readouterr().out
     assert opt_main([str(MLP), "-p", "legalize-placement{repair=False}"]) == 1
     assert "expected true or false, got 'False' (write true or false)" in capsys.readouterr().err
+
+
+def test_a_required_option_left_out_is_named_once(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    plugin = tmp_path / "needs.py"
+    plugin.write_text(
+        "from dataclasses import dataclass\nfrom xdsl.passes import ModulePass\n\n"
+        "@dataclass(frozen=True)\nclass ScaleBy(ModulePass):\n    name = 'scale-by'\n"
+        "    factor: int\n\n    def apply(self, ctx, op) -> None:\n        pass\n"
+    )
+    assert opt_main([str(MLP), "--plugin", str(plugin), "-p", "scale-by"]) == 1
+    assert "bad pipeline 'scale-by': scale-by needs option factor: scale-by{factor=...}" in (
+        capsys.readouterr().err
+    )
+    assert opt_main([str(MLP), "--plugin", str(plugin), "-p", "scale-by{factor=1}"]) == 0

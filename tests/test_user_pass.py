@@ -110,15 +110,18 @@ def test_a_pass_that_leaves_invalid_ir_is_named_with_the_op(tmp_path: Path, caps
     assert "nn.softmax %layers.0.attn.softmax: nn.softmax: axis 9 is out of range" in err
 
 
-def _plugin(path: Path, name: str, body: str = "", decorate: bool = True) -> Path:
+def _plugin(
+    path: Path, name: str, body: str = "", decorate: bool = True, apply: str = "self, ctx, op"
+) -> Path:
     path.write_text(
+        "from __future__ import annotations\n"
         "from dataclasses import dataclass\n"
-        "from xdsl.passes import ModulePass\n\n\n"
+        "from xdsl.passes import ModulePass\n\n"
         + ("@dataclass(frozen=True)\n" if decorate else "")
         + "class MyPass(ModulePass):\n"
         + (f"    name = '{name}'\n" if name else "")
         + body
-        + "\n    def apply(self, ctx, op) -> None:\n        pass\n"
+        + f"\n    def apply({apply}) -> None:\n        pass\n"
     )
     return path
 
@@ -141,11 +144,26 @@ def test_a_plugin_pass_that_cannot_be_registered_is_located(tmp_path: Path, caps
             _plugin(tmp_path / "shadow.py", "place"),
             "pass 'place' (MyPass) has the name of a chiplex pass: choose another",
         ),
+        (
+            _plugin(tmp_path / "sig.py", "sig", apply="self, module"),
+            "pass class MyPass: apply must take (self, ctx, op), not (self, module)",
+        ),
+        (
+            _plugin(tmp_path / "unresolved.py", "unresolved", "    limit: ByteSize = 0\n"),
+            "pass class MyPass: its option types do not resolve (NameError: name 'ByteSize' is "
+            "not defined); import what they name at run time, not under TYPE_CHECKING",
+        ),
+        (
+            _plugin(tmp_path / "listed.py", "listed", "    sizes: list[int] | None = None\n"),
+            "pass class MyPass: option 'sizes' has type list[int] | None, which no pipeline "
+            "string gives",
+        ),
     ]
     for plugin, message in cases:
         assert opt_main([mlp, "--plugin", str(plugin), "-p", "canonicalize"]) == 1
         err = capsys.readouterr().err
         assert f"chiplex-opt: error: {plugin}:5: error: {message}" in err, err
+        assert "Traceback" not in err and "internal error" not in err
     first, second = _plugin(tmp_path / "a.py", "twin"), _plugin(tmp_path / "b.py", "twin")
     args = ["compile", mlp, "-o", str(tmp_path / "o"), "--plugin", str(first), "--plugin"]
     assert main([*args, str(second)]) == 1

@@ -137,8 +137,10 @@ def default_pipeline(
 
 
 def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
-    """Why `pass_class` cannot be registered (no name, options but no dataclass), or None."""
+    """Why `pass_class` cannot be registered (no name, options but no dataclass or of a type no
+    pipeline string gives, a wrong `apply`), or None."""
     import dataclasses
+    import inspect
 
     name = getattr(pass_class, "name", None)
     if not isinstance(name, str) or not name:
@@ -159,6 +161,16 @@ def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
         return (
             f"pass '{name}' ({pass_class.__name__}) has the name of a chiplex pass: choose another"
         )
+    from chiplex.passes.options import option_type_problem
+
+    problem = option_type_problem(pass_class)
+    if problem:
+        return f"pass class {pass_class.__name__}: {problem}"
+    try:
+        inspect.signature(pass_class.apply).bind(None, None, None)
+    except TypeError:
+        shown = inspect.signature(pass_class.apply)
+        return f"pass class {pass_class.__name__}: apply must take (self, ctx, op), not {shown}"
     return None
 
 

@@ -16,7 +16,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable
 from types import NoneType, UnionType
-from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.arg_spec import ArgSpec, parse_pipeline
@@ -81,6 +81,13 @@ def _convert(pass_name: str, key: str, values: tuple[Any, ...], hint: Any) -> tu
             assert size is not None  # _SIZE.check accepted it
             return (size,)
         raise PassOptionError(f"{where}: expected one size, got {len(values)} values")
+    if len(alternatives) == 1 and get_origin(alternatives[0]) is Literal:
+        choices = get_args(alternatives[0])
+        if len(values) == 1 and values[0] in choices:
+            return values
+        shown = ",".join(repr(v) if isinstance(v, str) else str(v).lower() for v in values)
+        expected = ", ".join(repr(c) if isinstance(c, str) else str(c).lower() for c in choices)
+        raise PassOptionError(f"{where}: expected one of {expected}, got {shown}")
     if len(alternatives) != 1 or alternatives[0] not in _EXPECTED:
         return values
     kind = alternatives[0]
@@ -103,6 +110,44 @@ def _convert(pass_name: str, key: str, values: tuple[Any, ...], hint: Any) -> tu
     raise PassOptionError(f"{where}: expected {_EXPECTED[kind]}, got {shown}{hint_text}")
 
 
+def _option_type_ok(hint: Any) -> bool:
+    if _is_byte_size(hint):
+        return True
+    for alt in _alternatives(hint):
+        if get_origin(alt) is Literal:
+            if not all(type(arg) in _EXPECTED for arg in get_args(alt)):
+                return False
+        elif get_origin(alt) is tuple:
+            if not all(arg in _EXPECTED or arg is Ellipsis for arg in get_args(alt)):
+                return False
+        elif alt not in _EXPECTED:
+            return False
+    return True
+
+
+def option_type_problem(pass_class: type[ModulePass]) -> str | None:
+    """Why a pass's options cannot come from a pipeline string, or None: an annotation that does
+    not resolve at run time, or a type other than int, float, bool, str, ByteSize, a Literal of
+    values, a tuple of those, each optionally `| None`."""
+    try:
+        hints = get_type_hints(pass_class, include_extras=True)
+    except Exception as err:  # noqa: BLE001 - user code: say what failed
+        return (
+            f"its option types do not resolve ({type(err).__name__}: {err}); import what they "
+            "name at run time, not under TYPE_CHECKING"
+        )
+    for field in dataclasses.fields(pass_class):  # type: ignore[arg-type]
+        if field.init and field.name in hints and not _option_type_ok(hints[field.name]):
+            hint = hints[field.name]
+            shown = hint.__name__ if isinstance(hint, type) else str(hint)
+            return (
+                f"option '{field.name}' has type {shown}, which no pipeline string gives (int, "
+                "float, bool, str, ByteSize, Literal['a', 'b'], tuple[int, ...], each may be "
+                "| None)"
+            )
+    return None
+
+
 def pass_from_spec(pass_class: type[ModulePass], spec: ArgSpec) -> ModulePass:
     """`pass_class` with the options of `spec` (one pass of a pipeline string), each checked."""
     fields = {f.name: f for f in dataclasses.fields(pass_class) if f.init and f.name != "name"}
@@ -118,6 +163,24 @@ def pass_from_spec(pass_class: type[ModulePass], spec: ArgSpec) -> ModulePass:
             known = ", ".join(fields) if fields else "none"
             raise PassOptionError(f"{spec.name} has no option '{key}'{guess}; its options: {known}")
         parameters[key] = _convert(spec.name, key, values, hints[key]) if key in hints else values
+    missing = [
+        key
+        for key, f in fields.items()
+        if key not in parameters
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and not (
+            key in hints
+            and get_origin(hints[key]) in (Union, UnionType)
+            and NoneType in get_args(hints[key])
+        )
+    ]
+    if missing:
+        example = " ".join(f"{key}=..." for key in missing)
+        raise PassOptionError(
+            f"{spec.name} needs option{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}: {spec.name}{{{example}}}"
+        )
     try:
         return pass_class.from_spec(ArgSpec(spec.name, parameters))
     except (ValueError, TypeError) as err:
