@@ -221,3 +221,27 @@ def test_a_plugin_whose_passes_the_pipeline_does_not_run_is_warned_about(
     assert "its pass mine is not in the pipeline (-p)" in capsys.readouterr().err
     assert opt_main([mlp, "--plugin", str(plugin), "-p", "mine,canonicalize"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_an_error_from_chiplex_code_a_pass_calls_is_located_in_the_pass_even_under_a_chiplex_dir(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from chiplex.opt import main as opt_main
+
+    plugin = tmp_path / "chiplex" / "builds_bad.py"  # say, a user's clone called chiplex/
+    plugin.parent.mkdir()
+    plugin.write_text(
+        "from dataclasses import dataclass\n"
+        "from xdsl.passes import ModulePass\n"
+        "from chiplex.ir import nn\n\n"
+        "@dataclass(frozen=True)\n"
+        "class BuildsBad(ModulePass):\n"
+        "    name = 'builds-bad'\n\n"
+        "    def apply(self, ctx, op) -> None:\n"
+        "        relu = next(o for o in op.walk() if isinstance(o, nn.ReluOp))\n"
+        "        nn.MatmulOp(relu.input, relu.input)  # K mismatch: nn.py raises\n"
+    )
+    mlp = str(ROOT / "examples" / "models" / "mlp.mlir")
+    assert opt_main([mlp, "--plugin", str(plugin), "-p", "builds-bad"]) == 1
+    err = capsys.readouterr().err
+    assert f"{plugin}:11: error: pass 'builds-bad' failed: VerifyException: nn.matmul" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import textwrap
 import traceback
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import xdsl
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
+import chiplex
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module, single_function
 from chiplex.ir.locations import locate
@@ -75,6 +78,22 @@ def parse_pipeline(spec: str) -> PassPipeline:
         ) from None
 
 
+_LIBRARY_DIRS = tuple(
+    str(Path(package.__file__).parent) + os.sep for package in (chiplex, xdsl) if package.__file__
+)
+"""Where chiplex's and xDSL's own code lives: a user pass's error is located at the last frame
+outside them (a user's file may well sit in a directory called `chiplex/`)."""
+
+
+def _source_file(cls: type) -> str | None:
+    import inspect
+
+    try:
+        return inspect.getsourcefile(cls)
+    except (OSError, TypeError):
+        return None
+
+
 def verify_module(module: ModuleOp, who: str) -> None:
     """`module.verify()`, failing with a ChiplexError that says `who` made the IR invalid and at
     which op (xDSL's message names neither)."""
@@ -112,8 +131,10 @@ def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
         if not user_pass:
             raise  # a bug in chiplex itself: the CLI reports it as an internal error
         frames = traceback.extract_tb(err.__traceback__)
-        user = [f for f in frames if "/xdsl/" not in f.filename and "/chiplex/" not in f.filename]
-        frame = (user or frames)[-1]
+        # The pass's own file first (not numpy's or torch's line), else any file but chiplex's and xDSL's.
+        own = [f for f in frames if f.filename == _source_file(type(pass_))]
+        user = [f for f in frames if not f.filename.startswith(_LIBRARY_DIRS)]
+        frame = (own or user or frames)[-1]
         raise ChiplexError(
             f"{frame.filename}:{frame.lineno}: error: pass '{pass_.name}' failed: "
             f"{type(err).__name__}: {err}\n(raise chiplex.errors.ChiplexError in a pass for a "
