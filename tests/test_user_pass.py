@@ -145,6 +145,10 @@ def test_a_plugin_pass_that_cannot_be_registered_is_located(tmp_path: Path, caps
             "pass 'place' (MyPass) has the name of a chiplex pass: choose another",
         ),
         (
+            _plugin(tmp_path / "dotted.py", "my.pass"),
+            "pass name 'my.pass' cannot be written in a pipeline: use letters, digits, - and _",
+        ),
+        (
             _plugin(tmp_path / "sig.py", "sig", apply="self, module"),
             "pass class MyPass: apply must take (self, ctx, op), not (self, module)",
         ),

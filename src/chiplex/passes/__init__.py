@@ -146,6 +146,8 @@ def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
     if not isinstance(name, str) or not name:
         kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", pass_class.__name__).lower()
         return f'pass class {pass_class.__name__} has no name: add name = "{kebab}"'
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return f"pass name '{name}' cannot be written in a pipeline: use letters, digits, - and _"
     fields = (
         {f.name for f in dataclasses.fields(pass_class)}
         if dataclasses.is_dataclass(pass_class)
