@@ -6,7 +6,9 @@ of `my-pass{factor=abc}` itself, but its errors name neither the pass nor the op
 types: given ('abc',), expected <class 'int'>"), a misspelt option gets no suggestion, a float
 option refuses `fraction=1`, and an int option takes `true`. `pass_from_spec` checks each option
 first and says `my-pass{factor}: expected a whole number, got 'abc'`; an option declared `ByteSize`
-takes what a target TOML's sizes take (`max_bytes="13 MiB"`, `max_bytes=512KiB`, or bytes).
+takes what a target TOML's sizes take (`max_bytes="13 MiB"`, `max_bytes=512KiB`, or bytes), and a
+`Literal["fast", "exact"]` option lists its choices. `option_type_problem` refuses, when a plugin
+is loaded, an option type no pipeline string can give (`list[int]`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -22,7 +25,7 @@ from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.arg_spec import ArgSpec, parse_pipeline
 from xdsl.utils.exceptions import ArgSpecParseError
 
-from chiplex.errors import ChiplexError
+from chiplex.errors import ChiplexError, ChiplexWarning
 from chiplex.targets.schema import MAX_BYTES, Size, parse_size
 
 
@@ -62,7 +65,8 @@ def _is_byte_size(hint: Any) -> bool:
 
 def _convert(pass_name: str, key: str, values: tuple[Any, ...], hint: Any) -> tuple[Any, ...]:
     """The option's values made what the field's type wants, or a PassOptionError saying what was
-    expected. Types other than one plain int, float, bool, str or ByteSize are left to xDSL."""
+    expected. Types other than one plain int, float, bool, str, Literal or ByteSize (tuples,
+    unions) are left to xDSL."""
     where = f"{pass_name}{{{key}}}"
     optional = get_origin(hint) in (Union, UnionType) and NoneType in get_args(hint)
     alternatives = _alternatives(hint)
@@ -230,10 +234,6 @@ def warn_unused_plugin_passes(
     (empty: `default`, e.g. the default pipeline, which runs chiplex's passes only), since that
     plugin changes nothing (no warning when the pipeline names a pass not in `known`: its error
     comes next). The message suggests `option 'its-pass<rest>'`."""
-    import warnings
-
-    from chiplex.errors import ChiplexWarning
-
     if not plugins:
         return
     try:
