@@ -249,3 +249,18 @@ def test_an_error_from_chiplex_code_a_pass_calls_is_located_in_the_pass_even_und
     assert opt_main([mlp, "--plugin", str(plugin), "-p", "builds-bad"]) == 1
     err = capsys.readouterr().err
     assert f"{plugin}:11: error: pass 'builds-bad' failed: VerifyException: nn.matmul" in err
+
+
+def test_a_lowering_pass_run_after_annotate_costs_is_named_at_once(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    layer = str(ROOT / "examples" / "models" / "bert_layer.mlir")
+    tail = "legalize-placement,insert-transfers,split-chiplets"
+    for pipeline in (
+        f"annotate-costs{{target=tpu-ring8}},decompose-softmax,place,{tail}",
+        f"annotate-costs{{target=tpu-ring8}},place,{tail},decompose-softmax",  # inside the chiplets
+    ):
+        args = ["compile", layer, "--plugin", str(PLUGIN), "-o", str(tmp_path / "o")]
+        assert main([*args, "--pipeline", pipeline]) == 1
+        assert (
+            "pass 'decompose-softmax' ran after annotate-costs and left 5 ops without a cost "
+            "(first: nn.reduce_max %layers.0.attn.softmax): put it before annotate-costs"
+        ) in capsys.readouterr().err

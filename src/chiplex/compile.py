@@ -16,6 +16,7 @@ import numpy as np
 import xdsl
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError, ParseError
@@ -24,7 +25,7 @@ import chiplex
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module, single_function
 from chiplex.ir.locations import locate
-from chiplex.ir.mcm import get_chip
+from chiplex.ir.mcm import COST_ATTR_NAME, get_chip
 from chiplex.ir.parse import load_module, make_context
 from chiplex.passes import PASSES, default_pipeline, pipeline_value
 from chiplex.passes.common import TARGET_ATTR
@@ -119,10 +120,46 @@ def verify_module(module: ModuleOp, who: str) -> None:
         raise ChiplexError(f"{who} produced invalid IR: {culprit}{err}") from None
 
 
+def _check_new_ops_annotated(pass_name: str, module: ModuleOp) -> None:
+    """After a user pass that ran once annotate-costs had: every nn compute op still has its cost
+    (and, before split-chiplets, its chip if the others have theirs). An op the pass built has
+    neither, and the error would otherwise surface passes later ("emit: op ... has no cost",
+    "run place first")."""
+    from chiplex.ir.graph import STATIONARY_OPS
+
+    computing = [
+        op for op in module.walk() if op.name.startswith("nn.") and op.name not in STATIONARY_OPS
+    ]
+    unplaced: list[Operation] = []
+    try:
+        ops = graph_from_module(module).ops
+        if any(get_chip(op) is not None for op in ops):
+            unplaced = [op for op in ops if get_chip(op) is None]
+    except ChiplexError:  # no longer one function of nn ops (split-chiplets ran)
+        pass
+    for attribute, missing, before in (
+        (
+            "a cost",
+            [op for op in computing if COST_ATTR_NAME not in op.attributes],
+            "annotate-costs",
+        ),
+        ("a chip", unplaced, "place"),
+    ):
+        if missing:
+            hint = missing[0].results[0].name_hint if missing[0].results else None
+            first = missing[0].name + (f" %{hint}" if hint else "")
+            raise ChiplexError(
+                f"pass '{pass_name}' ran after {before} and left {len(missing)} op"
+                f"{'s' if len(missing) > 1 else ''} without {attribute} (first: {first}): put it "
+                f"before {before} in the pipeline (a lowering pass goes before annotate-costs)"
+            )
+
+
 def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
     """Run one pass; a user pass that raises anything but ChiplexError is reported, located, and
     one that leaves the IR invalid is named (chiplex's own passes are checked at the end)."""
     user_pass = not type(pass_).__module__.startswith("chiplex.")
+    costed = user_pass and TARGET_ATTR in module.attributes  # annotate-costs ran before it
     try:
         pass_.apply(ctx, module)
     except ChiplexError:
@@ -142,6 +179,8 @@ def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
         ) from None
     if user_pass:
         verify_module(module, f"pass '{pass_.name}'")
+        if costed:
+            _check_new_ops_annotated(pass_.name, module)
 
 
 @dataclass
