@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from chiplex.cli import main
@@ -264,3 +265,35 @@ def test_a_lowering_pass_run_after_annotate_costs_is_named_at_once(tmp_path: Pat
             "pass 'decompose-softmax' ran after annotate-costs and left 5 ops without a cost "
             "(first: nn.reduce_max %layers.0.attn.softmax): put it before annotate-costs"
         ) in capsys.readouterr().err
+
+
+def test_a_plugin_given_by_a_relative_path_is_located_and_imports_its_neighbours(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from chiplex.opt import main as opt_main
+
+    project = tmp_path / "project" / "passes"
+    project.mkdir(parents=True)
+    (project / "count_helpers.py").write_text("def describe(n):\n    return f'{n} ops counted'\n")
+    (project / "counting.py").write_text(
+        "from dataclasses import dataclass\n"
+        "from xdsl.passes import ModulePass\n"
+        "from count_helpers import describe\n\n"
+        "@dataclass(frozen=True)\n"
+        "class Count(ModulePass):\n"
+        "    name = 'count'\n\n"
+        "    def apply(self, ctx, op) -> None:\n"
+        "        print(describe(sum(1 for _ in op.walk())))\n"
+    )
+    (project / "broken.py").write_text("x = 1\nraise RuntimeError('boom at import')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the plugin's directory joins it
+    mlp = str(ROOT / "examples" / "models" / "mlp.mlir")
+    out = str(tmp_path / "o.mlir")
+    assert opt_main([mlp, "--plugin", "project/passes/counting.py", "-p", "count", "-o", out]) == 0
+    assert "27 ops counted" in capsys.readouterr().out
+    assert opt_main([mlp, "--plugin", "project/passes/broken.py"]) == 1
+    assert (
+        "chiplex-opt: error: project/passes/broken.py:2: error: failed to load pass plugin: "
+        "RuntimeError: boom at import"
+    ) in capsys.readouterr().err

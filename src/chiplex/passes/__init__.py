@@ -224,13 +224,21 @@ def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[st
     # Registered before it runs: dataclasses (and anything else resolving string annotations, as
     # `from __future__ import annotations` makes them) look the module up in sys.modules.
     sys.modules[module_name] = module
+    # As when Python runs a script: modules beside it (`from my_helpers import ...`) import.
+    # Appended, so that they never shadow an installed package.
+    if str(file.resolve().parent) not in sys.path:
+        sys.path.append(str(file.resolve().parent))
     try:
         spec.loader.exec_module(module)
     except BaseException as err:  # noqa: BLE001 - user code: report it as a located user error
         sys.modules.pop(module_name, None)
         if isinstance(err, KeyboardInterrupt | ChiplexTimeout):
             raise
-        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(file)]
+        frames = [
+            f
+            for f in traceback.extract_tb(err.__traceback__)
+            if Path(f.filename).resolve() == file.resolve()  # the frame's path is absolute
+        ]
         where = f"{file}:{frames[-1].lineno}" if frames else str(file)
         if isinstance(err, SyntaxError) and err.lineno:
             where = f"{file}:{err.lineno}:{err.offset or 1}"
