@@ -297,3 +297,31 @@ def test_a_plugin_given_by_a_relative_path_is_located_and_imports_its_neighbours
         "chiplex-opt: error: project/passes/broken.py:2: error: failed to load pass plugin: "
         "RuntimeError: boom at import"
     ) in capsys.readouterr().err
+
+
+def test_two_plugins_with_one_file_name_keep_their_own_annotations(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from chiplex.opt import main as opt_main
+
+    head = (
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass\n"
+        "from xdsl.passes import ModulePass\n"
+    )
+    first, second = tmp_path / "a" / "passes.py", tmp_path / "b" / "passes.py"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    first.write_text(
+        head + "from chiplex.passes.options import ByteSize\n\n"
+        "@dataclass(frozen=True)\nclass Limit(ModulePass):\n    name = 'limit'\n"
+        "    limit: ByteSize = 0\n\n    def apply(self, ctx, op) -> None:\n"
+        "        print('limit', self.limit)\n"
+    )
+    second.write_text(
+        head + "\n@dataclass(frozen=True)\nclass Factor(ModulePass):\n    name = 'factor'\n"
+        "    factor: int = 1\n\n    def apply(self, ctx, op) -> None:\n"
+        "        print('factor', self.factor)\n"
+    )
+    mlp = str(ROOT / "examples" / "models" / "mlp.mlir")
+    args = [mlp, "--plugin", str(first), "--plugin", str(second), "-o", str(tmp_path / "o.mlir")]
+    assert opt_main([*args, "-p", "limit{limit=1KiB},factor{factor=2}"]) == 0
+    assert "limit 1024\nfactor 2\n" in capsys.readouterr().out

@@ -203,6 +203,7 @@ def load_plugins(paths: Iterable[str]) -> dict[str, list[str]]:
 
 def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[str]:
     """Import a Python file and register every ModulePass it defines; return their names."""
+    import hashlib
     import importlib.util
     import inspect
     import sys
@@ -216,7 +217,10 @@ def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[st
         raise ChiplexError(f"pass plugin not found: {file}")
     if file.suffix != ".py":
         raise ChiplexError(f"{file}: a pass plugin must be a Python file (.py)")
-    module_name = f"chiplex_plugin_{''.join(c if c.isalnum() else '_' for c in file.stem)}"
+    # One module per file: two plugins both called passes.py must not share (and overwrite) one
+    # entry of sys.modules, where their string annotations are resolved.
+    digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:8]
+    module_name = f"chiplex_plugin_{''.join(c if c.isalnum() else '_' for c in file.stem)}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise ChiplexError(f"{file}: cannot be loaded as a Python module")

@@ -155,10 +155,10 @@ def option_type_problem(pass_class: type[ModulePass]) -> str | None:
 def pass_from_spec(pass_class: type[ModulePass], spec: ArgSpec) -> ModulePass:
     """`pass_class` with the options of `spec` (one pass of a pipeline string), each checked."""
     fields = {f.name: f for f in dataclasses.fields(pass_class) if f.init and f.name != "name"}
-    try:
-        hints = get_type_hints(pass_class, include_extras=True)
-    except Exception:  # noqa: BLE001 - an annotation that does not resolve: xDSL says so below
-        hints = {}
+    problem = option_type_problem(pass_class)
+    if problem:  # a plugin's is checked when it is loaded; this is for one registered otherwise
+        raise PassOptionError(f"{spec.name}: {problem}")
+    hints = get_type_hints(pass_class, include_extras=True)
     parameters: dict[str, tuple[Any, ...]] = {}
     for key, values in spec.normalize_parameter_names().parameters.items():
         if key not in fields:
