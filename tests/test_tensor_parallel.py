@@ -144,7 +144,7 @@ def test_options() -> None:
     for bad, message in (
         ("chunks=1", "chunks must be >= 2"),
         ("max_bytes=0", "max_bytes must be > 0"),
-        ("min_bytes=-1", "min_bytes must be >= 0"),
+        ("min_bytes=-1", r"tensor-parallel\{min_bytes\}: expected a whole number >= 0"),
     ):
         with pytest.raises(ChiplexError, match=message):
             run_pipeline(_module(), f"tensor-parallel{{{bad}}}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import textwrap
 import traceback
@@ -12,18 +13,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import xdsl
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
+import chiplex
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module, single_function
-from chiplex.ir.mcm import get_chip
+from chiplex.ir.locations import locate
+from chiplex.ir.mcm import COST_ATTR_NAME, get_chip
 from chiplex.ir.parse import load_module, make_context
-from chiplex.passes import PASSES, default_pipeline, pipeline_value, unknown_pass_hint
+from chiplex.passes import PASSES, default_pipeline, pipeline_value
 from chiplex.passes.common import TARGET_ATTR
+from chiplex.passes.options import PassOptionError, parse_pass_pipeline, pipeline_hint
 from chiplex.targets.emit import emit_schedule
 from chiplex.targets.legality import check_placement
 from chiplex.targets.schedule import Schedule
@@ -63,35 +69,118 @@ def module_text(module: ModuleOp) -> str:
 
 def parse_pipeline(spec: str) -> PassPipeline:
     try:
-        return PassPipeline.parse_spec(PASSES, spec)
+        return parse_pass_pipeline(PASSES, spec)
+    except PassOptionError as err:
+        raise ChiplexError(f"bad pipeline {spec!r}: {err}") from None
     except (ArgSpecParseError, ParseError, ValueError, TypeError, KeyError) as err:
-        hint = unknown_pass_hint(str(err), PASSES)
-        if "Unknown token" in str(err):
-            hint = (
-                ' (quote option values that are file paths: annotate-costs{target="my_mcm.toml"})'
-            )
+        hint = pipeline_hint(str(err), spec, PASSES)
         raise ChiplexError(
             f"bad pipeline {spec!r}: {err}{hint}. Passes: {', '.join(PASSES)}"
         ) from None
 
 
+_LIBRARY_DIRS = tuple(
+    str(Path(package.__file__).parent) + os.sep for package in (chiplex, xdsl) if package.__file__
+)
+"""Where chiplex's and xDSL's own code lives: a user pass's error is located at the last frame
+outside them (a user's file may well sit in a directory called `chiplex/`)."""
+
+
+def _source_file(cls: type) -> str | None:
+    import inspect
+
+    try:
+        return inspect.getsourcefile(cls)
+    except (OSError, TypeError):
+        return None
+
+
+def verify_module(module: ModuleOp, who: str) -> None:
+    """`module.verify()`, failing with a ChiplexError that says `who` made the IR invalid and at
+    which op (xDSL's message names neither)."""
+    try:
+        module.verify()
+    except Exception as err:  # noqa: BLE001 - VerifyException, or ValueError for an erased value
+        culprit = ""
+        for op in module.walk():
+            try:
+                op.verify(verify_nested_ops=False)
+            except Exception:  # noqa: BLE001 - the first op that fails is the one to show
+                hint = op.results[0].name_hint if op.results else None
+                where = locate(op)
+                built = op.parent_op() is not None and where == locate(op.parent_op())
+                culprit = (
+                    ("" if built else where)
+                    + op.name
+                    + (f" %{hint}" if hint else "")
+                    + (" (built by a pass)" if built else "")
+                    + ": "
+                )
+                break
+        raise ChiplexError(f"{who} produced invalid IR: {culprit}{err}") from None
+
+
+def _check_new_ops_annotated(pass_name: str, module: ModuleOp) -> None:
+    """After a user pass that ran once annotate-costs had: every nn compute op still has its cost
+    (and, before split-chiplets, its chip if the others have theirs). An op the pass built has
+    neither, and the error would otherwise surface passes later ("emit: op ... has no cost",
+    "run place first")."""
+    from chiplex.ir.graph import STATIONARY_OPS
+
+    computing = [
+        op for op in module.walk() if op.name.startswith("nn.") and op.name not in STATIONARY_OPS
+    ]
+    unplaced: list[Operation] = []
+    try:
+        ops = graph_from_module(module).ops
+        if any(get_chip(op) is not None for op in ops):
+            unplaced = [op for op in ops if get_chip(op) is None]
+    except ChiplexError:  # no longer one function of nn ops (split-chiplets ran)
+        pass
+    for attribute, missing, before in (
+        (
+            "a cost",
+            [op for op in computing if COST_ATTR_NAME not in op.attributes],
+            "annotate-costs",
+        ),
+        ("a chip", unplaced, "place"),
+    ):
+        if missing:
+            hint = missing[0].results[0].name_hint if missing[0].results else None
+            first = missing[0].name + (f" %{hint}" if hint else "")
+            raise ChiplexError(
+                f"pass '{pass_name}' ran after {before} and left {len(missing)} op"
+                f"{'s' if len(missing) > 1 else ''} without {attribute} (first: {first}): put it "
+                f"before {before} in the pipeline (a lowering pass goes before annotate-costs)"
+            )
+
+
 def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
-    """Run one pass; a user pass that raises anything but ChiplexError is reported, located."""
+    """Run one pass; a user pass that raises anything but ChiplexError is reported, located, and
+    one that leaves the IR invalid is named (chiplex's own passes are checked at the end)."""
+    user_pass = not type(pass_).__module__.startswith("chiplex.")
+    costed = user_pass and TARGET_ATTR in module.attributes  # annotate-costs ran before it
     try:
         pass_.apply(ctx, module)
     except ChiplexError:
         raise
     except Exception as err:
-        if type(pass_).__module__.startswith("chiplex."):
+        if not user_pass:
             raise  # a bug in chiplex itself: the CLI reports it as an internal error
         frames = traceback.extract_tb(err.__traceback__)
-        user = [f for f in frames if "/xdsl/" not in f.filename and "/chiplex/" not in f.filename]
-        frame = (user or frames)[-1]
+        # The pass's own file first (not numpy's or torch's line), else any file but chiplex's and xDSL's.
+        own = [f for f in frames if f.filename == _source_file(type(pass_))]
+        user = [f for f in frames if not f.filename.startswith(_LIBRARY_DIRS)]
+        frame = (own or user or frames)[-1]
         raise ChiplexError(
             f"{frame.filename}:{frame.lineno}: error: pass '{pass_.name}' failed: "
             f"{type(err).__name__}: {err}\n(raise chiplex.errors.ChiplexError in a pass for a "
             "message without this location)"
         ) from None
+    if user_pass:
+        verify_module(module, f"pass '{pass_.name}'")
+        if costed:
+            _check_new_ops_annotated(pass_.name, module)
 
 
 @dataclass
@@ -129,10 +218,7 @@ def run_pipeline_full(module: ModuleOp, spec: str) -> PipelineRun:
         _apply(p, ctx, module)
     if not placed_text:
         snapshot()
-    try:
-        module.verify()
-    except Exception as err:  # noqa: BLE001 - a pass produced invalid IR: say so clearly
-        raise ChiplexError(f"the pipeline produced invalid IR: {err}") from None
+    verify_module(module, "the pipeline")
     return PipelineRun(module, placed_text, placed_graph)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from xdsl.universe import Universe
 
 from chiplex.errors import EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERRUPTED, ChiplexError
-from chiplex.passes import PASSES, unknown_pass_hint
+from chiplex.passes import PASSES
 
 
 def _nn():  # type: ignore[no-untyped-def]
@@ -38,6 +38,15 @@ def _mcm():  # type: ignore[no-untyped-def]
 UNIVERSE = Universe(all_dialects={"nn": _nn, "mcm": _mcm}, all_passes=dict(PASSES))
 
 
+def _shown_default(value: object) -> str:
+    """A default as a pipeline string spells it (`false`, not Python's `False`)."""
+    import dataclasses
+
+    if value is dataclasses.MISSING:
+        return "?"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def describe_passes() -> str:
     """One paragraph per chiplex pass: its name, options (with defaults) and the docstring's gist."""
     import dataclasses
@@ -46,8 +55,7 @@ def describe_passes() -> str:
     for name, factory in PASSES.items():
         cls = factory()
         options = " ".join(
-            f"{f.name}={f.default if f.default is not dataclasses.MISSING else '?'}"
-            for f in dataclasses.fields(cls)
+            f"{f.name}={_shown_default(f.default)}" for f in dataclasses.fields(cls) if f.init
         )
         doc = (cls.__doc__ or "").strip()
         if not doc or doc.startswith(f"{cls.__name__}("):  # dataclass's generated signature
@@ -113,16 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xdsl.passes import PassPipeline
     from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
-    from chiplex.compile import _apply, module_text
+    from chiplex.compile import _apply, module_text, verify_module
     from chiplex.fileio import atomic_write_text, check_ir_output_name, check_writable_file
     from chiplex.ir.parse import make_context, parse_module, read_ir_text
-    from chiplex.passes import load_plugin
+    from chiplex.passes import load_plugins
+    from chiplex.passes.options import (
+        PassOptionError,
+        parse_pass_pipeline,
+        pipeline_hint,
+        warn_unused_plugin_passes,
+    )
 
-    for plugin in args.plugin:
-        load_plugin(plugin)
+    plugin_passes = load_plugins(args.plugin)
     if args.list_passes:
         print("chiplex passes:\n" + describe_passes())
         return 0
@@ -133,10 +145,13 @@ def run(args: argparse.Namespace) -> int:
         check_ir_output_name(args.output, "the module after the passes")
         check_writable_file(args.output, force=args.force)
     available = _all_passes()
+    warn_unused_plugin_passes(plugin_passes, args.passes, "-p", known=available)
     try:
-        pipeline = PassPipeline.parse_spec(available, args.passes) if args.passes else None
+        pipeline = parse_pass_pipeline(available, args.passes) if args.passes else None
+    except PassOptionError as err:
+        raise ChiplexError(f"bad pipeline {args.passes!r}: {err}") from None
     except (ArgSpecParseError, ParseError, ValueError, TypeError, KeyError) as err:
-        hint = unknown_pass_hint(str(err), available)
+        hint = pipeline_hint(str(err), args.passes, available)
         raise ChiplexError(
             f"bad pipeline {args.passes!r}: {err}{hint}. chiplex passes: {', '.join(PASSES)} "
             "(--list-passes shows their options)"
@@ -150,10 +165,7 @@ def run(args: argparse.Namespace) -> int:
         ctx = make_context()
         for p in pipeline.passes:
             _apply(p, ctx, module)
-        try:
-            module.verify()
-        except Exception as err:  # noqa: BLE001 - a pass produced invalid IR: say which
-            raise ChiplexError(f"the pipeline produced invalid IR: {err}") from None
+        verify_module(module, "the pipeline")
     result = module_text(module)
     if args.output:
         atomic_write_text(args.output, result)

@@ -249,9 +249,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, deadline: Deadline) -> int:
-    from chiplex.compile import compile_module, module_text
+    from chiplex.compile import DEFAULT_TARGET, compile_module, module_text
     from chiplex.fileio import check_output_dir_name, prepare_output_dir, write_outputs
-    from chiplex.passes import load_plugin
+    from chiplex.passes import PASSES, load_plugins, pipeline_value
+    from chiplex.passes.options import warn_unused_plugin_passes
 
     started = time.perf_counter()
     if args.checkpoint is not None:
@@ -264,8 +265,16 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
             raise ChiplexError(f"--checkpoint needs --strategy learned, not {args.strategy}")
         if not Path(args.checkpoint).is_file():
             raise ChiplexError(f"checkpoint not found: {args.checkpoint}")
-    for plugin in args.plugin:
-        load_plugin(plugin)
+    target = pipeline_value(args.target or DEFAULT_TARGET)
+    warn_unused_plugin_passes(
+        load_plugins(args.plugin),
+        args.pipeline,
+        "--pipeline",
+        known=PASSES,
+        rest=f",annotate-costs{{target={target}}},place,legalize-placement,insert-transfers,"
+        "split-chiplets",
+        default="the default pipeline",
+    )
     # Refuse an unusable -o before the (possibly long) work; the default directory needs the input.
     if args.output is not None:
         check_output_dir_name(args.output, f"it receives {', '.join(OUTPUT_FILES.values())}")

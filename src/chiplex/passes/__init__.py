@@ -85,6 +85,10 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
 }
 
 
+BUILTIN_PASSES = frozenset(PASSES)
+"""chiplex's own pass names, which a user pass may not take."""
+
+
 def unknown_pass_hint(error: str, names: Iterable[str]) -> str:
     """ " (did you mean 'annotate-costs'?)" for xDSL's "Unrecognized passes: ['anotate-costs']", or ""."""
     found = re.search(r"Unrecognized passes: (\[.*\])", error)
@@ -135,14 +139,74 @@ def default_pipeline(
     )
 
 
+def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
+    """Why `pass_class` cannot be registered (no name, options but no dataclass or of a type no
+    pipeline string gives, a wrong `apply`), or None."""
+    import dataclasses
+    import inspect
+
+    name = getattr(pass_class, "name", None)
+    if not isinstance(name, str) or not name:
+        kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", pass_class.__name__).lower()
+        return f'pass class {pass_class.__name__} has no name: add name = "{kebab}"'
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return f"pass name '{name}' cannot be written in a pipeline: use letters, digits, - and _"
+    fields = (
+        {f.name for f in dataclasses.fields(pass_class)}
+        if dataclasses.is_dataclass(pass_class)
+        else set()
+    )
+    declared = [o for o in vars(pass_class).get("__annotations__", {}) if o != "name"]
+    if [o for o in declared if o not in fields] and "__dataclass_fields__" not in vars(pass_class):
+        return (
+            f"pass class {pass_class.__name__} declares options ({', '.join(declared)}) but is not "
+            "a dataclass: decorate it with @dataclass(frozen=True)"
+        )
+    if name in BUILTIN_PASSES and PASSES[name]() is not pass_class:
+        return (
+            f"pass '{name}' ({pass_class.__name__}) has the name of a chiplex pass: choose another"
+        )
+    from chiplex.passes.options import option_type_problem
+
+    problem = option_type_problem(pass_class)
+    if problem:
+        return f"pass class {pass_class.__name__}: {problem}"
+    try:
+        inspect.signature(pass_class.apply).bind(None, None, None)
+    except TypeError:
+        shown = inspect.signature(pass_class.apply)
+        return f"pass class {pass_class.__name__}: apply must take (self, ctx, op), not {shown}"
+    return None
+
+
 def register_pass(pass_class: type[ModulePass]) -> type[ModulePass]:
-    """Make a user pass available to pipelines by its `name` (usable as a class decorator)."""
+    """Make a user pass available to pipelines by its `name` (usable as a class decorator).
+    Raises ChiplexError for a class without a name, with options but no @dataclass, or named
+    like one of chiplex's passes."""
+    from chiplex.errors import ChiplexError
+
+    problem = _pass_class_problem(pass_class)
+    if problem:
+        raise ChiplexError(problem)
     PASSES[pass_class.name] = lambda: pass_class
     return pass_class
 
 
-def load_plugin(path: str) -> list[str]:
+def load_plugins(paths: Iterable[str]) -> dict[str, list[str]]:
+    """`load_plugin` for each file (the CLI's `--plugin`s); the pass names each file defines. Two
+    files may not define one pass name (one file given twice is loaded once)."""
+    from pathlib import Path
+
+    origins: dict[str, str] = {}
+    unique: dict[str, str] = {}
+    for path in paths:
+        unique.setdefault(str(Path(path).resolve()), path)
+    return {path: load_plugin(path, _origins=origins) for path in unique.values()}
+
+
+def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[str]:
     """Import a Python file and register every ModulePass it defines; return their names."""
+    import hashlib
     import importlib.util
     import inspect
     import sys
@@ -156,7 +220,10 @@ def load_plugin(path: str) -> list[str]:
         raise ChiplexError(f"pass plugin not found: {file}")
     if file.suffix != ".py":
         raise ChiplexError(f"{file}: a pass plugin must be a Python file (.py)")
-    module_name = f"chiplex_plugin_{''.join(c if c.isalnum() else '_' for c in file.stem)}"
+    # One module per file: two plugins both called passes.py must not share (and overwrite) one
+    # entry of sys.modules, where their string annotations are resolved.
+    digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:8]
+    module_name = f"chiplex_plugin_{''.join(c if c.isalnum() else '_' for c in file.stem)}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise ChiplexError(f"{file}: cannot be loaded as a Python module")
@@ -164,24 +231,55 @@ def load_plugin(path: str) -> list[str]:
     # Registered before it runs: dataclasses (and anything else resolving string annotations, as
     # `from __future__ import annotations` makes them) look the module up in sys.modules.
     sys.modules[module_name] = module
+    # As when Python runs a script: modules beside it (`from my_helpers import ...`) import.
+    # Appended, so that they never shadow an installed package.
+    if str(file.resolve().parent) not in sys.path:
+        sys.path.append(str(file.resolve().parent))
     try:
         spec.loader.exec_module(module)
     except BaseException as err:  # noqa: BLE001 - user code: report it as a located user error
         sys.modules.pop(module_name, None)
         if isinstance(err, KeyboardInterrupt | ChiplexTimeout):
             raise
-        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(file)]
+        frames = [
+            f
+            for f in traceback.extract_tb(err.__traceback__)
+            if Path(f.filename).resolve() == file.resolve()  # the frame's path is absolute
+        ]
         where = f"{file}:{frames[-1].lineno}" if frames else str(file)
         if isinstance(err, SyntaxError) and err.lineno:
             where = f"{file}:{err.lineno}:{err.offset or 1}"
         raise ChiplexError(
             f"{where}: error: failed to load pass plugin: {type(err).__name__}: {err}"
         ) from None
-    names = []
-    for _, value in inspect.getmembers(module, inspect.isclass):
-        if issubclass(value, ModulePass) and value.__module__ == module.__name__:
-            register_pass(value)
-            names.append(value.name)
-    if not names:
+    classes = [
+        value
+        for _, value in inspect.getmembers(module, inspect.isclass)
+        if issubclass(value, ModulePass)
+        and value.__module__ == module.__name__
+        and not inspect.isabstract(value)  # a base class of the file's passes
+    ]
+    if not classes:
         raise ChiplexError(f"{file}: defines no ModulePass subclass")
-    return names
+    names: dict[str, type[ModulePass]] = {}
+    for value in classes:
+        try:
+            where = f"{file}:{inspect.getsourcelines(value)[1]}"
+        except (OSError, TypeError):
+            where = str(file)
+        problem = _pass_class_problem(value)
+        if problem:
+            raise ChiplexError(f"{where}: error: {problem}")
+        origin = (_origins or {}).get(value.name)
+        if value.name in names or origin is not None:
+            other = names[value.name].__name__ if value.name in names else origin
+            raise ChiplexError(
+                f"{where}: error: pass '{value.name}' ({value.__name__}) is already defined "
+                f"by {other}: choose another name"
+            )
+        names[value.name] = value
+    for value in classes:
+        register_pass(value)
+        if _origins is not None:
+            _origins[value.name] = str(file)
+    return list(names)

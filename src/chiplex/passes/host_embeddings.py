@@ -43,6 +43,7 @@ from chiplex.ir.graph import single_function
 from chiplex.ir.host_lookup import HostLookup, record_host_lookups
 from chiplex.ir.types import tensor_bytes
 from chiplex.passes.common import resolve_target
+from chiplex.passes.options import ByteSize
 
 
 def _host_readable(table: nn.ParamOp, function: func.FuncOp) -> list[nn.EmbeddingOp] | None:
@@ -63,7 +64,7 @@ def _host_readable(table: nn.ParamOp, function: func.FuncOp) -> list[nn.Embeddin
 class HostEmbeddings(ModulePass):
     name = "host-embeddings"
     target: str | None = None
-    max_bytes: int | None = None
+    max_bytes: ByteSize | None = None
     """Move tables larger than this many bytes (default: larger than one chip's memory)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:

@@ -52,6 +52,7 @@ from chiplex.ir.graph import single_function
 from chiplex.ir.nn import SHARD_AXIS_ATTR, SHARD_OF_ATTR, SHARD_OFFSET_ATTR
 from chiplex.ir.types import tensor_bytes
 from chiplex.passes.common import resized, resolve_target
+from chiplex.passes.options import ByteSize
 
 # The attributes of a shard's `nn.param` live with the dialect (the interpreter reads them too).
 __all__ = [
@@ -258,7 +259,7 @@ class ShardParams(ModulePass):
     fraction: float = 0.25
     """The largest share of one chip's memory (SRAM + DRAM) one parameter shard may take: the
     rest holds other weights, receive buffers and working sets."""
-    max_bytes: int | None = None
+    max_bytes: ByteSize | None = None
     """An explicit byte budget per parameter shard (overrides `fraction`)."""
     linear_split: str = "column"
     """How a too-large `nn.matmul` weight is split: `column` (output features, exact flops) or

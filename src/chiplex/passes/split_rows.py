@@ -47,6 +47,7 @@ from chiplex.ir import nn
 from chiplex.ir.graph import STATIONARY_OPS, single_function
 from chiplex.ir.types import tensor_bytes
 from chiplex.passes.common import clone_resized
+from chiplex.passes.options import ByteSize
 
 SPLIT_ROWS_ATTR = "chiplex.split_rows"
 """Module attribute: how many feed-forward blocks `split-rows` split, and into how many chunks."""
@@ -241,9 +242,9 @@ class SplitRows(ModulePass):
     name = "split-rows"
     chunks: int = 2
     """Row slices per feed-forward block (fewer when the block has fewer rows)."""
-    min_bytes: int = 0
+    min_bytes: ByteSize = 0
     """Split only blocks whose largest one-op working set exceeds this many bytes."""
-    max_bytes: int | None = None
+    max_bytes: ByteSize | None = None
     """More slices where needed, so that each block's largest working set, divided among its
     slices, is at most this many bytes (Whisper's 1500 x 1500 attention scores)."""
 

@@ -53,6 +53,7 @@ from chiplex.ir import nn
 from chiplex.ir.graph import single_function
 from chiplex.ir.types import tensor_bytes
 from chiplex.passes.common import clone_resized
+from chiplex.passes.options import ByteSize
 from chiplex.passes.shard_params import insert_shards, split_sizes
 from chiplex.passes.split_rows import Block, row_blocks
 
@@ -206,9 +207,9 @@ class TensorParallel(ModulePass):
     name = "tensor-parallel"
     chunks: int = 2
     """Feature chunks per feed-forward block (fewer when the block is narrower)."""
-    max_bytes: int | None = None
+    max_bytes: ByteSize | None = None
     """More chunks where needed, so that every weight shard is at most this many bytes."""
-    min_bytes: int = 0
+    min_bytes: ByteSize = 0
     """Split only blocks whose larger weight matrix exceeds this many bytes."""
 
     def chunks_for(self, fb: FeatureBlock) -> int:
