@@ -138,6 +138,8 @@ def test_an_ir_output_not_named_mlir_is_refused(
     assert f"-o {out}: the output is MLIR text (" in err
     assert f"name the file with .mlir, e.g. -o {tmp_path / 'x.mlir'}" in err
     assert not out.exists()
+    bare = tmp_path / "placed"  # no suffix claims no format
+    assert main([*command, "-o", str(bare)]) == 0 and "func.func" in bare.read_text()
 
 
 def test_chiplex_opt_refuses_an_output_not_named_mlir(

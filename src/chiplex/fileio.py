@@ -46,10 +46,11 @@ FILE_SUFFIXES = (".mlir", ".json", ".toml", ".pt", ".txt")
 
 
 def check_ir_output_name(path: str | Path, contents: str) -> Path:
-    """An `-o` receiving MLIR text must be named `.mlir`: `x.json` holding IR would mislead every
-    reader (a suffix is how people and tools pick the format). `contents` says what is written."""
+    """An `-o` receiving MLIR text must be named `.mlir` or have no suffix: `x.json` holding IR would
+    mislead every reader (a suffix is how people and tools pick the format). `contents` says what
+    is written."""
     path = Path(path)
-    if path.suffix != ".mlir":
+    if path.suffix not in ("", ".mlir"):
         raise ChiplexError(
             f"-o {path}: the output is MLIR text ({contents}); name the file "
             f"with .mlir, e.g. -o {path.with_suffix('.mlir') if path.name else 'out.mlir'}"
