@@ -260,6 +260,27 @@ def test_adaptive_max_pooling_is_max_pooling_over_even_windows() -> None:
         import_module(tnn.AdaptiveMaxPool2d(2), (torch.randn(1, 3, 7, 7),))
 
 
+class Decoder(tnn.Module):
+    """A U-Net-like decoder step and a robust head: nearest upsampling by 2, |x|, and minima."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = tnn.Conv2d(3, 4, 3, padding=1)
+        self.up = tnn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.up(F.max_pool2d(self.conv(x), 2)).abs()
+        low = torch.minimum(y, y.amin(dim=(2, 3), keepdim=True) + 0.5)
+        return torch.cat([low.flatten(1), y.min(-1).values.flatten(1), y.min().reshape(1, 1)], 1)
+
+
+def test_nearest_upsampling_abs_and_minima_compute_what_the_module_computes() -> None:
+    module = check_equivalent(Decoder(), (torch.randn(1, 3, 8, 6),))
+    assert not ops_named(module, "nn.compare")  # |x| and the minima need no masks
+    with pytest.raises(ChiplexError, match="nearest upsampling of 3x3 to 4x4"):
+        import_module(tnn.Upsample(size=(4, 4)), (torch.randn(1, 2, 3, 3),))
+
+
 class Recurrent(tnn.Module):
     """A sequence classifier: an LSTM and a GRU unrolled by export over 5 steps."""
 

@@ -99,6 +99,13 @@ def _reciprocal(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
     return binary(imp, node, nn.DivOp, 1.0, x)
 
 
+@aten_rule("abs")
+def _abs(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    """|x| = max(x, -x): exact in every dtype, two vector ops."""
+    v = imp.value(x)
+    return imp.emit(nn.MaxOp(v, imp.emit(nn.NegOp(v)), imp.meta_type(node)))
+
+
 @aten_rule("square")
 def _square(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
     return binary(imp, node, nn.MulOp, x, x)

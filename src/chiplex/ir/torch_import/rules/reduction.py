@@ -1,4 +1,4 @@
-"""Reductions: `mean`, `sum`, `amax`, `max`, `var`."""
+"""Reductions: `mean`, `sum`, `amax`, `max`, `amin`, `min`, `var`."""
 
 from __future__ import annotations
 
@@ -90,6 +90,30 @@ def _max(
         nn.ReduceMaxOp(imp.value(x), [norm_dim(dim, len(shape_of(x)))], bool(keepdim))
     )
     return (values, None)
+
+
+def _negated(imp: Importer, x: Value) -> SSAValue:
+    return imp.emit(nn.NegOp(imp.value(x)))
+
+
+@aten_rule("amin")
+def _amin(
+    imp: Importer, node: torch.fx.Node, x: Value, dims: Any = (), keepdim: bool = False
+) -> SSAValue:
+    # nn has no min reduction: min(x) = -max(-x), exact (negation only flips the sign bit).
+    return imp.emit(nn.NegOp(_reduce(imp, node, nn.ReduceMaxOp, _negated(imp, x), dims, keepdim)))
+
+
+@aten_rule("min")
+def _min(
+    imp: Importer, node: torch.fx.Node, x: Value, dim: Any = None, keepdim: bool = False
+) -> Value:
+    if not isinstance(dim, int | type(None)):
+        return binary(imp, node, nn.MinOp, x, dim)  # min.other: elementwise
+    if dim is None:
+        return _amin(imp, node, x, None, False)
+    # min.dim returns (values, indices); only the values are computable with nn ops.
+    return (_amin(imp, node, x, dim, keepdim), None)
 
 
 @aten_rule("var")

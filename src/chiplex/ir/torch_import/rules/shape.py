@@ -1,4 +1,5 @@
-"""Views and data movement: reshapes, permutations, expands, casts, concatenation, slices."""
+"""Views and data movement: reshapes, permutations, expands, casts, concatenation, slices,
+nearest upsampling."""
 
 from __future__ import annotations
 
@@ -333,3 +334,18 @@ def _copy(imp: Importer, node: torch.fx.Node, dest: Value, src: Value, *rest: An
     rtype = imp.meta_type(node)
     v = _as_elem(imp, imp.value(src), rtype)
     return broadcast_to(imp, v, rtype.get_shape())
+
+
+@aten_rule("upsample_nearest2d")
+def _upsample_nearest(imp: Importer, node: torch.fx.Node, x: Value, *rest: Any, **kw: Any) -> Value:
+    """Nearest upsampling by whole factors (U-Net, FPN and YOLO decoders): every input cell
+    repeated sh x sw times, as a reshape to [N, C, H, 1, W, 1], a broadcast and a reshape."""
+    v = imp.value(x)
+    n, c, h, w = shape_of(v)
+    rtype = imp.meta_type(node)
+    oh, ow = rtype.get_shape()[2:]
+    if oh % h or ow % w:
+        raise Unsupported(f"nearest upsampling of {h}x{w} to {oh}x{ow} (not by whole factors)")
+    cells = imp.emit(nn.ReshapeOp(v, retype(v, [n, c, h, 1, w, 1])))
+    repeated = broadcast_to(imp, cells, [n, c, h, oh // h, w, ow // w])
+    return imp.emit(nn.ReshapeOp(repeated, retype(v, [n, c, oh, ow])))
