@@ -242,15 +242,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, deadline: Deadline) -> int:
-    from chiplex.compile import compile_module, module_text
+    from chiplex.compile import DEFAULT_TARGET, compile_module, module_text
     from chiplex.fileio import prepare_output_dir, write_outputs
-    from chiplex.passes import load_plugins
-
-    started = time.perf_counter()
-    from chiplex.compile import DEFAULT_TARGET
-    from chiplex.passes import PASSES, pipeline_value
+    from chiplex.passes import PASSES, load_plugins, pipeline_value
     from chiplex.passes.options import warn_unused_plugin_passes
 
+    started = time.perf_counter()
     target = pipeline_value(args.target or DEFAULT_TARGET)
     warn_unused_plugin_passes(
         load_plugins(args.plugin),

@@ -137,9 +137,9 @@ def default_pipeline(
 
 
 def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
-    """Why `pass_class` cannot be registered (no name, options but no dataclass or of a type no
-    pipeline string gives, a wrong `apply`), or None."""
-    import dataclasses
+    """Why `pass_class` cannot be registered (no name or one a pipeline cannot spell, options but
+    no @dataclass or of a type no pipeline string gives, a chiplex pass's name, a wrong `apply`),
+    or None."""
     import inspect
 
     name = getattr(pass_class, "name", None)
@@ -148,13 +148,9 @@ def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
         return f'pass class {pass_class.__name__} has no name: add name = "{kebab}"'
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         return f"pass name '{name}' cannot be written in a pipeline: use letters, digits, - and _"
-    fields = (
-        {f.name for f in dataclasses.fields(pass_class)}
-        if dataclasses.is_dataclass(pass_class)
-        else set()
-    )
+    # Fields a class declares become options only when @dataclass processes that class itself.
     declared = [o for o in vars(pass_class).get("__annotations__", {}) if o != "name"]
-    if [o for o in declared if o not in fields] and "__dataclass_fields__" not in vars(pass_class):
+    if declared and "__dataclass_fields__" not in vars(pass_class):
         return (
             f"pass class {pass_class.__name__} declares options ({', '.join(declared)}) but is not "
             "a dataclass: decorate it with @dataclass(frozen=True)"
@@ -178,8 +174,8 @@ def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
 
 def register_pass(pass_class: type[ModulePass]) -> type[ModulePass]:
     """Make a user pass available to pipelines by its `name` (usable as a class decorator).
-    Raises ChiplexError for a class without a name, with options but no @dataclass, or named
-    like one of chiplex's passes."""
+    Raises ChiplexError for a class that cannot be one (`_pass_class_problem`: no name, options
+    without @dataclass, a chiplex pass's name, ...)."""
     from chiplex.errors import ChiplexError
 
     problem = _pass_class_problem(pass_class)
