@@ -198,7 +198,8 @@ def load_plugins(paths: Iterable[str]) -> dict[str, list[str]]:
 
 
 def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[str]:
-    """Import a Python file and register every ModulePass it defines; return their names."""
+    """Import a Python file and register every ModulePass it defines; return their names. A file
+    that defines none but adds a placement strategy to `STRATEGIES` is a plugin too."""
     import hashlib
     import importlib.util
     import inspect
@@ -224,6 +225,9 @@ def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[st
     # Registered before it runs: dataclasses (and anything else resolving string annotations, as
     # `from __future__ import annotations` makes them) look the module up in sys.modules.
     sys.modules[module_name] = module
+    from chiplex.passes.strategies import STRATEGIES
+
+    strategies_before = dict(STRATEGIES)
     # As when Python runs a script: modules beside it (`from my_helpers import ...`) import.
     # Appended, so that they never shadow an installed package.
     if str(file.resolve().parent) not in sys.path:
@@ -253,7 +257,12 @@ def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[st
         and not inspect.isabstract(value)  # a base class of the file's passes
     ]
     if not classes:
-        raise ChiplexError(f"{file}: defines no ModulePass subclass")
+        if any(STRATEGIES[n] is not strategies_before.get(n) for n in STRATEGIES):
+            return []  # a placement strategy's file: `--strategy NAME` uses it
+        raise ChiplexError(
+            f"{file}: defines no ModulePass subclass (nor adds a placement strategy to "
+            "chiplex.passes.strategies.STRATEGIES)"
+        )
     names: dict[str, type[ModulePass]] = {}
     for value in classes:
         try:
