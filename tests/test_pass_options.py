@@ -88,6 +88,8 @@ def test_a_plugins_options_convert_and_its_size_option_takes_units(tmp_path: Pat
     plugin = tmp_path / "tune.py"
     plugin.write_text(PLUGIN)
     spec = 'tune{factor=3 scale=2 verbose=true note="3" limit=2KiB mode=exact}'
+    assert opt_main([str(MLP), "--plugin", str(plugin), "-p", "tune{scale=1e-3}"]) == 0
+    assert "scale=0.001 " in capsys.readouterr().out  # xDSL's lexer reads 1e-3 as a name
     assert opt_main([str(MLP), "--plugin", str(plugin), "-p", spec, "-o", str(tmp_path / "o")]) == 0
     # An int for a float option is a float (xDSL refuses `scale=2`).
     assert (

@@ -325,3 +325,25 @@ def test_two_plugins_with_one_file_name_keep_their_own_annotations(tmp_path: Pat
     args = [mlp, "--plugin", str(first), "--plugin", str(second), "-o", str(tmp_path / "o.mlir")]
     assert opt_main([*args, "-p", "limit{limit=1KiB},factor{factor=2}"]) == 0
     assert "limit 1024\nfactor 2\n" in capsys.readouterr().out
+
+
+def test_a_plugin_may_add_a_placement_strategy_only(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from chiplex.passes.strategies import STRATEGIES
+
+    plugin = tmp_path / "one_chip.py"
+    plugin.write_text(
+        "import numpy as np\n"
+        "from chiplex.passes.strategies import STRATEGIES\n\n"
+        "def one_chip(graph, target, seed):\n"
+        "    return np.zeros(graph.num_nodes, dtype=np.int64)\n\n"
+        "STRATEGIES['one-chip'] = one_chip\n"
+    )
+    mlp = str(ROOT / "examples" / "models" / "mlp.mlir")
+    args = ["compile", mlp, "--plugin", str(plugin), "--strategy", "one-chip"]
+    try:
+        assert main([*args, "--target", "tpu-ring8-2xsram", "-o", str(tmp_path / "o")]) == 0
+        placed = (tmp_path / "o" / "placed.mlir").read_text()
+        assert "#mcm.chip<0>" in placed and "#mcm.chip<1>" not in placed
+        assert "warning" not in capsys.readouterr().err
+    finally:
+        STRATEGIES.pop("one-chip", None)

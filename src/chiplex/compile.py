@@ -168,7 +168,7 @@ def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
         if not user_pass:
             raise  # a bug in chiplex itself: the CLI reports it as an internal error
         frames = traceback.extract_tb(err.__traceback__)
-        # The pass's own file first (not numpy's or torch's line), else any file but chiplex's and xDSL's.
+        # The pass's own file first (not numpy's line), else any file but chiplex's and xDSL's.
         own = [f for f in frames if f.filename == _source_file(type(pass_))]
         user = [f for f in frames if not f.filename.startswith(_LIBRARY_DIRS)]
         frame = (own or user or frames)[-1]

@@ -140,9 +140,9 @@ def default_pipeline(
 
 
 def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
-    """Why `pass_class` cannot be registered (no name, options but no dataclass or of a type no
-    pipeline string gives, a wrong `apply`), or None."""
-    import dataclasses
+    """Why `pass_class` cannot be registered (no name or one a pipeline cannot spell, options but
+    no @dataclass or of a type no pipeline string gives, a chiplex pass's name, a wrong `apply`),
+    or None."""
     import inspect
 
     name = getattr(pass_class, "name", None)
@@ -151,13 +151,9 @@ def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
         return f'pass class {pass_class.__name__} has no name: add name = "{kebab}"'
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         return f"pass name '{name}' cannot be written in a pipeline: use letters, digits, - and _"
-    fields = (
-        {f.name for f in dataclasses.fields(pass_class)}
-        if dataclasses.is_dataclass(pass_class)
-        else set()
-    )
+    # Fields a class declares become options only when @dataclass processes that class itself.
     declared = [o for o in vars(pass_class).get("__annotations__", {}) if o != "name"]
-    if [o for o in declared if o not in fields] and "__dataclass_fields__" not in vars(pass_class):
+    if declared and "__dataclass_fields__" not in vars(pass_class):
         return (
             f"pass class {pass_class.__name__} declares options ({', '.join(declared)}) but is not "
             "a dataclass: decorate it with @dataclass(frozen=True)"
@@ -181,8 +177,8 @@ def _pass_class_problem(pass_class: type[ModulePass]) -> str | None:
 
 def register_pass(pass_class: type[ModulePass]) -> type[ModulePass]:
     """Make a user pass available to pipelines by its `name` (usable as a class decorator).
-    Raises ChiplexError for a class without a name, with options but no @dataclass, or named
-    like one of chiplex's passes."""
+    Raises ChiplexError for a class that cannot be one (`_pass_class_problem`: no name, options
+    without @dataclass, a chiplex pass's name, ...)."""
     from chiplex.errors import ChiplexError
 
     problem = _pass_class_problem(pass_class)
@@ -205,7 +201,8 @@ def load_plugins(paths: Iterable[str]) -> dict[str, list[str]]:
 
 
 def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[str]:
-    """Import a Python file and register every ModulePass it defines; return their names."""
+    """Import a Python file and register every ModulePass it defines; return their names. A file
+    that defines none but adds a placement strategy to `STRATEGIES` is a plugin too."""
     import hashlib
     import importlib.util
     import inspect
@@ -231,6 +228,9 @@ def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[st
     # Registered before it runs: dataclasses (and anything else resolving string annotations, as
     # `from __future__ import annotations` makes them) look the module up in sys.modules.
     sys.modules[module_name] = module
+    from chiplex.passes.strategies import STRATEGIES
+
+    strategies_before = dict(STRATEGIES)
     # As when Python runs a script: modules beside it (`from my_helpers import ...`) import.
     # Appended, so that they never shadow an installed package.
     if str(file.resolve().parent) not in sys.path:
@@ -260,7 +260,12 @@ def load_plugin(path: str, *, _origins: dict[str, str] | None = None) -> list[st
         and not inspect.isabstract(value)  # a base class of the file's passes
     ]
     if not classes:
-        raise ChiplexError(f"{file}: defines no ModulePass subclass")
+        if any(STRATEGIES[n] is not strategies_before.get(n) for n in STRATEGIES):
+            return []  # a placement strategy's file: `--strategy NAME` uses it
+        raise ChiplexError(
+            f"{file}: defines no ModulePass subclass (nor adds a placement strategy to "
+            "chiplex.passes.strategies.STRATEGIES)"
+        )
     names: dict[str, type[ModulePass]] = {}
     for value in classes:
         try:

@@ -41,6 +41,7 @@ ByteSize = Annotated[int, BYTE_SIZE]
 `max_bytes="1.5 GiB"` (KiB, MiB, GiB, TiB are powers of 1024; kB, MB, GB, TB of 1000). The pass
 sees an `int`."""
 
+_EXPONENT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 _SIZE = Size(min=0, max=MAX_BYTES, unit="bytes")
 _EXPECTED = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 
@@ -102,6 +103,9 @@ def _convert(pass_name: str, key: str, values: tuple[Any, ...], hint: Any) -> tu
         )
     value = values[0]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return (float(value),)
+    # xDSL's lexer reads `1e-3` (no decimal point) as a name, not a number.
+    if kind is float and isinstance(value, str) and _EXPONENT.fullmatch(value):
         return (float(value),)
     if isinstance(value, kind) and not (kind is not bool and isinstance(value, bool)):
         return values
