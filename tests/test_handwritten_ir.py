@@ -263,3 +263,17 @@ def test_a_huge_dimension_is_a_located_verifier_error() -> None:
         "bytes, more than the 1 PiB chiplex accepts (a typo in a dimension?)\n"
         "  %y = nn.relu %x : tensor<4294967296x4294967296x64xf32>\n  ^"
     )
+
+
+def test_checking_the_split_output_says_what_to_give_instead(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "chiplets.mlir:1:1: expected exactly one func.func in the module, found 0".
+    out = tmp_path / "out"
+    assert main(["compile", str(MLP), "--target", "tpu-ring8", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(out / "chiplets.mlir"), "--target", "tpu-ring8"]) == 1
+    assert (
+        f"{out / 'chiplets.mlir'}:2:3: expected exactly one func.func in the module, found 0 (it "
+        "holds an mcm.program, the output of split-chiplets: give the function before the split"
+    ) in capsys.readouterr().err
