@@ -277,3 +277,26 @@ def test_checking_the_split_output_says_what_to_give_instead(
         f"{out / 'chiplets.mlir'}:2:3: expected exactly one func.func in the module, found 0 (it "
         "holds an mcm.program, the output of split-chiplets: give the function before the split"
     ) in capsys.readouterr().err
+
+
+def test_a_hash_comment_says_how_comments_are_written() -> None:
+    # Before: "Expected suffix identifier after {first_char}" (xDSL's unfilled message).
+    message = error_of("# my model\n" + RELU)
+    assert message.startswith(
+        "m.mlir:1:1: error: expected a name after '#' (comments start with //; "
+        "'#' starts an attribute such as #mcm.chip<0>)"
+    )
+    assert error_of(RELU.replace("nn.relu %x", "nn.relu %")).startswith(
+        "m.mlir:2:16: error: expected a name after '%'\n"
+    )
+
+
+def test_a_float_constant_too_large_for_f16_is_a_located_error() -> None:
+    # Before: "float too large to pack with e format" (struct's words) after the type.
+    text = RELU.replace(
+        "%y = nn.relu %x : tensor<8x64xf32>",
+        "%c = nn.constant 1.0e10 : tensor<f16>\n  %y = nn.relu %x : tensor<8x64xf32>",
+    )
+    assert error_of(text).startswith(
+        "m.mlir:2:20: error: nn.constant: 10000000000.0 is out of range for f16"
+    )

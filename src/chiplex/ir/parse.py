@@ -276,6 +276,14 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
     except ParseError as e:
         start, end = e.span.start, e.span.end
         msg = _CLEARER.get(e.msg, e.msg)
+        if e.msg.startswith("Expected suffix identifier after"):
+            # xDSL prints this message with an unfilled `{first_char}`.
+            sigil = text[start : start + 1]
+            msg = f"expected a name after '{sigil}'" + (
+                " (comments start with //; '#' starts an attribute such as #mcm.chip<0>)"
+                if sigil == "#"
+                else ""
+            )
         if e.msg.strip() == "in block definition":
             # xDSL looked for a block label (`^bb0:`) where an op or the closing brace should be.
             msg = (
