@@ -300,3 +300,28 @@ def test_a_float_constant_too_large_for_f16_is_a_located_error() -> None:
     assert error_of(text).startswith(
         "m.mlir:2:20: error: nn.constant: 10000000000.0 is out of range for f16"
     )
+
+
+def test_one_param_name_with_two_shapes_is_an_error() -> None:
+    # Before: accepted; only `compile --check-semantics` failed, without a location.
+    text = """\
+func.func @f(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
+  %w = nn.param "w" : tensor<8x8xf32>
+  %y = nn.matmul %x, %w : tensor<8x8xf32>, tensor<8x8xf32> -> tensor<8x8xf32>
+  %w2 = nn.param "w" : tensor<8xf32>
+  %z = nn.add %y, %w2 : tensor<8x8xf32>, tensor<8xf32> -> tensor<8x8xf32>
+  func.return %z : tensor<8x8xf32>
+}
+"""
+    assert error_of(text).startswith(
+        'm.mlir:4:3: error: nn.param "w": declared tensor<8xf32> here but tensor<8x8xf32> at '
+        "m.mlir:2:3; params of one name are one tensor (rename one of them)"
+    )
+    # The same weight seen through a view (a tied, transposed embedding) is not a conflict.
+    tied = text.replace(
+        '  %w2 = nn.param "w" : tensor<8xf32>\n  %z = nn.add %y, %w2 : tensor<8x8xf32>, tensor<8xf32>',
+        '  %w2 = nn.param "w" {torch_view = "reshape(64)"} : tensor<64xf32>\n'
+        "  %r = nn.reshape %w2 : tensor<64xf32> -> tensor<8x8xf32>\n"
+        "  %z = nn.add %y, %r : tensor<8x8xf32>, tensor<8x8xf32>",
+    )
+    assert 'torch_view = "reshape(64)"' in str(parse_module(tied, "m.mlir"))

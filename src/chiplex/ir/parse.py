@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from pathlib import Path
+from typing import cast
 
 from xdsl.context import Context
 from xdsl.dialects.arith import Arith
@@ -24,7 +25,7 @@ from xdsl.utils.lexer import Input, Span
 from chiplex.errors import ChiplexError
 from chiplex.ir import locations
 from chiplex.ir.mcm import CHIP_ATTR_NAME, MCM, ChipAttr
-from chiplex.ir.nn import NN
+from chiplex.ir.nn import NN, SHARD_OF_ATTR, ParamOp
 from chiplex.ir.types import check_static
 
 
@@ -123,6 +124,7 @@ def _verify_located(module: ModuleOp, parser: _LocatingParser) -> None:
     for op in module.walk():
         if isinstance(op, FuncOp):
             _check_signature(op, source, parser.op_offsets.get(id(op), 0))
+    _check_param_shapes(module, parser)
     try:
         # Region-level rules (terminators, block structure) are not covered by per-op checks.
         module.verify()
@@ -148,6 +150,35 @@ def _check_return(func: FuncOp, source: Input, parser: _LocatingParser) -> None:
             "ends with `func.return %value, ... : type, ...`"
         )
         raise ChiplexError(_format(source, start, start + 1, msg))
+
+
+def _position(parser: _LocatingParser, op: Operation) -> str:
+    loc = Span(start := parser.op_offsets.get(id(op), 0), start + 1, parser.input).get_location()
+    return f"{loc.file}:{loc.line}:{loc.col}"
+
+
+def _check_param_shapes(module: ModuleOp, parser: _LocatingParser) -> None:
+    """Two `nn.param "w"` read the same data (the interpreter and the importer key parameters by
+    name), so without a view or shard between them they must declare one shape: a copied line
+    whose name was not changed would otherwise surface only when the program runs."""
+    first: dict[str, ParamOp] = {}
+    for op in module.walk():
+        if not isinstance(op, ParamOp) or "torch_view" in op.attributes:
+            continue
+        if SHARD_OF_ATTR in op.attributes:
+            continue
+        name = op.param_name.data
+        earlier = first.setdefault(name, op)
+        shape = cast(TensorType, op.result.type).get_shape()
+        earlier_type = cast(TensorType, earlier.result.type)
+        if shape != earlier_type.get_shape():
+            start = parser.op_offsets.get(id(op), 0)
+            msg = (
+                f'nn.param "{name}": declared {op.result.type} here but {earlier_type} at '
+                f"{_position(parser, earlier)}; params of one name are one tensor "
+                "(rename one of them)"
+            )
+            raise ChiplexError(_format(parser.input, start, start + 1, msg))
 
 
 def _check_signature(func: FuncOp, source: Input, start: int) -> None:
