@@ -325,3 +325,15 @@ func.func @f(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
         "  %z = nn.add %y, %r : tensor<8x8xf32>, tensor<8x8xf32>",
     )
     assert 'torch_view = "reshape(64)"' in str(parse_module(tied, "m.mlir"))
+
+
+def test_text_after_a_complete_op_is_blamed_on_that_op() -> None:
+    # Before: "in block definition" under the `->` (xDSL wanted a block label there).
+    text = RELU.replace(
+        "nn.relu %x : tensor<8x64xf32>",
+        "nn.softmax %x axis = -1 : tensor<8x64xf32> -> tensor<8x64xf32>",
+    )
+    lines = error_of(text).splitlines()
+    assert lines[0] == "m.mlir:2:51: error: unexpected text after the end of this nn.softmax"
+    assert lines[2] == " " * 50 + "^^"
+    assert lines[3] == "note: nn.softmax is written: nn.softmax %input axis = <axis> : <input type>"

@@ -55,6 +55,8 @@ class _LocatingParser(Parser):
         # The op type of each open op and whether it is written in custom form (None until known).
         self.open_op_types: list[tuple[type[Operation], bool] | None] = []
         self._name_span: Span | None = None
+        # The op parsed last and its start: text left on its line is blamed on it.
+        self.last_op: tuple[Operation, int] | None = None
 
     @property
     def input(self) -> Input:
@@ -66,6 +68,7 @@ class _LocatingParser(Parser):
         self.open_op_types.append(None)
         op = super().parse_operation()
         self.open_ops.pop()
+        self.last_op = (op, start)
         self.open_op_types.pop()
         self.op_offsets[id(op)] = start
         return op
@@ -305,7 +308,7 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
         parser = _LocatingParser(make_context(), text, filename)
         module = parser.parse_module()
     except ParseError as e:
-        start, end = e.span.start, e.span.end
+        start, end, note = e.span.start, e.span.end, ""
         msg = _CLEARER.get(e.msg, e.msg)
         if e.msg.startswith("Expected suffix identifier after"):
             # xDSL prints this message with an unfilled `{first_char}`.
@@ -322,6 +325,14 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
                 if not text[start:].strip()
                 else "expected an operation or '}' here"
             )
+            if parser is not None and parser.last_op is not None and text[start:].strip():
+                last, last_start = parser.last_op
+                form = custom_form(type(last)) if last.dialect_name() in ("nn", "mcm") else None
+                last_end = last_start + len(text[last_start:start].rstrip())
+                if form is not None and "\n" not in text[last_end:start]:
+                    # `nn.softmax %x axis = -1 : T -> T`: the op was complete before the `->`.
+                    msg = f"unexpected text after the end of this {last.name}"
+                    note = f"{last.name} is written: {form}"
         if (
             parser is not None
             and parser.forward_ssa_references
@@ -329,7 +340,6 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
         ):
             # xDSL reports this at the end of the file; the first use is far more useful.
             start, end = _first_use(text, next(iter(parser.forward_ssa_references)), start, end)
-        note = ""
         if parser is not None and (
             clearer := _explain_custom_op_error(parser, text, start, end, msg)
         ):
