@@ -337,3 +337,39 @@ def test_text_after_a_complete_op_is_blamed_on_that_op() -> None:
     assert lines[0] == "m.mlir:2:51: error: unexpected text after the end of this nn.softmax"
     assert lines[2] == " " * 50 + "^^"
     assert lines[3] == "note: nn.softmax is written: nn.softmax %input axis = <axis> : <input type>"
+
+
+def test_chiplex_opt_output_reparses_to_the_same_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Hand-written names (`%h_2`, `%0`), escapes and constants survive print -> parse -> print,
+    # also through the whole lowering to an mcm.program.
+    source = tmp_path / "names.mlir"
+    source.write_text(
+        """\
+func.func @f(%x_1: tensor<4x8xf32>, %0: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x10xf32>) {
+  %h_1 = nn.relu %x_1 : tensor<4x8xf32>
+  %h_2 = nn.neg %0 : tensor<4x8xf32>
+  %1 = nn.add %h_1, %h_2 : tensor<4x8xf32>, tensor<4x8xf32> -> tensor<4x8xf32>
+  %c = nn.constant 1.0e-7 : tensor<f32>
+  %w = nn.param "we\\"ird\\\\name\\n" : tensor<8x8xf32>
+  %m = nn.matmul %1, %w : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  %d = nn.mul %m, %c : tensor<4x8xf32>, tensor<f32> -> tensor<4x8xf32>
+  %p = nn.pad %d low = [0, 1] high = [0, 1] value = 0.1 : tensor<4x8xf32> -> tensor<4x10xf32>
+  func.return %d, %p : tensor<4x8xf32>, tensor<4x10xf32>
+}
+"""
+    )
+    pipeline = (
+        "annotate-costs{target=tpu-ring8},place,legalize-placement,insert-transfers,split-chiplets"
+    )
+    for passes, out in [
+        ([], tmp_path / "printed.mlir"),
+        (["-p", pipeline], tmp_path / "split.mlir"),
+    ]:
+        assert opt_main([str(source), *passes, "-o", str(out)]) == 0, capsys.readouterr().err
+        printed = out.read_text()
+        again = tmp_path / "again.mlir"
+        assert opt_main([str(out), "-o", str(again), "--force"]) == 0
+        assert again.read_text() == printed
+        assert parse_module(printed).is_structurally_equivalent(parse_module(again.read_text()))
