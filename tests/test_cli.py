@@ -17,7 +17,7 @@ MLP = ROOT / "examples" / "models" / "mlp.mlir"
 BAD_IR = {
     "syntax": (
         "func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n  %y = nn.relu %x :\n}\n",
-        ":3:1: error:",
+        ":2:20: error:",  # just past the `:` that wants a type, not at the next line's `}`
     ),
     "unknown-op": (
         "func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {\n  %y = nn.frobnicate %x : tensor<4xf32>\n"

@@ -265,3 +265,113 @@ def test_a_huge_dimension_is_a_located_verifier_error() -> None:
         "bytes, more than the 1 PiB chiplex accepts (a typo in a dimension?)\n"
         "  %y = nn.relu %x : tensor<4294967296x4294967296x64xf32>\n  ^"
     )
+
+
+def test_checking_the_split_output_says_what_to_give_instead(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "chiplets.mlir:1:1: expected exactly one func.func in the module, found 0".
+    out = tmp_path / "out"
+    assert main(["compile", str(MLP), "--target", "tpu-ring8", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(out / "chiplets.mlir"), "--target", "tpu-ring8"]) == 1
+    assert (
+        f"{out / 'chiplets.mlir'}:2:3: expected exactly one func.func in the module, found 0 (it "
+        "holds an mcm.program, the output of split-chiplets: give the function before the split"
+    ) in capsys.readouterr().err
+
+
+def test_a_hash_comment_says_how_comments_are_written() -> None:
+    # Before: "Expected suffix identifier after {first_char}" (xDSL's unfilled message).
+    message = error_of("# my model\n" + RELU)
+    assert message.startswith(
+        "m.mlir:1:1: error: expected a name after '#' (comments start with //; "
+        "'#' starts an attribute such as #mcm.chip<0>)"
+    )
+    assert error_of(RELU.replace("nn.relu %x", "nn.relu %")).startswith(
+        "m.mlir:2:16: error: expected a name after '%'\n"
+    )
+
+
+def test_a_float_constant_too_large_for_f16_is_a_located_error() -> None:
+    # Before: "float too large to pack with e format" (struct's words) after the type.
+    text = RELU.replace(
+        "%y = nn.relu %x : tensor<8x64xf32>",
+        "%c = nn.constant 1.0e10 : tensor<f16>\n  %y = nn.relu %x : tensor<8x64xf32>",
+    )
+    assert error_of(text).startswith(
+        "m.mlir:2:20: error: nn.constant: 10000000000.0 is out of range for f16"
+    )
+
+
+def test_one_param_name_with_two_shapes_is_an_error() -> None:
+    # Before: accepted; only `compile --check-semantics` failed, without a location.
+    text = """\
+func.func @f(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
+  %w = nn.param "w" : tensor<8x8xf32>
+  %y = nn.matmul %x, %w : tensor<8x8xf32>, tensor<8x8xf32> -> tensor<8x8xf32>
+  %w2 = nn.param "w" : tensor<8xf32>
+  %z = nn.add %y, %w2 : tensor<8x8xf32>, tensor<8xf32> -> tensor<8x8xf32>
+  func.return %z : tensor<8x8xf32>
+}
+"""
+    assert error_of(text).startswith(
+        'm.mlir:4:3: error: nn.param "w": declared tensor<8xf32> here but tensor<8x8xf32> at '
+        "m.mlir:2:3; params of one name are one tensor (rename one of them)"
+    )
+    # The same weight seen through a view (a tied, transposed embedding) is not a conflict.
+    tied = text.replace(
+        '  %w2 = nn.param "w" : tensor<8xf32>\n  %z = nn.add %y, %w2 : tensor<8x8xf32>, tensor<8xf32>',
+        '  %w2 = nn.param "w" {torch_view = "reshape(64)"} : tensor<64xf32>\n'
+        "  %r = nn.reshape %w2 : tensor<64xf32> -> tensor<8x8xf32>\n"
+        "  %z = nn.add %y, %r : tensor<8x8xf32>, tensor<8x8xf32>",
+    )
+    assert 'torch_view = "reshape(64)"' in str(parse_module(tied, "m.mlir"))
+
+
+def test_text_after_a_complete_op_is_blamed_on_that_op() -> None:
+    # Before: "in block definition" under the `->` (xDSL wanted a block label there).
+    text = RELU.replace(
+        "nn.relu %x : tensor<8x64xf32>",
+        "nn.softmax %x axis = -1 : tensor<8x64xf32> -> tensor<8x64xf32>",
+    )
+    lines = error_of(text).splitlines()
+    assert lines[0] == "m.mlir:2:51: error: unexpected text after the end of this nn.softmax"
+    assert lines[2] == " " * 50 + "^^"
+    assert lines[3] == "note: nn.softmax is written: nn.softmax %input axis = <axis> : <input type>"
+
+
+def test_chiplex_opt_output_reparses_to_the_same_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Hand-written names (`%h_2`, `%0`), escapes and constants survive print -> parse -> print,
+    # also through the whole lowering to an mcm.program.
+    source = tmp_path / "names.mlir"
+    source.write_text(
+        """\
+func.func @f(%x_1: tensor<4x8xf32>, %0: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x10xf32>) {
+  %h_1 = nn.relu %x_1 : tensor<4x8xf32>
+  %h_2 = nn.neg %0 : tensor<4x8xf32>
+  %1 = nn.add %h_1, %h_2 : tensor<4x8xf32>, tensor<4x8xf32> -> tensor<4x8xf32>
+  %c = nn.constant 1.0e-7 : tensor<f32>
+  %w = nn.param "we\\"ird\\\\name\\n" : tensor<8x8xf32>
+  %m = nn.matmul %1, %w : tensor<4x8xf32>, tensor<8x8xf32> -> tensor<4x8xf32>
+  %d = nn.mul %m, %c : tensor<4x8xf32>, tensor<f32> -> tensor<4x8xf32>
+  %p = nn.pad %d low = [0, 1] high = [0, 1] value = 0.1 : tensor<4x8xf32> -> tensor<4x10xf32>
+  func.return %d, %p : tensor<4x8xf32>, tensor<4x10xf32>
+}
+"""
+    )
+    pipeline = (
+        "annotate-costs{target=tpu-ring8},place,legalize-placement,insert-transfers,split-chiplets"
+    )
+    for passes, out in [
+        ([], tmp_path / "printed.mlir"),
+        (["-p", pipeline], tmp_path / "split.mlir"),
+    ]:
+        assert opt_main([str(source), *passes, "-o", str(out)]) == 0, capsys.readouterr().err
+        printed = out.read_text()
+        again = tmp_path / "again.mlir"
+        assert opt_main([str(out), "-o", str(again), "--force"]) == 0
+        assert again.read_text() == printed
+        assert parse_module(printed).is_structurally_equivalent(parse_module(again.read_text()))

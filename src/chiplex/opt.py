@@ -142,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(sorted(set(_all_passes()) - set(PASSES))))
         return 0
     if args.output:
-        check_ir_output_name(args.output, "the module after the passes")
         check_writable_file(args.output, force=args.force)
+        check_ir_output_name(args.output, "the module after the passes")
     available = _all_passes()
     warn_unused_plugin_passes(plugin_passes, args.passes, "-p", known=available)
     try:

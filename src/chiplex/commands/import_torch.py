@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         from chiplex.fileio import check_ir_output_name, check_writable_file
 
-        check_ir_output_name(out, "the imported func.func of nn ops")
         check_writable_file(out, force=args.force)
+        check_ir_output_name(out, "the imported func.func of nn ops")
     # torch is slow to import: only once the arguments are known to be usable.
     import warnings
 

@@ -156,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
 
         load_checkpoint(args.checkpoint)  # a bad checkpoint fails before any loading
     if args.output is not None:
-        check_ir_output_name(args.output, "the input IR with each op's #mcm.chip")
         check_writable_file(args.output, force=args.force)
+        check_ir_output_name(args.output, "the input IR with each op's #mcm.chip")
         if not args.output.parent.is_dir():
             raise ChiplexError(
                 f"cannot write {args.output}: directory {args.output.parent} does not exist"

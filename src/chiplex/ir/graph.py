@@ -159,9 +159,17 @@ def _dtype_name(t: TensorType) -> str:
 def single_function(module: ModuleOp) -> func.FuncOp:
     funcs = [op for op in module.ops if isinstance(op, func.FuncOp)]
     if len(funcs) != 1:
-        where = locate(funcs[1] if len(funcs) > 1 else module)
+        programs = [op for op in module.ops if op.name == "mcm.program"]
+        where = locate(funcs[1] if len(funcs) > 1 else programs[0] if programs else module)
+        # The split output (chiplets.mlir) is what a user most often hands over by mistake.
+        split = (
+            " (it holds an mcm.program, the output of split-chiplets: give the function before "
+            "the split, e.g. compile's placed.mlir, or simulate its schedule.json)"
+            if programs and not funcs
+            else ""
+        )
         raise ChiplexError(
-            f"{where}expected exactly one func.func in the module, found {len(funcs)}"
+            f"{where}expected exactly one func.func in the module, found {len(funcs)}{split}"
         )
     return funcs[0]
 

@@ -522,7 +522,10 @@ def _splat_attr(value: float | int, elem: Attribute) -> IntegerAttr | FloatAttr:
                 raise ValueError(f"nn.constant: {value} is not an integer but elements are {elem}")
             value = int(value)
         return IntegerAttr(value, elem)
-    return FloatAttr(float(value), cast(Float64Type, elem))
+    try:
+        return FloatAttr(float(value), cast(Float64Type, elem))
+    except OverflowError:  # xDSL packs f16 with struct: "float too large to pack with e format"
+        raise ValueError(f"nn.constant: {value} is out of range for {elem}") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from pathlib import Path
+from typing import cast
 
 from xdsl.context import Context
 from xdsl.dialects.arith import Arith
@@ -24,7 +25,7 @@ from xdsl.utils.lexer import Input, Span
 from chiplex.errors import ChiplexError
 from chiplex.ir import locations
 from chiplex.ir.mcm import CHIP_ATTR_NAME, MCM, ChipAttr
-from chiplex.ir.nn import NN
+from chiplex.ir.nn import NN, SHARD_OF_ATTR, ParamOp
 from chiplex.ir.types import check_static
 
 
@@ -54,6 +55,8 @@ class _LocatingParser(Parser):
         # The op type of each open op and whether it is written in custom form (None until known).
         self.open_op_types: list[tuple[type[Operation], bool] | None] = []
         self._name_span: Span | None = None
+        # The op parsed last and its start: text left on its line is blamed on it.
+        self.last_op: tuple[Operation, int] | None = None
 
     @property
     def input(self) -> Input:
@@ -65,6 +68,7 @@ class _LocatingParser(Parser):
         self.open_op_types.append(None)
         op = super().parse_operation()
         self.open_ops.pop()
+        self.last_op = (op, start)
         self.open_op_types.pop()
         self.op_offsets[id(op)] = start
         return op
@@ -123,6 +127,7 @@ def _verify_located(module: ModuleOp, parser: _LocatingParser) -> None:
     for op in module.walk():
         if isinstance(op, FuncOp):
             _check_signature(op, source, parser.op_offsets.get(id(op), 0))
+    _check_param_shapes(module, parser)
     try:
         # Region-level rules (terminators, block structure) are not covered by per-op checks.
         module.verify()
@@ -148,6 +153,35 @@ def _check_return(func: FuncOp, source: Input, parser: _LocatingParser) -> None:
             "ends with `func.return %value, ... : type, ...`"
         )
         raise ChiplexError(_format(source, start, start + 1, msg))
+
+
+def _position(parser: _LocatingParser, op: Operation) -> str:
+    loc = Span(start := parser.op_offsets.get(id(op), 0), start + 1, parser.input).get_location()
+    return f"{loc.file}:{loc.line}:{loc.col}"
+
+
+def _check_param_shapes(module: ModuleOp, parser: _LocatingParser) -> None:
+    """Two `nn.param "w"` read the same data (the interpreter and the importer key parameters by
+    name), so without a view or shard between them they must declare one shape: a copied line
+    whose name was not changed would otherwise surface only when the program runs."""
+    first: dict[str, ParamOp] = {}
+    for op in module.walk():
+        if not isinstance(op, ParamOp) or "torch_view" in op.attributes:
+            continue
+        if SHARD_OF_ATTR in op.attributes:
+            continue
+        name = op.param_name.data
+        earlier = first.setdefault(name, op)
+        shape = cast(TensorType, op.result.type).get_shape()
+        earlier_type = cast(TensorType, earlier.result.type)
+        if shape != earlier_type.get_shape():
+            start = parser.op_offsets.get(id(op), 0)
+            msg = (
+                f'nn.param "{name}": declared {op.result.type} here but {earlier_type} at '
+                f"{_position(parser, earlier)}; params of one name are one tensor "
+                "(rename one of them)"
+            )
+            raise ChiplexError(_format(parser.input, start, start + 1, msg))
 
 
 def _check_signature(func: FuncOp, source: Input, start: int) -> None:
@@ -274,8 +308,16 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
         parser = _LocatingParser(make_context(), text, filename)
         module = parser.parse_module()
     except ParseError as e:
-        start, end = e.span.start, e.span.end
+        start, end, note = e.span.start, e.span.end, ""
         msg = _CLEARER.get(e.msg, e.msg)
+        if e.msg.startswith("Expected suffix identifier after"):
+            # xDSL prints this message with an unfilled `{first_char}`.
+            sigil = text[start : start + 1]
+            msg = f"expected a name after '{sigil}'" + (
+                " (comments start with //; '#' starts an attribute such as #mcm.chip<0>)"
+                if sigil == "#"
+                else ""
+            )
         if e.msg.strip() == "in block definition":
             # xDSL looked for a block label (`^bb0:`) where an op or the closing brace should be.
             msg = (
@@ -283,6 +325,14 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
                 if not text[start:].strip()
                 else "expected an operation or '}' here"
             )
+            if parser is not None and parser.last_op is not None and text[start:].strip():
+                last, last_start = parser.last_op
+                form = custom_form(type(last)) if last.dialect_name() in ("nn", "mcm") else None
+                last_end = last_start + len(text[last_start:start].rstrip())
+                if form is not None and "\n" not in text[last_end:start]:
+                    # `nn.softmax %x axis = -1 : T -> T`: the op was complete before the `->`.
+                    msg = f"unexpected text after the end of this {last.name}"
+                    note = f"{last.name} is written: {form}"
         if (
             parser is not None
             and parser.forward_ssa_references
@@ -290,7 +340,6 @@ def parse_module(text: str, filename: str = "<input>") -> ModuleOp:
         ):
             # xDSL reports this at the end of the file; the first use is far more useful.
             start, end = _first_use(text, next(iter(parser.forward_ssa_references)), start, end)
-        note = ""
         if parser is not None and (
             clearer := _explain_custom_op_error(parser, text, start, end, msg)
         ):
