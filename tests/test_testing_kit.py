@@ -448,3 +448,31 @@ def test_min_capacity_builds_the_placement_problem_once(monkeypatch: pytest.Monk
     assert (
         kit._greedy_cut(graph, 6, need) is not None and kit._greedy_cut(graph, 6, need - 1) is None
     )
+
+
+@settings(max_examples=40, deadline=None)  # no health check suppressed
+@given(graph_and_target(max_ops=25, max_chips=8), st.data())
+def test_legal_placements_are_legal_and_varied(
+    case: tuple[Graph, Target], data: st.DataObject
+) -> None:
+    """`assume(is_legal(...))` over `placements` throws most examples away and keeps mostly one
+    reference placement; `legal_placements` repairs each candidate instead."""
+    graph, target = case
+    drawn = [data.draw(kit.legal_placements(graph, target)) for _ in range(4)]
+    for placement in drawn:
+        kit.assert_legal(graph, target, placement)
+
+
+def test_legal_placements_differ_from_one_reference() -> None:
+    graph = transformer_graph(40, seed=2)
+    target = kit.target_for(graph, 6, slack=1.5)
+    seen: set[tuple[int, ...]] = set()
+
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
+    @given(kit.legal_placements(graph, target))
+    def collect(placement: np.ndarray) -> None:
+        kit.assert_legal(graph, target, placement)
+        seen.add(tuple(placement.tolist()))
+
+    collect()
+    assert len(seen) >= 10

@@ -63,6 +63,7 @@ __all__ = [
     "graphs_for",
     "graph_source",
     "is_legal",
+    "legal_placements",
     "min_capacity",
     "nn_graph",
     "nn_graphs",
@@ -838,6 +839,26 @@ def placements(draw: st.DrawFn, graph: Graph, target: Target) -> np.ndarray:
     if n and draw(st.integers(0, 9)) == 0:
         values[draw(st.integers(0, n - 1))] = draw(st.sampled_from([-1, k]))
     return values
+
+
+@st.composite
+def legal_placements(draw: st.DrawFn, graph: Graph, target: Target) -> np.ndarray:
+    """Hypothesis strategy: legal placements of `graph` on `target`, as varied as `placements`: a
+    candidate from `placements` (chips clipped into 0..K-1) kept if legal, else repaired by the repair
+    heuristic (numpy, no solver), else the heuristic placement. The example is rejected when neither
+    heuristic finds a legal placement (rare for `graph_and_target` and `graphs_for`, which have one)."""
+    from chiplex.targets import heuristics
+
+    candidate = np.clip(draw(placements(graph, target)), 0, max(target.num_chips - 1, 0))
+    rules = resolve_rules(graph, target)
+    if is_legal(graph, target, candidate, rules):
+        return candidate
+    found = heuristics.heuristic_repair(heuristics.problem_for(graph, rules), candidate)
+    if found is None:
+        found = _legal_reference(graph, target)
+    if found is None:
+        reject()
+    return found
 
 
 def with_capacity(target: Target, capacity: int) -> Target:
