@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_parse_errors import error_of as parse_error_of
 
 from chiplex.cli import main
 from chiplex.errors import ChiplexError
@@ -22,9 +23,7 @@ func.func @f(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
 
 
 def error_of(text: str, filename: str = "m.mlir") -> str:
-    with pytest.raises(ChiplexError) as info:
-        parse_module(text, filename)
-    return str(info.value)
+    return parse_error_of(text, filename)
 
 
 @pytest.mark.parametrize("element", ["i3", "complex<f32>", "f8E4M3FN"])

@@ -108,19 +108,24 @@ def _avg_pool(
     return out
 
 
-@aten_rule("adaptive_avg_pool2d", "_adaptive_avg_pool2d")
-def _adaptive_avg_pool(imp: Importer, node: torch.fx.Node, x: Value, size: Any) -> SSAValue:
-    v = imp.value(x)
+def _adaptive_window(v: SSAValue, size: Any) -> list[int]:
+    """The one window (= stride) adaptive pooling of NCHW `v` to `size` uses: whole windows only."""
     shape = shape_of(v)
     if len(shape) != 4:
         raise Unsupported(f"input of rank {len(shape)} (NCHW expected)")
     oh, ow = pair(size)
     h, w = shape[2], shape[3]
-    if (oh, ow) == (1, 1):
-        return imp.emit(nn.GlobalAvgPool2dOp(v, imp.meta_type(node)))
     if h % oh or w % ow:
         raise Unsupported(f"adaptive pooling of {h}x{w} to {oh}x{ow} (uneven windows)")
-    k = [h // oh, w // ow]
+    return [h // oh, w // ow]
+
+
+@aten_rule("adaptive_avg_pool2d", "_adaptive_avg_pool2d")
+def _adaptive_avg_pool(imp: Importer, node: torch.fx.Node, x: Value, size: Any) -> SSAValue:
+    v = imp.value(x)
+    if pair(size) == [1, 1] and len(shape_of(v)) == 4:
+        return imp.emit(nn.GlobalAvgPool2dOp(v, imp.meta_type(node)))
+    k = _adaptive_window(v, size)
     return imp.emit(nn.AvgPool2dOp(v, k, k, [0, 0], imp.meta_type(node)))
 
 
@@ -129,12 +134,5 @@ def _adaptive_max_pool(imp: Importer, node: torch.fx.Node, x: Value, size: Any) 
     """One max-pooling window per output cell; `AdaptiveMaxPool1d` reaches here through a view
     to NCHW. Returns (values, no indices) like `max_pool2d_with_indices`."""
     v = imp.value(x)
-    shape = shape_of(v)
-    if len(shape) != 4:
-        raise Unsupported(f"input of rank {len(shape)} (NCHW expected)")
-    oh, ow = pair(size)
-    h, w = shape[2], shape[3]
-    if h % oh or w % ow:
-        raise Unsupported(f"adaptive pooling of {h}x{w} to {oh}x{ow} (uneven windows)")
-    k = [h // oh, w // ow]
+    k = _adaptive_window(v, size)
     return (imp.emit(nn.MaxPool2dOp(v, k, k, [0, 0], imp.meta_type(node))), None)
