@@ -66,9 +66,11 @@ def test_models_too_big_for_the_target_name_the_shortfall(model: str, target: st
     path = Path(__file__).parents[1] / "examples" / "models" / f"{model}.mlir"
     with pytest.raises(
         ChiplexError,
-        match=r"no legal placement exists: total weights 28\d\.\d\d MiB > 8 chips x 13\.00 MiB",
-    ):
+        # One reason a line: the shortfall, then what would fit.
+        match=r"no legal placement exists:\n  total weights 28\d\.\d\d MiB > 8 chips x 13\.00 MiB",
+    ) as info:
         compile_module(load_module(path), target)
+    assert str(info.value).splitlines()[2].startswith("  what would fit: ")
 
 
 def test_placement_is_legal(compiled) -> None:  # type: ignore[no-untyped-def]

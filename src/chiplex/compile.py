@@ -330,8 +330,10 @@ def _run_default(
 
 
 def _first(error: ChiplexError, width: int = 160) -> str:
-    """An error's text for a progress line: at most `width` characters, cut between words."""
-    return textwrap.shorten(str(error), width, placeholder=" ...")
+    """An error's text for a progress line: at most `width` characters, cut between words; the
+    reasons of a multi-line error joined by `; `."""
+    text = str(error).replace(":\n  ", ": ", 1).replace("\n  ", "; ")
+    return textwrap.shorten(text, width, placeholder=" ...")
 
 
 def _what_would_fit(original: ModuleOp, target: str) -> str:

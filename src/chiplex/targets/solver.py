@@ -93,7 +93,11 @@ class InfeasibleError(ChiplexError):
 
     def __init__(self, messages: list[str]) -> None:
         self.messages = list(messages)
-        super().__init__("no legal placement exists: " + "; ".join(self.messages))
+        if len(self.messages) == 1:
+            super().__init__(f"no legal placement exists: {self.messages[0]}")
+        else:  # one reason a line, as `chiplex check` prints them
+            reasons = "".join("\n  " + m.replace("\n", "\n  ") for m in self.messages)
+            super().__init__(f"no legal placement exists:{reasons}")
 
 
 class SolverTimeoutError(ChiplexError):
