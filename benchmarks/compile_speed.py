@@ -64,7 +64,8 @@ def main() -> None:
                 result = "legal"
             except ChiplexError as err:
                 dp_s = full_s = float("nan")
-                result = f"infeasible: {str(err).splitlines()[0][:60]}"
+                reasons = [line.strip() for line in str(err).splitlines() if line.strip()]
+                result = f"infeasible: {' '.join(reasons)[:60]}"
             print(
                 f"| {name} | {graph.num_nodes} | {target_name} | {parse_s:.2f} | {graph_s:.3f} | "
                 f"{dp_s:.3f} | {full_s:.2f} | {result} |"

@@ -52,7 +52,7 @@ def main() -> int:
                     warnings.simplefilter("ignore")
                     placement = place_dp(graph, target)
             except ChiplexError as err:
-                reason = str(err).split(";")[0][:90]
+                reason = str(err).replace(":\n  ", ": ").split("\n")[0].split(";")[0][:90]
                 rows.append(f"| {name} | {target_name} | - | - | - | no placement: {reason} | - |")
                 print(rows[-1], flush=True)
                 continue
