@@ -99,6 +99,24 @@ def test_explicit_links_use_shortest_paths() -> None:
             "bad.toml: missing section [link]; found [links] (a typo of [link]?)",
         ),
         ("[chips]\n[topology]\n", "missing sections [chip], [link]; found [chips] (a typo"),
+        # An explicit link list is checked against num_chips and for a route between all chips.
+        (
+            MINIMAL.format(
+                name="x", topology='kind = "links"\nnum_chips = 4\nlinks = [[0, 1], [1, 5]]'
+            ),
+            "bad.toml: topology.links[1]: [1, 5] names chip 5, but num_chips = 4 (chips 0..3)",
+        ),
+        (
+            MINIMAL.format(name="x", topology='kind = "links"\nnum_chips = 3\nlinks = [[1, 1]]'),
+            "bad.toml: topology.links[0]: [1, 1] joins chip 1 to itself",
+        ),
+        (
+            MINIMAL.format(
+                name="x", topology='kind = "links"\nnum_chips = 4\nlinks = [[0, 1], [2, 3]]'
+            ),
+            "bad.toml: topology.links: the chips fall apart into 2 groups with no link between "
+            "them (0, 1; 2, 3)",
+        ),
     ],
 )
 def test_bad_target_files_give_clear_errors(text: str, message: str) -> None:

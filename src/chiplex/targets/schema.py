@@ -369,6 +369,40 @@ def validate_target(data: Any, source: str) -> None:
         raise ChiplexError(f"{source}: topology.num_chips: required for kind = {kind!r}")
     if kind == "links" and "links" not in topology:
         raise ChiplexError(f"{source}: topology.links: required for kind = 'links'")
+    if kind == "links":
+        _check_links(topology["links"], topology["num_chips"], source)
+
+
+def _check_links(links: list[list[int]], num_chips: int, source: str) -> None:
+    """Each link joins two chips of the target, and every chip reaches every other one (a
+    message between any two chips needs a route)."""
+    group = list(range(num_chips))  # union-find: group[c] leads to c's component's root
+
+    def root(chip: int) -> int:
+        while group[chip] != chip:
+            group[chip] = group[group[chip]]
+            chip = group[chip]
+        return chip
+
+    for i, (a, b) in enumerate(links):
+        where = f"{source}: topology.links[{i}]"
+        if a >= num_chips or b >= num_chips:
+            raise ChiplexError(
+                f"{where}: [{a}, {b}] names chip {max(a, b)}, but num_chips = {num_chips} "
+                f"(chips 0..{num_chips - 1})"
+            )
+        if a == b:
+            raise ChiplexError(f"{where}: [{a}, {b}] joins chip {a} to itself")
+        group[root(a)] = root(b)
+    parts: dict[int, list[int]] = {}
+    for chip in range(num_chips):
+        parts.setdefault(root(chip), []).append(chip)
+    if len(parts) > 1:
+        shown = "; ".join(", ".join(map(str, chips)) for chips in list(parts.values())[:4])
+        raise ChiplexError(
+            f"{source}: topology.links: the chips fall apart into {len(parts)} groups with no "
+            f"link between them ({shown}): every chip must reach every other one"
+        )
 
 
 # -- schedule JSON -------------------------------------------------------------------------------
