@@ -129,3 +129,11 @@ def test_many_chips_get_a_summary_table_with_sram_and_dram(tmp_path: Path, capsy
     full = capsys.readouterr().out
     rows = [line for line in full.splitlines() if re.match(r"^\s+\d+\s+\d+\s", line)]
     assert len(rows) == 36
+
+
+def test_chiplex_alone_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    # Not argparse's "the following arguments are required: COMMAND", which names none of them.
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "required" not in err
+    assert all(f"    {command} " in err for command in ("check", "compile", "search", "simulate"))

@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        # `chiplex` alone: the commands, not argparse's "arguments are required: COMMAND".
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
