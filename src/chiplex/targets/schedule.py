@@ -130,6 +130,47 @@ def _field(data: dict, key: str, kind: type | tuple[type, ...], where: str) -> A
     return value
 
 
+def _check_chip_indices(data: dict, num_chips: int, source: str) -> None:
+    """Every chip number in the file names one of its `num_chips` chips, and `chips[i].chip == i`.
+
+    The schema only bounds chip numbers by MAX_CHIPS; a number past `num_chips` (or a `chip` field
+    that disagrees with the entry's position, as after reordering entries by hand) must fail here,
+    at its JSON path, not later as a message the simulator cannot place.
+    """
+    errors: list[str] = []
+    last = f"chips 0 to {num_chips - 1}" if num_chips > 1 else "chip 0"
+
+    def check(value: int, path: str) -> None:
+        if value >= num_chips:
+            errors.append(f"{path}: chip {value} does not exist (num_chips = {num_chips}: {last})")
+
+    for c, chip in enumerate(data["chips"]):
+        if "chip" in chip and chip["chip"] != c:
+            errors.append(
+                f"chips[{c}].chip: is {chip['chip']}, but entry {c} of chips is chip {c} "
+                "(list the chips in order 0, 1, ...)"
+            )
+        for i, step in enumerate(chip["steps"]):
+            path = f"chips[{c}].steps[{i}]"
+            if step["type"] == "send":
+                check(step["to"], f"{path}.to")
+                for j, hop in enumerate(step["route"]):
+                    check(hop, f"{path}.route[{j}]")
+            elif step["type"] == "recv":
+                check(step["from"], f"{path}.from")
+    for i, message in enumerate(data.get("messages", [])):
+        check(message["src"], f"messages[{i}].src")
+        check(message["dst"], f"messages[{i}].dst")
+        for j, hop in enumerate(message["route"]):
+            check(hop, f"messages[{i}].route[{j}]")
+    if len(errors) == 1:
+        raise ChiplexError(f"{source}: {errors[0]}")
+    if errors:
+        shown = errors[:10]
+        more = f"\n  ... and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
+        raise ChiplexError(f"{source}: {len(errors)} problems:\n  " + "\n  ".join(shown) + more)
+
+
 def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ChiplexError(f'{source}: not a chiplex schedule (missing "format": "{FORMAT}")')
@@ -143,6 +184,7 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
     chips_json = _field(data, "chips", list, source)
     if len(chips_json) != num_chips:
         raise ChiplexError(f"{source}: {len(chips_json)} chip entries for num_chips = {num_chips}")
+    _check_chip_indices(data, num_chips, source)
     chips: list[tuple[Step, ...]] = []
     number = (int, float)
     for c, chip in enumerate(chips_json):

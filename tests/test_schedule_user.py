@@ -1,0 +1,103 @@
+"""A user's hand-written and hand-edited `schedule.json` files through `chiplex simulate`: every mistake is
+one located error (file and JSON path, or the chips and steps involved) with exit code 1."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chiplex.cli import main
+
+# Three chips on tpu-ring4 (a schedule may use fewer chips than its target has), written from
+# docs/schedule-format.md alone: chip 0 computes and sends to 1, which computes and sends to 2.
+HAND_WRITTEN: dict[str, Any] = {
+    "format": "chiplex.schedule",
+    "version": 1,
+    "graph": "hand",
+    "target": "tpu-ring4",
+    "num_chips": 3,
+    "samples_per_microbatch": 4,
+    "chips": [
+        {
+            "chip": 0,
+            "steps": [
+                {"type": "compute", "op": "%a", "kind": "nn.matmul", "node": 0, "flops": 1e6,
+                 "bytes": 1000, "weight_bytes": 0, "duration_s": 1e-5},
+                {"type": "send", "msg": 0, "to": 1, "bytes": 65536, "route": [0, 1], "tensor": "%a"},
+            ],
+        },
+        {
+            "chip": 1,
+            "steps": [
+                {"type": "recv", "msg": 0, "from": 0, "bytes": 65536, "tensor": "%a"},
+                {"type": "compute", "op": "%b", "kind": "nn.relu", "node": 1, "flops": 1e3,
+                 "bytes": 1000, "weight_bytes": 0, "duration_s": 2e-5},
+                {"type": "send", "msg": 1, "to": 2, "bytes": 8192, "route": [1, 2], "tensor": "%b"},
+            ],
+        },
+        {
+            "chip": 2,
+            "steps": [
+                {"type": "recv", "msg": 1, "from": 1, "bytes": 8192, "tensor": "%b"},
+                {"type": "compute", "op": "%c", "kind": "nn.add", "node": 2, "flops": 1e3,
+                 "bytes": 1000, "weight_bytes": 0, "duration_s": 5e-6},
+            ],
+        },
+    ],
+}
+
+
+def write(tmp_path: Path, data: dict[str, Any], name: str = "schedule.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def simulate_file(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    code = main(["simulate", str(path), "--microbatches", "8", *extra])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_hand_written_schedule_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = simulate_file(write(tmp_path, HAND_WRITTEN), capsys)
+    assert code == 0, err
+    # The slowest chip computes 20 us per micro-batch of 4 samples.
+    assert "200,000.0 samples/s" in out and "period 20.000 us" in out
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # Entries reordered or renumbered by hand: the `chip` field must match the position.
+        (lambda d: d["chips"][1].update(chip=2), "chips[1].chip: is 2, but entry 1 of chips is chip 1"),
+        # A destination past num_chips (here also past the target's 4 chips).
+        (
+            lambda d: d["chips"][0]["steps"][1].update(to=7, route=[0, 7]),
+            "chips[0].steps[1].to: chip 7 does not exist (num_chips = 3: chips 0 to 2)",
+        ),
+        # Chip 3 exists on tpu-ring4 but not in this 3-chip schedule.
+        (
+            lambda d: d["chips"][2]["steps"][0].update(**{"from": 3}),
+            "chips[2].steps[0].from: chip 3 does not exist",
+        ),
+        (
+            lambda d: d["chips"][1]["steps"][2].update(route=[1, 3, 2]),
+            "chips[1].steps[2].route[1]: chip 3 does not exist",
+        ),
+    ],
+)
+def test_chip_numbers_outside_the_schedule_are_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: Any, expected: str
+) -> None:
+    data = copy.deepcopy(HAND_WRITTEN)
+    edit(data)
+    path = write(tmp_path, data)
+    code, out, err = simulate_file(path, capsys)
+    assert code == 1 and out == ""
+    assert f"{path}: " in err and expected in err
+    assert "Traceback" not in err
