@@ -25,17 +25,40 @@ HAND_WRITTEN: dict[str, Any] = {
         {
             "chip": 0,
             "steps": [
-                {"type": "compute", "op": "%a", "kind": "nn.matmul", "node": 0, "flops": 1e6,
-                 "bytes": 1000, "weight_bytes": 0, "duration_s": 1e-5},
-                {"type": "send", "msg": 0, "to": 1, "bytes": 65536, "route": [0, 1], "tensor": "%a"},
+                {
+                    "type": "compute",
+                    "op": "%a",
+                    "kind": "nn.matmul",
+                    "node": 0,
+                    "flops": 1e6,
+                    "bytes": 1000,
+                    "weight_bytes": 0,
+                    "duration_s": 1e-5,
+                },
+                {
+                    "type": "send",
+                    "msg": 0,
+                    "to": 1,
+                    "bytes": 65536,
+                    "route": [0, 1],
+                    "tensor": "%a",
+                },
             ],
         },
         {
             "chip": 1,
             "steps": [
                 {"type": "recv", "msg": 0, "from": 0, "bytes": 65536, "tensor": "%a"},
-                {"type": "compute", "op": "%b", "kind": "nn.relu", "node": 1, "flops": 1e3,
-                 "bytes": 1000, "weight_bytes": 0, "duration_s": 2e-5},
+                {
+                    "type": "compute",
+                    "op": "%b",
+                    "kind": "nn.relu",
+                    "node": 1,
+                    "flops": 1e3,
+                    "bytes": 1000,
+                    "weight_bytes": 0,
+                    "duration_s": 2e-5,
+                },
                 {"type": "send", "msg": 1, "to": 2, "bytes": 8192, "route": [1, 2], "tensor": "%b"},
             ],
         },
@@ -43,8 +66,16 @@ HAND_WRITTEN: dict[str, Any] = {
             "chip": 2,
             "steps": [
                 {"type": "recv", "msg": 1, "from": 1, "bytes": 8192, "tensor": "%b"},
-                {"type": "compute", "op": "%c", "kind": "nn.add", "node": 2, "flops": 1e3,
-                 "bytes": 1000, "weight_bytes": 0, "duration_s": 5e-6},
+                {
+                    "type": "compute",
+                    "op": "%c",
+                    "kind": "nn.add",
+                    "node": 2,
+                    "flops": 1e3,
+                    "bytes": 1000,
+                    "weight_bytes": 0,
+                    "duration_s": 5e-6,
+                },
             ],
         },
     ],
@@ -57,7 +88,9 @@ def write(tmp_path: Path, data: dict[str, Any], name: str = "schedule.json") -> 
     return path
 
 
-def simulate_file(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+def simulate_file(
+    path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, str]:
     code = main(["simulate", str(path), "--microbatches", "8", *extra])
     out = capsys.readouterr()
     return code, out.out, out.err
@@ -74,7 +107,10 @@ def test_the_hand_written_schedule_runs(tmp_path: Path, capsys: pytest.CaptureFi
     ("edit", "expected"),
     [
         # Entries reordered or renumbered by hand: the `chip` field must match the position.
-        (lambda d: d["chips"][1].update(chip=2), "chips[1].chip: is 2, but entry 1 of chips is chip 1"),
+        (
+            lambda d: d["chips"][1].update(chip=2),
+            "chips[1].chip: is 2, but entry 1 of chips is chip 1",
+        ),
         # A destination past num_chips (here also past the target's 4 chips).
         (
             lambda d: d["chips"][0]["steps"][1].update(to=7, route=[0, 7]),
@@ -100,4 +136,80 @@ def test_chip_numbers_outside_the_schedule_are_located(
     code, out, err = simulate_file(path, capsys)
     assert code == 1 and out == ""
     assert f"{path}: " in err and expected in err
+    assert "Traceback" not in err
+
+
+def _drop_recv_of_msg_1(d: dict[str, Any]) -> None:
+    d["chips"][2]["steps"].pop(0)
+
+
+def _shrink_recv_of_msg_0(d: dict[str, Any]) -> None:
+    d["chips"][1]["steps"][0]["bytes"] = 100
+
+
+def _recv_before_any_send(d: dict[str, Any]) -> None:
+    # Chip 0 first waits for what chip 1 sends only after it heard from chip 0: a cycle.
+    d["chips"][0]["steps"].insert(
+        0, {"type": "recv", "msg": 2, "from": 1, "bytes": 64, "tensor": "%z"}
+    )
+    d["chips"][1]["steps"].append(
+        {"type": "send", "msg": 2, "to": 0, "bytes": 64, "route": [1, 0], "tensor": "%z"}
+    )
+
+
+def _skip_a_hop(d: dict[str, Any]) -> None:
+    d["chips"][0]["steps"][1].update(to=2, route=[0, 2])
+    d["chips"][1]["steps"].pop(0)
+    d["chips"][2]["steps"].insert(
+        0, {"type": "recv", "msg": 0, "from": 0, "bytes": 65536, "tensor": "%a"}
+    )
+    d["chips"][1]["steps"][0]["duration_s"] = 1e-6
+
+
+def _bad_message_table(d: dict[str, Any]) -> None:
+    d["messages"] = [{"msg": 0, "src": 0, "dst": 1, "bytes": 5, "route": [0, 1]}]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            _drop_recv_of_msg_1,
+            ["chips[1].steps[2] (chip 1: send msg 1 of %b to chip 2", "no chip receives message 1"],
+        ),
+        (
+            _shrink_recv_of_msg_0,
+            ["chips[1].steps[0] (chip 1: recv msg 0", "65536 bytes sent but 100 expected"],
+        ),
+        (
+            _recv_before_any_send,
+            [
+                "deadlock",
+                "chip 0 -> chip 1 -> chip 0",
+                "chips[0].steps[0] (chip 0: recv msg 2 of %z from chip 1",
+                "chips[1].steps[0] (chip 1: recv msg 0 of %a from chip 0",
+            ],
+        ),
+        (
+            _skip_a_hop,
+            [
+                "chips[0].steps[1] (chip 0: send msg 0",
+                "uses 0->2, which is not a link of tpu-ring4",
+                "the target routes chip 0 to chip 2 as [0, 1, 2]",
+            ],
+        ),
+        (_bad_message_table, ["messages[0]: message 0 (0->1, 5 bytes"]),
+    ],
+)
+def test_schedule_faults_name_the_file_and_the_steps_json_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: Any, expected: list[str]
+) -> None:
+    data = copy.deepcopy(HAND_WRITTEN)
+    edit(data)
+    path = write(tmp_path, data)
+    code, out, err = simulate_file(path, capsys)
+    assert code == 1 and out == ""
+    assert err.startswith(f"chiplex: error: {path}: ")
+    for needle in expected:
+        assert needle in err
     assert "Traceback" not in err

@@ -62,18 +62,20 @@ def _link_id(target: Target, a: int, b: int) -> int | None:
 
 # -- validation ------------------------------------------------------------------------------------
 def describe_step(schedule: Schedule, chip: int, index: int) -> str:
-    """`chip 2 step 5 (recv msg 3 of %x from chip 1, before op %q)`: a step with its nearest op."""
+    """`chips[2].steps[5] (chip 2: recv msg 3 of %x from chip 1, before op %q)`: a step by its JSON path in
+    schedule.json (so a user can find it in the file), with its nearest op."""
     steps = schedule.chips[chip]
     step = steps[index]
+    path = f"chips[{chip}].steps[{index}]"
     if isinstance(step, ComputeStep):
-        return f"chip {chip} step {index} (op {step.op}, {step.kind})"
+        return f"{path} (chip {chip}: op {step.op}, {step.kind})"
     if isinstance(step, SendStep):
         op = next((s.op for s in reversed(steps[:index]) if isinstance(s, ComputeStep)), None)
         where = f", after op {op}" if op else ""
-        return f"chip {chip} step {index} (send msg {step.msg} of {step.tensor or '?'} to chip {step.to}{where})"
+        return f"{path} (chip {chip}: send msg {step.msg} of {step.tensor or '?'} to chip {step.to}{where})"
     op = next((s.op for s in steps[index + 1 :] if isinstance(s, ComputeStep)), None)
     where = f", before op {op}" if op else ""
-    return f"chip {chip} step {index} (recv msg {step.msg} of {step.tensor or '?'} from chip {step.src}{where})"
+    return f"{path} (chip {chip}: recv msg {step.msg} of {step.tensor or '?'} from chip {step.src}{where})"
 
 
 def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
@@ -160,12 +162,13 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
                 if _link_id(target, a, b) is None:
                     problems.append(
                         f"{what}: route {list(route)} uses {a}->{b}, which is not a link of {target.name}"
+                        + _route_hint(target, sc, send.to)
                     )
                     break
-    for message in schedule.messages:
+    for t, message in enumerate(schedule.messages):
         found = sends.get(message.msg)
         if not found:
-            problems.append(f"the message table lists message {message.msg}, which no chip sends")
+            problems.append(f"messages[{t}]: lists message {message.msg}, which no chip sends")
             continue
         c, i = found[0]
         send = schedule.chips[c][i]
@@ -177,11 +180,20 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
             tuple(send.route),
         ):
             problems.append(
-                f"the message table's message {message.msg} ({message.src}->{message.dst}, {message.bytes} bytes, "
+                f"messages[{t}]: message {message.msg} ({message.src}->{message.dst}, {message.bytes} bytes, "
                 f"route {list(message.route)}) disagrees with {describe_step(schedule, c, i)} "
                 f"({send.bytes} bytes, route {list(send.route)})"
             )
     return problems
+
+
+def _route_hint(target: Target, src: int, dst: int) -> str:
+    """How the target routes src -> dst, for a hand-written route that skips a link."""
+    try:
+        route = target.route(src, dst)
+    except (ChiplexError, KeyError, ValueError):
+        return ""
+    return f" (the target routes chip {src} to chip {dst} as {list(route)})" if len(route) > 1 else ""
 
 
 def validate_schedule(schedule: Schedule, target: Target) -> None:
