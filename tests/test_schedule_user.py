@@ -213,3 +213,24 @@ def test_schedule_faults_name_the_file_and_the_steps_json_path(
     for needle in expected:
         assert needle in err
     assert "Traceback" not in err
+
+
+def test_report_columns_are_per_micro_batch_and_check_by_hand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.deepcopy(HAND_WRITTEN)
+    data["chips"][0]["steps"][0].update(weight_bytes=2048, weights_from_dram=True)
+    code, out, err = simulate_file(write(tmp_path, data), capsys)
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    # Chip 0 computes 10 us of the 20 us period and streams 2 KiB of weights per micro-batch (not
+    # 8 x 2 KiB over the run, which next to a per-micro-batch compute time reads as 8x the DRAM rate).
+    assert rows["0"] == ["0", "10.000", "us", "50.0%", "2.00", "KiB"]
+    # Link 0->1 carries 64 KiB per micro-batch: 65536 B / 4 GB/s = 16.384 us of the 20 us period.
+    assert rows["0->1"] == ["0->1", "64.00", "KiB", "81.9%", "512.00", "KiB"]
+    assert "8 micro-batches x 4 samples" in out
+
+
+def test_one_micro_batch_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = simulate_file(write(tmp_path, HAND_WRITTEN), capsys, "--microbatches", "1")
+    assert code == 0 and "1 micro-batch x 4 samples" in out
