@@ -234,3 +234,21 @@ def test_report_columns_are_per_micro_batch_and_check_by_hand(
 def test_one_micro_batch_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = simulate_file(write(tmp_path, HAND_WRITTEN), capsys, "--microbatches", "1")
     assert code == 0 and "1 micro-batch x 4 samples" in out
+
+
+def test_more_buffers_than_micro_batches_still_find_the_steady_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chiplex.runtime_sim.simulator import steady_period
+
+    # 60 completions 1.0 s apart, then a faster drain. With 64 buffers no send ever waits for one,
+    # so no pattern of 64 micro-batches exists; the period is still 1.0 s, not the drained mean.
+    drained = [float(i) for i in range(60)] + [59.5, 60.0, 60.5, 61.0]
+    assert steady_period(drained, 64) == (pytest.approx(1.0, rel=1e-12), True)
+    assert steady_period(drained, 17) == (pytest.approx(1.0, rel=1e-12), True)
+    # Through the command: chip 1's 20 us sets the pace whatever the buffers; before, the drain read
+    # as a throughput above the analytic bound, flagged "no steady state" however many micro-batches.
+    path = write(tmp_path, HAND_WRITTEN)
+    code, out, err = simulate_file(path, capsys, "--microbatches", "64", "--buffers", "1000")
+    assert code == 0, err
+    assert "200,000.0 samples/s   (period 20.000 us" in out and "no steady state" not in out

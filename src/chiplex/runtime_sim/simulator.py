@@ -277,7 +277,12 @@ def steady_period(done: list[float], buffers: int) -> tuple[float, bool]:
     if M == 1:
         return done[0], False
     start = M // 2
-    for length in range(buffers, (M - start) // 2 + 1, buffers):
+    longest = (M - start) // 2
+    # With more buffers than fit a pattern in the window (`--buffers 32` for 64 micro-batches), the
+    # credit loop cannot be what sets the pattern (for buffers >= M no send ever waits for one): look
+    # for a pattern of any length instead of reporting none.
+    step = buffers if buffers <= longest else 1
+    for length in range(step, longest + 1, step):
         cycles = [(done[i + length] - done[i]) / length for i in range(start, M - length)]
         steady = cycles[0]
         held = next(
