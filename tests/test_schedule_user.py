@@ -252,3 +252,27 @@ def test_more_buffers_than_micro_batches_still_find_the_steady_state(
     code, out, err = simulate_file(path, capsys, "--microbatches", "64", "--buffers", "1000")
     assert code == 0, err
     assert "200,000.0 samples/s   (period 20.000 us" in out and "no steady state" not in out
+
+
+def test_the_format_doc_lists_every_key_the_loader_knows() -> None:
+    import re
+
+    from chiplex.targets.schema import SCHEDULE_SCHEMA, List, Table, Tagged
+
+    doc = (Path(__file__).parent.parent / "docs" / "schedule-format.md").read_text()
+    documented: set[tuple[str, str]] = set()
+    for where, keys in re.findall(r"^\| ([^|]+?) \| ((?:`[a-z_]+`(?:, )?)+) \|", doc, re.M):
+        for key in re.findall(r"`([a-z_]+)`", keys):
+            documented.add((where.strip("`"), key))
+    chips = SCHEDULE_SCHEMA.keys["chips"]
+    messages = SCHEDULE_SCHEMA.keys["messages"]
+    assert isinstance(chips, List) and isinstance(chips.item, Table)
+    assert isinstance(messages, List) and isinstance(messages.item, Table)
+    steps = chips.item.keys["steps"]
+    assert isinstance(steps, List) and isinstance(steps.item, Tagged)
+    known = {("top level", k) for k in SCHEDULE_SCHEMA.keys}
+    known |= {("chips[i]", k) for k in chips.item.keys}
+    known |= {("messages[j]", k) for k in messages.item.keys}
+    for kind, table in steps.item.variants.items():
+        known |= {(f"{kind} step", k) for k in table.keys}
+    assert documented == known
