@@ -276,3 +276,15 @@ def test_the_format_doc_lists_every_key_the_loader_knows() -> None:
     for kind, table in steps.item.variants.items():
         known |= {(f"{kind} step", k) for k in table.keys}
     assert documented == known
+
+
+def test_a_schedule_that_takes_no_time_reports_no_throughput(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.deepcopy(HAND_WRITTEN)
+    for chip in data["chips"]:
+        chip["steps"] = []
+    code, out, err = simulate_file(write(tmp_path, data), capsys)
+    assert code == 0, err
+    # Not "1,000,000,000,000,000 samples/s (period 0.000 ns)", a number the 1e-15 s floor made up.
+    assert "takes no time" in out and "samples/s" not in out

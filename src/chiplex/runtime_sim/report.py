@@ -102,6 +102,15 @@ def format_bytes(nbytes: float) -> str:
 def format_report(report: SimReport) -> str:
     """The report as a text table: headline numbers, then per chip and per busy link."""
     r = report
+    if r.makespan_s == 0.0:
+        # No step takes any time (e.g. no steps at all): the period is the simulator's 1e-15 s floor, and a
+        # throughput of 1e15 samples/s would be a made-up number, not a measurement.
+        return (
+            f"simulated {r.graph or '?'} on {r.target}: the schedule takes no time "
+            "(no compute step or message takes any time), so it has no throughput to "
+            f"report; {r.num_chips} chip{'' if r.num_chips == 1 else 's'}, "
+            f"{r.microbatches} micro-batch{'' if r.microbatches == 1 else 'es'}"
+        )
     lines = [
         f"simulated {r.graph or '?'} on {r.target}: {r.microbatches} micro-batch"
         f"{'' if r.microbatches == 1 else 'es'} x "
