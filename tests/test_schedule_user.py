@@ -288,3 +288,21 @@ def test_a_schedule_that_takes_no_time_reports_no_throughput(
     assert code == 0, err
     # Not "1,000,000,000,000,000 samples/s (period 0.000 ns)", a number the 1e-15 s floor made up.
     assert "takes no time" in out and "samples/s" not in out
+
+
+def test_a_huge_micro_batch_count_is_refused_even_for_empty_chips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chiplex.runtime_sim.simulator as simulator
+
+    data = copy.deepcopy(HAND_WRITTEN)
+    for chip in data["chips"]:
+        chip["steps"] = []
+    path = write(tmp_path, data)
+    # Before, no steps meant an estimate of 0 events: 10^8 micro-batches ran for minutes and took
+    # gigabytes. A lower limit keeps the test fast either way: 3 chips x 1000 micro-batches > 1000.
+    monkeypatch.setattr(simulator, "MAX_EVENTS", 1000)
+    code, out, err = simulate_file(path, capsys, "--microbatches", "1000")
+    assert code == 1 and out == ""
+    assert f"{path}: simulating 1000 micro-batches" in err and "use fewer micro-batches" in err
+    assert "message sizes" not in err  # it sends none

@@ -370,13 +370,20 @@ def simulate(
 
     # Refuse runs that would take hours rather than start them: an absurd message size or
     # micro-batch count (a typo, a hand-edited schedule) would otherwise look like a hang.
-    events = M * (schedule.num_steps + sum(info[4] * info[5] for info in minfo))
+    # Each chip also finishes each micro-batch (a completion time to record) even with no steps, so an
+    # schedule of empty chips with 10^8 micro-batches is refused too, not run for minutes.
+    events = M * (schedule.num_steps + K + sum(info[4] * info[5] for info in minfo))
     if events > MAX_EVENTS:
         raise ChiplexError(
             f"simulating {M} micro-batches of {schedule.graph or 'this schedule'} would take about "
             f"{events:.3g} events (the limit is {MAX_EVENTS:.0e}, about a minute): use fewer "
-            "micro-batches or larger packets (--packet-bytes), or check the message sizes "
-            f"(the largest is {max(msg_bytes, default=0):,} bytes)"
+            "micro-batches"
+            + (
+                " or larger packets (--packet-bytes), or check the message sizes "
+                f"(the largest is {max(msg_bytes):,} bytes)"
+                if msg_bytes
+                else ""
+            )
         )
 
     # Per chip: steps as (kind, duration or dense message, step index); index of the first compute step.
