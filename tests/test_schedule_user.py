@@ -306,3 +306,37 @@ def test_a_huge_micro_batch_count_is_refused_even_for_empty_chips(
     assert code == 1 and out == ""
     assert f"{path}: simulating 1000 micro-batches" in err and "use fewer micro-batches" in err
     assert "message sizes" not in err  # it sends none
+
+
+def test_whole_numbers_written_as_floats_load_as_the_schema_promises(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Some JSON writers emit every number as a float; the schema accepts 65536.0 as a whole number,
+    # so the loader must not then fail with "field 'bytes' has the wrong type (float)".
+    data = copy.deepcopy(HAND_WRITTEN)
+    data["num_chips"] = 3.0
+    data["chips"][0]["steps"][1].update(to=1.0, bytes=65536.0, route=[0.0, 1.0], msg=0.0)
+    code, out, err = simulate_file(write(tmp_path, data), capsys)
+    assert code == 0, err
+    assert "200,000.0 samples/s" in out
+
+
+def test_a_version_written_as_a_string_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.deepcopy(HAND_WRITTEN)
+    data["version"] = "1"
+    path = write(tmp_path, data)
+    code, _, err = simulate_file(path, capsys)
+    # Not "schedule version '1' is not supported (expected 1)".
+    assert code == 1 and f"{path}: version: expected the number 1, got '1'" in err
+
+
+def test_a_route_that_loops_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = copy.deepcopy(HAND_WRITTEN)
+    data["chips"][0]["steps"][1]["route"] = [0, 1, 0, 1]
+    path = write(tmp_path, data)
+    code, out, err = simulate_file(path, capsys)
+    # Before, it ran and moved msg 0 over link 0->1 twice per micro-batch.
+    assert code == 1 and out == ""
+    assert "route [0, 1, 0, 1] visits chip 0 twice" in err and "as [0, 1]" in err

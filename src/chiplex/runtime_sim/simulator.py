@@ -157,6 +157,13 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
             problems.append(
                 f"{what}: route {list(route)} must run from chip {sc} to chip {send.to}"
             )
+        elif len(set(route)) < len(route):
+            # A loop moves the bytes over some links twice: never a route the target takes.
+            again = next(c for i, c in enumerate(route) if c in route[:i])
+            problems.append(
+                f"{what}: route {list(route)} visits chip {again} twice"
+                + _route_hint(target, sc, send.to)
+            )
         else:
             for a, b in itertools.pairwise(route):
                 if _link_id(target, a, b) is None:

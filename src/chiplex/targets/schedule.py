@@ -125,6 +125,10 @@ def _field(data: dict, key: str, kind: type | tuple[type, ...], where: str) -> A
     if key not in data:
         raise ChiplexError(f"{where}: missing field '{key}'")
     value = data[key]
+    if kind is int and isinstance(value, float) and value.is_integer():
+        # The schema accepts a whole number written as a float (`65536.0`, what some JSON writers
+        # emit for every number); the loader must too, not fail on the type the schema let through.
+        return int(value)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
         raise ChiplexError(f"{where}: field '{key}' has the wrong type ({type(value).__name__})")
     return value
@@ -174,10 +178,15 @@ def _check_chip_indices(data: dict, num_chips: int, source: str) -> None:
 def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ChiplexError(f'{source}: not a chiplex schedule (missing "format": "{FORMAT}")')
-    if data.get("version") != VERSION:
-        raise ChiplexError(
-            f"{source}: schedule version {data.get('version')!r} is not supported (expected {VERSION})"
+    version = data.get("version")
+    if version != VERSION or isinstance(version, bool):
+        # `"1"` (a string) must not read as "version '1' is not supported (expected 1)".
+        what = (
+            f"schedule version {version!r} is not supported"
+            if isinstance(version, int | float) and not isinstance(version, bool)
+            else f"expected the number {VERSION}, got {version!r}"
         )
+        raise ChiplexError(f"{source}: version: {what} (this chiplex reads version {VERSION})")
     # Types and ranges of every field (one table: chiplex.targets.schema.SCHEDULE_SCHEMA).
     validate_schedule_json(data, source)
     num_chips = _field(data, "num_chips", int, source)
@@ -211,7 +220,7 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
                         msg=_field(step, "msg", int, where),
                         to=_field(step, "to", int, where),
                         bytes=_field(step, "bytes", int, where),
-                        route=tuple(_field(step, "route", list, where)),
+                        route=tuple(int(hop) for hop in _field(step, "route", list, where)),
                         tensor=str(step.get("tensor", "")),
                     )
                 )
@@ -238,7 +247,7 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
                 src=_field(m, "src", int, where),
                 dst=_field(m, "dst", int, where),
                 bytes=_field(m, "bytes", int, where),
-                route=tuple(_field(m, "route", list, where)),
+                route=tuple(int(hop) for hop in _field(m, "route", list, where)),
                 tensor=str(m.get("tensor", "")),
             )
         )
