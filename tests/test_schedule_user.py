@@ -340,3 +340,18 @@ def test_a_route_that_loops_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     # Before, it ran and moved msg 0 over link 0->1 twice per micro-batch.
     assert code == 1 and out == ""
     assert "route [0, 1, 0, 1] visits chip 0 twice" in err and "as [0, 1]" in err
+
+
+def test_a_key_written_twice_is_located_not_silently_overridden(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "schedule.json"
+    text = json.dumps(HAND_WRITTEN).replace(
+        '"duration_s": 2e-05', '"duration_s": 2e-05, "duration_s": 3e-05'
+    )
+    assert text.count('"duration_s"') == 4
+    path.write_text(text)
+    code, out, err = simulate_file(path, capsys)
+    # Before, the last value (30 us) won silently.
+    assert code == 1 and out == ""
+    assert f"{path}: chips[1].steps[1].duration_s: written more than once in one object" in err

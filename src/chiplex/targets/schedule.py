@@ -261,6 +261,37 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
     )
 
 
+class _ObjectWithRepeats(dict):
+    """A JSON object in which some key appeared more than once (json keeps the last silently)."""
+
+    repeated: list[str]
+
+
+def _keep_repeats(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    marked = _ObjectWithRepeats(obj)
+    seen: set[str] = set()
+    marked.repeated = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+    return marked
+
+
+def _repeated_keys(value: Any, path: str = "") -> list[str]:
+    """JSON paths of keys written twice in one object, in file order."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        prefix = f"{path}." if path else ""
+        if isinstance(value, _ObjectWithRepeats):
+            found += [f"{prefix}{key}" for key in dict.fromkeys(value.repeated)]
+        for key, item in value.items():
+            found += _repeated_keys(item, f"{prefix}{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _repeated_keys(item, f"{path}[{i}]")
+    return found
+
+
 def load_schedule(path: str | Path) -> Schedule:
     path = Path(path)
     if path.is_dir():
@@ -271,13 +302,22 @@ def load_schedule(path: str | Path) -> Schedule:
     if not path.is_file():
         raise ChiplexError(f"schedule file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_keep_repeats)
     except json.JSONDecodeError as err:
         raise ChiplexError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
     except RecursionError:
         raise ChiplexError(f"{path}: invalid JSON: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ChiplexError(f"{path}: cannot read schedule: {err}") from None
+    # A key written twice (an edit that added `duration_s` above the old one) would silently keep
+    # whichever comes last.
+    repeated = _repeated_keys(data)
+    if repeated:
+        shown = ", ".join(repeated[:5]) + (f" and {len(repeated) - 5} more" if len(repeated) > 5 else "")
+        raise ChiplexError(
+            f"{path}: {shown}: written more than once in one object (JSON would keep only the "
+            "last value); keep one"
+        )
     return schedule_from_json(data, str(path))
 
 
