@@ -355,3 +355,14 @@ def test_a_key_written_twice_is_located_not_silently_overridden(
     # Before, the last value (30 us) won silently.
     assert code == 1 and out == ""
     assert f"{path}: chips[1].steps[1].duration_s: written more than once in one object" in err
+
+
+def test_a_very_slow_schedule_reads_as_a_rate_not_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.deepcopy(HAND_WRITTEN)
+    data["chips"][1]["steps"][1]["duration_s"] = 1e8  # 4 samples per 10^8 s
+    code, out, err = simulate_file(write(tmp_path, data), capsys, "--microbatches", "2")
+    assert code == 0, err
+    # Before: "throughput   0.0 samples/s".
+    assert "throughput   4e-08 samples/s" in out and "analytic     4e-08 samples/s" in out

@@ -92,6 +92,11 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1e9:.3f} ns"
 
 
+def format_rate(per_second: float) -> str:
+    """`953,674.3`, or significant digits below 1 (`2.5e-08`, where one decimal would read `0.0`)."""
+    return f"{per_second:,.1f}" if per_second >= 1.0 else f"{per_second:.3g}"
+
+
 def format_bytes(nbytes: float) -> str:
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if nbytes >= scale:
@@ -115,14 +120,14 @@ def format_report(report: SimReport) -> str:
         f"simulated {r.graph or '?'} on {r.target}: {r.microbatches} micro-batch"
         f"{'' if r.microbatches == 1 else 'es'} x "
         f"{r.samples_per_microbatch} samples, {r.packet_bytes} B packets, {r.buffers_per_edge} buffers per message",
-        f"  throughput   {r.throughput:,.1f} samples/s   (period {format_seconds(r.period_s)} per micro-batch)"
+        f"  throughput   {format_rate(r.throughput)} samples/s   (period {format_seconds(r.period_s)} per micro-batch)"
         + (
             ""
             if r.steady or r.microbatches == 1
             else f"  - no steady state within {r.microbatches} micro-batches: the second half's "
             "mean; more micro-batches (--microbatches) give the steady state"
         ),
-        f"  analytic     {r.analytic_throughput:,.1f} samples/s   (period {format_seconds(r.analytic_period_s)}, "
+        f"  analytic     {format_rate(r.analytic_throughput)} samples/s   (period {format_seconds(r.analytic_period_s)}, "
         f"bottleneck {r.analytic_critical})",
         f"  ratio        {r.ratio:.3f}   (simulated / analytic)",
         f"  latency      {format_seconds(r.latency_s)} first micro-batch, "
