@@ -366,3 +366,14 @@ def test_a_very_slow_schedule_reads_as_a_rate_not_zero(
     assert code == 0, err
     # Before: "throughput   0.0 samples/s".
     assert "throughput   4e-08 samples/s" in out and "analytic     4e-08 samples/s" in out
+
+
+def test_more_buffers_than_the_target_has_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, HAND_WRITTEN)
+    code, out, err = simulate_file(path, capsys, "--buffers", "8")
+    assert code == 0 and "throughput" in out
+    assert "warning: --buffers 8 is more than the 2 receive buffers per message of tpu-ring4" in err
+    code, out, err = simulate_file(path, capsys, "--buffers", "2")
+    assert code == 0 and err == ""

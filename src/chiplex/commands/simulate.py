@@ -98,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
             f"simulating it on {target.name!r}",
             file=sys.stderr,
         )
+    if args.buffers is not None and args.buffers > target.chip.buffers_per_edge:
+        print(
+            f"chiplex: warning: --buffers {args.buffers} is more than the {target.chip.buffers_per_edge} "
+            f"receive buffers per message of {target.name} ([chip] buffers_per_edge), the room the "
+            "placement's memory rule reserved: the extra buffers may not fit in SRAM",
+            file=sys.stderr,
+        )
     try:
         report = simulate(
             schedule,
