@@ -377,3 +377,16 @@ def test_more_buffers_than_the_target_has_is_a_warning(
     assert "warning: --buffers 8 is more than the 2 receive buffers per message of tpu-ring4" in err
     code, out, err = simulate_file(path, capsys, "--buffers", "2")
     assert code == 0 and err == ""
+
+
+def test_a_message_table_must_list_every_message_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.deepcopy(HAND_WRITTEN)
+    entry = {"msg": 0, "src": 0, "dst": 1, "bytes": 65536, "route": [0, 1], "tensor": "%a"}
+    data["messages"] = [entry, entry]  # msg 0 twice, msg 1 missing
+    path = write(tmp_path, data)
+    code, out, err = simulate_file(path, capsys)
+    assert code == 1 and out == ""
+    assert "messages[1]: message 0 is listed again (first at messages[0])" in err
+    assert "messages: no entry for message 1, which chips[1].steps[2] (chip 1: send msg 1" in err

@@ -191,6 +191,20 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
                 f"route {list(message.route)}) disagrees with {describe_step(schedule, c, i)} "
                 f"({send.bytes} bytes, route {list(send.route)})"
             )
+    if schedule.messages:
+        # A table that is there must be whole: one entry per message sent, no id twice.
+        listed: dict[int, int] = {}
+        for t, message in enumerate(schedule.messages):
+            if message.msg in listed:
+                problems.append(
+                    f"messages[{t}]: message {message.msg} is listed again (first at messages[{listed[message.msg]}])"
+                )
+            listed.setdefault(message.msg, t)
+        for msg in sorted(set(sends) - set(listed)):
+            c, i = sends[msg][0]
+            problems.append(
+                f"messages: no entry for message {msg}, which {describe_step(schedule, c, i)} sends"
+            )
     return problems
 
 
