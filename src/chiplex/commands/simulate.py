@@ -80,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
                 f"cannot write trace {trace_path}: directory {trace_path.parent} does not exist"
             )
     schedule = load_schedule(args.schedule)
+    schedule_path = Path(args.schedule)
+    if schedule_path.is_dir():
+        schedule_path = schedule_path / "schedule.json"
     target_name = args.target or schedule.target
     if not target_name:
         raise ChiplexError(f"{args.schedule} names no target; pass --target NAME_OR_TOML")
@@ -95,14 +98,25 @@ def run(args: argparse.Namespace) -> int:
             f"simulating it on {target.name!r}",
             file=sys.stderr,
         )
-    report = simulate(
-        schedule,
-        target,
-        microbatches=args.microbatches,
-        packet_bytes=args.packet_bytes or DEFAULT_PACKET_BYTES,
-        buffers_per_edge=args.buffers,
-        trace=trace_path is not None,
-    )
+    if args.buffers is not None and args.buffers > target.chip.buffers_per_edge:
+        print(
+            f"chiplex: warning: --buffers {args.buffers} is more than the {target.chip.buffers_per_edge} "
+            f"receive buffers per message of {target.name} ([chip] buffers_per_edge), the room the "
+            "placement's memory rule reserved: the extra buffers may not fit in SRAM",
+            file=sys.stderr,
+        )
+    try:
+        report = simulate(
+            schedule,
+            target,
+            microbatches=args.microbatches,
+            packet_bytes=args.packet_bytes or DEFAULT_PACKET_BYTES,
+            buffers_per_edge=args.buffers,
+            trace=trace_path is not None,
+        )
+    except ChiplexError as err:
+        # Faults name steps by their JSON path (chips[1].steps[2]); say which file they are in.
+        raise ChiplexError(f"{schedule_path}: {err}") from None
     print(format_report(report))
     if trace_path is not None:
         write_trace(report, trace_path)

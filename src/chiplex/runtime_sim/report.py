@@ -92,6 +92,11 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1e9:.3f} ns"
 
 
+def format_rate(per_second: float) -> str:
+    """`953,674.3`, or significant digits below 1 (`2.5e-08`, where one decimal would read `0.0`)."""
+    return f"{per_second:,.1f}" if per_second >= 1.0 else f"{per_second:.3g}"
+
+
 def format_bytes(nbytes: float) -> str:
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if nbytes >= scale:
@@ -102,17 +107,27 @@ def format_bytes(nbytes: float) -> str:
 def format_report(report: SimReport) -> str:
     """The report as a text table: headline numbers, then per chip and per busy link."""
     r = report
+    if r.makespan_s == 0.0:
+        # No step takes any time (e.g. no steps at all): the period is the simulator's 1e-15 s floor, and a
+        # throughput of 1e15 samples/s would be a made-up number, not a measurement.
+        return (
+            f"simulated {r.graph or '?'} on {r.target}: the schedule takes no time "
+            "(no compute step or message takes any time), so it has no throughput to "
+            f"report; {r.num_chips} chip{'' if r.num_chips == 1 else 's'}, "
+            f"{r.microbatches} micro-batch{'' if r.microbatches == 1 else 'es'}"
+        )
     lines = [
-        f"simulated {r.graph or '?'} on {r.target}: {r.microbatches} micro-batches x "
+        f"simulated {r.graph or '?'} on {r.target}: {r.microbatches} micro-batch"
+        f"{'' if r.microbatches == 1 else 'es'} x "
         f"{r.samples_per_microbatch} samples, {r.packet_bytes} B packets, {r.buffers_per_edge} buffers per message",
-        f"  throughput   {r.throughput:,.1f} samples/s   (period {format_seconds(r.period_s)} per micro-batch)"
+        f"  throughput   {format_rate(r.throughput)} samples/s   (period {format_seconds(r.period_s)} per micro-batch)"
         + (
             ""
             if r.steady or r.microbatches == 1
             else f"  - no steady state within {r.microbatches} micro-batches: the second half's "
             "mean; more micro-batches (--microbatches) give the steady state"
         ),
-        f"  analytic     {r.analytic_throughput:,.1f} samples/s   (period {format_seconds(r.analytic_period_s)}, "
+        f"  analytic     {format_rate(r.analytic_throughput)} samples/s   (period {format_seconds(r.analytic_period_s)}, "
         f"bottleneck {r.analytic_critical})",
         f"  ratio        {r.ratio:.3f}   (simulated / analytic)",
         f"  latency      {format_seconds(r.latency_s)} first micro-batch, "
@@ -123,23 +138,27 @@ def format_report(report: SimReport) -> str:
         f"  simulation   {r.events:,} events in {r.wall_s:.3f} s ({r.events_per_s:,.0f} events/s)",
         "",
     ]
+    # Every column per micro-batch, next to the steady-state fraction it gives over the period (so
+    # compute/mb / period = busy and bytes/mb / bandwidth / period = util can be checked by hand);
+    # the whole run's link bytes last.
     has_dram = any(r.chip_dram_bytes)
     header = f"  {'chip':>4}  {'compute/mb':>14}  {'busy':>6}"
     if has_dram:
-        header += f"  {'DRAM read':>12}"
+        header += f"  {'DRAM read/mb':>12}"
     lines.append(header)
     for c, (busy, fraction) in enumerate(zip(r.chip_busy_s, r.chip_busy_fraction, strict=True)):
         row = f"  {c:>4}  {format_seconds(busy):>14}  {100 * fraction:>5.1f}%"
         if has_dram:
-            row += f"  {format_bytes(r.chip_dram_bytes[c]):>12}"
+            row += f"  {format_bytes(r.chip_dram_bytes[c] / r.microbatches):>12}"
         lines.append(row)
     used = [i for i, nbytes in enumerate(r.link_bytes) if nbytes]
     lines.append("")
     if used:
-        lines.append(f"  {'link':>8}  {'bytes moved':>12}  {'util':>6}")
+        lines.append(f"  {'link':>8}  {'bytes/mb':>12}  {'util':>6}  {'run total':>12}")
         for i in used:
             lines.append(
-                f"  {r.link_names[i]:>8}  {format_bytes(r.link_bytes[i]):>12}  {100 * r.link_utilisation[i]:>5.1f}%"
+                f"  {r.link_names[i]:>8}  {format_bytes(r.link_bytes[i] / r.microbatches):>12}  "
+                f"{100 * r.link_utilisation[i]:>5.1f}%  {format_bytes(r.link_bytes[i]):>12}"
             )
         idle = len(r.link_bytes) - len(used)
         if idle:

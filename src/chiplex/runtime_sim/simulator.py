@@ -62,18 +62,20 @@ def _link_id(target: Target, a: int, b: int) -> int | None:
 
 # -- validation ------------------------------------------------------------------------------------
 def describe_step(schedule: Schedule, chip: int, index: int) -> str:
-    """`chip 2 step 5 (recv msg 3 of %x from chip 1, before op %q)`: a step with its nearest op."""
+    """`chips[2].steps[5] (chip 2: recv msg 3 of %x from chip 1, before op %q)`: a step by its JSON path in
+    schedule.json (so a user can find it in the file), with its nearest op."""
     steps = schedule.chips[chip]
     step = steps[index]
+    path = f"chips[{chip}].steps[{index}]"
     if isinstance(step, ComputeStep):
-        return f"chip {chip} step {index} (op {step.op}, {step.kind})"
+        return f"{path} (chip {chip}: op {step.op}, {step.kind})"
     if isinstance(step, SendStep):
         op = next((s.op for s in reversed(steps[:index]) if isinstance(s, ComputeStep)), None)
         where = f", after op {op}" if op else ""
-        return f"chip {chip} step {index} (send msg {step.msg} of {step.tensor or '?'} to chip {step.to}{where})"
+        return f"{path} (chip {chip}: send msg {step.msg} of {step.tensor or '?'} to chip {step.to}{where})"
     op = next((s.op for s in steps[index + 1 :] if isinstance(s, ComputeStep)), None)
     where = f", before op {op}" if op else ""
-    return f"chip {chip} step {index} (recv msg {step.msg} of {step.tensor or '?'} from chip {step.src}{where})"
+    return f"{path} (chip {chip}: recv msg {step.msg} of {step.tensor or '?'} from chip {step.src}{where})"
 
 
 def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
@@ -155,17 +157,25 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
             problems.append(
                 f"{what}: route {list(route)} must run from chip {sc} to chip {send.to}"
             )
+        elif len(set(route)) < len(route):
+            # A loop moves the bytes over some links twice: never a route the target takes.
+            again = next(c for i, c in enumerate(route) if c in route[:i])
+            problems.append(
+                f"{what}: route {list(route)} visits chip {again} twice"
+                + _route_hint(target, sc, send.to)
+            )
         else:
             for a, b in itertools.pairwise(route):
                 if _link_id(target, a, b) is None:
                     problems.append(
                         f"{what}: route {list(route)} uses {a}->{b}, which is not a link of {target.name}"
+                        + _route_hint(target, sc, send.to)
                     )
                     break
-    for message in schedule.messages:
+    for t, message in enumerate(schedule.messages):
         found = sends.get(message.msg)
         if not found:
-            problems.append(f"the message table lists message {message.msg}, which no chip sends")
+            problems.append(f"messages[{t}]: lists message {message.msg}, which no chip sends")
             continue
         c, i = found[0]
         send = schedule.chips[c][i]
@@ -177,11 +187,34 @@ def schedule_problems(schedule: Schedule, target: Target) -> list[str]:
             tuple(send.route),
         ):
             problems.append(
-                f"the message table's message {message.msg} ({message.src}->{message.dst}, {message.bytes} bytes, "
+                f"messages[{t}]: message {message.msg} ({message.src}->{message.dst}, {message.bytes} bytes, "
                 f"route {list(message.route)}) disagrees with {describe_step(schedule, c, i)} "
                 f"({send.bytes} bytes, route {list(send.route)})"
             )
+    if schedule.messages:
+        # A table that is there must be whole: one entry per message sent, no id twice.
+        listed: dict[int, int] = {}
+        for t, message in enumerate(schedule.messages):
+            if message.msg in listed:
+                problems.append(
+                    f"messages[{t}]: message {message.msg} is listed again (first at messages[{listed[message.msg]}])"
+                )
+            listed.setdefault(message.msg, t)
+        for msg in sorted(set(sends) - set(listed)):
+            c, i = sends[msg][0]
+            problems.append(
+                f"messages: no entry for message {msg}, which {describe_step(schedule, c, i)} sends"
+            )
     return problems
+
+
+def _route_hint(target: Target, src: int, dst: int) -> str:
+    """How the target routes src -> dst, for a hand-written route that skips a link."""
+    try:
+        route = target.route(src, dst)
+    except (ChiplexError, KeyError, ValueError):
+        return ""
+    return f" (the target routes chip {src} to chip {dst} as {list(route)})" if len(route) > 1 else ""
 
 
 def validate_schedule(schedule: Schedule, target: Target) -> None:
@@ -265,7 +298,12 @@ def steady_period(done: list[float], buffers: int) -> tuple[float, bool]:
     if M == 1:
         return done[0], False
     start = M // 2
-    for length in range(buffers, (M - start) // 2 + 1, buffers):
+    longest = (M - start) // 2
+    # With more buffers than fit a pattern in the window (`--buffers 32` for 64 micro-batches), the
+    # credit loop cannot be what sets the pattern (for buffers >= M no send ever waits for one): look
+    # for a pattern of any length instead of reporting none.
+    step = buffers if buffers <= longest else 1
+    for length in range(step, longest + 1, step):
         cycles = [(done[i + length] - done[i]) / length for i in range(start, M - length)]
         steady = cycles[0]
         held = next(
@@ -353,13 +391,20 @@ def simulate(
 
     # Refuse runs that would take hours rather than start them: an absurd message size or
     # micro-batch count (a typo, a hand-edited schedule) would otherwise look like a hang.
-    events = M * (schedule.num_steps + sum(info[4] * info[5] for info in minfo))
+    # Each chip also finishes each micro-batch (a completion time to record) even with no steps, so an
+    # schedule of empty chips with 10^8 micro-batches is refused too, not run for minutes.
+    events = M * (schedule.num_steps + K + sum(info[4] * info[5] for info in minfo))
     if events > MAX_EVENTS:
         raise ChiplexError(
             f"simulating {M} micro-batches of {schedule.graph or 'this schedule'} would take about "
             f"{events:.3g} events (the limit is {MAX_EVENTS:.0e}, about a minute): use fewer "
-            "micro-batches or larger packets (--packet-bytes), or check the message sizes "
-            f"(the largest is {max(msg_bytes, default=0):,} bytes)"
+            "micro-batches"
+            + (
+                " or larger packets (--packet-bytes), or check the message sizes "
+                f"(the largest is {max(msg_bytes):,} bytes)"
+                if msg_bytes
+                else ""
+            )
         )
 
     # Per chip: steps as (kind, duration or dense message, step index); index of the first compute step.

@@ -125,24 +125,75 @@ def _field(data: dict, key: str, kind: type | tuple[type, ...], where: str) -> A
     if key not in data:
         raise ChiplexError(f"{where}: missing field '{key}'")
     value = data[key]
+    if kind is int and isinstance(value, float) and value.is_integer():
+        # The schema accepts a whole number written as a float (`65536.0`, what some JSON writers
+        # emit for every number); the loader must too, not fail on the type the schema let through.
+        return int(value)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
         raise ChiplexError(f"{where}: field '{key}' has the wrong type ({type(value).__name__})")
     return value
 
 
+def _check_chip_indices(data: dict, num_chips: int, source: str) -> None:
+    """Every chip number in the file names one of its `num_chips` chips, and `chips[i].chip == i`.
+
+    The schema only bounds chip numbers by MAX_CHIPS; a number past `num_chips` (or a `chip` field
+    that disagrees with the entry's position, as after reordering entries by hand) must fail here,
+    at its JSON path, not later as a message the simulator cannot place.
+    """
+    errors: list[str] = []
+    last = f"chips 0 to {num_chips - 1}" if num_chips > 1 else "chip 0"
+
+    def check(value: int, path: str) -> None:
+        if value >= num_chips:
+            errors.append(f"{path}: chip {value} does not exist (num_chips = {num_chips}: {last})")
+
+    for c, chip in enumerate(data["chips"]):
+        if "chip" in chip and chip["chip"] != c:
+            errors.append(
+                f"chips[{c}].chip: is {chip['chip']}, but entry {c} of chips is chip {c} "
+                "(list the chips in order 0, 1, ...)"
+            )
+        for i, step in enumerate(chip["steps"]):
+            path = f"chips[{c}].steps[{i}]"
+            if step["type"] == "send":
+                check(step["to"], f"{path}.to")
+                for j, hop in enumerate(step["route"]):
+                    check(hop, f"{path}.route[{j}]")
+            elif step["type"] == "recv":
+                check(step["from"], f"{path}.from")
+    for i, message in enumerate(data.get("messages", [])):
+        check(message["src"], f"messages[{i}].src")
+        check(message["dst"], f"messages[{i}].dst")
+        for j, hop in enumerate(message["route"]):
+            check(hop, f"messages[{i}].route[{j}]")
+    if len(errors) == 1:
+        raise ChiplexError(f"{source}: {errors[0]}")
+    if errors:
+        shown = errors[:10]
+        more = f"\n  ... and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
+        raise ChiplexError(f"{source}: {len(errors)} problems:\n  " + "\n  ".join(shown) + more)
+
+
 def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ChiplexError(f'{source}: not a chiplex schedule (missing "format": "{FORMAT}")')
-    if data.get("version") != VERSION:
-        raise ChiplexError(
-            f"{source}: schedule version {data.get('version')!r} is not supported (expected {VERSION})"
+    version = data.get("version")
+    if version != VERSION or isinstance(version, bool):
+        # `"1"` (a string) must not read as "version '1' is not supported (expected 1)".
+        what = (
+            f"schedule version {version!r} is not supported"
+            if isinstance(version, int | float) and not isinstance(version, bool)
+            else f"expected the number {VERSION}, got {version!r}"
         )
+        raise ChiplexError(f"{source}: version: {what} (this chiplex reads version {VERSION})")
     # Types and ranges of every field (one table: chiplex.targets.schema.SCHEDULE_SCHEMA).
     validate_schedule_json(data, source)
     num_chips = _field(data, "num_chips", int, source)
     chips_json = _field(data, "chips", list, source)
     if len(chips_json) != num_chips:
         raise ChiplexError(f"{source}: {len(chips_json)} chip entries for num_chips = {num_chips}")
+    _check_chip_indices(data, num_chips, source)
     chips: list[tuple[Step, ...]] = []
     number = (int, float)
     for c, chip in enumerate(chips_json):
@@ -169,7 +220,7 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
                         msg=_field(step, "msg", int, where),
                         to=_field(step, "to", int, where),
                         bytes=_field(step, "bytes", int, where),
-                        route=tuple(_field(step, "route", list, where)),
+                        route=tuple(int(hop) for hop in _field(step, "route", list, where)),
                         tensor=str(step.get("tensor", "")),
                     )
                 )
@@ -196,7 +247,7 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
                 src=_field(m, "src", int, where),
                 dst=_field(m, "dst", int, where),
                 bytes=_field(m, "bytes", int, where),
-                route=tuple(_field(m, "route", list, where)),
+                route=tuple(int(hop) for hop in _field(m, "route", list, where)),
                 tensor=str(m.get("tensor", "")),
             )
         )
@@ -210,6 +261,37 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
     )
 
 
+class _ObjectWithRepeats(dict):
+    """A JSON object in which some key appeared more than once (json keeps the last silently)."""
+
+    repeated: list[str]
+
+
+def _keep_repeats(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    marked = _ObjectWithRepeats(obj)
+    seen: set[str] = set()
+    marked.repeated = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+    return marked
+
+
+def _repeated_keys(value: Any, path: str = "") -> list[str]:
+    """JSON paths of keys written twice in one object, in file order."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        prefix = f"{path}." if path else ""
+        if isinstance(value, _ObjectWithRepeats):
+            found += [f"{prefix}{key}" for key in dict.fromkeys(value.repeated)]
+        for key, item in value.items():
+            found += _repeated_keys(item, f"{prefix}{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += _repeated_keys(item, f"{path}[{i}]")
+    return found
+
+
 def load_schedule(path: str | Path) -> Schedule:
     path = Path(path)
     if path.is_dir():
@@ -220,13 +302,22 @@ def load_schedule(path: str | Path) -> Schedule:
     if not path.is_file():
         raise ChiplexError(f"schedule file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_keep_repeats)
     except json.JSONDecodeError as err:
         raise ChiplexError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
     except RecursionError:
         raise ChiplexError(f"{path}: invalid JSON: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ChiplexError(f"{path}: cannot read schedule: {err}") from None
+    # A key written twice (an edit that added `duration_s` above the old one) would silently keep
+    # whichever comes last.
+    repeated = _repeated_keys(data)
+    if repeated:
+        shown = ", ".join(repeated[:5]) + (f" and {len(repeated) - 5} more" if len(repeated) > 5 else "")
+        raise ChiplexError(
+            f"{path}: {shown}: written more than once in one object (JSON would keep only the "
+            "last value); keep one"
+        )
     return schedule_from_json(data, str(path))
 
 
