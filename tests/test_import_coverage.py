@@ -360,3 +360,57 @@ def test_a_mask_filled_with_the_smallest_f32_prints_and_parses_back() -> None:
     text = module_text(ModuleOp([nn.ConstantOp(smallest, TensorType(f32, []))]))
     assert "-3.4028235e+38" in text
     assert module_text(parse_module(text)) == text
+
+
+class Activations(tnn.Module):
+    """The activations of many hand-written models: leaky ReLU (both sides of slope 1), ELU, SELU,
+    CELU, softplus, mish and logsigmoid (log1p), and the base-2 / base-10 logs and powers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = tnn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x) * 3
+        positive = x.abs() + 1
+        return torch.cat(
+            [
+                F.leaky_relu(x, 0.1),
+                F.leaky_relu(x, 1.5),
+                F.elu(x, 0.7),
+                F.selu(x),
+                F.celu(x, 0.5),
+                F.softplus(x),
+                F.softplus(x, 2.0, 5.0),
+                F.mish(x),
+                F.logsigmoid(x),
+                torch.expm1(x),
+                torch.log2(positive),
+                torch.log10(positive),
+                torch.exp2(x),
+            ],
+            -1,
+        )
+
+
+def test_leaky_relu_elu_log1p_expm1_and_other_bases_compute_what_the_module_computes() -> None:
+    check_equivalent(Activations(), (torch.randn(4, 8),))
+    # Leaky ReLU and the ELUs need no masks: max / min and exp(min(x, 0)).
+    module = check_equivalent(tnn.Sequential(tnn.LeakyReLU(0.2), tnn.ELU()), (torch.randn(4, 8),))
+    assert not ops_named(module, "nn.compare")
+
+
+class BilinearDecoder(tnn.Module):
+    """A U-Net / segmentation head's upsampling: bilinear by 2 (align_corners False and True),
+    and to a size that is no whole factor of the input (Segformer, DeepLab)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        corners = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+        resized = F.interpolate(x, size=(10, 7), mode="bilinear", align_corners=False)
+        return torch.cat([(up + corners).flatten(1), resized.flatten(1)], 1)
+
+
+def test_bilinear_upsampling_computes_what_the_module_computes() -> None:
+    module = check_equivalent(BilinearDecoder(), (torch.randn(1, 3, 5, 4),))
+    assert ops_named(module, "nn.gather")  # torch's decomposition: constant indices, lerp
