@@ -414,3 +414,56 @@ class BilinearDecoder(tnn.Module):
 def test_bilinear_upsampling_computes_what_the_module_computes() -> None:
     module = check_equivalent(BilinearDecoder(), (torch.randn(1, 3, 5, 4),))
     assert ops_named(module, "nn.gather")  # torch's decomposition: constant indices, lerp
+
+
+class TransposedUpsampling(tnn.Module):
+    """U-Net's learned upsampling: transposed convolutions whose stride equals the kernel (2-D
+    square and oblong, with and without bias, and 1-D)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = tnn.ConvTranspose2d(4, 3, 2, stride=2)
+        self.oblong = tnn.ConvTranspose2d(3, 2, (3, 2), stride=(3, 2), bias=False)
+        self.up1d = tnn.ConvTranspose1d(4, 5, 4, stride=4)
+
+    def forward(self, x: torch.Tensor, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.oblong(torch.relu(self.up(x))), self.up1d(seq)
+
+
+def test_transposed_convolution_with_stride_equal_to_kernel_is_a_pixel_shuffle() -> None:
+    model = TransposedUpsampling()
+    module = check_equivalent(model, (torch.randn(1, 4, 5, 6), torch.randn(2, 4, 7)))
+    convs = ops_named(module, "nn.conv2d")
+    assert [str(op.results[0].type) for op in convs] == [
+        "tensor<1x12x5x6xf32>",
+        "tensor<1x12x10x12xf32>",
+        "tensor<2x20x1x7xf32>",
+    ]
+    with pytest.raises(ChiplexError, match=r"kernel \[4, 4\], stride \[2, 2\], padding \[1, 1\]"):
+        import_module(tnn.ConvTranspose2d(4, 2, 4, stride=2, padding=1), (torch.randn(1, 4, 5, 6),))
+
+
+class SharedKeyValueAttention(tnn.Module):
+    """Falcon's multi-query attention (one key/value head broadcast to all query heads) and
+    grouped-query attention (`enable_gqa`: 2 key/value heads for 8 query heads)."""
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        grouped_k: torch.Tensor,
+        grouped_v: torch.Tensor,
+    ) -> torch.Tensor:
+        multi_query = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        grouped = F.scaled_dot_product_attention(q, grouped_k, grouped_v, enable_gqa=True)
+        return multi_query + grouped
+
+
+def test_multi_query_and_grouped_query_attention_compute_what_the_module_computes() -> None:
+    shapes = [(2, 8, 5, 4), (2, 1, 5, 4), (2, 1, 5, 4), (2, 2, 5, 4), (2, 2, 5, 4)]
+    module = check_equivalent(SharedKeyValueAttention(), tuple(torch.randn(s) for s in shapes))
+    assert {str(op.results[0].type) for op in ops_named(module, "nn.batch_matmul")} == {
+        "tensor<2x8x5x5xf32>",
+        "tensor<2x8x5x4xf32>",
+    }
