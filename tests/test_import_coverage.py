@@ -467,3 +467,26 @@ def test_multi_query_and_grouped_query_attention_compute_what_the_module_compute
         "tensor<2x8x5x5xf32>",
         "tensor<2x8x5x4xf32>",
     }
+
+
+class BorderPadding(tnn.Module):
+    """CycleGAN / pix2pix generators pad with reflections (`ReflectionPad2d`); replication and
+    circular padding on 2-D maps, reflection on a sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = tnn.Sequential(tnn.ReflectionPad2d(1), tnn.Conv2d(3, 4, 3))
+
+    def forward(self, x: torch.Tensor, seq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (
+            self.conv(x),
+            F.pad(x, (3, 2, 1, 2), mode="reflect"),
+            F.pad(x, (2, 1, 0, 3), mode="replicate"),
+            F.pad(x, (1, 2, 2, 1), mode="circular"),
+            F.pad(seq, (2, 3), mode="reflect"),
+        )
+
+
+def test_reflection_replication_and_circular_padding_are_slices_of_the_border() -> None:
+    module = check_equivalent(BorderPadding(), (torch.randn(1, 3, 6, 5), torch.randn(2, 3, 7)))
+    assert not ops_named(module, "nn.pad")
