@@ -490,3 +490,22 @@ class BorderPadding(tnn.Module):
 def test_reflection_replication_and_circular_padding_are_slices_of_the_border() -> None:
     module = check_equivalent(BorderPadding(), (torch.randn(1, 3, 6, 5), torch.randn(2, 3, 7)))
     assert not ops_named(module, "nn.pad")
+
+
+class MaskedPositionBias(tnn.Module):
+    """T5's decoder keeps its position bias where a causal mask allows and fills `finfo.min`
+    elsewhere: the kept values must survive next to the huge fill."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = tnn.Embedding(8, 2)
+        self.register_buffer("causal", torch.ones(6, 6, dtype=torch.bool).tril())
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        bias = self.bias(torch.arange(6)).t().unsqueeze(-1) + scores  # [heads, 6, 6]
+        masked = torch.where(self.causal, bias, torch.finfo(torch.float32).min)
+        return masked.softmax(-1)
+
+
+def test_a_where_that_fills_the_smallest_float_keeps_the_chosen_values_exactly() -> None:
+    check_equivalent(MaskedPositionBias(), (torch.randn(2, 6, 6),))

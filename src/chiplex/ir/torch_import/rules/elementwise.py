@@ -274,6 +274,13 @@ def _select_by_mask(
         step = nn.AddOp if fill < 0 else nn.SubOp
         return imp.emit(step(imp.value(other, elem), log, rtype))
     av, bv = imp.value(a, elem), imp.value(b, elem)
+    if isinstance(b, bool | int | float) and not isinstance(a, bool | int | float):
+        # A scalar fill where the mask is false (T5's where(causal, position_bias, finfo.min)):
+        # a + (1 - c) * (b - a) keeps the tensor exactly where it is chosen, whereas
+        # b + c * (a - b) would round it away next to a huge fill (-3.4e38 + 3.4e38 + a is 0).
+        keep_fill = imp.emit(nn.SubOp(imp.scalar(1, elem), c))
+        diff = imp.emit(nn.SubOp(bv, av))
+        return imp.emit(nn.AddOp(av, imp.emit(nn.MulOp(keep_fill, diff)), rtype))
     diff = imp.emit(nn.SubOp(av, bv))
     return imp.emit(nn.AddOp(bv, imp.emit(nn.MulOp(c, diff)), rtype))
 
