@@ -509,3 +509,20 @@ class MaskedPositionBias(tnn.Module):
 
 def test_a_where_that_fills_the_smallest_float_keeps_the_chosen_values_exactly() -> None:
     check_equivalent(MaskedPositionBias(), (torch.randn(2, 6, 6),))
+
+
+class Tiled(tnn.Module):
+    """DETR repeats its object queries over the batch (`query.unsqueeze(0).repeat(n, 1, 1)`);
+    `tile` and a repeat that adds leading dims are the same op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries = tnn.Embedding(5, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        queries = self.queries.weight.unsqueeze(0).repeat(x.shape[0], 1, 1) + x
+        return queries, x.repeat(2, 1, 3), x.tile(2, 1, 1, 1)
+
+
+def test_repeat_and_tile_compute_what_the_module_computes() -> None:
+    check_equivalent(Tiled(), (torch.randn(3, 5, 4),))

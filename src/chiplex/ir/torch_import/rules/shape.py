@@ -283,6 +283,19 @@ def _pad(
     return imp.emit(nn.PadOp(v, low, high, float(value or 0), imp.meta_type(node)))
 
 
+@aten_rule("repeat")
+def _repeat(imp: Importer, node: torch.fx.Node, x: Value, repeats: Sequence[int]) -> Value:
+    """`x.repeat(r0, r1, ...)` tiles whole copies: x as [1, d0, 1, d1, ...], broadcast to
+    [r0, d0, r1, d1, ...] (materialised) and reshaped to [r0 * d0, r1 * d1, ...]. Exact."""
+    reps = [int(r) for r in repeats]
+    shape = (1,) * (len(reps) - len(shape_of(x))) + tuple(shape_of(x))
+    interleaved = [n for d in shape for n in (1, d)]
+    tiled = [n for r, d in zip(reps, shape, strict=True) for n in (r, d)]
+    v = imp.value(reshape_to(imp, x, interleaved))
+    v = broadcast_to(imp, v, tiled)
+    return reshape_to(imp, v, [r * d for r, d in zip(reps, shape, strict=True)])
+
+
 BORDER_PADDINGS = ("reflect", "replicate", "circular")
 
 
