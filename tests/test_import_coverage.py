@@ -526,3 +526,35 @@ class Tiled(tnn.Module):
 
 def test_repeat_and_tile_compute_what_the_module_computes() -> None:
     check_equivalent(Tiled(), (torch.randn(3, 5, 4),))
+
+
+class StyleTransferBlock(tnn.Module):
+    """CycleGAN's generator stem: reflection padding, convolution, instance norm (affine and
+    not), and instance norm of a sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tnn.Sequential(
+            tnn.ReflectionPad2d(3),
+            tnn.Conv2d(3, 8, 7),
+            tnn.InstanceNorm2d(8, affine=True),
+            tnn.ReLU(True),
+            tnn.Conv2d(8, 8, 3, padding=1),
+            tnn.InstanceNorm2d(8),
+        )
+        self.seq = tnn.InstanceNorm1d(4, affine=True)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(x), self.seq(y)
+
+
+def test_instance_norm_is_group_norm_with_a_group_per_channel() -> None:
+    model = StyleTransferBlock()
+    for norm in (model.net[2], model.seq):
+        with torch.no_grad():
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-1, 1)
+    module = check_equivalent(model, (torch.randn(2, 3, 12, 12), torch.randn(2, 4, 10)))
+    assert len(ops_named(module, "nn.layer_norm")) == 3
+    with pytest.raises(ChiplexError, match="track_running_stats=False normalises by each batch"):
+        import_module(tnn.BatchNorm2d(3, track_running_stats=False), (torch.randn(2, 3, 4, 4),))
