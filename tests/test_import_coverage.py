@@ -558,3 +558,14 @@ def test_instance_norm_is_group_norm_with_a_group_per_channel() -> None:
     assert len(ops_named(module, "nn.layer_norm")) == 3
     with pytest.raises(ChiplexError, match="track_running_stats=False normalises by each batch"):
         import_module(tnn.BatchNorm2d(3, track_running_stats=False), (torch.randn(2, 3, 4, 4),))
+
+
+class NegativeIndices(tnn.Module):
+    """Falcon splits its fused QKV with `x[..., [-2], :]`-style indices counted from the end."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[:, torch.tensor([-2, -1, 0])], x[:, :, torch.tensor([-1, 1])]
+
+
+def test_negative_constant_indices_count_from_the_end() -> None:
+    check_equivalent(NegativeIndices(), (torch.randn(2, 6, 4),))

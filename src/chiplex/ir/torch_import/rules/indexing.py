@@ -22,9 +22,18 @@ from chiplex.ir.torch_import.registry import (
 )
 from chiplex.ir.torch_import.rules.shape import reshape_to
 from chiplex.ir.torch_import.values import (
+    Const,
     Unsupported,
     Value,
 )
+
+
+def _wrapped(index: Value, size: int) -> Value:
+    """Constant indices with negative entries counted from the end, as torch reads them
+    (Falcon's fused QKV split indexes `-2` and `-1`): nn.gather takes indices in 0..size-1."""
+    if isinstance(index, Const) and not index.tensor.is_floating_point() and (index.tensor < 0).any():
+        return Const(torch.where(index.tensor < 0, index.tensor + size, index.tensor), index.name)
+    return index
 
 
 @aten_rule("embedding")
@@ -66,7 +75,7 @@ def _index(
     linear: SSAValue | None = None
     stride = 1
     for k in reversed(positions):
-        ix = imp.value(indices[k])
+        ix = imp.value(_wrapped(indices[k], shape[k]))
         elem = elem_of(imp, ix)
         if elem == i1:
             raise Unsupported("a boolean mask index (data-dependent shape)")
