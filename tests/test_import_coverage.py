@@ -569,3 +569,24 @@ class NegativeIndices(tnn.Module):
 
 def test_negative_constant_indices_count_from_the_end() -> None:
     check_equivalent(NegativeIndices(), (torch.randn(2, 6, 4),))
+
+
+class RescalesOnFirstCall(tnn.Module):
+    """Updates a buffer in place as it runs (RWKV rescales its weights on the first call in eval
+    mode): export returns the new buffer as an extra output, which is no output of the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = tnn.Linear(4, 3)
+        self.register_buffer("scale", torch.full((3,), 2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.scale.mul_(0.5)
+        return self.fc(x) * self.scale
+
+
+def test_in_place_updates_of_buffers_are_not_outputs() -> None:
+    with pytest.warns(ImportNote, match="forward updates scale in place: not an output"):
+        module = import_module(RescalesOnFirstCall(), (torch.randn(2, 4),))
+    (ret,) = [op for op in module.walk() if op.name == "func.return"]
+    assert [str(v.type) for v in ret.operands] == ["tensor<2x3xbf16>"]

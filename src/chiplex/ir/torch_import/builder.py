@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import torch
 import torch.fx
+from torch.export.graph_signature import OutputKind
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     ModuleOp,
@@ -313,7 +314,16 @@ class Importer:
             elif node.op == "output":
                 self.node = node
                 self.path = ""
+                specs = self.ep.graph_signature.output_specs
                 for index, r in enumerate(flatten(node.args[0])):
+                    if index < len(specs) and specs[index].kind != OutputKind.USER_OUTPUT:
+                        # A parameter or buffer that forward updates in place (RWKV rescales its
+                        # weights on the first call in eval mode): export returns the new value
+                        # as an extra output; the IR computes the user's outputs only.
+                        self.notes.append(
+                            f"forward updates {specs[index].target} in place: not an output"
+                        )
+                        continue
                     val = self.env.get(r, POISON) if isinstance(r, torch.fx.Node) else r
                     if isinstance(val, Poison):
                         continue
