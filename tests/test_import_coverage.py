@@ -590,3 +590,21 @@ def test_in_place_updates_of_buffers_are_not_outputs() -> None:
         module = import_module(RescalesOnFirstCall(), (torch.randn(2, 4),))
     (ret,) = [op for op in module.walk() if op.name == "func.return"]
     assert [str(v.type) for v in ret.operands] == ["tensor<2x3xbf16>"]
+
+
+class BidirectionalTagger(tnn.Module):
+    """A BiLSTM tagger (CRNN, NER): torch runs the reverse direction over the flipped sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = tnn.LSTM(6, 8, bidirectional=True, batch_first=True)
+        self.head = tnn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, _ = self.lstm(x)
+        return self.head(out), x.flip(1, 2)
+
+
+def test_flip_and_bidirectional_lstm_compute_what_the_module_computes() -> None:
+    module = check_equivalent(BidirectionalTagger(), (torch.randn(2, 5, 6),))
+    assert ops_named(module, "nn.gather")

@@ -50,6 +50,19 @@ def _index_select(imp: Importer, node: torch.fx.Node, x: Value, dim: int, index:
     return imp.emit(nn.GatherOp(data, imp.value(index), norm_dim(dim, rank), imp.meta_type(node)))
 
 
+@aten_rule("flip")
+def _flip(imp: Importer, node: torch.fx.Node, x: Value, dims: Sequence[int]) -> Value:
+    """Reversal along each dim: `nn.gather` at the constant indices n-1, ..., 0. Exact. The reverse
+    direction of a bidirectional LSTM / GRU flips its sequence."""
+    v = imp.value(x)
+    shape = shape_of(v)
+    for dim in dims:
+        axis = norm_dim(dim, len(shape))
+        reverse = Const(torch.arange(shape[axis] - 1, -1, -1), f"flip{shape[axis]}")
+        v = imp.emit(nn.GatherOp(v, imp.value(reverse), axis, v.type))
+    return v
+
+
 @aten_rule("gather")
 def _gather(
     imp: Importer, node: torch.fx.Node, x: Value, dim: int, index: Value, **kw: Any
