@@ -608,3 +608,46 @@ class BidirectionalTagger(tnn.Module):
 def test_flip_and_bidirectional_lstm_compute_what_the_module_computes() -> None:
     module = check_equivalent(BidirectionalTagger(), (torch.randn(2, 5, 6),))
     assert ops_named(module, "nn.gather")
+
+
+class StandardizedConv(tnn.Conv2d):
+    """BiT's weight-standardised convolution: a batch norm of the weight with its own statistics
+    (`track_running_stats` style `None` statistics) before every use."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None, training=True, eps=1e-6
+        ).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding)
+
+
+def test_weight_standardisation_is_folded_at_import() -> None:
+    model = StandardizedConv(3, 4, 3, padding=1)
+    module = check_equivalent(model, (torch.randn(1, 3, 6, 6),))
+    (folded,) = [op for op in ops_named(module, "nn.param") if "folded_from" in op.attributes]
+    assert folded.attributes["folded_from"].data == "weight"  # type: ignore[attr-defined]
+    assert not ops_named(module, "nn.layer_norm") and not ops_named(module, "nn.batch_norm")
+
+
+class RandomMasking(tnn.Module):
+    """ViTMAE-style random masking: noise drawn inside forward and sorted into positions."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noise = torch.rand(x.shape[0], x.shape[1])
+        keep = torch.argsort(noise, dim=1)[:, :2]
+        return x.gather(1, keep.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+
+
+def test_random_numbers_and_positions_are_reported_with_what_to_do() -> None:
+    with pytest.raises(ChiplexError) as info:
+        import_module(RandomMasking(), (torch.randn(2, 5, 3),))
+    message = str(info.value)
+    assert "aten.rand.default (random numbers" in message and "pass the noise as an input" in message
+    assert "aten.argsort.default (its result is positions in the data" in message
+    with pytest.raises(ChiplexError, match=r"aten.argmax.default \(its result is positions"):
+        import_module(_Argmax(), (torch.randn(2, 5),))
+
+
+class _Argmax(tnn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.argmax(-1)
