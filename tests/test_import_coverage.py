@@ -360,3 +360,294 @@ def test_a_mask_filled_with_the_smallest_f32_prints_and_parses_back() -> None:
     text = module_text(ModuleOp([nn.ConstantOp(smallest, TensorType(f32, []))]))
     assert "-3.4028235e+38" in text
     assert module_text(parse_module(text)) == text
+
+
+class Activations(tnn.Module):
+    """The activations of many hand-written models: leaky ReLU (both sides of slope 1), ELU, SELU,
+    CELU, softplus, mish and logsigmoid (log1p), and the base-2 / base-10 logs and powers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = tnn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x) * 3
+        positive = x.abs() + 1
+        return torch.cat(
+            [
+                F.leaky_relu(x, 0.1),
+                F.leaky_relu(x, 1.5),
+                F.elu(x, 0.7),
+                F.selu(x),
+                F.celu(x, 0.5),
+                F.softplus(x),
+                F.softplus(x, 2.0, 5.0),
+                F.mish(x),
+                F.logsigmoid(x),
+                torch.expm1(x),
+                torch.log2(positive),
+                torch.log10(positive),
+                torch.exp2(x),
+            ],
+            -1,
+        )
+
+
+def test_leaky_relu_elu_log1p_expm1_and_other_bases_compute_what_the_module_computes() -> None:
+    check_equivalent(Activations(), (torch.randn(4, 8),))
+    # Leaky ReLU and the ELUs need no masks: max / min and exp(min(x, 0)).
+    module = check_equivalent(tnn.Sequential(tnn.LeakyReLU(0.2), tnn.ELU()), (torch.randn(4, 8),))
+    assert not ops_named(module, "nn.compare")
+
+
+class BilinearDecoder(tnn.Module):
+    """A U-Net / segmentation head's upsampling: bilinear by 2 (align_corners False and True),
+    and to a size that is no whole factor of the input (Segformer, DeepLab)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        corners = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+        resized = F.interpolate(x, size=(10, 7), mode="bilinear", align_corners=False)
+        return torch.cat([(up + corners).flatten(1), resized.flatten(1)], 1)
+
+
+def test_bilinear_upsampling_computes_what_the_module_computes() -> None:
+    module = check_equivalent(BilinearDecoder(), (torch.randn(1, 3, 5, 4),))
+    assert ops_named(module, "nn.gather")  # torch's decomposition: constant indices, lerp
+
+
+class TransposedUpsampling(tnn.Module):
+    """U-Net's learned upsampling: transposed convolutions whose stride equals the kernel (2-D
+    square and oblong, with and without bias, and 1-D)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = tnn.ConvTranspose2d(4, 3, 2, stride=2)
+        self.oblong = tnn.ConvTranspose2d(3, 2, (3, 2), stride=(3, 2), bias=False)
+        self.up1d = tnn.ConvTranspose1d(4, 5, 4, stride=4)
+
+    def forward(self, x: torch.Tensor, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.oblong(torch.relu(self.up(x))), self.up1d(seq)
+
+
+def test_transposed_convolution_with_stride_equal_to_kernel_is_a_pixel_shuffle() -> None:
+    model = TransposedUpsampling()
+    module = check_equivalent(model, (torch.randn(1, 4, 5, 6), torch.randn(2, 4, 7)))
+    convs = ops_named(module, "nn.conv2d")
+    assert [str(op.results[0].type) for op in convs] == [
+        "tensor<1x12x5x6xf32>",
+        "tensor<1x12x10x12xf32>",
+        "tensor<2x20x1x7xf32>",
+    ]
+    with pytest.raises(ChiplexError, match=r"kernel \[4, 4\], stride \[2, 2\], padding \[1, 1\]"):
+        import_module(tnn.ConvTranspose2d(4, 2, 4, stride=2, padding=1), (torch.randn(1, 4, 5, 6),))
+
+
+class SharedKeyValueAttention(tnn.Module):
+    """Falcon's multi-query attention (one key/value head broadcast to all query heads) and
+    grouped-query attention (`enable_gqa`: 2 key/value heads for 8 query heads)."""
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        grouped_k: torch.Tensor,
+        grouped_v: torch.Tensor,
+    ) -> torch.Tensor:
+        multi_query = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        grouped = F.scaled_dot_product_attention(q, grouped_k, grouped_v, enable_gqa=True)
+        return multi_query + grouped
+
+
+def test_multi_query_and_grouped_query_attention_compute_what_the_module_computes() -> None:
+    shapes = [(2, 8, 5, 4), (2, 1, 5, 4), (2, 1, 5, 4), (2, 2, 5, 4), (2, 2, 5, 4)]
+    module = check_equivalent(SharedKeyValueAttention(), tuple(torch.randn(s) for s in shapes))
+    assert {str(op.results[0].type) for op in ops_named(module, "nn.batch_matmul")} == {
+        "tensor<2x8x5x5xf32>",
+        "tensor<2x8x5x4xf32>",
+    }
+
+
+class BorderPadding(tnn.Module):
+    """CycleGAN / pix2pix generators pad with reflections (`ReflectionPad2d`); replication and
+    circular padding on 2-D maps, reflection on a sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = tnn.Sequential(tnn.ReflectionPad2d(1), tnn.Conv2d(3, 4, 3))
+
+    def forward(self, x: torch.Tensor, seq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (
+            self.conv(x),
+            F.pad(x, (3, 2, 1, 2), mode="reflect"),
+            F.pad(x, (2, 1, 0, 3), mode="replicate"),
+            F.pad(x, (1, 2, 2, 1), mode="circular"),
+            F.pad(seq, (2, 3), mode="reflect"),
+        )
+
+
+def test_reflection_replication_and_circular_padding_are_slices_of_the_border() -> None:
+    module = check_equivalent(BorderPadding(), (torch.randn(1, 3, 6, 5), torch.randn(2, 3, 7)))
+    assert not ops_named(module, "nn.pad")
+
+
+class MaskedPositionBias(tnn.Module):
+    """T5's decoder keeps its position bias where a causal mask allows and fills `finfo.min`
+    elsewhere: the kept values must survive next to the huge fill."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = tnn.Embedding(8, 2)
+        self.register_buffer("causal", torch.ones(6, 6, dtype=torch.bool).tril())
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        bias = self.bias(torch.arange(6)).t().unsqueeze(-1) + scores  # [heads, 6, 6]
+        masked = torch.where(self.causal, bias, torch.finfo(torch.float32).min)
+        return masked.softmax(-1)
+
+
+def test_a_where_that_fills_the_smallest_float_keeps_the_chosen_values_exactly() -> None:
+    check_equivalent(MaskedPositionBias(), (torch.randn(2, 6, 6),))
+
+
+class Tiled(tnn.Module):
+    """DETR repeats its object queries over the batch (`query.unsqueeze(0).repeat(n, 1, 1)`);
+    `tile` and a repeat that adds leading dims are the same op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries = tnn.Embedding(5, 4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        queries = self.queries.weight.unsqueeze(0).repeat(x.shape[0], 1, 1) + x
+        return queries, x.repeat(2, 1, 3), x.tile(2, 1, 1, 1)
+
+
+def test_repeat_and_tile_compute_what_the_module_computes() -> None:
+    check_equivalent(Tiled(), (torch.randn(3, 5, 4),))
+
+
+class StyleTransferBlock(tnn.Module):
+    """CycleGAN's generator stem: reflection padding, convolution, instance norm (affine and
+    not), and instance norm of a sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tnn.Sequential(
+            tnn.ReflectionPad2d(3),
+            tnn.Conv2d(3, 8, 7),
+            tnn.InstanceNorm2d(8, affine=True),
+            tnn.ReLU(True),
+            tnn.Conv2d(8, 8, 3, padding=1),
+            tnn.InstanceNorm2d(8),
+        )
+        self.seq = tnn.InstanceNorm1d(4, affine=True)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(x), self.seq(y)
+
+
+def test_instance_norm_is_group_norm_with_a_group_per_channel() -> None:
+    model = StyleTransferBlock()
+    for norm in (model.net[2], model.seq):
+        with torch.no_grad():
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-1, 1)
+    module = check_equivalent(model, (torch.randn(2, 3, 12, 12), torch.randn(2, 4, 10)))
+    assert len(ops_named(module, "nn.layer_norm")) == 3
+    with pytest.raises(ChiplexError, match="track_running_stats=False normalises by each batch"):
+        import_module(tnn.BatchNorm2d(3, track_running_stats=False), (torch.randn(2, 3, 4, 4),))
+
+
+class NegativeIndices(tnn.Module):
+    """Falcon splits its fused QKV with `x[..., [-2], :]`-style indices counted from the end."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[:, torch.tensor([-2, -1, 0])], x[:, :, torch.tensor([-1, 1])]
+
+
+def test_negative_constant_indices_count_from_the_end() -> None:
+    check_equivalent(NegativeIndices(), (torch.randn(2, 6, 4),))
+
+
+class RescalesOnFirstCall(tnn.Module):
+    """Updates a buffer in place as it runs (RWKV rescales its weights on the first call in eval
+    mode): export returns the new buffer as an extra output, which is no output of the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = tnn.Linear(4, 3)
+        self.register_buffer("scale", torch.full((3,), 2.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.scale.mul_(0.5)
+        return self.fc(x) * self.scale
+
+
+def test_in_place_updates_of_buffers_are_not_outputs() -> None:
+    with pytest.warns(ImportNote, match="forward updates scale in place: not an output"):
+        module = import_module(RescalesOnFirstCall(), (torch.randn(2, 4),))
+    (ret,) = [op for op in module.walk() if op.name == "func.return"]
+    assert [str(v.type) for v in ret.operands] == ["tensor<2x3xbf16>"]
+
+
+class BidirectionalTagger(tnn.Module):
+    """A BiLSTM tagger (CRNN, NER): torch runs the reverse direction over the flipped sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = tnn.LSTM(6, 8, bidirectional=True, batch_first=True)
+        self.head = tnn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, _ = self.lstm(x)
+        return self.head(out), x.flip(1, 2)
+
+
+def test_flip_and_bidirectional_lstm_compute_what_the_module_computes() -> None:
+    module = check_equivalent(BidirectionalTagger(), (torch.randn(2, 5, 6),))
+    assert ops_named(module, "nn.gather")
+
+
+class StandardizedConv(tnn.Conv2d):
+    """BiT's weight-standardised convolution: a batch norm of the weight with its own statistics
+    (`track_running_stats` style `None` statistics) before every use."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None, training=True, eps=1e-6
+        ).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding)
+
+
+def test_weight_standardisation_is_folded_at_import() -> None:
+    model = StandardizedConv(3, 4, 3, padding=1)
+    module = check_equivalent(model, (torch.randn(1, 3, 6, 6),))
+    (folded,) = [op for op in ops_named(module, "nn.param") if "folded_from" in op.attributes]
+    assert folded.attributes["folded_from"].data == "weight"  # type: ignore[attr-defined]
+    assert not ops_named(module, "nn.layer_norm") and not ops_named(module, "nn.batch_norm")
+
+
+class RandomMasking(tnn.Module):
+    """ViTMAE-style random masking: noise drawn inside forward and sorted into positions."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noise = torch.rand(x.shape[0], x.shape[1])
+        keep = torch.argsort(noise, dim=1)[:, :2]
+        return x.gather(1, keep.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+
+
+def test_random_numbers_and_positions_are_reported_with_what_to_do() -> None:
+    with pytest.raises(ChiplexError) as info:
+        import_module(RandomMasking(), (torch.randn(2, 5, 3),))
+    message = str(info.value)
+    assert "aten.rand.default (random numbers" in message and "pass the noise as an input" in message
+    assert "aten.argsort.default (its result is positions in the data" in message
+    with pytest.raises(ChiplexError, match=r"aten.argmax.default \(its result is positions"):
+        import_module(_Argmax(), (torch.randn(2, 5),))
+
+
+class _Argmax(tnn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.argmax(-1)

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import torch
 import torch.fx
+from torch.export.graph_signature import OutputKind
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     ModuleOp,
@@ -28,6 +29,7 @@ from chiplex.ir.torch_import.registry import (
     CHECKS,
     FACTORIES,
     FOLDABLE,
+    UNMAPPABLE,
     packet,
 )
 from chiplex.ir.torch_import.values import (
@@ -92,8 +94,9 @@ class Report:
         return "\n".join(lines)
 
 
-WEIGHT_PREPROCESSING_RULES = ("elementwise", "reduction")
-"""Rule families whose ops on parameters alone are folded at import (weight normalisation)."""
+WEIGHT_PREPROCESSING_RULES = ("elementwise", "reduction", "normalization")
+"""Rule families whose ops on parameters alone are folded at import (weight normalisation; BiT's
+weight standardisation, a batch norm of the weight with its own statistics)."""
 FOLDED_FROM_ATTR = "folded_from"
 """On an `nn.param` computed at import from parameters: their names, comma-separated."""
 
@@ -313,7 +316,16 @@ class Importer:
             elif node.op == "output":
                 self.node = node
                 self.path = ""
+                specs = self.ep.graph_signature.output_specs
                 for index, r in enumerate(flatten(node.args[0])):
+                    if index < len(specs) and specs[index].kind != OutputKind.USER_OUTPUT:
+                        # A parameter or buffer that forward updates in place (RWKV rescales its
+                        # weights on the first call in eval mode): export returns the new value
+                        # as an extra output; the IR computes the user's outputs only.
+                        self.notes.append(
+                            f"forward updates {specs[index].target} in place: not an output"
+                        )
+                        continue
                     val = self.env.get(r, POISON) if isinstance(r, torch.fx.Node) else r
                     if isinstance(val, Poison):
                         continue
@@ -359,8 +371,7 @@ class Importer:
             # Downstream of a failure: still list an op that has no mapping at all, so the
             # report names every unsupported op, not only the first of a chain.
             if node.target is not operator.getitem and name not in ATEN_RULES | FOLDABLE:
-                self.report.add(str(node.target), node)
-                self.missing.add(node.target)
+                self.no_rule(node, name)
             self.env[node] = POISON
             return
         if node.target is operator.getitem:
@@ -392,8 +403,7 @@ class Importer:
             except Exception:  # noqa: BLE001 - fall back to importing the op normally
                 pass
         if handler is None:
-            self.report.add(str(node.target), node)
-            self.missing.add(node.target)
+            self.no_rule(node, name)
             self.env[node] = POISON
             return
         try:
@@ -404,6 +414,15 @@ class Importer:
         except VerifyException as e:
             self.report.add(f"{node.target} ({e})", node)
             self.env[node] = POISON
+
+    def no_rule(self, node: torch.fx.Node, name: str) -> None:
+        """Report an op without a rule: with the reason when no nn ops can compute it, else as
+        missing (decomposing it may help)."""
+        if name in UNMAPPABLE:
+            self.report.add(f"{node.target} ({UNMAPPABLE[name]})", node)
+            return
+        self.report.add(str(node.target), node)
+        self.missing.add(node.target)
 
     def param_data(self, x: Any) -> Any:
         """`x` with each ParamRef replaced by a Const of its data (views applied)."""

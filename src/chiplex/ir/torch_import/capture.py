@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 import torch.utils._pytree as pytree
+from torch._decomp import decomposition_table
 
 from chiplex.errors import ChiplexError
 
@@ -197,7 +198,21 @@ def decompose(
         return program.run_decompositions(table)
 
 
+# Ops export keeps whole (backends usually lower them natively) whose `torch._decomp`
+# decomposition uses only ops with rules: bilinear upsampling becomes two `_unsafe_index`
+# gathers per axis with constant indices and a lerp by constant weights, exact for any sizes and
+# both `align_corners`. Not the whole table: most of it decomposes into `prims.*` ops, whose
+# names would only make the unsupported-op report harder to read.
+WIDER_DECOMPOSITIONS = (
+    torch.ops.aten.upsample_bilinear2d.vec,
+    torch.ops.aten.upsample_bilinear2d.default,
+)
+
+
 def decompositions_for(targets: Iterable[Any]) -> dict[Any, Any]:
-    """torch's default decompositions of the given ops (those it has one for)."""
+    """torch's decompositions of the given ops (those it has one for): export's default table,
+    and `torch._decomp`'s for the ops in `WIDER_DECOMPOSITIONS`."""
     table = torch.export.default_decompositions()
-    return {t: table[t] for t in targets if t in table}
+    found = {t: table[t] for t in targets if t in table}
+    found |= {t: decomposition_table[t] for t in targets if t in WIDER_DECOMPOSITIONS}
+    return found

@@ -25,6 +25,24 @@ FACTORIES = frozenset(
     {"full", "zeros", "ones", "empty", "arange", "scalar_tensor", "eye", "tensor", "linspace"}
 )
 
+# Ops no combination of nn ops computes, whatever their arguments: reported with why and what to do
+# instead, and not decomposed (no decomposition of them maps either).
+_POSITIONS = (
+    "its result is positions in the data (indices, sorting, or a data-dependent shape), which nn "
+    "has no op for: return the scores and pick the indices outside the model, or select with "
+    "masks (torch.where)"
+)
+_RANDOM = (
+    "random numbers: the IR computes a fixed function of its inputs; pass the noise as an "
+    "input, or configure the model without it"
+)
+UNMAPPABLE: dict[str, str] = dict.fromkeys(
+    ("argmax", "argmin", "sort", "argsort", "topk", "kthvalue", "nonzero", "unique"), _POSITIONS
+) | dict.fromkeys(
+    ("rand", "randn", "rand_like", "randn_like", "randint", "randint_like", "randperm")
+    + ("bernoulli", "normal", "uniform", "exponential", "multinomial"),
+    _RANDOM,
+)
 
 Rule = Callable[..., Value]
 ATEN_RULES: dict[str, Rule] = {}

@@ -11,11 +11,14 @@ from xdsl.dialects.builtin import (
     TensorType,
     i1,
 )
+from xdsl.ir import SSAValue
 
 from chiplex.ir import nn
 from chiplex.ir.torch_import.builder import (
     Importer,
+    broadcast_to,
     elem_of,
+    retype,
     shape_of,
 )
 from chiplex.ir.torch_import.registry import (
@@ -42,8 +45,10 @@ def _sdpa(
     p |= dict(zip(names, args, strict=False)) | kw
     qv, kv, vv = imp.value(q), imp.value(k), imp.value(v)
     qs, ks = shape_of(qv), shape_of(kv)
-    if len(qs) < 3 or qs[:-2] != ks[:-2]:
-        raise Unsupported("attention with broadcast or grouped key/value heads")
+    if len(qs) < 3 or len(ks) != len(qs) or len(shape_of(vv)) != len(qs):
+        raise Unsupported("attention with query and key/value of different ranks")
+    kv, vv = (_heads_like_query(imp, t, qs, bool(p["enable_gqa"])) for t in (kv, vv))
+    ks = shape_of(kv)
     scale = p["scale"] if p["scale"] is not None else 1.0 / math.sqrt(qs[-1])
     rank = len(qs)
     perm = list(range(rank - 2)) + [rank - 1, rank - 2]
@@ -70,3 +75,29 @@ def _sdpa(
     if isinstance(rtype_node, tuple | list):
         return (out, None)
     return out
+
+
+def _heads_like_query(imp: Importer, t: SSAValue, qs: tuple[int, ...], gqa: bool) -> SSAValue:
+    """Key or value with the query's batch and head dims (nn.batch_matmul does not broadcast).
+
+    Multi-query attention (Falcon: one key/value head, [B, 1, S, D]) broadcasts; grouped-query
+    attention (`enable_gqa`, Hk heads for H query heads) repeats each key/value head H / Hk
+    times in a row, as torch does: [B, Hk, 1, S, D] broadcast to [B, Hk, H / Hk, S, D], reshaped.
+    """
+    ts = shape_of(t)
+    if ts[:-2] == qs[:-2]:
+        return t
+    target = tuple(qs[:-2]) + tuple(ts[-2:])
+    if gqa and len(qs) >= 4 and ts[:-3] == qs[:-3] and ts[-3] != 1 and qs[-3] % ts[-3] == 0:
+        grouped = ts[:-2] + (1,) + ts[-2:]
+        t = imp.emit(nn.ReshapeOp(t, retype(t, grouped)))
+        t = broadcast_to(imp, t, ts[:-2] + (qs[-3] // ts[-3],) + ts[-2:])
+        return imp.emit(nn.ReshapeOp(t, retype(t, target)))
+    try:
+        torch.broadcast_shapes(torch.Size(ts[:-2]), torch.Size(qs[:-2]))
+    except RuntimeError:
+        raise Unsupported(
+            f"attention with key/value batch and heads {list(ts[:-2])} for query "
+            f"{list(qs[:-2])}"
+        ) from None
+    return broadcast_to(imp, t, target)

@@ -23,7 +23,7 @@ from chiplex.ir.torch_import.registry import (
     aten_rule,
     packet,
 )
-from chiplex.ir.torch_import.rules.shape import reshape_to
+from chiplex.ir.torch_import.rules.shape import permute_value, reshape_to
 from chiplex.ir.torch_import.values import (
     ParamRef,
     Unsupported,
@@ -133,12 +133,12 @@ def _conv(imp: Importer, node: torch.fx.Node, x: Value, w: Value, *args: Any, **
         names = ["bias", "stride", "padding", "dilation", "transposed", "output_padding", "groups"]
         defaults = {"bias": None, "transposed": False, "groups": 1}
     p = defaults | dict(zip(names, args, strict=False)) | kw
-    if p.get("transposed"):
-        raise Unsupported("transposed convolution")
     wshape = shape_of(w)
     dims = len(wshape) - 2
     if dims not in (1, 2):
         raise Unsupported(f"{dims}-D convolution (only 1-D and 2-D are supported)")
+    if p.get("transposed"):
+        return _transposed_conv(imp, node, x, w, p, dims)
     if len(shape_of(x)) != dims + 2:
         raise Unsupported("an unbatched convolution input")
     dilation = _spatial(p["dilation"], dims, 1)
@@ -175,3 +175,49 @@ def _conv(imp: Importer, node: torch.fx.Node, x: Value, w: Value, *args: Any, **
     if dims == 1:
         out = reshape_to(imp, out, rtype.get_shape())
     return out
+
+
+def _transposed_conv(
+    imp: Importer, node: torch.fx.Node, x: Value, w: Value, p: dict[str, Any], dims: int
+) -> Value:
+    """A transposed convolution whose stride equals its kernel (U-Net's `ConvTranspose2d(c, c //
+    2, 2, stride=2)`) writes every output pixel from exactly one input pixel: it is the 1x1
+    convolution to `O * kh * kw` channels followed by a pixel shuffle (reshape, transpose,
+    reshape). Exact, and the same multiply-accumulates. The weight `[C, O, kh, kw]` is stored as
+    the `[O * kh * kw, C, 1, 1]` the 1x1 convolution reads (a free view of the parameter)."""
+    kernel = list(shape_of(w)[2:])
+    stride = _spatial(p["stride"], dims, 1)
+    padding = _spatial(p["padding"], dims, 0)
+    output_padding = _spatial(p.get("output_padding", 0), dims, 0)
+    dilation = _spatial(p["dilation"], dims, 1)
+    groups = int(p["groups"])
+    if stride != kernel or any(padding) or any(output_padding) or set(dilation) != {1} or groups != 1:
+        raise Unsupported(
+            f"transposed convolution with kernel {kernel}, stride {stride}, padding {padding}, "
+            f"output_padding {output_padding}, dilation {dilation}, groups {groups}: only a "
+            "stride equal to the kernel without padding, dilation or groups maps to nn (a 1x1 "
+            "convolution and a pixel shuffle); use that, or nearest/bilinear upsampling and a "
+            "convolution"
+        )
+    rtype = imp.meta_type(node)
+    if dims == 1:
+        n, c, length = shape_of(x)
+        x = reshape_to(imp, x, (n, c, 1, length))
+        w = reshape_to(imp, w, (*shape_of(w)[:2], 1, kernel[0]))
+        kernel = [1, kernel[0]]
+    n, c, h, width = shape_of(x)
+    kh, kw = kernel
+    out_channels = shape_of(w)[1]
+    weight = reshape_to(imp, permute_value(imp, w, (1, 2, 3, 0)), (out_channels * kh * kw, c, 1, 1))
+    elem = rtype.get_element_type()
+    conv_type = TensorType(elem, [n, out_channels * kh * kw, h, width])
+    xv = imp.value(x)
+    out: Value = imp.emit(nn.Conv2dOp(xv, imp.value(weight), [1, 1], [0, 0], [1, 1], 1, conv_type))
+    out = reshape_to(imp, out, (n, out_channels, kh, kw, h, width))
+    out = permute_value(imp, out, (0, 1, 4, 2, 5, 3))
+    out = reshape_to(imp, out, (n, out_channels, h * kh, width * kw))
+    bias = p["bias"]
+    if bias is not None:
+        bv = imp.value(reshape_to(imp, bias, (out_channels, 1, 1)))
+        out = imp.emit(nn.AddOp(imp.value(out), bv))
+    return reshape_to(imp, out, rtype.get_shape())

@@ -106,6 +106,71 @@ def _abs(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
     return imp.emit(nn.MaxOp(v, imp.emit(nn.NegOp(v)), imp.meta_type(node)))
 
 
+@aten_rule("leaky_relu")
+def _leaky_relu(
+    imp: Importer, node: torch.fx.Node, x: Value, negative_slope: float = 0.01
+) -> SSAValue:
+    """max(x, a x) for a slope in [0, 1] (min(x, a x) above 1): exact, two vector ops."""
+    v = imp.value(x)
+    scaled = imp.emit(nn.MulOp(v, imp.scalar(negative_slope, elem_of(imp, x))))
+    cls = nn.MaxOp if negative_slope <= 1 else nn.MinOp
+    return imp.emit(cls(v, scaled, imp.meta_type(node)))
+
+
+@aten_rule("elu")
+def _elu(
+    imp: Importer,
+    node: torch.fx.Node,
+    x: Value,
+    alpha: float = 1.0,
+    scale: float = 1.0,
+    input_scale: float = 1.0,
+) -> SSAValue:
+    """scale * (relu(x) + alpha * (exp(input_scale * min(x, 0)) - 1)): the exponential term is
+    exactly 0 where x > 0. ELU, SELU (scale, alpha) and CELU (input_scale = 1 / alpha)."""
+    rtype = imp.meta_type(node)
+    elem = rtype.get_element_type()
+    v = imp.value(x)
+    negative = imp.emit(nn.MinOp(v, imp.scalar(0.0, elem)))
+    if input_scale != 1:
+        negative = imp.emit(nn.MulOp(negative, imp.scalar(input_scale, elem)))
+    below = imp.emit(nn.SubOp(imp.emit(nn.ExpOp(negative)), imp.scalar(1.0, elem)))
+    if alpha != 1:
+        below = imp.emit(nn.MulOp(below, imp.scalar(alpha, elem)))
+    out = imp.emit(nn.AddOp(imp.emit(nn.ReluOp(v)), below, rtype))
+    if scale != 1:
+        out = imp.emit(nn.MulOp(out, imp.scalar(scale, elem), rtype))
+    return out
+
+
+@aten_rule("log1p")
+def _log1p(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    """log(1 + x) (softplus, mish, logsigmoid): equal within float rounding of 1 + x."""
+    v = imp.value(x)
+    return imp.emit(nn.LogOp(imp.emit(nn.AddOp(v, imp.scalar(1.0, elem_of(imp, x))))))
+
+
+@aten_rule("expm1")
+def _expm1(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    """exp(x) - 1 (CELU): equal within float rounding of the subtraction."""
+    return binary(imp, node, nn.SubOp, imp.emit(nn.ExpOp(imp.value(x))), 1.0)
+
+
+@aten_rule("log2", "log10")
+def _log_base(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    """log(x) / log(base), as a product with the f32 reciprocal."""
+    base = 2.0 if packet(node.target) == "log2" else 10.0
+    log = imp.emit(nn.LogOp(imp.value(x)))
+    return imp.emit(nn.MulOp(log, imp.scalar(1 / math.log(base), f32), imp.meta_type(node)))
+
+
+@aten_rule("exp2")
+def _exp2(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    """2^x = exp(x log 2)."""
+    scaled = imp.emit(nn.MulOp(imp.value(x), imp.scalar(math.log(2.0), f32)))
+    return imp.emit(nn.ExpOp(scaled))
+
+
 @aten_rule("square")
 def _square(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
     return binary(imp, node, nn.MulOp, x, x)
@@ -209,6 +274,13 @@ def _select_by_mask(
         step = nn.AddOp if fill < 0 else nn.SubOp
         return imp.emit(step(imp.value(other, elem), log, rtype))
     av, bv = imp.value(a, elem), imp.value(b, elem)
+    if isinstance(b, bool | int | float) and not isinstance(a, bool | int | float):
+        # A scalar fill where the mask is false (T5's where(causal, position_bias, finfo.min)):
+        # a + (1 - c) * (b - a) keeps the tensor exactly where it is chosen, whereas
+        # b + c * (a - b) would round it away next to a huge fill (-3.4e38 + 3.4e38 + a is 0).
+        keep_fill = imp.emit(nn.SubOp(imp.scalar(1, elem), c))
+        diff = imp.emit(nn.SubOp(bv, av))
+        return imp.emit(nn.AddOp(av, imp.emit(nn.MulOp(keep_fill, diff)), rtype))
     diff = imp.emit(nn.SubOp(av, bv))
     return imp.emit(nn.AddOp(bv, imp.emit(nn.MulOp(c, diff)), rtype))
 

@@ -22,9 +22,18 @@ from chiplex.ir.torch_import.registry import (
 )
 from chiplex.ir.torch_import.rules.shape import reshape_to
 from chiplex.ir.torch_import.values import (
+    Const,
     Unsupported,
     Value,
 )
+
+
+def _wrapped(index: Value, size: int) -> Value:
+    """Constant indices with negative entries counted from the end, as torch reads them
+    (Falcon's fused QKV split indexes `-2` and `-1`): nn.gather takes indices in 0..size-1."""
+    if isinstance(index, Const) and not index.tensor.is_floating_point() and (index.tensor < 0).any():
+        return Const(torch.where(index.tensor < 0, index.tensor + size, index.tensor), index.name)
+    return index
 
 
 @aten_rule("embedding")
@@ -39,6 +48,19 @@ def _index_select(imp: Importer, node: torch.fx.Node, x: Value, dim: int, index:
     data = imp.value(x)
     rank = len(shape_of(data))
     return imp.emit(nn.GatherOp(data, imp.value(index), norm_dim(dim, rank), imp.meta_type(node)))
+
+
+@aten_rule("flip")
+def _flip(imp: Importer, node: torch.fx.Node, x: Value, dims: Sequence[int]) -> Value:
+    """Reversal along each dim: `nn.gather` at the constant indices n-1, ..., 0. Exact. The reverse
+    direction of a bidirectional LSTM / GRU flips its sequence."""
+    v = imp.value(x)
+    shape = shape_of(v)
+    for dim in dims:
+        axis = norm_dim(dim, len(shape))
+        reverse = Const(torch.arange(shape[axis] - 1, -1, -1), f"flip{shape[axis]}")
+        v = imp.emit(nn.GatherOp(v, imp.value(reverse), axis, v.type))
+    return v
 
 
 @aten_rule("gather")
@@ -66,7 +88,7 @@ def _index(
     linear: SSAValue | None = None
     stride = 1
     for k in reversed(positions):
-        ix = imp.value(indices[k])
+        ix = imp.value(_wrapped(indices[k], shape[k]))
         elem = elem_of(imp, ix)
         if elem == i1:
             raise Unsupported("a boolean mask index (data-dependent shape)")

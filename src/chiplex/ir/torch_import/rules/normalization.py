@@ -96,7 +96,13 @@ def _batch_norm(
 ) -> Value:
     name = packet(node.target)
     training = rest[0] if name in ("batch_norm", "_native_batch_norm_legit") and rest else False
-    if training or running_mean is None or running_var is None:
+    if running_mean is None or running_var is None:
+        raise Unsupported(
+            "batch norm without running statistics (track_running_stats=False normalises by "
+            "each batch's own statistics, also in eval mode): keep running statistics, or use "
+            "GroupNorm / LayerNorm"
+        )
+    if training:
         raise Unsupported("batch norm in training mode (call module.eval() before importing)")
     # eps follows momentum: (momentum, eps) for _no_training, (training, momentum, eps) otherwise.
     eps_at = 1 if name == "_native_batch_norm_legit_no_training" else 2
@@ -148,7 +154,6 @@ def _group_norm(imp: Importer, node: torch.fx.Node, x: Value, *args: Any, **kw: 
     """Group norm = layer norm of each group's elements (`[N, G, C/G * spatial]`, no affine),
     then the per-channel affine as a multiply and an add (wav2vec2's feature encoder)."""
     v = imp.value(x)
-    shape = shape_of(v)
     if packet(node.target) == "group_norm":
         names = ["num_groups", "weight", "bias", "eps"]
         p: dict[str, Any] = {"weight": None, "bias": None, "eps": 1e-5}
@@ -156,18 +161,50 @@ def _group_norm(imp: Importer, node: torch.fx.Node, x: Value, *args: Any, **kw: 
         names = ["weight", "bias", "N", "C", "HxW", "num_groups", "eps"]
         p = {}
     p |= dict(zip(names, args, strict=False)) | kw
-    groups = int(p["num_groups"])
+    out = _normalize_groups(imp, v, int(p["num_groups"]), p["weight"], p["bias"], float(p["eps"]))
+    return out if packet(node.target) == "group_norm" else (out, None, None)
+
+
+@aten_rule("instance_norm")
+def _instance_norm(
+    imp: Importer,
+    node: torch.fx.Node,
+    x: Value,
+    weight: Value | None = None,
+    bias: Value | None = None,
+    running_mean: Value | None = None,
+    running_var: Value | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    *rest: Any,
+) -> Value:
+    """Instance norm (style transfer, CycleGAN) normalises each sample's channel over its spatial
+    dims with its own statistics: group norm with one group per channel."""
+    if not use_input_stats:
+        raise Unsupported(
+            "instance norm with running statistics (track_running_stats=True): construct it "
+            "with track_running_stats=False, or use BatchNorm with the same statistics"
+        )
+    v = imp.value(x)
+    return _normalize_groups(imp, v, shape_of(v)[1], weight, bias, float(eps))
+
+
+def _normalize_groups(
+    imp: Importer, v: SSAValue, groups: int, weight: Value | None, bias: Value | None, eps: float
+) -> SSAValue:
+    shape = shape_of(v)
     n, c = shape[0], shape[1]
     size = math.prod(shape[1:]) // groups
     grouped = imp.emit(nn.ReshapeOp(v, retype(v, (n, groups, size))))
     elem = imp.weight_type or f32
     gamma = _ones_or(imp, None, [size], 1.0, elem)
     beta = _ones_or(imp, None, [size], 0.0, elem)
-    normed = imp.emit(nn.LayerNormOp(grouped, gamma, beta, float(p["eps"])))
+    normed = imp.emit(nn.LayerNormOp(grouped, gamma, beta, eps))
     out: SSAValue = imp.emit(nn.ReshapeOp(normed, retype(v, shape)))
     channel_shape = (c,) + (1,) * (len(shape) - 2)
-    for param, cls in ((p["weight"], nn.MulOp), (p["bias"], nn.AddOp)):
+    for param, cls in ((weight, nn.MulOp), (bias, nn.AddOp)):
         if param is not None:
             factor = imp.value(reshape_to(imp, param, channel_shape))
             out = imp.emit(cls(out, factor, out.type))
-    return out if packet(node.target) == "group_norm" else (out, None, None)
+    return out

@@ -260,6 +260,8 @@ def _pad(
     """`pad` lists (low, high) pairs from the last dim backwards; negative entries crop."""
     if packet(node.target) == "pad":
         mode = rest[0] if rest else kw.get("mode", "constant")
+        if mode in BORDER_PADDINGS:
+            return _border_pad(imp, node, x, pad, mode)
         if mode != "constant":
             raise Unsupported(f"{mode} padding")
         value = rest[1] if len(rest) > 1 else kw.get("value")
@@ -279,6 +281,68 @@ def _pad(
     if not any(low + high):
         return v
     return imp.emit(nn.PadOp(v, low, high, float(value or 0), imp.meta_type(node)))
+
+
+@aten_rule("repeat")
+def _repeat(imp: Importer, node: torch.fx.Node, x: Value, repeats: Sequence[int]) -> Value:
+    """`x.repeat(r0, r1, ...)` tiles whole copies: x as [1, d0, 1, d1, ...], broadcast to
+    [r0, d0, r1, d1, ...] (materialised) and reshaped to [r0 * d0, r1 * d1, ...]. Exact."""
+    reps = [int(r) for r in repeats]
+    shape = (1,) * (len(reps) - len(shape_of(x))) + tuple(shape_of(x))
+    interleaved = [n for d in shape for n in (1, d)]
+    tiled = [n for r, d in zip(reps, shape, strict=True) for n in (r, d)]
+    v = imp.value(reshape_to(imp, x, interleaved))
+    v = broadcast_to(imp, v, tiled)
+    return reshape_to(imp, v, [r * d for r, d in zip(reps, shape, strict=True)])
+
+
+BORDER_PADDINGS = ("reflect", "replicate", "circular")
+
+
+def _border_pad(
+    imp: Importer, node: torch.fx.Node, x: Value, pad: Sequence[int], mode: str
+) -> Value:
+    """Reflection, replication and circular padding copy the input's own border: per padded dim
+    (last first, as `pad` lists them), `nn.concat` of slices of it around it. Exact.
+
+    reflect: x[p], ..., x[1] | x | x[L-2], ..., x[L-1-p] (one slice per padded row);
+    replicate: x[0] broadcast p times | x | x[L-1] broadcast; circular: x[L-p:] | x | x[:p].
+    """
+    v = imp.value(x)
+    rank = len(shape_of(v))
+    for i in range(len(pad) // 2):
+        dim = rank - 1 - i
+        low, high = int(pad[2 * i]), int(pad[2 * i + 1])
+        length = shape_of(v)[dim]
+        if low < 0 or high < 0:
+            raise Unsupported(f"{mode} padding by a negative amount")
+        pieces: list[SSAValue] = []
+
+        def rows(start: int, size: int, dim: int = dim, source: SSAValue = v) -> SSAValue:
+            return imp.value(slice_value(imp, source, dim, start, size, 1))
+
+        def repeated(row: SSAValue, times: int, dim: int = dim) -> SSAValue:
+            shape = list(shape_of(row))
+            shape[dim] = times
+            return broadcast_to(imp, row, shape)
+
+        if mode == "reflect":
+            pieces += [rows(k, 1) for k in range(low, 0, -1)]
+            pieces.append(v)
+            pieces += [rows(length - 2 - k, 1) for k in range(high)]
+        elif mode == "replicate":
+            pieces += [repeated(rows(0, 1), low)] if low else []
+            pieces.append(v)
+            pieces += [repeated(rows(length - 1, 1), high)] if high else []
+        else:
+            pieces += [rows(length - low, low)] if low else []
+            pieces.append(v)
+            pieces += [rows(0, high)] if high else []
+        if len(pieces) > 1:
+            shape = list(shape_of(v))
+            shape[dim] += low + high
+            v = imp.emit(nn.ConcatOp(pieces, dim, retype(v, shape)))
+    return v
 
 
 def _as_elem(imp: Importer, v: SSAValue, rtype: TensorType) -> SSAValue:
