@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     from chiplex.targets.target import load_target
 
     output: Path = args.output
+    if output.is_dir():
+        # Checked before training: os.replace cannot put the file there, even with --force.
+        raise ChiplexError(f"cannot write {output}: it is a directory; -o takes the checkpoint's file name")
     if output.exists() and not args.force:
         raise ChiplexError(f"refusing to overwrite {output}: pass --force or choose another -o")
     if not output.parent.is_dir():

@@ -138,10 +138,22 @@ def read_header(path: Path, raw: object) -> CheckpointHeader:
     )
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    path = Path(path)
+def check_checkpoint_path(path: Path) -> None:
+    """A missing file or a directory (a `chiplex train` run directory, say) as one clear line."""
+    if path.is_dir():
+        hint = (
+            f": its checkpoint is {path / 'checkpoint.pt'}"
+            if (path / "checkpoint.pt").is_file()
+            else ""
+        )
+        raise ChiplexError(f"{path}: is a directory, not a checkpoint file{hint}")
     if not path.is_file():
         raise ChiplexError(f"{path}: checkpoint not found")
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    check_checkpoint_path(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated/corrupt files raise many types

@@ -1,0 +1,48 @@
+"""The learned placer as a user drives it: what `finetune`, `search`, `compile` and `train` say and
+write when given a directory, a non-terminal stderr, or a finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chiplex.cli import main
+
+ROOT = Path(__file__).parents[1]
+MLP = ROOT / "examples" / "models" / "mlp.mlir"
+
+
+def test_finetune_into_a_directory_fails_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: with --force it trained for the whole budget, then failed on a temporary file's name.
+    out = tmp_path / "runs"
+    out.mkdir()
+    args = ["finetune", str(MLP), "--budget", "4", "--workers", "1", "--no-progress", "-o", str(out)]
+    assert main([*args, "--force"]) == 1
+    captured = capsys.readouterr()
+    assert f"cannot write {out}: it is a directory" in captured.err
+    assert "fine-tuning on" not in captured.err  # nothing was trained
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["search", "finetune", "compile"])
+def test_directory_as_checkpoint_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")
+    extra = {
+        "search": ["--strategy", "learned", "--budget", "4"],
+        "finetune": ["-o", str(tmp_path / "o.pt"), "--budget", "4"],
+        "compile": ["--strategy", "learned", "-o", str(tmp_path / "out")],
+    }[command]
+    assert main([command, str(MLP), *extra, "--checkpoint", str(run)]) == 1
+    err = capsys.readouterr().err.strip()
+    # One line, naming what is wrong and (a `chiplex train` run directory) the file meant.
+    assert err == (
+        f"chiplex: error: {run}: is a directory, not a checkpoint file: its checkpoint is "
+        f"{run / 'checkpoint.pt'}"
+    )
