@@ -46,3 +46,39 @@ def test_directory_as_checkpoint_says_so(
         f"chiplex: error: {run}: is a directory, not a checkpoint file: its checkpoint is "
         f"{run / 'checkpoint.pt'}"
     )
+
+
+TRAIN = [
+    "train",
+    "--updates",
+    "2",
+    "--checkpoint-every",
+    "1",
+    "--graphs",
+    "1",
+    "--targets-per-graph",
+    "1",
+    "--no-zoo",
+    "--samples",
+    "2",
+    "--hidden",
+    "16",
+    "--executor",
+    "serial",
+]
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: piped to a log file, stderr held every redraw of the tqdm bars, joined by \r.
+    out = tmp_path / "p.pt"
+    finetune = ["finetune", str(MLP), "--budget", "4", "--workers", "1", "--full-budget"]
+    assert main([*finetune, "--from-scratch", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "eval/s" not in err
+    assert "fine-tuning on mlp" in err and "done in" in err  # the one-line messages stay
+    assert main([*TRAIN, "-o", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "update/s" not in err
+    assert "resuming" not in err and "2 updates of 2 samples" in err

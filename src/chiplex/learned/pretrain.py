@@ -492,7 +492,8 @@ class Pretrainer:
             desc="pre-train",
             unit="update",
             file=sys.stderr,
-            disable=not progress,
+            # None: no bar when stderr is not a terminal (the summary lines still go to a log file).
+            disable=None if progress else True,
             dynamic_ncols=True,
         )
         threads = torch.get_num_threads()
