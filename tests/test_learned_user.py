@@ -82,3 +82,24 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(
     err = capsys.readouterr().err
     assert "\r" not in err and "update/s" not in err
     assert "resuming" not in err and "2 updates of 2 samples" in err
+
+
+def test_resumed_run_records_what_an_uninterrupted_run_records(tmp_path: Path) -> None:
+    # Before: a resumed run judged the anchors of the problems it had visited again and counted them
+    # twice, so its history and its checkpoint's evaluation count differed from an uninterrupted run's.
+    import json
+
+    from chiplex.learned import load_checkpoint
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    six = [*TRAIN, "--no-progress"]
+    six[six.index("--updates") + 1] = "6"
+    assert main([*six, "-o", str(straight)]) == 0
+    assert main([*TRAIN, "--no-progress", "-o", str(resumed)]) == 0  # 2 updates, then 4 more
+    assert main([*six, "-o", str(resumed)]) == 0
+    history = json.loads((straight / "history.json").read_text())
+    problems = [entry["problem"] for entry in history]
+    assert set(problems[2:]) & set(problems[:2])  # after the resume a problem is visited again
+    assert json.loads((resumed / "history.json").read_text()) == history
+    header = load_checkpoint(resumed / "checkpoint.pt").header
+    assert header.trained_on == load_checkpoint(straight / "checkpoint.pt").header.trained_on

@@ -356,6 +356,11 @@ class Pretrainer:
         self.history: list[dict[str, Any]] = []
         self.evaluations = 0
         self.ppo = self._resume_or_start()
+        # Problems whose anchors were judged before a resume: this process judges them again (the
+        # anchor state is not saved), but an uninterrupted run would not, so they are not counted twice.
+        self.judged_anchors = {
+            int(self.order[update % len(self.order)]) for update in range(self.ppo.updates)
+        }
 
     # -- state -------------------------------------------------------------------------------------
     @staticmethod
@@ -505,6 +510,11 @@ class Pretrainer:
                 index = int(self.order[self.ppo.updates % len(self.order)])
                 stats = self.ppo.step(self.problems[index])
                 assert stats is not None  # the corpus judges have no budget
+                if index in self.judged_anchors:
+                    stats = dataclasses.replace(
+                        stats, samples=stats.samples - stats.anchor_evaluations, anchor_evaluations=0
+                    )
+                self.judged_anchors.add(index)
                 self.evaluations += stats.samples
                 self.history.append(self._record(index, stats))
                 bar.update(1)
