@@ -103,3 +103,38 @@ def test_resumed_run_records_what_an_uninterrupted_run_records(tmp_path: Path) -
     assert json.loads((resumed / "history.json").read_text()) == history
     header = load_checkpoint(resumed / "checkpoint.pt").header
     assert header.trained_on == load_checkpoint(straight / "checkpoint.pt").header.trained_on
+
+
+def test_train_run_files_are_ordinary_files_and_a_finished_run_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import stat
+
+    # Before: history.json, pretrain.json and learning_curve.png were left 0600 (mkstemp's mode), and
+    # re-running a finished run printed "trained 2 updates ..." as if it had just trained them.
+    run = tmp_path / "run"
+    umask = os.umask(0o022)
+    try:
+        assert main([*TRAIN, "--no-progress", "-o", str(run)]) == 0
+    finally:
+        os.umask(umask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in run.iterdir()}
+    assert modes == dict.fromkeys(
+        ["checkpoint.pt", "history.json", "pretrain.json", "learning_curve.png"], 0o644
+    )
+    capsys.readouterr()
+    before = (run / "checkpoint.pt").read_bytes()
+    assert main([*TRAIN, "--no-progress", "-o", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{run} already holds 2 updates (--updates 2): nothing to train")
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_train_output_named_like_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `chiplex train -o policy.pt` made a directory policy.pt holding the run.
+    assert main([*TRAIN, "--no-progress", "-o", str(tmp_path / "policy.pt")]) == 1
+    assert "looks like a file name: give a directory" in capsys.readouterr().err
+    assert not (tmp_path / "policy.pt").exists()

@@ -21,6 +21,7 @@ from chiplex.commands._args import (
     positive_int,
 )
 from chiplex.errors import ChiplexError
+from chiplex.fileio import check_output_dir_name
 
 DEFAULTS: dict[str, Any] = {
     "updates": 600,
@@ -140,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.output
     if out.exists() and not out.is_dir():
         raise ChiplexError(f"{out}: exists and is not a directory")
+    check_output_dir_name(out, f"the run: {CHECKPOINT}, {HISTORY}, {CONFIG}, {CURVE}")
     config = PretrainConfig(
         updates=args.updates,
         checkpoint_every=args.checkpoint_every,
@@ -169,6 +171,13 @@ def run(args: argparse.Namespace) -> int:
             f"samples, checkpoint every {config.checkpoint_every} -> {out}",
             file=sys.stderr,
         )
+        if trainer.ppo.updates >= config.updates:
+            # Resuming a finished run: say so rather than report the old run as just trained.
+            print(
+                f"{out} already holds {trainer.ppo.updates} updates (--updates {config.updates}): "
+                "nothing to train; give a larger --updates to train further, or --force to start over"
+            )
+            return 0
         history = trainer.train(progress=not args.no_progress)
     finally:
         executor.close()

@@ -22,9 +22,8 @@ mismatch.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 
 from chiplex.errors import ChiplexError
+from chiplex.fileio import atomic_write_bytes
 from chiplex.learned.features import FEATURE_VERSION
 from chiplex.learned.policy import PlacementPolicy, PolicyConfig
 from chiplex.learned.ppo import PPOConfig
@@ -82,17 +82,9 @@ def save_checkpoint(
     payload: dict[str, Any] = {"header": header.to_json(), "state_dict": policy.state_dict()}
     if trainer is not None:
         payload["trainer"] = trainer
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = io.BytesIO()
+    torch.save(payload, data)
+    atomic_write_bytes(path, data.getvalue(), make_parents=False)
 
 
 def _config(cls: type, values: object, path: Path, what: str) -> Any:

@@ -17,10 +17,9 @@ only an evaluator key and a candidate, as in a search.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from chiplex.errors import ChiplexError
+from chiplex.fileio import atomic_write_bytes, atomic_write_text
 from chiplex.ir.graph import Graph
 from chiplex.learned.anchor import balanced_split, make_anchor
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
@@ -296,17 +296,6 @@ def install_evaluators(specs: list[EvalSpec]) -> None:
         install_evaluator(spec)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class Pretrainer:
     """One resumable pre-training run writing into `out_dir`."""
 
@@ -458,8 +447,8 @@ class Pretrainer:
         """Checkpoint, history, configuration and curve; the checkpoint last, so a kill in between
         leaves a history at least as long as the checkpoint's update count (trimmed on resume)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.out_dir / CONFIG, json.dumps(dataclasses.asdict(self.config), indent=1))
-        _write_atomic(self.out_dir / HISTORY, json.dumps(self.history))
+        atomic_write_text(self.out_dir / CONFIG, json.dumps(dataclasses.asdict(self.config), indent=1))
+        atomic_write_text(self.out_dir / HISTORY, json.dumps(self.history))
         header = CheckpointHeader(
             policy=self.ppo.policy.config,
             ppo=self.ppo.config,
@@ -604,11 +593,9 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+    image = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        fig.savefig(image, format="png", dpi=100)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_bytes(path, image.getvalue())
