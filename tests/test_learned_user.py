@@ -138,3 +138,26 @@ def test_train_output_named_like_a_file_is_refused(
     assert main([*TRAIN, "--no-progress", "-o", str(tmp_path / "policy.pt")]) == 1
     assert "looks like a file name: give a directory" in capsys.readouterr().err
     assert not (tmp_path / "policy.pt").exists()
+
+
+def test_resume_may_change_how_often_it_saves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "holds a run with other settings (checkpoint_every 1 -> 2)", although how often a run
+    # saves changes none of its updates.
+    import json
+
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    assert main([*TRAIN, "--no-progress", "-o", str(run)]) == 0
+    four = [*TRAIN, "--no-progress"]
+    four[four.index("--updates") + 1] = "4"
+    assert main([*four, "-o", str(straight)]) == 0
+    four[four.index("--checkpoint-every") + 1] = "2"
+    assert main([*four, "-o", str(run)]) == 0
+    assert "resuming" in capsys.readouterr().err
+    assert (run / "history.json").read_text() == (straight / "history.json").read_text()
+    assert json.loads((run / "pretrain.json").read_text())["checkpoint_every"] == 2
+    changed = [*four]
+    changed[changed.index("--samples") + 1] = "3"  # a setting that changes the updates is refused
+    assert main([*changed, "-o", str(run)]) == 1
+    assert "other settings (samples_per_update 2 -> 3)" in capsys.readouterr().err

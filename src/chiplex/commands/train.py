@@ -2,8 +2,9 @@
 
 Writes DIR/checkpoint.pt (policy + PPO state), DIR/history.json, DIR/learning_curve.png and
 DIR/pretrain.json every --checkpoint-every updates. Run the same command again after an interrupt or a
-kill and it continues from the last checkpoint; give a larger --updates to train further. --force starts
-over (it removes only those four files).
+kill and it continues from the last checkpoint; give a larger --updates to train further (--updates,
+--checkpoint-every and the executor may change on a resume, no other setting). --force starts over (it
+removes only those four files).
 """
 
 from __future__ import annotations

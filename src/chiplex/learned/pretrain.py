@@ -296,6 +296,10 @@ def install_evaluators(specs: list[EvalSpec]) -> None:
         install_evaluator(spec)
 
 
+RESUMABLE_CHANGES = ("updates", "checkpoint_every")
+"""Settings a resumed run may change: how far to train and how often to save alter no update."""
+
+
 class Pretrainer:
     """One resumable pre-training run writing into `out_dir`."""
 
@@ -398,7 +402,8 @@ class Pretrainer:
             changed = [
                 f"{f.name} {getattr(saved, f.name)} -> {getattr(self.config, f.name)}"
                 for f in dataclasses.fields(PretrainConfig)
-                if getattr(saved, f.name) != getattr(self.config, f.name) and f.name != "updates"
+                if getattr(saved, f.name) != getattr(self.config, f.name)
+                and f.name not in RESUMABLE_CHANGES
             ]
             if changed:
                 raise ChiplexError(
