@@ -161,3 +161,16 @@ def test_resume_may_change_how_often_it_saves(
     changed[changed.index("--samples") + 1] = "3"  # a setting that changes the updates is refused
     assert main([*changed, "-o", str(run)]) == 1
     assert "other settings (samples_per_update 2 -> 3)" in capsys.readouterr().err
+
+
+def test_finetuned_checkpoint_records_its_updates(tmp_path: Path) -> None:
+    # Before: a fine-tune's `trained_on` entry said how many evaluations but not how many PPO updates
+    # (0 when the search stopped at the upper bound), unlike `chiplex train`'s.
+    from chiplex.learned import load_checkpoint
+
+    out = tmp_path / "p.pt"
+    args = ["finetune", str(MLP), "--budget", "20", "--workers", "1", "--no-progress"]
+    assert main([*args, "--from-scratch", "--full-budget", "-o", str(out)]) == 0
+    entry = load_checkpoint(out).header.trained_on[-1]
+    assert entry["evaluations"] == 20 and entry["updates"] >= 1
+    assert {"graph", "target", "ops", "chips", "seed"} <= set(entry)

@@ -10,7 +10,7 @@ and the header (plain JSON, readable without torch) carries
     feature_version             chiplex.learned.features.FEATURE_VERSION the weights read
     policy                      PolicyConfig as a dict (the sizes the state dict must match)
     ppo                         PPOConfig it was trained with
-    trained_on                  a list of {graph, target, ops, chips, evaluations, seed} runs, appended
+    trained_on                  a list of {graph, target, ops, chips, evaluations, updates, seed} runs, appended
                                 to by every fine-tune
     created_by                  the command that wrote it
 

@@ -169,6 +169,7 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
                     "ops": run.graph.num_nodes,
                     "chips": run.target.num_chips,
                     "evaluations": run.evaluations,
+                    "updates": len(history),
                     "seed": run.seed,
                 }
             )
