@@ -174,3 +174,18 @@ def test_finetuned_checkpoint_records_its_updates(tmp_path: Path) -> None:
     entry = load_checkpoint(out).header.trained_on[-1]
     assert entry["evaluations"] == 20 and entry["updates"] >= 1
     assert {"graph", "target", "ops", "chips", "seed"} <= set(entry)
+
+
+def test_place_pass_negative_seed_is_a_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `place{strategy=learned seed=-1}` ended in "chiplex: internal error: ValueError: expected
+    # non-negative integer" (numpy's seed), exit 4.
+    pipeline = (
+        "annotate-costs{target=tpu-ring8},place{strategy=learned seed=-1},legalize-placement,"
+        "insert-transfers,split-chiplets"
+    )
+    out = tmp_path / "out"
+    assert main(["compile", str(MLP), "-o", str(out), "--pipeline", pipeline]) == 1
+    assert capsys.readouterr().err.strip() == "chiplex: error: place: seed must be >= 0, got -1"
+    assert not out.exists()
