@@ -189,3 +189,24 @@ def test_place_pass_negative_seed_is_a_user_error(
     assert main(["compile", str(MLP), "-o", str(out), "--pipeline", pipeline]) == 1
     assert capsys.readouterr().err.strip() == "chiplex: error: place: seed must be >= 0, got -1"
     assert not out.exists()
+
+
+def test_finetune_says_when_it_did_not_train(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "wrote p.pt (policy trained on one / tpu-ring8)" although the search stopped at the
+    # upper bound on its anchors and no PPO update ran.
+    model = tmp_path / "one.mlir"
+    model.write_text(
+        "func.func @one(%x: tensor<4x64xbf16>) -> tensor<4x64xbf16> {\n"
+        "  %y = nn.relu %x : tensor<4x64xbf16>\n"
+        "  func.return %y : tensor<4x64xbf16>\n"
+        "}\n"
+    )
+    out = tmp_path / "p.pt"
+    args = ["finetune", str(model), "--budget", "20", "--workers", "1", "--no-progress"]
+    assert main([*args, "--from-scratch", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"wrote {out} (no PPO update: the search reached the upper bound" in text
+    assert main([*args, "--from-scratch", "--full-budget", "-o", str(out), "--force"]) == 0
+    assert f"wrote {out} (1 PPO update on one / tpu-ring8)" in capsys.readouterr().out

@@ -128,6 +128,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     print(format_result(result, graph.name, target))
-    print(f"wrote {output} (policy trained on {graph.name} / {target.name})")
+    updates = int(load_checkpoint(output).header.trained_on[-1].get("updates", 0))
+    if updates:
+        trained = f"{updates} PPO update{'s' if updates > 1 else ''} on {graph.name} / {target.name}"
+    else:
+        # Stopped at the upper bound on the anchors: say that the policy is the one it started from.
+        trained = (
+            f"no PPO update: the search reached the upper bound in {result.evaluations} "
+            "evaluations; the policy is the starting one (--full-budget trains anyway)"
+        )
+    print(f"wrote {output} ({trained})")
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
