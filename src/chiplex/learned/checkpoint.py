@@ -4,7 +4,7 @@ A checkpoint is one `torch.save` file holding
 
     {"header": "<JSON>", "state_dict": {name: tensor}, "trainer": {...} (optional, to resume PPO)}
 
-and the header (plain JSON, readable without torch) carries
+and the header (a JSON string: `load_checkpoint(path).header.to_json()` prints it) carries
 
     format, format_version      "chiplex-learned-policy", 1
     feature_version             chiplex.learned.features.FEATURE_VERSION the weights read
