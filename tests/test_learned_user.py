@@ -210,3 +210,21 @@ def test_finetune_says_when_it_did_not_train(
     assert f"wrote {out} (no PPO update: the search reached the upper bound" in text
     assert main([*args, "--from-scratch", "--full-budget", "-o", str(out), "--force"]) == 0
     assert f"wrote {out} (1 PPO update on one / tpu-ring8)" in capsys.readouterr().out
+
+
+def test_output_under_a_file_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `train -o file/run` trained, then failed at its first save ("Not a directory");
+    # `finetune -o file/x.pt` said "directory file does not exist".
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    assert main([*TRAIN, "--no-progress", "-o", str(blocker / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"chiplex: error: cannot create output directory {blocker / 'run'}: {blocker} is a file"
+    )
+    args = ["finetune", str(MLP), "--budget", "4", "--workers", "1", "--no-progress"]
+    assert main([*args, "-o", str(blocker / "x.pt")]) == 1
+    assert f"cannot write {blocker / 'x.pt'}: {blocker} is a file" in capsys.readouterr().err
+    assert blocker.read_text() == "mine"

@@ -93,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if output.exists() and not args.force:
         raise ChiplexError(f"refusing to overwrite {output}: pass --force or choose another -o")
     if not output.parent.is_dir():
-        raise ChiplexError(f"cannot write {output}: directory {output.parent} does not exist")
+        parent = output.parent
+        why = f"{parent} is a file" if parent.exists() else f"directory {parent} does not exist"
+        raise ChiplexError(f"cannot write {output}: {why}")
     if args.checkpoint is None and not args.from_scratch:
         args.checkpoint = shipped_checkpoint()
     if args.checkpoint is not None:

@@ -22,7 +22,7 @@ from chiplex.commands._args import (
     positive_int,
 )
 from chiplex.errors import ChiplexError
-from chiplex.fileio import check_output_dir_name
+from chiplex.fileio import check_output_dir_name, prepare_output_dir
 
 DEFAULTS: dict[str, Any] = {
     "updates": 600,
@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ChiplexError(f"{out}: exists and is not a directory")
     check_output_dir_name(out, f"the run: {CHECKPOINT}, {HISTORY}, {CONFIG}, {CURVE}")
+    prepare_output_dir(out, (), force=False)  # a file on the way is an error now, not at the first save
     config = PretrainConfig(
         updates=args.updates,
         checkpoint_every=args.checkpoint_every,
