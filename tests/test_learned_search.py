@@ -164,6 +164,7 @@ def test_learned_reports_updates_and_saves_a_checkpoint(tmp_path: Path) -> None:
             "ops": 20,
             "chips": 3,
             "evaluations": 20,
+            "updates": len(curve),
             "seed": 3,
         }
     ]
