@@ -164,6 +164,7 @@ def test_learned_reports_updates_and_saves_a_checkpoint(tmp_path: Path) -> None:
             "ops": 20,
             "chips": 3,
             "evaluations": 20,
+            "updates": len(curve),
             "seed": 3,
         }
     ]
@@ -229,7 +230,7 @@ def test_cli_checkpoint_needs_the_learned_strategy(
     assert "--checkpoint needs --strategy learned, not dp" in capsys.readouterr().err
     learned = ["compile", str(MLP), "--strategy", "learned", "-o", str(out)]
     assert main([*learned, "--checkpoint", str(tmp_path / "x.pt")]) == 1
-    assert f"checkpoint not found: {tmp_path / 'x.pt'}" in capsys.readouterr().err
+    assert f"{tmp_path / 'x.pt'}: checkpoint not found" in capsys.readouterr().err
     assert main([*learned, "--checkpoint", "x.pt", "--pipeline", "annotate-costs"]) == 1
     assert "with --pipeline, write place{strategy=learned" in capsys.readouterr().err
     assert not out.exists()

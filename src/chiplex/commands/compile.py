@@ -263,8 +263,9 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
             )
         if args.strategy != "learned":
             raise ChiplexError(f"--checkpoint needs --strategy learned, not {args.strategy}")
-        if not Path(args.checkpoint).is_file():
-            raise ChiplexError(f"checkpoint not found: {args.checkpoint}")
+        from chiplex.learned.checkpoint import check_checkpoint_path
+
+        check_checkpoint_path(Path(args.checkpoint))
     target = pipeline_value(args.target or DEFAULT_TARGET)
     warn_unused_plugin_passes(
         load_plugins(args.plugin),

@@ -87,10 +87,15 @@ def run(args: argparse.Namespace) -> int:
     from chiplex.targets.target import load_target
 
     output: Path = args.output
+    if output.is_dir():
+        # Checked before training: os.replace cannot put the file there, even with --force.
+        raise ChiplexError(f"cannot write {output}: it is a directory; -o takes the checkpoint's file name")
     if output.exists() and not args.force:
         raise ChiplexError(f"refusing to overwrite {output}: pass --force or choose another -o")
     if not output.parent.is_dir():
-        raise ChiplexError(f"cannot write {output}: directory {output.parent} does not exist")
+        parent = output.parent
+        why = f"{parent} is a file" if parent.exists() else f"directory {parent} does not exist"
+        raise ChiplexError(f"cannot write {output}: {why}")
     if args.checkpoint is None and not args.from_scratch:
         args.checkpoint = shipped_checkpoint()
     if args.checkpoint is not None:
@@ -125,6 +130,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     print(format_result(result, graph.name, target))
-    print(f"wrote {output} (policy trained on {graph.name} / {target.name})")
+    updates = int(load_checkpoint(output).header.trained_on[-1].get("updates", 0))
+    if updates:
+        trained = f"{updates} PPO update{'s' if updates > 1 else ''} on {graph.name} / {target.name}"
+    else:
+        # Stopped at the upper bound on the anchors: say that the policy is the one it started from.
+        trained = (
+            f"no PPO update: the search reached the upper bound in {result.evaluations} "
+            "evaluations; the policy is the starting one (--full-budget trains anyway)"
+        )
+    print(f"wrote {output} ({trained})")
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0

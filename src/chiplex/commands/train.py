@@ -2,8 +2,9 @@
 
 Writes DIR/checkpoint.pt (policy + PPO state), DIR/history.json, DIR/learning_curve.png and
 DIR/pretrain.json every --checkpoint-every updates. Run the same command again after an interrupt or a
-kill and it continues from the last checkpoint; give a larger --updates to train further. --force starts
-over (it removes only those four files).
+kill and it continues from the last checkpoint; give a larger --updates to train further (--updates,
+--checkpoint-every and the executor may change on a resume, no other setting). --force starts over (it
+removes only those four files).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from chiplex.commands._args import (
     positive_int,
 )
 from chiplex.errors import ChiplexError
+from chiplex.fileio import check_output_dir_name, prepare_output_dir
 
 DEFAULTS: dict[str, Any] = {
     "updates": 600,
@@ -140,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.output
     if out.exists() and not out.is_dir():
         raise ChiplexError(f"{out}: exists and is not a directory")
+    check_output_dir_name(out, f"the run: {CHECKPOINT}, {HISTORY}, {CONFIG}, {CURVE}")
+    prepare_output_dir(out, (), force=False)  # a file on the way is an error now, not at the first save
     config = PretrainConfig(
         updates=args.updates,
         checkpoint_every=args.checkpoint_every,
@@ -169,6 +173,13 @@ def run(args: argparse.Namespace) -> int:
             f"samples, checkpoint every {config.checkpoint_every} -> {out}",
             file=sys.stderr,
         )
+        if trainer.ppo.updates >= config.updates:
+            # Resuming a finished run: say so rather than report the old run as just trained.
+            print(
+                f"{out} already holds {trainer.ppo.updates} updates (--updates {config.updates}): "
+                "nothing to train; give a larger --updates to train further, or --force to start over"
+            )
+            return 0
         history = trainer.train(progress=not args.no_progress)
     finally:
         executor.close()

@@ -4,13 +4,13 @@ A checkpoint is one `torch.save` file holding
 
     {"header": "<JSON>", "state_dict": {name: tensor}, "trainer": {...} (optional, to resume PPO)}
 
-and the header (plain JSON, readable without torch) carries
+and the header (a JSON string: `load_checkpoint(path).header.to_json()` prints it) carries
 
     format, format_version      "chiplex-learned-policy", 1
     feature_version             chiplex.learned.features.FEATURE_VERSION the weights read
     policy                      PolicyConfig as a dict (the sizes the state dict must match)
     ppo                         PPOConfig it was trained with
-    trained_on                  a list of {graph, target, ops, chips, evaluations, seed} runs, appended
+    trained_on                  a list of {graph, target, ops, chips, evaluations, updates, seed} runs, appended
                                 to by every fine-tune
     created_by                  the command that wrote it
 
@@ -22,9 +22,8 @@ mismatch.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import torch
 
 from chiplex.errors import ChiplexError
+from chiplex.fileio import atomic_write_bytes
 from chiplex.learned.features import FEATURE_VERSION
 from chiplex.learned.policy import PlacementPolicy, PolicyConfig
 from chiplex.learned.ppo import PPOConfig
@@ -82,17 +82,9 @@ def save_checkpoint(
     payload: dict[str, Any] = {"header": header.to_json(), "state_dict": policy.state_dict()}
     if trainer is not None:
         payload["trainer"] = trainer
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = io.BytesIO()
+    torch.save(payload, data)
+    atomic_write_bytes(path, data.getvalue(), make_parents=False)
 
 
 def _config(cls: type, values: object, path: Path, what: str) -> Any:
@@ -138,10 +130,22 @@ def read_header(path: Path, raw: object) -> CheckpointHeader:
     )
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    path = Path(path)
+def check_checkpoint_path(path: Path) -> None:
+    """A missing file or a directory (a `chiplex train` run directory, say) as one clear line."""
+    if path.is_dir():
+        hint = (
+            f": its checkpoint is {path / 'checkpoint.pt'}"
+            if (path / "checkpoint.pt").is_file()
+            else ""
+        )
+        raise ChiplexError(f"{path}: is a directory, not a checkpoint file{hint}")
     if not path.is_file():
         raise ChiplexError(f"{path}: checkpoint not found")
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    check_checkpoint_path(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated/corrupt files raise many types

@@ -153,6 +153,8 @@ class UpdateStats:
     """Best throughput / the anchor's throughput of the samples (> 1: the policy improved on it)."""
     anchor_reward: float = 0.0
     """The anchor's throughput / upper bound after the update."""
+    anchor_evaluations: int = 0
+    """Of `samples`, the evaluations of the problem's anchors (its first update)."""
 
 
 @dataclass(eq=False)
@@ -527,6 +529,7 @@ class PPO:
         bounded = [r.throughput / problem.upper_bound if r.ok else 0.0 for r in batch.results]
         return UpdateStats(
             samples=rollout.spent + batch.judged,
+            anchor_evaluations=rollout.spent,
             mean_reward=float(np.mean(bounded)),
             best_reward=float(np.max(bounded)),
             failed=sum(not r.ok for r in batch.results),

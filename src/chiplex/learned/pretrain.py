@@ -17,10 +17,9 @@ only an evaluator key and a candidate, as in a search.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from chiplex.errors import ChiplexError
+from chiplex.fileio import atomic_write_bytes, atomic_write_text
 from chiplex.ir.graph import Graph
 from chiplex.learned.anchor import balanced_split, make_anchor
 from chiplex.learned.checkpoint import CheckpointHeader, load_checkpoint, save_checkpoint
@@ -296,15 +296,8 @@ def install_evaluators(specs: list[EvalSpec]) -> None:
         install_evaluator(spec)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+RESUMABLE_CHANGES = ("updates", "checkpoint_every")
+"""Settings a resumed run may change: how far to train and how often to save alter no update."""
 
 
 class Pretrainer:
@@ -356,6 +349,11 @@ class Pretrainer:
         self.history: list[dict[str, Any]] = []
         self.evaluations = 0
         self.ppo = self._resume_or_start()
+        # Problems whose anchors were judged before a resume: this process judges them again (the
+        # anchor state is not saved), but an uninterrupted run would not, so they are not counted twice.
+        self.judged_anchors = {
+            int(self.order[update % len(self.order)]) for update in range(self.ppo.updates)
+        }
 
     # -- state -------------------------------------------------------------------------------------
     @staticmethod
@@ -404,7 +402,8 @@ class Pretrainer:
             changed = [
                 f"{f.name} {getattr(saved, f.name)} -> {getattr(self.config, f.name)}"
                 for f in dataclasses.fields(PretrainConfig)
-                if getattr(saved, f.name) != getattr(self.config, f.name) and f.name != "updates"
+                if getattr(saved, f.name) != getattr(self.config, f.name)
+                and f.name not in RESUMABLE_CHANGES
             ]
             if changed:
                 raise ChiplexError(
@@ -453,8 +452,8 @@ class Pretrainer:
         """Checkpoint, history, configuration and curve; the checkpoint last, so a kill in between
         leaves a history at least as long as the checkpoint's update count (trimmed on resume)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.out_dir / CONFIG, json.dumps(dataclasses.asdict(self.config), indent=1))
-        _write_atomic(self.out_dir / HISTORY, json.dumps(self.history))
+        atomic_write_text(self.out_dir / CONFIG, json.dumps(dataclasses.asdict(self.config), indent=1))
+        atomic_write_text(self.out_dir / HISTORY, json.dumps(self.history))
         header = CheckpointHeader(
             policy=self.ppo.policy.config,
             ppo=self.ppo.config,
@@ -492,7 +491,8 @@ class Pretrainer:
             desc="pre-train",
             unit="update",
             file=sys.stderr,
-            disable=not progress,
+            # None: no bar when stderr is not a terminal (the summary lines still go to a log file).
+            disable=None if progress else True,
             dynamic_ncols=True,
         )
         threads = torch.get_num_threads()
@@ -504,6 +504,11 @@ class Pretrainer:
                 index = int(self.order[self.ppo.updates % len(self.order)])
                 stats = self.ppo.step(self.problems[index])
                 assert stats is not None  # the corpus judges have no budget
+                if index in self.judged_anchors:
+                    stats = dataclasses.replace(
+                        stats, samples=stats.samples - stats.anchor_evaluations, anchor_evaluations=0
+                    )
+                self.judged_anchors.add(index)
                 self.evaluations += stats.samples
                 self.history.append(self._record(index, stats))
                 bar.update(1)
@@ -593,11 +598,9 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+    image = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        fig.savefig(image, format="png", dpi=100)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_bytes(path, image.getvalue())

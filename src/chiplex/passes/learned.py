@@ -169,6 +169,7 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
                     "ops": run.graph.num_nodes,
                     "chips": run.target.num_chips,
                     "evaluations": run.evaluations,
+                    "updates": len(history),
                     "seed": run.seed,
                 }
             )
@@ -189,6 +190,8 @@ def place_learned(
     evaluations; evaluations run on a local process pool. Returns the best legal placement found."""
     if budget is not None and budget < 1:
         raise ChiplexError(f"place: budget must be >= 1, got {budget}")
+    if seed < 0:  # torch and numpy seeds are non-negative, as `--seed` is
+        raise ChiplexError(f"place: seed must be >= 0, got {seed}")
     path = checkpoint or shipped_checkpoint()
     load_checkpoint(path)  # fail before starting workers
     result = search(

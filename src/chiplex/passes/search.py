@@ -852,6 +852,7 @@ def _progress_bar(
         file=sys.stderr,
         dynamic_ncols=True,
         leave=True,
+        disable=None,  # no bar when stderr is not a terminal: a log file gets no \r-redrawn lines
     )
 
     def update(done: int, best: float) -> None:
