@@ -228,3 +228,31 @@ def test_output_under_a_file_is_refused_before_any_work(
     assert main([*args, "-o", str(blocker / "x.pt")]) == 1
     assert f"cannot write {blocker / 'x.pt'}: {blocker} is a file" in capsys.readouterr().err
     assert blocker.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        (None, "history.json: missing beside checkpoint.pt (at update 2); restore it"),
+        ("[1, 2]", "history.json: not a pre-training history"),
+        ('{"update": 1}', "history.json: not a pre-training history"),
+        ("[]", "history.json: holds 0 updates, checkpoint.pt 2; restore it"),
+    ],
+)
+def test_resume_with_a_broken_history_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], history: str | None, message: str
+) -> None:
+    # Before: a history of numbers was an internal error (TypeError), and a missing or short one
+    # resumed with the evaluation count and learning curve restarted from nothing.
+    run = tmp_path / "run"
+    assert main([*TRAIN, "--no-progress", "-o", str(run)]) == 0
+    if history is None:
+        (run / "history.json").unlink()
+    else:
+        (run / "history.json").write_text(history)
+    capsys.readouterr()
+    more = [*TRAIN, "--no-progress", "-o", str(run)]
+    more[more.index("--updates") + 1] = "3"
+    assert main(more) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and message in err  # "building the corpus ..." and the error

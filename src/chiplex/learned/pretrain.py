@@ -416,14 +416,32 @@ class Pretrainer:
         ppo = self._ppo(checkpoint.policy, checkpoint.header.ppo)
         ppo.load_state_dict(checkpoint.trainer)
         history_path = self.out_dir / HISTORY
-        if history_path.exists():
-            try:
-                history = json.loads(history_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as err:
-                raise ChiplexError(f"{history_path}: not valid JSON ({err})") from None
-            # Updates after the last checkpoint were lost with the process: forget them.
-            self.history = list(history)[: ppo.updates]
-            self.evaluations = sum(int(h["samples"]) for h in self.history)
+        # The history is written before the checkpoint, so it holds at least the checkpoint's updates;
+        # without them the run's evaluation count and learning curve cannot continue.
+        start_over = "restore it, or pass --force to start over"
+        try:
+            history = json.loads(history_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ChiplexError(
+                f"{history_path}: missing beside {CHECKPOINT} (at update {ppo.updates}); {start_over}"
+            ) from None
+        except json.JSONDecodeError as err:
+            raise ChiplexError(f"{history_path}: not valid JSON ({err})") from None
+        if not isinstance(history, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("samples"), int) for h in history
+        ):
+            raise ChiplexError(
+                f"{history_path}: not a pre-training history (a list of updates with their "
+                f"samples); {start_over}"
+            )
+        if len(history) < ppo.updates:
+            raise ChiplexError(
+                f"{history_path}: holds {len(history)} updates, {CHECKPOINT} {ppo.updates}; "
+                f"{start_over}"
+            )
+        # Updates after the last checkpoint were lost with the process: forget them.
+        self.history = history[: ppo.updates]
+        self.evaluations = sum(h["samples"] for h in self.history)
         self.log(f"resuming {self.out_dir} at update {ppo.updates} of {self.config.updates}")
         return ppo
 
