@@ -316,3 +316,17 @@ def test_hand_edited_checkpoint_is_one_line_error(
     args = ["search", str(MLP), "--strategy", "learned", "--budget", "60", "--workers", "1"]
     assert main([*args, "--full-budget", "--no-progress", "--checkpoint", str(path)]) == 1
     assert capsys.readouterr().err.strip() == f"chiplex: error: {path}: {message}"
+
+
+def test_train_hidden_not_divisible_by_the_heads_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `chiplex train --hidden 30` ended in "internal error: AssertionError: embed_dim must be
+    # divisible by num_heads" from torch's attention.
+    args = [*TRAIN, "--no-progress", "-o", str(tmp_path / "run")]
+    args[args.index("--hidden") + 1] = "30"
+    assert main(args) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        "chiplex: error: pre-training hidden must be a multiple of the policy's 4 attention heads, "
+        "got 30"
+    )

@@ -228,10 +228,16 @@ class PretrainConfig:
             "graphs",
             "targets_per_graph",
             "samples_per_update",
+            "hidden",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ChiplexError(f"pre-training {name} must be an integer >= 1, got {value!r}")
+        if self.hidden % PolicyConfig.heads:  # the attention splits the width among its heads
+            raise ChiplexError(
+                f"pre-training hidden must be a multiple of the policy's {PolicyConfig.heads} "
+                f"attention heads, got {self.hidden}"
+            )
         if self.anchoring not in ANCHORINGS:
             raise ChiplexError(
                 f"pre-training anchoring must be one of {', '.join(ANCHORINGS)}, got "
