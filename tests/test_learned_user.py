@@ -228,3 +228,105 @@ def test_output_under_a_file_is_refused_before_any_work(
     assert main([*args, "-o", str(blocker / "x.pt")]) == 1
     assert f"cannot write {blocker / 'x.pt'}: {blocker} is a file" in capsys.readouterr().err
     assert blocker.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        (None, "history.json: missing beside checkpoint.pt (at update 2); restore it"),
+        ("[1, 2]", "history.json: not a pre-training history"),
+        ('{"update": 1}', "history.json: not a pre-training history"),
+        ("[]", "history.json: holds 0 updates, checkpoint.pt 2; restore it"),
+    ],
+)
+def test_resume_with_a_broken_history_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], history: str | None, message: str
+) -> None:
+    # Before: a history of numbers was an internal error (TypeError), and a missing or short one
+    # resumed with the evaluation count and learning curve restarted from nothing.
+    run = tmp_path / "run"
+    assert main([*TRAIN, "--no-progress", "-o", str(run)]) == 0
+    if history is None:
+        (run / "history.json").unlink()
+    else:
+        (run / "history.json").write_text(history)
+    capsys.readouterr()
+    more = [*TRAIN, "--no-progress", "-o", str(run)]
+    more[more.index("--updates") + 1] = "3"
+    assert main(more) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and message in err  # "building the corpus ..." and the error
+
+
+def _edited_checkpoint(tmp_path: Path, edit: str) -> Path:
+    import json
+
+    import torch
+
+    from chiplex.learned.checkpoint import CheckpointHeader, save_checkpoint
+    from chiplex.learned.policy import PolicyConfig, new_policy
+    from chiplex.learned.ppo import PPOConfig
+
+    config = PolicyConfig(hidden=16, heads=2, segment=8)
+    path = tmp_path / "edited.pt"
+    save_checkpoint(path, new_policy(config, seed=0), CheckpointHeader(config, PPOConfig()))
+    raw = torch.load(path, weights_only=True)
+    header = json.loads(raw["header"])
+    if edit == "trained_on":
+        header["trained_on"] = 5
+    elif edit == "hidden_text":
+        header["policy"]["hidden"] = "x"
+    elif edit == "hidden_negative":
+        header["policy"]["hidden"] = -4
+    elif edit == "heads":
+        header["policy"]["heads"] = 3
+    elif edit == "samples":
+        header["ppo"]["samples_per_update"] = 0
+    elif edit == "learning_rate":
+        header["ppo"]["learning_rate"] = "fast"
+    elif edit == "header_not_a_table":
+        header = 5
+    elif edit == "nan":
+        name = next(iter(raw["state_dict"]))
+        raw["state_dict"][name] = torch.full_like(raw["state_dict"][name], float("nan"))
+    raw["header"] = json.dumps(header)
+    torch.save(raw, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("trained_on", "checkpoint 'trained_on' is not a list of training runs"),
+        ("hidden_text", "checkpoint 'policy' has hidden = 'x', expected an integer >= 1"),
+        ("hidden_negative", "checkpoint 'policy' has hidden = -4, expected an integer >= 1"),
+        ("heads", "checkpoint 'policy' has hidden 16, not a multiple of heads 3"),
+        ("samples", "checkpoint 'ppo' has samples_per_update = 0, expected an integer >= 1"),
+        ("learning_rate", "checkpoint 'ppo' has learning_rate = 'fast', expected a finite number"),
+        ("header_not_a_table", "not a chiplex policy checkpoint (format None)"),
+        ("nan", "checkpoint weight encoder.embed.weight holds NaN or infinite values"),
+    ],
+)
+def test_hand_edited_checkpoint_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: str, message: str
+) -> None:
+    # Before: each of these was "chiplex: internal error: TypeError / RuntimeError / IndexError /
+    # ValueError ..." from deep in torch or PPO, exit 4.
+    path = _edited_checkpoint(tmp_path, edit)
+    args = ["search", str(MLP), "--strategy", "learned", "--budget", "60", "--workers", "1"]
+    assert main([*args, "--full-budget", "--no-progress", "--checkpoint", str(path)]) == 1
+    assert capsys.readouterr().err.strip() == f"chiplex: error: {path}: {message}"
+
+
+def test_train_hidden_not_divisible_by_the_heads_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: `chiplex train --hidden 30` ended in "internal error: AssertionError: embed_dim must be
+    # divisible by num_heads" from torch's attention.
+    args = [*TRAIN, "--no-progress", "-o", str(tmp_path / "run")]
+    args[args.index("--hidden") + 1] = "30"
+    assert main(args) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        "chiplex: error: pre-training hidden must be a multiple of the policy's 4 attention heads, "
+        "got 30"
+    )

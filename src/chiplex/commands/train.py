@@ -115,7 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="let pre-training change the exploration std (default: kept at its initial value)",
     )
     p.add_argument(
-        "--hidden", type=positive_int, default=64, metavar="H", help="policy width (default 64)"
+        "--hidden", type=positive_int, default=64, metavar="H", help="policy width, a multiple of 4 (the attention heads; default 64)"
     )
     p.add_argument(
         "--workers",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,10 +95,43 @@ def _config(cls: type, values: object, path: Path, what: str) -> Any:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ChiplexError(f"{path}: checkpoint '{what}' has unknown keys {', '.join(unknown)}")
+    for f in dataclasses.fields(cls):
+        if f.name in values and not _valid_setting(str(f.type), f.name, values[f.name]):
+            raise ChiplexError(
+                f"{path}: checkpoint '{what}' has {f.name} = {values[f.name]!r}, expected "
+                f"{_EXPECTED.get(str(f.type), f.type)}"
+                f"{' >= 1' if str(f.type) == 'int' and f.name not in _MAY_BE_ZERO else ''}"
+            )
     try:
-        return cls(**values)
+        config = cls(**values)
     except TypeError as err:
         raise ChiplexError(f"{path}: checkpoint '{what}' is invalid: {err}") from None
+    if isinstance(config, PolicyConfig) and config.hidden % config.heads:
+        raise ChiplexError(
+            f"{path}: checkpoint 'policy' has hidden {config.hidden}, not a multiple of heads "
+            f"{config.heads}"
+        )
+    return config
+
+
+_MAY_BE_ZERO = {"gnn_layers", "attention_layers", "stages_per_sample"}
+"""Integer settings for which 0 means something (no such layer; explore every op)."""
+_EXPECTED = {"int": "an integer", "float": "a finite number", "bool": "true or false"}
+
+
+def _valid_setting(kind: str, name: str, value: object) -> bool:
+    """Whether a hand-edited header value has its field's type (so loading cannot fail deep in torch)."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        minimum = 0 if name in _MAY_BE_ZERO else 1
+        return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "float":
+        return number and math.isfinite(value)  # type: ignore[arg-type]
+    if kind == "float | None":
+        return value is None or (number and math.isfinite(value))  # type: ignore[arg-type]
+    return True
 
 
 def read_header(path: Path, raw: object) -> CheckpointHeader:
@@ -108,9 +142,8 @@ def read_header(path: Path, raw: object) -> CheckpointHeader:
     except json.JSONDecodeError as err:
         raise ChiplexError(f"{path}: checkpoint header is not valid JSON: {err}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ChiplexError(
-            f"{path}: not a chiplex policy checkpoint (format {data.get('format')!r})"
-        )
+        found = data.get("format") if isinstance(data, dict) else None
+        raise ChiplexError(f"{path}: not a chiplex policy checkpoint (format {found!r})")
     if data.get("format_version") != FORMAT_VERSION:
         raise ChiplexError(
             f"{path}: checkpoint format version {data.get('format_version')}, this chiplex reads "
@@ -121,10 +154,13 @@ def read_header(path: Path, raw: object) -> CheckpointHeader:
             f"{path}: checkpoint was trained on feature version {data.get('feature_version')}, "
             f"this chiplex computes feature version {FEATURE_VERSION}"
         )
+    trained_on = data.get("trained_on") or []
+    if not isinstance(trained_on, list) or not all(isinstance(run, dict) for run in trained_on):
+        raise ChiplexError(f"{path}: checkpoint 'trained_on' is not a list of training runs")
     return CheckpointHeader(
         policy=_config(PolicyConfig, data.get("policy"), path, "policy"),
         ppo=_config(PPOConfig, data.get("ppo"), path, "ppo"),
-        trained_on=list(data.get("trained_on") or []),
+        trained_on=list(trained_on),
         created_by=str(data.get("created_by", "")),
         feature_version=FEATURE_VERSION,
     )
@@ -176,6 +212,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                 f"{path}: checkpoint weight {name} has shape {shape}, the policy (hidden "
                 f"{header.policy.hidden}) needs {tuple(tensor.shape)}"
             )
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ChiplexError(f"{path}: checkpoint weight {name} holds NaN or infinite values")
     policy.load_state_dict(state)
     trainer = raw.get("trainer")
     return Checkpoint(header, policy, trainer if isinstance(trainer, dict) else None)

@@ -228,10 +228,16 @@ class PretrainConfig:
             "graphs",
             "targets_per_graph",
             "samples_per_update",
+            "hidden",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ChiplexError(f"pre-training {name} must be an integer >= 1, got {value!r}")
+        if self.hidden % PolicyConfig.heads:  # the attention splits the width among its heads
+            raise ChiplexError(
+                f"pre-training hidden must be a multiple of the policy's {PolicyConfig.heads} "
+                f"attention heads, got {self.hidden}"
+            )
         if self.anchoring not in ANCHORINGS:
             raise ChiplexError(
                 f"pre-training anchoring must be one of {', '.join(ANCHORINGS)}, got "
@@ -416,14 +422,32 @@ class Pretrainer:
         ppo = self._ppo(checkpoint.policy, checkpoint.header.ppo)
         ppo.load_state_dict(checkpoint.trainer)
         history_path = self.out_dir / HISTORY
-        if history_path.exists():
-            try:
-                history = json.loads(history_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as err:
-                raise ChiplexError(f"{history_path}: not valid JSON ({err})") from None
-            # Updates after the last checkpoint were lost with the process: forget them.
-            self.history = list(history)[: ppo.updates]
-            self.evaluations = sum(int(h["samples"]) for h in self.history)
+        # The history is written before the checkpoint, so it holds at least the checkpoint's updates;
+        # without them the run's evaluation count and learning curve cannot continue.
+        start_over = "restore it, or pass --force to start over"
+        try:
+            history = json.loads(history_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ChiplexError(
+                f"{history_path}: missing beside {CHECKPOINT} (at update {ppo.updates}); {start_over}"
+            ) from None
+        except json.JSONDecodeError as err:
+            raise ChiplexError(f"{history_path}: not valid JSON ({err})") from None
+        if not isinstance(history, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("samples"), int) for h in history
+        ):
+            raise ChiplexError(
+                f"{history_path}: not a pre-training history (a list of updates with their "
+                f"samples); {start_over}"
+            )
+        if len(history) < ppo.updates:
+            raise ChiplexError(
+                f"{history_path}: holds {len(history)} updates, {CHECKPOINT} {ppo.updates}; "
+                f"{start_over}"
+            )
+        # Updates after the last checkpoint were lost with the process: forget them.
+        self.history = history[: ppo.updates]
+        self.evaluations = sum(h["samples"] for h in self.history)
         self.log(f"resuming {self.out_dir} at update {ppo.updates} of {self.config.updates}")
         return ppo
 
