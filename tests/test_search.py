@@ -345,6 +345,8 @@ def test_cli_search_stops_at_the_bound_unless_asked_for_the_full_budget(
     printed = capsys.readouterr().out
     assert "at the upper bound" in printed
     assert int(re.search(r"evaluations +(\d+) in", printed).group(1)) < 24
+    # dp's anchor is the first evaluation and already at the bound.
+    assert re.search(r"99% reached +after 1 evaluation, ", printed)
     assert main([*args, "--full-budget"]) == 0
     printed = capsys.readouterr().out
     assert "at the upper bound" not in printed

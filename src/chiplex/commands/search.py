@@ -129,7 +129,8 @@ def format_result(result, graph_name: str, target: Target) -> str:  # type: igno
         f"  gap to bound   {100 * result.gap_to_bound:.2f}%",
         f"  evaluations    {result.evaluations} in {result.seconds:.1f} s "
         f"({result.repaired} repaired, {result.failed} without a legal repair)",
-        f"  99% reached    after {reached.eval_index} evaluations, {reached.wall_s:.1f} s",
+        f"  99% reached    after {reached.eval_index} evaluation"
+        f"{'' if reached.eval_index == 1 else 's'}, {reached.wall_s:.1f} s",
         f"  chips used     {len(chips)} of {target.num_chips}; ops per chip {' '.join(map(str, chips))}",
     ]
     lines.extend(f"  note           {note}" for note in result.notes)
