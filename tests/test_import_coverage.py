@@ -642,7 +642,9 @@ def test_random_numbers_and_positions_are_reported_with_what_to_do() -> None:
     with pytest.raises(ChiplexError) as info:
         import_module(RandomMasking(), (torch.randn(2, 5, 3),))
     message = str(info.value)
-    assert "aten.rand.default (random numbers" in message and "pass the noise as an input" in message
+    assert (
+        "aten.rand.default (random numbers" in message and "pass the noise as an input" in message
+    )
     assert "aten.argsort.default (its result is positions in the data" in message
     with pytest.raises(ChiplexError, match=r"aten.argmax.default \(its result is positions"):
         import_module(_Argmax(), (torch.randn(2, 5),))

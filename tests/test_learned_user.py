@@ -19,7 +19,17 @@ def test_finetune_into_a_directory_fails_before_training(
     # Before: with --force it trained for the whole budget, then failed on a temporary file's name.
     out = tmp_path / "runs"
     out.mkdir()
-    args = ["finetune", str(MLP), "--budget", "4", "--workers", "1", "--no-progress", "-o", str(out)]
+    args = [
+        "finetune",
+        str(MLP),
+        "--budget",
+        "4",
+        "--workers",
+        "1",
+        "--no-progress",
+        "-o",
+        str(out),
+    ]
     assert main([*args, "--force"]) == 1
     captured = capsys.readouterr()
     assert f"cannot write {out}: it is a directory" in captured.err
@@ -326,7 +336,11 @@ def test_train_hidden_not_divisible_by_the_heads_is_one_line(
     args = [*TRAIN, "--no-progress", "-o", str(tmp_path / "run")]
     args[args.index("--hidden") + 1] = "30"
     assert main(args) == 1
-    assert capsys.readouterr().err.strip().endswith(
-        "chiplex: error: pre-training hidden must be a multiple of the policy's 4 attention heads, "
-        "got 30"
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "chiplex: error: pre-training hidden must be a multiple of the policy's 4 attention heads, "
+            "got 30"
+        )
     )

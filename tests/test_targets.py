@@ -99,6 +99,11 @@ def test_explicit_links_use_shortest_paths() -> None:
             "bad.toml: missing section [link]; found [links] (a typo of [link]?)",
         ),
         ("[chips]\n[topology]\n", "missing sections [chip], [link]; found [chips] (a typo"),
+        (
+            MINIMAL.format(name="x", topology='kind = "ring"\nnum_chips = 2')
+            + "[rules]\ncolocated = [[]]\n",
+            "bad.toml: rules.colocated[0]: expected at least 1 item like",
+        ),
         # An explicit link list is checked against num_chips and for a route between all chips.
         (
             MINIMAL.format(

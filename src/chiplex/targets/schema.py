@@ -204,7 +204,9 @@ class List(Spec):
                 size = f"at least {self.min_len}"
             else:
                 size = f"{self.min_len} to {self.max_len}"
-            errors.append(f"{path}: expected {size} items{example}, got {len(value)}")
+            bound = self.max_len if self.max_len is not None else self.min_len
+            items = "item" if bound == 1 and self.min_len in (0, 1) else "items"
+            errors.append(f"{path}: expected {size} {items}{example}, got {len(value)}")
             return
         for i, item in enumerate(value):
             self.item.check(item, f"{path}[{i}]", errors)
