@@ -320,7 +320,7 @@ def _edit(data: dict, path: str, value: object) -> None:
 BAD_SCHEDULES = [
     ("num_chips", 0, "num_chips: expected a whole number >= 1"),
     ("num_chips", "8", "num_chips: expected a whole number"),
-    ("chips", [], "chips: expected at least 1 items"),
+    ("chips", [], "chips: expected at least 1 item,"),
     ("chips.0.steps.0.duration_s", float("nan"), "chips[0].steps[0].duration_s"),
     ("chips.0.steps.0.duration_s", -1.0, "chips[0].steps[0].duration_s"),
     ("chips.0.steps.0.flops", "many", "chips[0].steps[0].flops"),
