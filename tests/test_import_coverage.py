@@ -653,3 +653,13 @@ def test_random_numbers_and_positions_are_reported_with_what_to_do() -> None:
 class _Argmax(tnn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.argmax(-1)
+
+
+def test_sign_and_softshrink_compute_what_the_module_computes() -> None:
+    class Shrink(tnn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.sign(x), F.softshrink(x, 0.3)
+
+    x = torch.randn(3, 8)
+    x[0, :3] = 0.0  # sign(0) is 0
+    check_equivalent(Shrink(), (x,))

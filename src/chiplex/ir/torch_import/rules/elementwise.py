@@ -307,6 +307,19 @@ for _predicate in nn.COMPARE_PREDICATES:
     aten_rule(_predicate)(_make_compare(_predicate))
 
 
+@aten_rule("sign")
+def _sign(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
+    """sign(x) = (x > 0) - (x < 0), the comparisons cast to x's type: exact (softshrink)."""
+    rtype = imp.meta_type(node)
+    lhs, zero = _compare_operands(imp, x, 0)
+    bool_type = TensorType(i1, rtype.get_shape())
+    above, below = (
+        imp.emit(nn.CastOp(imp.emit(nn.CompareOp(p, lhs, zero, bool_type)), rtype))
+        for p in ("gt", "lt")
+    )
+    return imp.emit(nn.SubOp(above, below, rtype))
+
+
 @aten_rule("logical_not", "bitwise_not")
 def _logical_not(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
     rtype = imp.meta_type(node)
