@@ -398,6 +398,10 @@ def test_leaky_relu_elu_log1p_expm1_and_other_bases_compute_what_the_module_comp
     # Leaky ReLU and the ELUs need no masks: max / min and exp(min(x, 0)).
     module = check_equivalent(tnn.Sequential(tnn.LeakyReLU(0.2), tnn.ELU()), (torch.randn(4, 8),))
     assert not ops_named(module, "nn.compare")
+    # CELU by its own rule: torch's decomposition selects between x and alpha * (exp(x / alpha) - 1)
+    # with a mask, and the unused branch (1e17 at x = 20) rounded x away.
+    module = check_equivalent(tnn.CELU(0.5), (torch.tensor([[6.1044921875, 20.0, -1.0, 0.0]]),))
+    assert not ops_named(module, "nn.compare")
 
 
 class BilinearDecoder(tnn.Module):

@@ -89,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     output: Path = args.output
     if output.is_dir():
         # Checked before training: os.replace cannot put the file there, even with --force.
-        raise ChiplexError(f"cannot write {output}: it is a directory; -o takes the checkpoint's file name")
+        raise ChiplexError(
+            f"cannot write {output}: it is a directory; -o takes the checkpoint's file name"
+        )
     if output.exists() and not args.force:
         raise ChiplexError(f"refusing to overwrite {output}: pass --force or choose another -o")
     if not output.parent.is_dir():
@@ -132,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_result(result, graph.name, target))
     updates = int(load_checkpoint(output).header.trained_on[-1].get("updates", 0))
     if updates:
-        trained = f"{updates} PPO update{'s' if updates > 1 else ''} on {graph.name} / {target.name}"
+        trained = (
+            f"{updates} PPO update{'s' if updates > 1 else ''} on {graph.name} / {target.name}"
+        )
     else:
         # Stopped at the upper bound on the anchors: say that the policy is the one it started from.
         trained = (

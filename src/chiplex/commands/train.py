@@ -115,7 +115,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="let pre-training change the exploration std (default: kept at its initial value)",
     )
     p.add_argument(
-        "--hidden", type=positive_int, default=64, metavar="H", help="policy width, a multiple of 4 (the attention heads; default 64)"
+        "--hidden",
+        type=positive_int,
+        default=64,
+        metavar="H",
+        help="policy width, a multiple of 4 (the attention heads; default 64)",
     )
     p.add_argument(
         "--workers",
@@ -143,7 +147,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ChiplexError(f"{out}: exists and is not a directory")
     check_output_dir_name(out, f"the run: {CHECKPOINT}, {HISTORY}, {CONFIG}, {CURVE}")
-    prepare_output_dir(out, (), force=False)  # a file on the way is an error now, not at the first save
+    prepare_output_dir(
+        out, (), force=False
+    )  # a file on the way is an error now, not at the first save
     config = PretrainConfig(
         updates=args.updates,
         checkpoint_every=args.checkpoint_every,

@@ -476,7 +476,9 @@ class Pretrainer:
         """Checkpoint, history, configuration and curve; the checkpoint last, so a kill in between
         leaves a history at least as long as the checkpoint's update count (trimmed on resume)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out_dir / CONFIG, json.dumps(dataclasses.asdict(self.config), indent=1))
+        atomic_write_text(
+            self.out_dir / CONFIG, json.dumps(dataclasses.asdict(self.config), indent=1)
+        )
         atomic_write_text(self.out_dir / HISTORY, json.dumps(self.history))
         header = CheckpointHeader(
             policy=self.ppo.policy.config,
@@ -530,7 +532,9 @@ class Pretrainer:
                 assert stats is not None  # the corpus judges have no budget
                 if index in self.judged_anchors:
                     stats = dataclasses.replace(
-                        stats, samples=stats.samples - stats.anchor_evaluations, anchor_evaluations=0
+                        stats,
+                        samples=stats.samples - stats.anchor_evaluations,
+                        anchor_evaluations=0,
                     )
                 self.judged_anchors.add(index)
                 self.evaluations += stats.samples

@@ -214,7 +214,9 @@ def _route_hint(target: Target, src: int, dst: int) -> str:
         route = target.route(src, dst)
     except (ChiplexError, KeyError, ValueError):
         return ""
-    return f" (the target routes chip {src} to chip {dst} as {list(route)})" if len(route) > 1 else ""
+    return (
+        f" (the target routes chip {src} to chip {dst} as {list(route)})" if len(route) > 1 else ""
+    )
 
 
 def validate_schedule(schedule: Schedule, target: Target) -> None:

@@ -313,7 +313,9 @@ def load_schedule(path: str | Path) -> Schedule:
     # whichever comes last.
     repeated = _repeated_keys(data)
     if repeated:
-        shown = ", ".join(repeated[:5]) + (f" and {len(repeated) - 5} more" if len(repeated) > 5 else "")
+        shown = ", ".join(repeated[:5]) + (
+            f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+        )
         raise ChiplexError(
             f"{path}: {shown}: written more than once in one object (JSON would keep only the "
             "last value); keep one"

@@ -97,7 +97,6 @@ def _heads_like_query(imp: Importer, t: SSAValue, qs: tuple[int, ...], gqa: bool
         torch.broadcast_shapes(torch.Size(ts[:-2]), torch.Size(qs[:-2]))
     except RuntimeError:
         raise Unsupported(
-            f"attention with key/value batch and heads {list(ts[:-2])} for query "
-            f"{list(qs[:-2])}"
+            f"attention with key/value batch and heads {list(ts[:-2])} for query {list(qs[:-2])}"
         ) from None
     return broadcast_to(imp, t, target)

@@ -191,7 +191,13 @@ def _transposed_conv(
     output_padding = _spatial(p.get("output_padding", 0), dims, 0)
     dilation = _spatial(p["dilation"], dims, 1)
     groups = int(p["groups"])
-    if stride != kernel or any(padding) or any(output_padding) or set(dilation) != {1} or groups != 1:
+    if (
+        stride != kernel
+        or any(padding)
+        or any(output_padding)
+        or set(dilation) != {1}
+        or groups != 1
+    ):
         raise Unsupported(
             f"transposed convolution with kernel {kernel}, stride {stride}, padding {padding}, "
             f"output_padding {output_padding}, dilation {dilation}, groups {groups}: only a "

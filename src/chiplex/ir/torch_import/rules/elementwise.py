@@ -143,6 +143,13 @@ def _elu(
     return out
 
 
+@aten_rule("celu")
+def _celu(imp: Importer, node: torch.fx.Node, x: Value, alpha: float = 1.0) -> SSAValue:
+    # torch's own decomposition is a `where` of x and alpha * (exp(x / alpha) - 1), which the
+    # mask arithmetic of `where` rounds where the unused branch is large (x = 6 -> 1e5).
+    return _elu(imp, node, x, alpha, 1.0, 1.0 / alpha)
+
+
 @aten_rule("log1p")
 def _log1p(imp: Importer, node: torch.fx.Node, x: Value) -> SSAValue:
     """log(1 + x) (softplus, mish, logsigmoid): equal within float rounding of 1 + x."""

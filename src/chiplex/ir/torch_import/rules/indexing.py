@@ -31,7 +31,11 @@ from chiplex.ir.torch_import.values import (
 def _wrapped(index: Value, size: int) -> Value:
     """Constant indices with negative entries counted from the end, as torch reads them
     (Falcon's fused QKV split indexes `-2` and `-1`): nn.gather takes indices in 0..size-1."""
-    if isinstance(index, Const) and not index.tensor.is_floating_point() and (index.tensor < 0).any():
+    if (
+        isinstance(index, Const)
+        and not index.tensor.is_floating_point()
+        and (index.tensor < 0).any()
+    ):
         return Const(torch.where(index.tensor < 0, index.tensor + size, index.tensor), index.name)
     return index
 
