@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import textwrap
 import traceback
@@ -22,7 +21,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ArgSpecParseError, ParseError
 
 import chiplex
-from chiplex.errors import ChiplexError
+from chiplex.errors import ChiplexError, user_frames
 from chiplex.ir.graph import Graph, graph_from_module, single_function
 from chiplex.ir.locations import locate
 from chiplex.ir.mcm import COST_ATTR_NAME, get_chip
@@ -77,13 +76,6 @@ def parse_pipeline(spec: str) -> PassPipeline:
         raise ChiplexError(
             f"bad pipeline {spec!r}: {err}{hint}. Passes: {', '.join(PASSES)}"
         ) from None
-
-
-_LIBRARY_DIRS = tuple(
-    str(Path(package.__file__).parent) + os.sep for package in (chiplex, xdsl) if package.__file__
-)
-"""Where chiplex's and xDSL's own code lives: a user pass's error is located at the last frame
-outside them (a user's file may well sit in a directory called `chiplex/`)."""
 
 
 def _source_file(cls: type) -> str | None:
@@ -170,7 +162,7 @@ def _apply(pass_: ModulePass, ctx: Context, module: ModuleOp) -> None:
         frames = traceback.extract_tb(err.__traceback__)
         # The pass's own file first (not numpy's line), else any file but chiplex's and xDSL's.
         own = [f for f in frames if f.filename == _source_file(type(pass_))]
-        user = [f for f in frames if not f.filename.startswith(_LIBRARY_DIRS)]
+        user = user_frames(err, chiplex, xdsl)
         frame = (own or user or frames)[-1]
         raise ChiplexError(
             f"{frame.filename}:{frame.lineno}: error: pass '{pass_.name}' failed: "

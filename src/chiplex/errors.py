@@ -3,6 +3,14 @@
 Exit codes of `chiplex` and `chiplex-opt` (documented in README and every `--help` epilog):
 """
 
+from __future__ import annotations
+
+import os
+import sysconfig
+import traceback
+from pathlib import Path
+from types import ModuleType
+
 EXIT_OK = 0
 """Success (for `check`: legal, or a legal placement exists)."""
 EXIT_ERROR = 1
@@ -20,6 +28,23 @@ EXIT_CODES_HELP = (
     "exit codes: 0 success; 1 bad input, illegal or infeasible; 2 bad command line; "
     "3 undecided / time limit reached; 4 internal error (a bug: please report it); 130 interrupted"
 )
+
+
+def user_frames(error: BaseException, *packages: ModuleType) -> list[traceback.FrameSummary]:
+    """The frames of `error`'s traceback, outermost first, in the user's code: not in `packages`
+    (their directories), Python's standard library or generated code (`<string>`). A file of the
+    user's in a directory that happens to be called `chiplex/` still counts as theirs."""
+    libraries = tuple(
+        f"{Path(package.__file__).parent.resolve()}{os.sep}"
+        for package in packages
+        if package.__file__
+    ) + (f"{Path(sysconfig.get_paths()['stdlib']).resolve()}{os.sep}",)
+    return [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith("<")
+        and not str(Path(frame.filename).resolve()).startswith(libraries)
+    ]
 
 
 class ChiplexError(Exception):

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import sys
-import sysconfig
-import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.utils._pytree as pytree
 from torch._decomp import decomposition_table
 
-from chiplex.errors import ChiplexError
+import chiplex
+from chiplex.errors import ChiplexError, user_frames
 
 WRAPPED = "wrapped"
 """The attribute under which `TensorOutputs` holds the user's module: a prefix the builder strips
@@ -143,16 +140,6 @@ def _where_tracing_stopped(error: BaseException) -> str:
     return f"; tracing stopped at {where}: {code.strip()}{hint}"
 
 
-_LIBRARY_DIRS = tuple(
-    f"{Path(path).resolve()}{os.sep}"
-    for path in (
-        Path(torch.__file__).parent,
-        Path(__file__).parents[2],  # chiplex
-        sysconfig.get_paths()["stdlib"],
-    )
-)
-
-
 def _where_raised(error: BaseException) -> str:
     """The innermost frame of the user's code (not torch's, chiplex's or the standard library's)
     in `error`'s traceback, as `; raised at FILE:LINE in FUNCTION: CODE`; "" if there is none.
@@ -160,12 +147,11 @@ def _where_raised(error: BaseException) -> str:
     torch's own messages ("Input type (long int) and bias type (float) should be the same") do
     not say which line of `forward` ran the op; a model from an installed package (transformers)
     counts as the user's code."""
-    for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if frame.filename.startswith("<") or not frame.line:
-            continue
-        if str(Path(frame.filename).resolve()).startswith(_LIBRARY_DIRS):
-            continue
-        return f"; raised at {frame.filename}:{frame.lineno} in {frame.name}: {frame.line.strip()}"
+    for frame in reversed(user_frames(error, torch, chiplex)):
+        if frame.line:
+            return (
+                f"; raised at {frame.filename}:{frame.lineno} in {frame.name}: {frame.line.strip()}"
+            )
     return ""
 
 
