@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,16 @@ from chiplex.targets.schedule import (
     SendStep,
     Step,
     build_schedule,
+    load_schedule,
 )
-from chiplex.targets.target import ChipSpec, Target, build_target, load_target
+from chiplex.targets.target import (
+    ChipSpec,
+    Target,
+    build_target,
+    load_target,
+    preset_names,
+    target_from_toml,
+)
 
 CHIP = ChipSpec(
     matrix_ops={"bf16": 1e12}, vector_ops={"bf16": 1e11}, sram_bytes=1 << 24, sram_bandwidth=1e11
@@ -534,11 +543,85 @@ def test_simulate_command_warns_on_another_target(
     assert "compiled for target 'tpu-ring8', simulating it on 'ring9'" in capsys.readouterr().err
 
 
+def test_simulate_command_runs_a_user_target_schedule_without_the_target_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The user compiles for their own target file, then moves or deletes it: the schedule carries it.
+    toml = tmp_path / "mine.toml"
+    toml.write_text(
+        'name = "my-mcm"\n[chip]\nmatrix_ops = { int8 = 16e12, bf16 = 8e12 }\nvector_ops = { bf16 = 1e12 }\n'
+        'sram_bytes = "8 MiB"\nsram_bandwidth = 1e12\n[link]\nbandwidth = 25e9\nlatency = 1e-6\n'
+        '[topology]\nkind = "ring"\nnum_chips = 3\n'
+    )
+    out = tmp_path / "out"
+    mlp = Path(__file__).parents[1] / "examples" / "models" / "mlp.mlir"
+    assert main(["compile", str(mlp), "--target", str(toml), "-o", str(out)]) == 0
+    compiled = capsys.readouterr().out
+    estimate = compiled.split("estimated throughput ")[1].split(" samples/s")[0]
+    toml.unlink()
+    assert main(["simulate", str(out), "--microbatches", "64"]) == 0
+    report = capsys.readouterr().out
+    assert "on my-mcm:" in report and f"analytic     {estimate} samples/s" in report
+    assert load_schedule(out).compiled_for == target_from_toml(
+        'name = "my-mcm"\n[chip]\nmatrix_ops = { i8 = 16e12, bf16 = 8e12 }\nvector_ops = { bf16 = 1e12 }\n'
+        "sram_bytes = 8388608\nsram_bandwidth = 1e12\n[link]\nbandwidth = 25e9\nlatency = 1e-6\n"
+        '[topology]\nkind = "ring"\nnum_chips = 3\n'
+    )
+
+
+def test_every_preset_round_trips_through_a_schedule(tmp_path: Path) -> None:
+    graph = bert_like_graph(1)
+    for name in preset_names():
+        target = load_target(name)
+        path = tmp_path / f"{name}.json"
+        build_schedule(graph, target, np.zeros(graph.num_nodes, dtype=np.int64)).write(path)
+        assert load_schedule(path).compiled_for == target, name
+
+
+def test_simulate_command_warns_when_the_target_file_changed(
+    schedule_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chiplex.testing import target_toml
+
+    bigger = dataclasses.replace(load_target("tpu-ring8").chip, sram_bytes=2**25)
+    toml = tmp_path / "tpu-ring8.toml"
+    toml.write_text(target_toml(dataclasses.replace(load_target("tpu-ring8"), chip=bigger)))
+    assert main(["simulate", str(schedule_file), "--target", str(toml), "--microbatches", "2"]) == 0
+    assert "differs from the target" in (err := capsys.readouterr().err)
+    assert "(chip.sram_bytes)" in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda spec: spec["chip"].update(sram_bytes=-3), "target_spec.chip.sram_bytes: expected"),
+        (lambda spec: spec.pop("link"), "target_spec.link: missing (required)"),
+        (lambda spec: spec.update(name="other"), "target is 'tpu-ring8' but target_spec describes"),
+        (lambda spec: spec["topology"].update(num_chips=2), "num_chips = 8 but target_spec"),
+    ],
+)
+def test_a_hand_edited_target_spec_is_a_located_error(
+    schedule_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    edit: Callable[[dict], None],
+    message: str,
+) -> None:
+    data = json.loads(schedule_file.read_text())
+    edit(data["target_spec"])
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data))
+    assert main(["simulate", str(edited), "--microbatches", "2"]) == 1
+    err = capsys.readouterr().err
+    assert f"{edited}: {message}" in err and "Traceback" not in err
+
+
 def test_simulate_command_asks_for_the_file_of_a_user_target(
     schedule_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = json.loads(schedule_file.read_text())
-    # As if compiled with --target my_mcm.toml: the schedule keeps the target's name only.
+    # As if written by hand or by a chiplex before target_spec: the schedule keeps the target's name only.
+    del data["target_spec"]
     data["target"] = "my-mcm"
     mine = tmp_path / "schedule.json"
     mine.write_text(json.dumps(data))

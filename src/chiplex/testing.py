@@ -49,7 +49,7 @@ from chiplex.targets.legality import (
     placement_array,
     resolve_rules,
 )
-from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target
+from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target, target_tables
 
 __all__ = [
     "Violation",
@@ -364,51 +364,11 @@ def target_toml(target: Target) -> str:
             return short if float(short) == x else repr(x)
         return repr(x)
 
-    chip, rules = target.chip, target.rules
-    link = target.links[0] if target.links else None
-    lines = [f"name = {value(target.name)}"]
-    if target.description:
-        lines.append(f"description = {value(target.description)}")
-    lines += [
-        "",
-        "[chip]",
-        f"matrix_ops = {value(chip.matrix_ops)}",
-        f"vector_ops = {value(chip.vector_ops)}",
-        f"sram_bytes = {chip.sram_bytes}",
-        f"sram_bandwidth = {value(chip.sram_bandwidth)}",
-        f"buffers_per_edge = {chip.buffers_per_edge}",
-    ]
-    if chip.dram_bytes:
-        lines += [
-            f"dram_bytes = {chip.dram_bytes}",
-            f"dram_bandwidth = {value(chip.dram_bandwidth)}",
-        ]
-    lines += [
-        "",
-        "[link]",
-        f"bandwidth = {value(float(link.bandwidth) if link else 1.0)}",
-        f"latency = {value(float(link.latency) if link else 0.0)}",
-        "",
-        "[topology]",
-        f"kind = {value(target.topology)}",
-    ]
-    if target.topology in ("mesh", "torus"):
-        lines.append(f"shape = {value(list(target.shape))}")
-    else:
-        lines.append(f"num_chips = {target.num_chips}")
-    if target.topology == "links":
-        pairs = sorted({(min(k.src, k.dst), max(k.src, k.dst)) for k in target.links})
-        lines.append(f"links = {value([list(pair) for pair in pairs])}")
-    if rules.max_hop_span is not None or rules.pinned or rules.colocated:
-        lines += ["", "[rules]"]
-        if rules.max_hop_span is not None:
-            lines.append(f"max_hop_span = {rules.max_hop_span}")
-        if rules.colocated:
-            lines.append(f"colocated = {value([list(group) for group in rules.colocated])}")
-        for pattern, pin_chip in rules.pinned:
-            lines += ["[[rules.pinned]]", f"ops = {value(pattern)}", f"chip = {pin_chip}"]
-    if target.solver:
-        lines += ["", "[solver]", f"backend = {value(target.solver)}"]
+    tables = target_tables(target)
+    lines = [f"{key} = {value(v)}" for key, v in tables.items() if not isinstance(v, dict)]
+    for section, body in tables.items():
+        if isinstance(body, dict):
+            lines += ["", f"[{section}]", *(f"{key} = {value(v)}" for key, v in body.items())]
     return "\n".join(lines) + "\n"
 
 

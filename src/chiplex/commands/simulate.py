@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chiplex.commands._args import byte_size, positive_int
 from chiplex.errors import EXIT_CODES_HELP, ChiplexError
+
+if TYPE_CHECKING:
+    from chiplex.targets.target import Target
 
 PACKET_BYTES_HELP_DEFAULT = 4096
 """Shown in --help only (the real default is chiplex.runtime_sim.DEFAULT_PACKET_BYTES; a test keeps them equal)."""
@@ -32,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--target",
         metavar="NAME_OR_TOML",
-        help="a preset name (tpu-ring8) or a target TOML file (default: the target the schedule names)",
+        help="a preset name (tpu-ring8) or a target TOML file (default: the target the schedule was compiled for, which it carries)",
     )
     parser.add_argument(
         "--microbatches",
@@ -83,20 +87,33 @@ def run(args: argparse.Namespace) -> int:
     schedule_path = Path(args.schedule)
     if schedule_path.is_dir():
         schedule_path = schedule_path / "schedule.json"
-    target_name = args.target or schedule.target
-    if not target_name:
+    if args.target is not None:
+        target = load_target(args.target)
+        if schedule.target and schedule.target != target.name:
+            print(
+                f"chiplex: warning: {args.schedule} was compiled for target {schedule.target!r}, "
+                f"simulating it on {target.name!r}",
+                file=sys.stderr,
+            )
+        elif schedule.compiled_for is not None and schedule.compiled_for != target:
+            changed = ", ".join(_differences(schedule.compiled_for, target)[:4])
+            print(
+                f"chiplex: warning: {args.target} differs from the target {args.schedule} was compiled "
+                f"for ({changed}): simulating it on {args.target}",
+                file=sys.stderr,
+            )
+    elif schedule.compiled_for is not None:
+        target = schedule.compiled_for
+    elif not schedule.target:
         raise ChiplexError(f"{args.schedule} names no target; pass --target NAME_OR_TOML")
-    if args.target is None and schedule.target not in preset_names():
+    elif schedule.target in preset_names():
+        target = load_target(schedule.target)
+    else:
+        # Written by hand, or by a chiplex older than `target_spec`.
         raise ChiplexError(
-            f"{args.schedule} was compiled for target {schedule.target!r}, which is not a preset: "
-            "pass the target file it was compiled with, --target FILE.toml"
-        )
-    target = load_target(target_name)
-    if schedule.target and schedule.target != target.name:
-        print(
-            f"chiplex: warning: {args.schedule} was compiled for target {schedule.target!r}, "
-            f"simulating it on {target.name!r}",
-            file=sys.stderr,
+            f"{args.schedule} was compiled for target {schedule.target!r}, which is not a preset, "
+            "and does not carry it (no target_spec): pass the target file it was compiled with, "
+            "--target FILE.toml"
         )
     if args.buffers is not None and args.buffers > target.chip.buffers_per_edge:
         print(
@@ -122,3 +139,18 @@ def run(args: argparse.Namespace) -> int:
         write_trace(report, trace_path)
         print(f"trace written to {trace_path} (open it at https://ui.perfetto.dev)")
     return 0
+
+
+def _differences(compiled_for: Target, given: Target) -> list[str]:
+    """The target-file keys whose values differ, as `chip.sram_bytes`."""
+    from chiplex.targets.target import target_tables
+
+    old, new = target_tables(compiled_for), target_tables(given)
+    keys = []
+    for section in dict.fromkeys([*old, *new]):
+        a, b = old.get(section), new.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += [f"{section}.{k}" for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+        elif a != b:
+            keys.append(section)
+    return keys

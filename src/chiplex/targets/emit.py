@@ -135,4 +135,5 @@ def emit_schedule(module: ModuleOp, target: Target) -> Schedule:
         samples_per_microbatch=int(samples.value.data) if isinstance(samples, IntegerAttr) else 1,
         chips=tuple(chips),
         messages=tuple(sorted(messages, key=lambda m: m.msg)),
+        compiled_for=target,
     )

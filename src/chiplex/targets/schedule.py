@@ -22,7 +22,7 @@ from chiplex.fileio import atomic_write_text
 from chiplex.ir.graph import Graph
 from chiplex.targets.cost import op_durations
 from chiplex.targets.schema import validate_schedule_json
-from chiplex.targets.target import Target
+from chiplex.targets.target import Target, target_from_tables, target_tables
 
 FORMAT = "chiplex.schedule"
 VERSION = 1
@@ -84,6 +84,9 @@ class Schedule:
     samples_per_microbatch: int
     chips: tuple[tuple[Step, ...], ...]
     messages: tuple[Message, ...] = field(default=())
+    compiled_for: Target | None = None
+    """The whole target it was compiled for (`target` is only its name), written as `target_spec`, so
+    `chiplex simulate` runs a schedule compiled for a target file without being given that file."""
 
     # -- JSON ------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -107,7 +110,7 @@ class Schedule:
                 for c, steps in enumerate(self.chips)
             ],
             "messages": [{**asdict(m), "route": list(m.route)} for m in self.messages],
-        }
+        } | ({"target_spec": target_tables(self.compiled_for)} if self.compiled_for else {})
 
     def to_text(self) -> str:
         # allow_nan=False: a NaN or infinity must fail here, never reach a file the simulator reads.
@@ -251,6 +254,19 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
                 tensor=str(m.get("tensor", "")),
             )
         )
+    compiled_for = None
+    if "target_spec" in data:
+        compiled_for = target_from_tables(data["target_spec"], f"{source}: target_spec")
+        if data.get("target", compiled_for.name) != compiled_for.name:
+            raise ChiplexError(
+                f"{source}: target is {data['target']!r} but target_spec describes "
+                f"{compiled_for.name!r}: a schedule is compiled for one target"
+            )
+        if num_chips > compiled_for.num_chips:
+            raise ChiplexError(
+                f"{source}: num_chips = {num_chips} but target_spec {compiled_for.name!r} has "
+                f"{compiled_for.num_chips} chips"
+            )
     return Schedule(
         graph=str(data.get("graph", "")),
         target=str(data.get("target", "")),
@@ -258,6 +274,7 @@ def schedule_from_json(data: Any, source: str = "<schedule>") -> Schedule:
         samples_per_microbatch=int(data.get("samples_per_microbatch", 1)),
         chips=tuple(chips),
         messages=tuple(messages),
+        compiled_for=compiled_for,
     )
 
 
@@ -382,4 +399,5 @@ def build_schedule(graph: Graph, target: Target, placement: np.ndarray) -> Sched
         samples_per_microbatch=graph.samples_per_microbatch,
         chips=tuple(tuple(steps) for steps in chips),
         messages=tuple(messages),
+        compiled_for=target,
     )

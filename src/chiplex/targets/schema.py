@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -466,6 +466,8 @@ SCHEDULE_SCHEMA = Table(
             ),
             min_len=1,
         ),
+        # The target it was compiled for, as the tables of its TOML file (chiplex.targets.target_tables).
+        "target_spec": replace(TARGET_SCHEMA, required=False),
         "messages": List(
             required=False,
             item=Table(

@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.types import canonical_dtype_name
@@ -345,6 +346,16 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
         raise ChiplexError(f"{source}: invalid TOML: {message}") from None
     except RecursionError:
         raise ChiplexError(f"{source}: invalid TOML: nested too deeply") from None
+    return target_from_tables(data, source)
+
+
+def target_from_tables(data: Any, source: str = "<target>") -> Target:
+    """The target described by a target file's tables (as `tomllib` reads them, or as `schedule.json`
+    embeds them under `target_spec`), validated as a target file is."""
+    if not isinstance(data, dict):
+        raise ChiplexError(
+            f"{source}: expected the tables of a target file, got {type(data).__name__}"
+        )
     sections = ("chip", "link", "topology")
     missing = [section for section in sections if not isinstance(data.get(section), dict)]
     if missing:
@@ -417,6 +428,54 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
         backend = check_solver_name(str(solver_t["backend"]), f"{source} [solver] backend")
         target = dataclasses.replace(target, solver=backend)
     return target
+
+
+def target_tables(target: Target) -> dict[str, Any]:
+    """`target` as the tables of a target file that reads back to an equal target (`target_from_tables`):
+    what `schedule.json` embeds as `target_spec`, and what `chiplex.testing.target_toml` prints."""
+    chip, rules = target.chip, target.rules
+    chip_table: dict[str, Any] = {
+        "matrix_ops": dict(chip.matrix_ops),
+        "vector_ops": dict(chip.vector_ops),
+        "sram_bytes": chip.sram_bytes,
+        "sram_bandwidth": chip.sram_bandwidth,
+        "buffers_per_edge": chip.buffers_per_edge,
+    }
+    if chip.dram_bytes:
+        chip_table |= {"dram_bytes": chip.dram_bytes, "dram_bandwidth": chip.dram_bandwidth}
+    # Every link of a target has the same bandwidth and latency (build_target gives them one each).
+    link = target.links[0] if target.links else None
+    topology: dict[str, Any] = {"kind": target.topology}
+    if target.topology in ("mesh", "torus"):
+        topology["shape"] = list(target.shape)
+    else:
+        topology["num_chips"] = target.num_chips
+    if target.topology == "links":
+        pairs = sorted({(min(k.src, k.dst), max(k.src, k.dst)) for k in target.links})
+        topology["links"] = [list(pair) for pair in pairs]
+    tables: dict[str, Any] = {"name": target.name}
+    if target.description:
+        tables["description"] = target.description
+    tables |= {
+        "chip": chip_table,
+        "link": {
+            "bandwidth": float(link.bandwidth) if link else 1.0,
+            "latency": float(link.latency) if link else 0.0,
+        },
+        "topology": topology,
+    }
+    if rules.max_hop_span is not None or rules.pinned or rules.colocated:
+        rules_table: dict[str, Any] = {}
+        if rules.max_hop_span is not None:
+            rules_table["max_hop_span"] = rules.max_hop_span
+        if rules.colocated:
+            rules_table["colocated"] = [list(group) for group in rules.colocated]
+        if rules.pinned:
+            rules_table["pinned"] = [{"ops": ops, "chip": chip} for ops, chip in rules.pinned]
+        tables["rules"] = rules_table
+    if target.solver:
+        tables["solver"] = {"backend": target.solver}
+    return tables
 
 
 def preset_names() -> list[str]:
