@@ -317,7 +317,9 @@ def schedule_case(rng: random.Random) -> Case:
         text = json.dumps(mutate_tree(json.loads(base), rng)).encode()
     else:
         text = mutate_bytes(base, rng)
-    argv = ["simulate", "{dir}/schedule.json", "--target", "tpu-ring8"]
+    argv = ["simulate", "{dir}/schedule.json"]
+    if rng.random() < 0.5:  # else the target the schedule carries (target_spec), mutated too
+        argv += ["--target", "tpu-ring8"]
     if rng.random() < 0.3:
         argv += ["--microbatches", str(rng.choice([1, 2, 64, 10**6, 10**12]))]
     if rng.random() < 0.3:
