@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -182,4 +183,9 @@ def executor_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def
     from chiplex.runtime_sim.evaluate import make_executor
 
     kind = args.executor or ("ray" if args.ray_address else None)
-    return make_executor(getattr(args, "workers", None), kind, args.ray_address)
+    return make_executor(
+        getattr(args, "workers", None),
+        kind,
+        args.ray_address,
+        progress=lambda line: print(f"note: {line}", file=sys.stderr, flush=True),
+    )

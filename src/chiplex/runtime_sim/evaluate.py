@@ -353,13 +353,17 @@ class LocalPoolExecutor:
 
 
 def make_executor(
-    workers: int | None, kind: str | None = None, address: str | None = None
+    workers: int | None,
+    kind: str | None = None,
+    address: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Executor:
     """An executor of `kind` (one of EXECUTOR_KINDS) with `workers` workers.
 
     kind None: `workers` 1 -> serial; None -> a pool sized to the machine (serial on a 1-CPU machine).
     kind "ray": a `RayExecutor` on the cluster at `address` (default `RAY_ADDRESS`, else a local Ray
-    started for the run); `workers` None -> one per CPU of the cluster. Ray is imported by `start`.
+    started for the run); `workers` None -> one per CPU of the cluster. Ray is imported by `start`,
+    which reports its slow steps (starting Ray, its workers) to `progress`.
     """
     if workers is not None and workers < 1:
         raise ChiplexError(f"workers must be >= 1, got {workers}")
@@ -372,7 +376,7 @@ def make_executor(
     if kind == "ray":
         from chiplex.runtime_sim.ray_executor import RayExecutor
 
-        return RayExecutor(workers, address)
+        return RayExecutor(workers, address, progress=progress)
     if kind == "serial":
         if workers not in (None, 1):
             raise ChiplexError(f"the serial executor runs 1 worker, not {workers}")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from chiplex.errors import ChiplexError
-from chiplex.runtime_sim.evaluate import ExecutorError
+from chiplex.runtime_sim.evaluate import ExecutorError, default_workers
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -95,7 +95,6 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
             _check_reachable(address)
             ray.init(address=address, **quiet)
             return True
-        from chiplex.runtime_sim.evaluate import default_workers
 
         ray.init(address="local", num_cpus=num_cpus or default_workers(), **quiet)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
@@ -174,6 +173,7 @@ class RayExecutor:
         max_retries: int = DEFAULT_MAX_RETRIES,
         task_timeout: float = DEFAULT_TASK_TIMEOUT,
         start_timeout: float = DEFAULT_START_TIMEOUT,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         if workers is not None and workers < 1:
             raise ChiplexError(f"workers must be >= 1, got {workers}")
@@ -192,6 +192,8 @@ class RayExecutor:
         self._started_ray = False
         self._actors: list[Any] = []
         self._init: tuple[Callable[..., None], Any] | None = None
+        # Ray takes 10-20 s to start and its workers a few more: say what the wait is for.
+        self._progress = progress or (lambda line: None)
 
     # -- connection -----------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -199,6 +201,12 @@ class RayExecutor:
         if self._ray is not None:
             return self._ray
         ray = _import_ray()
+        if not ray.is_initialized():
+            self._progress(
+                f"joining the Ray cluster at {self.address}"
+                if self.address
+                else f"starting a local Ray with {self._requested_workers or default_workers()} CPUs"
+            )
         self._started_ray = init_ray(self.address, self._requested_workers)
         if self._requested_workers is None:
             self.workers = max(int(ray.cluster_resources().get("CPU", 1)), 1)
@@ -212,8 +220,13 @@ class RayExecutor:
         # Into the object store once: every actor (and every replacement) reads this one copy.
         self._init = (initializer, ray.put(initargs))
         self._actors = [self._new_actor() for _ in range(self.workers)]
+        started = time.monotonic()
         try:
             ray.get([actor.ready.remote() for actor in self._actors], timeout=self.start_timeout)
+            self._progress(
+                f"{self.workers} Ray worker{'s' if self.workers > 1 else ''} ready "
+                f"in {time.monotonic() - started:.1f} s"
+            )
         except ray.exceptions.GetTimeoutError:
             free = ray.available_resources().get("CPU", 0)
             self._kill_actors()
