@@ -401,6 +401,26 @@ def test_check_command_proves_that_a_placement_exists(capsys: pytest.CaptureFixt
     assert "a legal placement exists on tpu-ring8" in capsys.readouterr().out
 
 
+def test_check_command_takes_a_model_as_compile_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `chiplex compile bert_base` works, so `chiplex check bert_base` must too (it said "no such file").
+    assert main(["check", "mlp", "--target", "tpu-ring8"]) == 0
+    assert "mlp: a legal placement exists on tpu-ring8" in capsys.readouterr().out
+    model = tmp_path / "mine.py"
+    model.write_text(
+        "import torch\n\n"
+        "def build():\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU())\n"
+    )
+    assert main(["check", f"{model}:build", "--input-shape", "4x64", "--target", "tpu-ring4"]) == 0
+    assert "a legal placement exists on tpu-ring4" in capsys.readouterr().out
+    # An IR file or a model without a recorded target asks for --target, naming the presets.
+    assert main(["check", "mlp"]) == 1
+    err = capsys.readouterr().err
+    assert "no target to check mlp against: pass --target" in err and "tpu-ring8" in err
+
+
 def test_check_command_says_why_no_placement_exists(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

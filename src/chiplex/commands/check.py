@@ -1,4 +1,6 @@
-"""`chiplex check IN.mlir --target T`: list a placement's violations, or prove a legal placement exists.
+"""`chiplex check INPUT --target T`: list a placement's violations, or prove a legal placement exists.
+
+INPUT is an IR file, or a PyTorch module or zoo model name imported as `chiplex compile` imports it.
 
 - IR whose ops all carry `#mcm.chip<N>` is *placed*: print every violated rule (exit 1) or `legal`.
 - Unplaced IR: decide whether any legal placement exists. Cheap necessary checks and the heuristics run
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from chiplex.commands._args import positive_float
+from chiplex.commands._args import add_input_arguments, load_input, positive_float
 from chiplex.errors import EXIT_CODES_HELP, EXIT_UNDECIDED, ChiplexError
 
 if TYPE_CHECKING:
@@ -26,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check",
         help="list a placement's rule violations, or prove that a legal placement exists",
         description=(
-            "Check IN.mlir against the target's placement rules (chip-range, acyclic-dataflow, "
+            "Check INPUT (an IR file, or a PyTorch module or zoo model, imported as `chiplex compile` "
+            "does) against the target's placement rules (chip-range, acyclic-dataflow, "
             "no-skipping-chips, memory, hop-span, pinned, colocated). Placed IR (every op has "
             "#mcm.chip<N>) is checked as placed; unplaced IR is checked for the existence of any legal "
             "placement, with the reason when there is none. Exit code 0: legal; 1: illegal or "
@@ -34,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=EXIT_CODES_HELP,
     )
-    p.add_argument("input", metavar="IN.mlir", help="the IR file to check")
+    add_input_arguments(p)
     p.add_argument(
         "--target",
         metavar="NAME_OR_TOML",
@@ -75,12 +78,17 @@ def run(args: argparse.Namespace) -> int:
     from chiplex.ir.graph import graph_from_module
     from chiplex.ir.locations import locate
     from chiplex.ir.mcm import get_chip
-    from chiplex.ir.parse import load_module
-    from chiplex.passes.common import resolve_target
+    from chiplex.passes.common import TARGET_ATTR, resolve_target
+    from chiplex.targets.target import preset_names
 
     if args.placement_from_ir and args.ignore_placement:
         raise ChiplexError("check: --placement-from-ir and --ignore-placement exclude each other")
-    module = load_module(args.input)
+    module, _ = load_input(args)
+    if not args.target and TARGET_ATTR not in module.attributes:
+        raise ChiplexError(
+            f"no target to check {args.input} against: pass --target, a preset "
+            f"({', '.join(preset_names())}) or a target TOML file"
+        )
     target = resolve_target(module, args.target, "check")
     if args.solver:
         from chiplex.targets.solver_choice import with_solver
