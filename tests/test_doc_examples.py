@@ -3,10 +3,10 @@ docs/*.md.
 
 A fence may carry tags after the language: ```` ```sh norun ```` (never run: a synopsis, or minutes of
 work such as `make test` or a benchmark) and ```` ```python slow ```` (run with `pytest -m slow` only).
-Shell blocks run with bash (`set -e`) in a scratch directory holding the files the docs assume a user
-has (`model.mlir`, `my_mcm.toml`, `my_pass.py`, `mypkg/models.py`, `path/to/model.py`, `placed.mlir`,
-and `examples/`), with `chiplex` and `chiplex-opt` on the PATH; the `. .venv/bin/activate` line is
-skipped (the test already runs inside the environment). The python blocks of one file run in order in
+Shell blocks run with bash (`set -e`) in a scratch directory holding only `examples/` and the files
+the README's ```` ```sh setup ```` block makes (`model.mlir`, `my_mcm.toml`, `my_pass.py`,
+`mypkg/models.py`: a reader's own files), with `chiplex` and `chiplex-opt` on the PATH; the
+`. .venv/bin/activate` line is skipped (the test already runs inside the environment). The python blocks of one file run in order in
 one namespace that provides the names the docs use for a user's objects (`graph`, `target`,
 `candidate`, `placement`, `schedule`, `my_placer`, `torch_module`, `example_input`); every `test_*`
 function a block defines is called.
@@ -50,61 +50,46 @@ def _params(language: str) -> list:  # type: ignore[type-arg]
     return params
 
 
-USER_TARGET_NAME = 'name = "my_mcm"'
-MY_PASS = """\
-from dataclasses import dataclass
-
-from xdsl.passes import ModulePass
-
-
-@dataclass(frozen=True)
-class MyPass(ModulePass):
-    name = "my-pass"
-
-    def apply(self, ctx, op) -> None:
-        pass
-"""
-MYPKG_MODELS = """\
-import torch
+def _shell_env(work: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{work / '.bin'}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(work)]),
+    }
 
 
-def make_model():
-    return torch.nn.Sequential(torch.nn.Embedding(1000, 64), torch.nn.Linear(64, 64))
-"""
-PATH_MODEL = """\
-import torch
-
-
-def factory():
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=4), torch.nn.ReLU())
-"""
+def _run_shell(code: str, work: Path) -> subprocess.CompletedProcess[str]:
+    script = "\n".join(
+        text for text in code.splitlines() if not text.strip().startswith(". .venv/bin/activate")
+    )
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=work,
+        env=_shell_env(work),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def user_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The files a user of the docs has: a model, a target file, a pass, a package of models."""
-    from chiplex.compile import compile_module
-    from chiplex.ir.parse import load_module
-
+    """What a reader of the docs has: the repository's `examples/`, `chiplex` on the PATH, and the
+    files the README's `setup` block tells them to make (nothing else, so no doc can assume a file
+    the reader was never told to write)."""
     work = tmp_path_factory.mktemp("user")
     (work / "examples").symlink_to(ROOT / "examples")
-    mlp = ROOT / "examples" / "models" / "mlp.mlir"
-    (work / "model.mlir").write_text(mlp.read_text())
-    preset = (ROOT / "src" / "chiplex" / "targets" / "presets" / "tpu-ring8.toml").read_text()
-    (work / "my_mcm.toml").write_text(preset.replace('name = "tpu-ring8"', USER_TARGET_NAME))
-    (work / "my_pass.py").write_text(MY_PASS)
-    (work / "mypkg").mkdir()
-    (work / "mypkg" / "__init__.py").write_text("")
-    (work / "mypkg" / "models.py").write_text(MYPKG_MODELS)
-    (work / "path" / "to").mkdir(parents=True)
-    (work / "path" / "to" / "model.py").write_text(PATH_MODEL)
-    (work / "placed.mlir").write_text(compile_module(load_module(mlp), "tpu-ring8").placed_ir)
     bin_dir = work / ".bin"
     bin_dir.mkdir()
     for name, module in (("chiplex", "chiplex.cli"), ("chiplex-opt", "chiplex.opt")):
         script = bin_dir / name
         script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
         script.chmod(0o755)
+    setup = [(doc, line, code) for doc, line, tags, code in blocks("sh") if "setup" in tags]
+    assert setup, "the README's setup block (```sh setup) makes the files the examples use"
+    for doc, line, code in setup:
+        proc = _run_shell(code, work)
+        assert proc.returncode == 0, f"{doc.name}:{line}: setup failed\n{proc.stderr[-3000:]}"
     return work
 
 
@@ -114,22 +99,7 @@ def test_shell_example_runs(
 ) -> None:
     work = tmp_path / "work"
     subprocess.run(["cp", "-a", f"{user_dir}/.", str(work)], check=True)
-    script = "\n".join(
-        text for text in code.splitlines() if not text.strip().startswith(". .venv/bin/activate")
-    )
-    env = {
-        **os.environ,
-        "PATH": f"{work / '.bin'}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(work)]),
-    }
-    proc = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _run_shell(code, work)
     assert proc.returncode == 0, (
         f"{doc.name}:{line}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
