@@ -6,7 +6,10 @@ work such as `make test` or a benchmark) and ```` ```python slow ```` (run with 
 Shell blocks run with bash (`set -e`) in a scratch directory holding only `examples/` and the files
 the README's ```` ```sh setup ```` block makes (`model.mlir`, `my_mcm.toml`, `my_pass.py`,
 `mypkg/models.py`: a reader's own files), with `chiplex` and `chiplex-opt` on the PATH; the
-`. .venv/bin/activate` line is skipped (the test already runs inside the environment). The python blocks of one file run in order in
+`. .venv/bin/activate` line is skipped (the test already runs inside the environment). A
+```` ```console ```` block is a transcript: each `$ command` runs there too, and the lines the doc shows
+after it must appear in its output (stdout and stderr), in order; `...` in a shown line stands for any
+text, and wall-clock seconds (`0.1 s`) match any number. The python blocks of one file run in order in
 one namespace that provides the names the docs use for a user's objects (`graph`, `target`,
 `candidate`, `placement`, `schedule`, `my_placer`, `torch_module`, `example_input`); every `test_*`
 function a block defines is called.
@@ -24,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(sh|python)([^\n]*)\n(.*?)^```$", re.M | re.S)
+FENCE = re.compile(r"^```(sh|python|console)([^\n]*)\n(.*?)^```$", re.M | re.S)
 
 
 def blocks(language: str) -> list[tuple[Path, int, set[str], str]]:
@@ -58,7 +61,9 @@ def _shell_env(work: Path) -> dict[str, str]:
     }
 
 
-def _run_shell(code: str, work: Path) -> subprocess.CompletedProcess[str]:
+def _run_shell(
+    code: str, work: Path, *, merge_stderr: bool = False
+) -> subprocess.CompletedProcess[str]:
     script = "\n".join(
         text for text in code.splitlines() if not text.strip().startswith(". .venv/bin/activate")
     )
@@ -66,7 +71,8 @@ def _run_shell(code: str, work: Path) -> subprocess.CompletedProcess[str]:
         ["bash", "-e", "-o", "pipefail", "-c", script],
         cwd=work,
         env=_shell_env(work),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         text=True,
         timeout=600,
     )
@@ -104,6 +110,70 @@ def test_shell_example_runs(
         f"{doc.name}:{line}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
     assert "Traceback" not in proc.stderr
+
+
+def transcript(code: str) -> list[tuple[str, list[str]]]:
+    """The `$ command` lines of a console block (a line ending in `\\` continues on the next), each
+    with the output lines the doc shows after it."""
+    steps: list[tuple[str, list[str]]] = []
+    for text in code.splitlines():
+        if text.startswith("$ "):
+            steps.append((text[2:], []))
+        elif steps and steps[-1][0].endswith("\\") and not steps[-1][1]:
+            steps[-1] = (f"{steps[-1][0]}\n{text}", [])
+        elif steps and text.strip():
+            steps[-1][1].append(text)
+    return steps
+
+
+SECONDS = re.compile(r"\b\d[\d,]*(?:\.\d+)? s\b")  # wall times differ from run to run
+
+
+def _line_pattern(shown: str) -> re.Pattern[str]:
+    """A shown output line as a pattern: `...` stands for any text, wall times for any time."""
+    parts = [re.escape(SECONDS.sub("<t> s", part)) for part in shown.rstrip().split("...")]
+    return re.compile(".*".join(parts))
+
+
+def unmatched_output(shown: list[str], output: str) -> str | None:
+    """The first shown line that the real output lacks (in order), or None when all are there."""
+    actual = [SECONDS.sub("<t> s", line.rstrip()) for line in output.splitlines()]
+    position = 0
+    for line in shown:
+        pattern = _line_pattern(line)
+        while position < len(actual) and not pattern.fullmatch(actual[position]):
+            position += 1
+        if position == len(actual):
+            return line
+        position += 1
+    return None
+
+
+def test_transcripts_compare_line_by_line() -> None:
+    shown = ["a 1.5 s", "  b ... c", "d"]
+    assert unmatched_output(shown, "x\na 0.25 s\n  b anything c\ny\nd\n") is None
+    assert unmatched_output(shown, "a 1.5 s\nd\n  b x c\n") == "d"  # order matters
+    assert unmatched_output(["2,284.2 samples/s"], "2,284.3 samples/s") == "2,284.2 samples/s"
+
+
+@pytest.mark.parametrize(("doc", "line", "code"), _params("console"))
+def test_console_transcript_matches(
+    doc: Path, line: int, code: str, user_dir: Path, tmp_path: Path
+) -> None:
+    """A ```console block shows commands (`$ ...`) and what they print: each command runs in the
+    reader's directory and must print the lines shown, in order (`...` elides text)."""
+    work = tmp_path / "work"
+    subprocess.run(["cp", "-a", f"{user_dir}/.", str(work)], check=True)
+    steps = transcript(code)
+    assert steps, f"{doc.name}:{line}: a console block without a `$ command`"
+    for command, shown in steps:
+        proc = _run_shell(f"{command}\n", work, merge_stderr=True)
+        assert "Traceback" not in proc.stdout, f"{doc.name}:{line}: $ {command}\n{proc.stdout}"
+        missing = unmatched_output(shown, proc.stdout)
+        assert missing is None, (
+            f"{doc.name}:{line}: $ {command}\nthe doc shows\n{missing}\n"
+            f"but it printed (exit {proc.returncode}):\n{proc.stdout[-4000:]}"
+        )
 
 
 def _user_objects() -> dict[str, object]:
@@ -174,6 +244,7 @@ def _run_blocks(doc: Path, runnable: list[tuple[int, str]]) -> None:
 
 
 def test_every_block_is_runnable_or_says_why_not() -> None:
-    tagged = [b for b in blocks("sh") + blocks("python") if {"norun", "slow"} & b[2]]
-    total = len(blocks("sh")) + len(blocks("python"))
+    every = blocks("sh") + blocks("python") + blocks("console")
+    tagged = [b for b in every if {"norun", "slow"} & b[2]]
+    total = len(every)
     assert len(tagged) <= total // 2, "most documented examples must run in the default test run"
