@@ -248,3 +248,24 @@ def test_every_block_is_runnable_or_says_why_not() -> None:
     tagged = [b for b in every if {"norun", "slow"} & b[2]]
     total = len(every)
     assert len(tagged) <= total // 2, "most documented examples must run in the default test run"
+
+
+def test_documented_solver_signatures_are_the_real_ones() -> None:
+    """docs/placement.md lists the solver API as signatures (a `norun` block): each parameter, its
+    default and the keyword-only marker must be those of `chiplex.targets.solver`."""
+    import inspect
+
+    from chiplex.targets import solver
+
+    text = (ROOT / "docs" / "placement.md").read_text()
+    signature_line = re.compile(r"^(\w+)\((.*)\) -> \w+", re.M)
+    documented = {m[1]: m[2] for m in signature_line.finditer(text) if hasattr(solver, m[1])}
+    assert {"repair", "optimize", "explain", "check_with_minizinc"} <= set(documented)
+    for name, params in documented.items():
+        real = []
+        for parameter in inspect.signature(getattr(solver, name)).parameters.values():
+            if parameter.kind is parameter.KEYWORD_ONLY and "*" not in real:
+                real.append("*")
+            shown = "" if parameter.default is parameter.empty else f"={parameter.default!r}"
+            real.append(parameter.name + shown)
+        assert params.split(", ") == real, f"docs/placement.md: {name}({params}) is {real}"
