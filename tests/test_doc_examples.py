@@ -9,7 +9,7 @@ the README's ```` ```sh setup ```` block makes (`model.mlir`, `my_mcm.toml`, `my
 `. .venv/bin/activate` line is skipped (the test already runs inside the environment). A
 ```` ```console ```` block is a transcript: each `$ command` runs there too, and the lines the doc shows
 after it must appear in its output (stdout and stderr), in order; `...` in a shown line stands for any
-text, and wall-clock seconds (`0.1 s`) match any number. The python blocks of one file run in order in
+text, and wall-clock seconds (`0.1 s`) match any number. An ```` ```mlir ```` block must parse and verify. The python blocks of one file run in order in
 one namespace that provides the names the docs use for a user's objects (`graph`, `target`,
 `candidate`, `placement`, `schedule`, `my_placer`, `torch_module`, `example_input`); every `test_*`
 function a block defines is called.
@@ -27,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(sh|python|console)([^\n]*)\n(.*?)^```$", re.M | re.S)
+FENCE = re.compile(r"^```(sh|python|console|mlir)([^\n]*)\n(.*?)^```$", re.M | re.S)
 
 
 def blocks(language: str) -> list[tuple[Path, int, set[str], str]]:
@@ -269,3 +269,10 @@ def test_documented_solver_signatures_are_the_real_ones() -> None:
             shown = "" if parameter.default is parameter.empty else f"={parameter.default!r}"
             real.append(parameter.name + shown)
         assert params.split(", ") == real, f"docs/placement.md: {name}({params}) is {real}"
+
+
+@pytest.mark.parametrize(("doc", "line", "code"), _params("mlir"))
+def test_mlir_example_parses_and_verifies(doc: Path, line: int, code: str) -> None:
+    from chiplex.ir.parse import parse_module
+
+    parse_module(code, f"{doc.name}:{line}")
