@@ -9,14 +9,16 @@ the README's ```` ```sh setup ```` block makes (`model.mlir`, `my_mcm.toml`, `my
 `. .venv/bin/activate` line is skipped (the test already runs inside the environment). A
 ```` ```console ```` block is a transcript: each `$ command` runs there too, and the lines the doc shows
 after it must appear in its output (stdout and stderr), in order; `...` in a shown line stands for any
-text, and wall-clock seconds (`0.1 s`) match any number. An ```` ```mlir ```` block must parse and verify. The python blocks of one file run in order in
-one namespace that provides the names the docs use for a user's objects (`graph`, `target`,
+text, and wall-clock seconds (`0.1 s`) match any number. An ```` ```mlir ```` block must parse and
+verify. A `requires:MODULE` tag skips a block when an optional extra's module is not installed.
+The python blocks of one file run in order in one namespace that provides the names the docs use for a user's objects (`graph`, `target`,
 `candidate`, `placement`, `schedule`, `my_placer`, `torch_module`, `example_input`); every `test_*`
 function a block defines is called.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -49,6 +51,11 @@ def _params(language: str) -> list:  # type: ignore[type-arg]
             marks.append(pytest.mark.skip(reason="marked norun in the docs"))
         if "slow" in tags:
             marks.append(pytest.mark.slow)
+        for module in (
+            tag.removeprefix("requires:") for tag in tags if tag.startswith("requires:")
+        ):
+            missing = importlib.util.find_spec(module) is None
+            marks.append(pytest.mark.skipif(missing, reason=f"needs {module} (an optional extra)"))
         params.append(pytest.param(doc, line, code, marks=marks, id=f"{doc.name}:{line}"))
     return params
 
