@@ -11,9 +11,9 @@ the README's ```` ```sh setup ```` block makes (`model.mlir`, `my_mcm.toml`, `my
 after it must appear in its output (stdout and stderr), in order; `...` in a shown line stands for any
 text, and wall-clock seconds (`0.1 s`) match any number. An ```` ```mlir ```` block must parse and
 verify. A `requires:MODULE` tag skips a block when an optional extra's module is not installed.
-The python blocks of one file run in order in one namespace that provides the names the docs use for a user's objects (`graph`, `target`,
-`candidate`, `placement`, `schedule`, `my_placer`, `torch_module`, `example_input`); every `test_*`
-function a block defines is called.
+The python blocks of one file run in order in one namespace that provides the names the docs use
+for a user's objects (`graph`, `target`, `candidate`, `placement`, `schedule`, `my_placer`,
+`torch_module`, `example_input`); every `test_*` function a block defines is called.
 """
 
 from __future__ import annotations
