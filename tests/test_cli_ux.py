@@ -36,6 +36,23 @@ def test_exit_codes_are_distinct_and_documented() -> None:
     assert EXIT_CODES_HELP.removeprefix("exit codes: ") in readme
 
 
+def _commands() -> list[str]:
+    (subparsers,) = [
+        action
+        for action in cli.build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    return sorted(subparsers.choices)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_help_prints_the_exit_codes(command: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The README promises the exit codes in every --help."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert EXIT_CODES_HELP in " ".join(capsys.readouterr().out.split())
+
+
 def test_usage_errors_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as info:
         main(["compile", str(MLP), "--microbatches", "zero"])

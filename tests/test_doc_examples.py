@@ -3,17 +3,22 @@ docs/*.md.
 
 A fence may carry tags after the language: ```` ```sh norun ```` (never run: a synopsis, or minutes of
 work such as `make test` or a benchmark) and ```` ```python slow ```` (run with `pytest -m slow` only).
-Shell blocks run with bash (`set -e`) in a scratch directory holding the files the docs assume a user
-has (`model.mlir`, `my_mcm.toml`, `my_pass.py`, `mypkg/models.py`, `path/to/model.py`, `placed.mlir`,
-and `examples/`), with `chiplex` and `chiplex-opt` on the PATH; the `. .venv/bin/activate` line is
-skipped (the test already runs inside the environment). The python blocks of one file run in order in
-one namespace that provides the names the docs use for a user's objects (`graph`, `target`,
-`candidate`, `placement`, `schedule`, `my_placer`, `torch_module`, `example_input`); every `test_*`
-function a block defines is called.
+Shell blocks run with bash (`set -e`) in a scratch directory holding only `examples/` and the files
+the README's ```` ```sh setup ```` block makes (`model.mlir`, `my_mcm.toml`, `my_pass.py`,
+`mypkg/models.py`: a reader's own files), with `chiplex` and `chiplex-opt` on the PATH; the
+`. .venv/bin/activate` line is skipped (the test already runs inside the environment). A
+```` ```console ```` block is a transcript: each `$ command` runs there too, and the lines the doc shows
+after it must appear in its output (stdout and stderr), in order; `...` in a shown line stands for any
+text, and wall-clock seconds (`0.1 s`) match any number. An ```` ```mlir ```` block must parse and
+verify. A `requires:MODULE` tag skips a block when an optional extra's module is not installed.
+The python blocks of one file run in order in one namespace that provides the names the docs use
+for a user's objects (`graph`, `target`, `candidate`, `placement`, `schedule`, `my_placer`,
+`torch_module`, `example_input`); every `test_*` function a block defines is called.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -24,7 +29,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(sh|python)([^\n]*)\n(.*?)^```$", re.M | re.S)
+FENCE = re.compile(r"^```(sh|python|console|mlir)([^\n]*)\n(.*?)^```$", re.M | re.S)
 
 
 def blocks(language: str) -> list[tuple[Path, int, set[str], str]]:
@@ -46,65 +51,58 @@ def _params(language: str) -> list:  # type: ignore[type-arg]
             marks.append(pytest.mark.skip(reason="marked norun in the docs"))
         if "slow" in tags:
             marks.append(pytest.mark.slow)
+        for module in (
+            tag.removeprefix("requires:") for tag in tags if tag.startswith("requires:")
+        ):
+            missing = importlib.util.find_spec(module) is None
+            marks.append(pytest.mark.skipif(missing, reason=f"needs {module} (an optional extra)"))
         params.append(pytest.param(doc, line, code, marks=marks, id=f"{doc.name}:{line}"))
     return params
 
 
-USER_TARGET_NAME = 'name = "my_mcm"'
-MY_PASS = """\
-from dataclasses import dataclass
-
-from xdsl.passes import ModulePass
-
-
-@dataclass(frozen=True)
-class MyPass(ModulePass):
-    name = "my-pass"
-
-    def apply(self, ctx, op) -> None:
-        pass
-"""
-MYPKG_MODELS = """\
-import torch
+def _shell_env(work: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{work / '.bin'}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(work)]),
+    }
 
 
-def make_model():
-    return torch.nn.Sequential(torch.nn.Embedding(1000, 64), torch.nn.Linear(64, 64))
-"""
-PATH_MODEL = """\
-import torch
-
-
-def factory():
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=4), torch.nn.ReLU())
-"""
+def _run_shell(
+    code: str, work: Path, *, merge_stderr: bool = False
+) -> subprocess.CompletedProcess[str]:
+    script = "\n".join(
+        text for text in code.splitlines() if not text.strip().startswith(". .venv/bin/activate")
+    )
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=work,
+        env=_shell_env(work),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def user_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The files a user of the docs has: a model, a target file, a pass, a package of models."""
-    from chiplex.compile import compile_module
-    from chiplex.ir.parse import load_module
-
+    """What a reader of the docs has: the repository's `examples/`, `chiplex` on the PATH, and the
+    files the README's `setup` block tells them to make (nothing else, so no doc can assume a file
+    the reader was never told to write)."""
     work = tmp_path_factory.mktemp("user")
     (work / "examples").symlink_to(ROOT / "examples")
-    mlp = ROOT / "examples" / "models" / "mlp.mlir"
-    (work / "model.mlir").write_text(mlp.read_text())
-    preset = (ROOT / "src" / "chiplex" / "targets" / "presets" / "tpu-ring8.toml").read_text()
-    (work / "my_mcm.toml").write_text(preset.replace('name = "tpu-ring8"', USER_TARGET_NAME))
-    (work / "my_pass.py").write_text(MY_PASS)
-    (work / "mypkg").mkdir()
-    (work / "mypkg" / "__init__.py").write_text("")
-    (work / "mypkg" / "models.py").write_text(MYPKG_MODELS)
-    (work / "path" / "to").mkdir(parents=True)
-    (work / "path" / "to" / "model.py").write_text(PATH_MODEL)
-    (work / "placed.mlir").write_text(compile_module(load_module(mlp), "tpu-ring8").placed_ir)
     bin_dir = work / ".bin"
     bin_dir.mkdir()
     for name, module in (("chiplex", "chiplex.cli"), ("chiplex-opt", "chiplex.opt")):
         script = bin_dir / name
         script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
         script.chmod(0o755)
+    setup = [(doc, line, code) for doc, line, tags, code in blocks("sh") if "setup" in tags]
+    assert setup, "the README's setup block (```sh setup) makes the files the examples use"
+    for doc, line, code in setup:
+        proc = _run_shell(code, work)
+        assert proc.returncode == 0, f"{doc.name}:{line}: setup failed\n{proc.stderr[-3000:]}"
     return work
 
 
@@ -114,26 +112,75 @@ def test_shell_example_runs(
 ) -> None:
     work = tmp_path / "work"
     subprocess.run(["cp", "-a", f"{user_dir}/.", str(work)], check=True)
-    script = "\n".join(
-        text for text in code.splitlines() if not text.strip().startswith(". .venv/bin/activate")
-    )
-    env = {
-        **os.environ,
-        "PATH": f"{work / '.bin'}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(work)]),
-    }
-    proc = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _run_shell(code, work)
     assert proc.returncode == 0, (
         f"{doc.name}:{line}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
     assert "Traceback" not in proc.stderr
+
+
+def transcript(code: str) -> list[tuple[str, list[str]]]:
+    """The `$ command` lines of a console block (a line ending in `\\` continues on the next), each
+    with the output lines the doc shows after it."""
+    steps: list[tuple[str, list[str]]] = []
+    for text in code.splitlines():
+        if text.startswith("$ "):
+            steps.append((text[2:], []))
+        elif steps and steps[-1][0].endswith("\\") and not steps[-1][1]:
+            steps[-1] = (f"{steps[-1][0]}\n{text}", [])
+        elif steps and text.strip():
+            steps[-1][1].append(text)
+    return steps
+
+
+SECONDS = re.compile(r"\b\d[\d,]*(?:\.\d+)? s\b")  # wall times differ from run to run
+
+
+def _line_pattern(shown: str) -> re.Pattern[str]:
+    """A shown output line as a pattern: `...` stands for any text, wall times for any time."""
+    parts = [re.escape(SECONDS.sub("<t> s", part)) for part in shown.rstrip().split("...")]
+    return re.compile(".*".join(parts))
+
+
+def unmatched_output(shown: list[str], output: str) -> str | None:
+    """The first shown line that the real output lacks (in order), or None when all are there."""
+    actual = [SECONDS.sub("<t> s", line.rstrip()) for line in output.splitlines()]
+    position = 0
+    for line in shown:
+        pattern = _line_pattern(line)
+        while position < len(actual) and not pattern.fullmatch(actual[position]):
+            position += 1
+        if position == len(actual):
+            return line
+        position += 1
+    return None
+
+
+def test_transcripts_compare_line_by_line() -> None:
+    shown = ["a 1.5 s", "  b ... c", "d"]
+    assert unmatched_output(shown, "x\na 0.25 s\n  b anything c\ny\nd\n") is None
+    assert unmatched_output(shown, "a 1.5 s\nd\n  b x c\n") == "d"  # order matters
+    assert unmatched_output(["2,284.2 samples/s"], "2,284.3 samples/s") == "2,284.2 samples/s"
+
+
+@pytest.mark.parametrize(("doc", "line", "code"), _params("console"))
+def test_console_transcript_matches(
+    doc: Path, line: int, code: str, user_dir: Path, tmp_path: Path
+) -> None:
+    """A ```console block shows commands (`$ ...`) and what they print: each command runs in the
+    reader's directory and must print the lines shown, in order (`...` elides text)."""
+    work = tmp_path / "work"
+    subprocess.run(["cp", "-a", f"{user_dir}/.", str(work)], check=True)
+    steps = transcript(code)
+    assert steps, f"{doc.name}:{line}: a console block without a `$ command`"
+    for command, shown in steps:
+        proc = _run_shell(f"{command}\n", work, merge_stderr=True)
+        assert "Traceback" not in proc.stdout, f"{doc.name}:{line}: $ {command}\n{proc.stdout}"
+        missing = unmatched_output(shown, proc.stdout)
+        assert missing is None, (
+            f"{doc.name}:{line}: $ {command}\nthe doc shows\n{missing}\n"
+            f"but it printed (exit {proc.returncode}):\n{proc.stdout[-4000:]}"
+        )
 
 
 def _user_objects() -> dict[str, object]:
@@ -204,6 +251,35 @@ def _run_blocks(doc: Path, runnable: list[tuple[int, str]]) -> None:
 
 
 def test_every_block_is_runnable_or_says_why_not() -> None:
-    tagged = [b for b in blocks("sh") + blocks("python") if {"norun", "slow"} & b[2]]
-    total = len(blocks("sh")) + len(blocks("python"))
+    every = blocks("sh") + blocks("python") + blocks("console")
+    tagged = [b for b in every if {"norun", "slow"} & b[2]]
+    total = len(every)
     assert len(tagged) <= total // 2, "most documented examples must run in the default test run"
+
+
+def test_documented_solver_signatures_are_the_real_ones() -> None:
+    """docs/placement.md lists the solver API as signatures (a `norun` block): each parameter, its
+    default and the keyword-only marker must be those of `chiplex.targets.solver`."""
+    import inspect
+
+    from chiplex.targets import solver
+
+    text = (ROOT / "docs" / "placement.md").read_text()
+    signature_line = re.compile(r"^(\w+)\((.*)\) -> \w+", re.M)
+    documented = {m[1]: m[2] for m in signature_line.finditer(text) if hasattr(solver, m[1])}
+    assert {"repair", "optimize", "explain", "check_with_minizinc"} <= set(documented)
+    for name, params in documented.items():
+        real = []
+        for parameter in inspect.signature(getattr(solver, name)).parameters.values():
+            if parameter.kind is parameter.KEYWORD_ONLY and "*" not in real:
+                real.append("*")
+            shown = "" if parameter.default is parameter.empty else f"={parameter.default!r}"
+            real.append(parameter.name + shown)
+        assert params.split(", ") == real, f"docs/placement.md: {name}({params}) is {real}"
+
+
+@pytest.mark.parametrize(("doc", "line", "code"), _params("mlir"))
+def test_mlir_example_parses_and_verifies(doc: Path, line: int, code: str) -> None:
+    from chiplex.ir.parse import parse_module
+
+    parse_module(code, f"{doc.name}:{line}")

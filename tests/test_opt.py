@@ -25,6 +25,23 @@ def test_help_lists_chiplex_passes_and_not_xdsls(capsys) -> None:  # type: ignor
     assert "convert-linalg-to-loops" not in text and "exit codes:" in text
 
 
+def test_list_passes_describes_each_pass_in_a_whole_sentence(capsys) -> None:  # type: ignore[no-untyped-def]
+    """A docstring's first line can stop mid-sentence ("..., is"): the list shows the sentence."""
+    assert main(["--list-passes"]) == 0
+    summaries: dict[str, str] = {}
+    name = ""
+    for line in capsys.readouterr().out.splitlines()[1:]:
+        if line.startswith("      "):
+            summaries[name] += " " + line.strip()
+        else:
+            name = line.strip().split("{")[0]
+            summaries[name] = ""
+    assert "host-embeddings" in summaries and "split-chiplets" in summaries
+    for name, summary in summaries.items():
+        if summary:
+            assert summary.rstrip().endswith("."), f"{name}: {summary}"
+
+
 def test_bad_ir_is_located_and_never_truncates_the_output(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mlir"
     bad.write_text(MLP.read_text().replace('nn.param "layers.0.bias"', 'nn.param "layers.0.bias'))

@@ -82,6 +82,9 @@ def test_a_bad_size_is_refused_in_the_target_files_words(value: str) -> None:
 def test_a_size_with_a_decimal_point_unquoted_gets_a_hint(capsys) -> None:  # type: ignore[no-untyped-def]
     assert opt_main([str(MLP), "-p", "split-rows{max_bytes=1.5GiB}"]) == 1
     assert 'quote a size with a decimal point: max_bytes="1.5 GiB"' in capsys.readouterr().err
+    # The hint names the option and the value the user wrote.
+    assert opt_main([str(MLP), "-p", "split-rows{min_bytes=0.5MiB}"]) == 1
+    assert 'quote a size with a decimal point: min_bytes="0.5 MiB"' in capsys.readouterr().err
 
 
 def test_a_plugins_options_convert_and_its_size_option_takes_units(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

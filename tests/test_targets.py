@@ -92,6 +92,9 @@ def test_explicit_links_use_shortest_paths() -> None:
         ("not toml [", "invalid TOML"),
         # Located like IR errors: tomllib puts the position at the end of its message.
         ('name = "x"\n[chip\n', "bad.toml:2:6: invalid TOML: Expected ']' at the end of a table"),
+        # A file cut short (tomllib says "at end of document") is located at its end.
+        ('name = "x"\nshape = [2, 3', "bad.toml:2:14: invalid TOML: Unclosed array"),
+        ('name = "x"\nshape = [2, 3\n', "bad.toml:3:1: invalid TOML: Unclosed array"),
         (
             MINIMAL.format(name="x", topology='kind = "ring"\nnum_chips = 4').replace(
                 "[link]", "[links]"

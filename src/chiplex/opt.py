@@ -12,6 +12,7 @@ unknown pass or a failing pass is a located error with exit code 1; nothing is w
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 import warnings
@@ -62,7 +63,9 @@ def describe_passes() -> str:
             module = sys.modules.get(cls.__module__)
             doc = ((module.__doc__ if module else None) or "").strip()
             doc = doc.split(":", 1)[-1].strip() if doc.startswith("`") else doc
-        summary = doc.splitlines()[0] if doc else ""
+        # The first sentence of the first paragraph (a docstring's first line may stop mid-sentence).
+        paragraph = " ".join(doc.split("\n\n")[0].split())
+        summary = re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0]
         head = f"  {name}" + (f"{{{options}}}" if options else "")
         lines.append(head)
         if summary:

@@ -25,7 +25,7 @@ from chiplex.commands._args import (
     non_negative_int,
     positive_int,
 )
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, ChiplexError
 
 DEFAULT_EVALUATIONS = 2000
 
@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(each sampled placement is repaired and simulated), from --checkpoint or from scratch, "
             "print the best placement found and save the policy to -o."
         ),
+        epilog=EXIT_CODES_HELP,
     )
     add_input_arguments(p)
     p.add_argument(

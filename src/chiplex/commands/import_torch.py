@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from chiplex.errors import EXIT_CODES_HELP, ChiplexError
+from chiplex.ir.types import DTYPE_NAMES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,13 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--weight-dtype",
         default="i8",
         metavar="T",
-        help="element type of the weights in the IR: i8, bf16, f16, f32 or keep (default i8)",
+        help=f"element type of the weights in the IR: {', '.join(DTYPE_NAMES)} or keep (default i8)",
     )
     p.add_argument(
         "--activation-dtype",
         default="bf16",
         metavar="T",
-        help="element type of float activations: bf16, f16, f32 or keep (default bf16)",
+        help=f"element type of float activations: {', '.join(DTYPE_NAMES)} or keep (default bf16)",
     )
     p.add_argument("--name", help="symbol name of the function (default: the factory's name)")
     p.add_argument(

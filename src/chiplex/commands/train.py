@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from chiplex.commands._args import (
     non_negative_int,
     positive_int,
 )
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, ChiplexError
 from chiplex.fileio import check_output_dir_name, prepare_output_dir
 
 DEFAULTS: dict[str, Any] = {
@@ -38,13 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="pre-train the learned placer on the training corpus (resumable)",
-        description=(
+        description=textwrap.fill(
             "Pre-train the learned placement policy with PPO on the training corpus (seeded synthetic "
             "graphs and zoo models on a family of generated modules and the presets; the held-out "
             "models and module shapes of chiplex.learned.corpus are never used). Checkpoints every "
             "--checkpoint-every updates; re-running the command resumes from the last one."
         ),
-        epilog="example: chiplex train -o runs/pretrain --updates 600 --checkpoint-every 25",
+        epilog="example: chiplex train -o runs/pretrain --updates 600 --checkpoint-every 25\n\n"
+        + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="run directory")
     p.add_argument(

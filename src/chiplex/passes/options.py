@@ -214,8 +214,10 @@ def pipeline_hint(error: str, spec: str, names: Iterable[str]) -> str:
 
     if "Unknown token" in error:
         return ' (quote option values that are file paths: annotate-costs{target="my_mcm.toml"})'
-    if "Malformed pass arguments" in error and re.search(r"=[0-9]+\.[0-9]*[A-Za-z]", spec):
-        return ' (quote a size with a decimal point: max_bytes="1.5 GiB")'
+    if "Malformed pass arguments" in error and (
+        size := re.search(r"(\w+)=([0-9]+\.[0-9]*)\s*([A-Za-z]+)", spec)
+    ):
+        return f' (quote a size with a decimal point: {size[1]}="{size[2]} {size[3]}")'
     hint = unknown_pass_hint(error, names)
     if not hint and "Unrecognized passes" in error:
         hint = (

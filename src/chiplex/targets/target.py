@@ -343,6 +343,12 @@ def target_from_toml(text: str, source: str = "<target>") -> Target:
         if at := re.search(r" \(at line (\d+), column (\d+)\)$", message):
             message = f"{at[1]}:{at[2]}: invalid TOML: {message[: at.start()]}"
             raise ChiplexError(f"{source}:{message}") from None
+        if message.endswith(" (at end of document)"):  # a file cut short: point at its end
+            lines = text.split("\n")
+            message = message.removesuffix(" (at end of document)")
+            raise ChiplexError(
+                f"{source}:{len(lines)}:{len(lines[-1]) + 1}: invalid TOML: {message}"
+            ) from None
         raise ChiplexError(f"{source}: invalid TOML: {message}") from None
     except RecursionError:
         raise ChiplexError(f"{source}: invalid TOML: nested too deeply") from None
