@@ -173,18 +173,32 @@ def test_train_run_is_identical_across_hash_seeds_and_worker_counts(tmp_path: Pa
     first, second = run_twice(
         tmp_path,
         ["train", "-o", "run", "--updates", "2", "--graphs", "2", "--no-zoo"]
-        + ["--targets-per-graph", "1", "--samples", "4", "--checkpoint-every", "1", "--no-progress"],
+        + [
+            "--targets-per-graph",
+            "1",
+            "--samples",
+            "4",
+            "--checkpoint-every",
+            "1",
+            "--no-progress",
+        ],
         workers="--workers",
     )
-    assert_identical(
-        first, second, {"run/checkpoint.pt", "run/history.json", "run/pretrain.json"}
-    )
+    assert_identical(first, second, {"run/checkpoint.pt", "run/history.json", "run/pretrain.json"})
 
 
 def test_simulate_and_check_print_and_write_identically(tmp_path: Path) -> None:
     schedule = tmp_path / "compiled"
     proc = subprocess.run(
-        [sys.executable, "-m", "chiplex.cli", "compile", str(MODELS / "mlp.mlir"), "-o", str(schedule)],
+        [
+            sys.executable,
+            "-m",
+            "chiplex.cli",
+            "compile",
+            str(MODELS / "mlp.mlir"),
+            "-o",
+            str(schedule),
+        ],
         capture_output=True,
         text=True,
     )
