@@ -14,7 +14,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from chiplex.ir.graph import Graph
+from chiplex.passes.search import Budget, search
+from chiplex.targets import heuristics
+from chiplex.targets.legality import resolve_rules
+from chiplex.targets.target import Target
+from chiplex.testing import nn_graph, target_for
 
 ROOT = Path(__file__).parents[1]
 MODELS = ROOT / "examples" / "models"
@@ -237,3 +245,30 @@ def test_import_torch_and_chiplex_opt_write_identical_ir(tmp_path: Path) -> None
         assert procs[index].returncode == 0, procs[index].stderr
     assert procs[0].stdout == procs[1].stdout
     assert "#mcm.chip<" in procs[0].stdout
+
+
+def tight_instance() -> tuple[Graph, Target]:
+    """35 ops on a 6-chip chain at 0.96x the smallest capacity: neither heuristic places the graph,
+    so repairs start from the feasibility model's witness, which each process remembers once found."""
+    rng = np.random.default_rng(0)
+    num_ops, chips = int(rng.integers(12, 40)), int(rng.integers(3, 9))
+    graph = nn_graph(lambda lo, hi: int(rng.integers(lo, hi + 1)), num_ops, name="tight")
+    slack = float(rng.uniform(0.9, 1.0))
+    return graph, target_for(graph, chips, slack=slack, topology="chain", name="tight")
+
+
+def test_a_search_whose_repairs_need_the_solver_is_identical_on_one_and_two_workers() -> None:
+    """With one worker every repair after the first sees the remembered witness; with two, each
+    process finds it again. The repair used to answer the first one per process exactly (MiniZinc)
+    and the others heuristically, so the best placement depended on the worker count."""
+    graph, target = tight_instance()
+    assert (graph.num_nodes, target.num_chips) == (35, 6)
+    problem = heuristics.problem_for(graph, resolve_rules(graph, target))
+    assert heuristics.heuristic_optimize(problem, np.ones(graph.num_nodes)) is None
+    results = [
+        search(graph, target, "random", Budget(evaluations=32), 0, workers=w, stop_at_bound=False)
+        for w in (1, 2)
+    ]
+    assert results[0].repaired > 0
+    assert np.array_equal(results[0].placement, results[1].placement)
+    assert results[0].throughput == results[1].throughput
