@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         parent = output.parent
         why = f"{parent} is a file" if parent.exists() else f"directory {parent} does not exist"
         raise ChiplexError(f"cannot write {output}: {why}")
+    created_by = reproducing_command(args)  # before the shipped checkpoint's path is filled in
     if args.checkpoint is None and not args.from_scratch:
         args.checkpoint = shipped_checkpoint()
     if args.checkpoint is not None:
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             options={
                 "checkpoint": args.checkpoint,
                 "save": output,
-                "created_by": "chiplex finetune " + " ".join(map(shlex.quote, sys.argv[2:])),
+                "created_by": created_by,
             },
             stop_at_bound=not args.full_budget,
         )
@@ -147,3 +148,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {output} ({trained})")
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return 0
+
+
+def reproducing_command(args: argparse.Namespace) -> str:
+    """The checkpoint's `created_by`: the command that trains the same policy, from the parsed
+    options that decide it (in one order, defaults spelt out), so that the file is byte-identical
+    whatever the worker count, executor, progress bar or option order (sys.argv is neither: it
+    holds `--workers`, and the caller's argv when `chiplex.cli.main` is called in-process)."""
+    words = ["chiplex", "finetune", args.input]
+    for flag, values in (("--input-shape", args.input_shape), ("--dtype", args.dtype)):
+        for value in values or ():
+            words += [flag, value]
+    for flag, value in (
+        ("--weight-dtype", args.weight_dtype),
+        ("--activation-dtype", args.activation_dtype),
+    ):
+        if value is not None:
+            words += [flag, value]
+    words += ["--target", args.target, "--budget", str(args.budget), "--seed", str(args.seed)]
+    if args.from_scratch:
+        words.append("--from-scratch")
+    elif args.checkpoint is not None:
+        words += ["--checkpoint", str(args.checkpoint)]
+    if args.full_budget:
+        words.append("--full-budget")
+    words += ["-o", str(args.output)]
+    return " ".join(map(shlex.quote, words))

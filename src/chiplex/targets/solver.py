@@ -597,11 +597,21 @@ def repair(
         # witness's order nearest the candidate is the start.
         found = heuristics.heuristic_optimize(problem, np.ones(problem.n))
         if found is None:
-            found = _any_placement(problem, 0.4 * _remaining(deadline), solver_for(target, solver))
-            nearer = (
-                None if found is None else heuristics.heuristic_repair(problem, candidate, found)
+            witness = _any_placement(
+                problem, 0.4 * _remaining(deadline), solver_for(target, solver)
             )
-            found = found if nearer is None else nearer
+            nearer = (
+                None
+                if witness is None
+                else heuristics.heuristic_repair(problem, candidate, witness)
+            )
+            # The answer must not depend on whether this process remembered the witness already
+            # (a search's candidates are repaired in one process or spread over several): a nearer
+            # cut of the witness's order is exactly what the first heuristic_repair returns once
+            # the witness is remembered, so it is the heuristic answer here too.
+            if nearer is not None and not exact:
+                return RepairResult(nearer, *_distance(nearer, candidate), "heuristic", False)
+            found = witness if nearer is None else nearer
         exact = True
     if found is not None and not exact:
         return RepairResult(found, *_distance(found, candidate), "heuristic", False)
