@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 
 from chiplex.cli import main
 from chiplex.errors import ChiplexError
-from chiplex.ir.graph import Graph
+from chiplex.ir.graph import Graph, graph_from_module
+from chiplex.ir.parse import load_module
 from chiplex.passes.search import (
     BOUND_TOLERANCE,
     RANDOM_BATCH,
@@ -31,9 +32,15 @@ from chiplex.runtime_sim.evaluate import (
     SerialExecutor,
 )
 from chiplex.targets.legality import check_placement, is_legal, resolve_rules
-from chiplex.targets.solver import minizinc_available
-from chiplex.targets.target import ChipSpec, Target, build_target
-from chiplex.testing import graph_and_target, min_capacity, nn_graph
+from chiplex.targets.solver import InfeasibleError, minizinc_available, quick_infeasibility
+from chiplex.targets.target import ChipSpec, Target, build_target, load_target
+from chiplex.testing import (
+    graph_and_target,
+    min_capacity,
+    nn_graph,
+    target_toml,
+    with_capacity,
+)
 
 ROOT = Path(__file__).parents[1]
 MLP = ROOT / "examples" / "models" / "mlp.mlir"
@@ -306,6 +313,67 @@ def test_submit_lets_a_strategy_work_while_the_batch_is_judged(
     # A pool's batch is judged in the background; the serial executor judges when asked.
     batch_thread = executor.threads[0]
     assert (batch_thread == threading.main_thread().name) == (workers == 1)
+
+
+# -- infeasible problems ------------------------------------------------------------------------------
+def mlp_on_a_ring_too_small() -> tuple[Graph, Target]:
+    """mlp.mlir on tpu-ring4 with 30% of its weights per chip: every op fits a chip and the weights fit
+    the four chips in total (the quick checks pass), but no chip holds two of the 4 MiB layers, so no
+    placement exists; only the per-chip weight bound (explain's MiniZinc step) proves it."""
+    graph = graph_from_module(load_module(str(MLP)))
+    target = with_capacity(load_target("tpu-ring4"), int(0.3 * graph.total_weight_bytes))
+    assert not quick_infeasibility(graph, target)
+    return graph, target
+
+
+@needs_minizinc
+@pytest.mark.parametrize("strategy", ["random", "anneal", "learned"])
+def test_an_infeasible_problem_is_explained_before_any_evaluation(strategy: str) -> None:
+    graph, target = mlp_on_a_ring_too_small()
+    called = []
+    SEARCH_STRATEGIES["spy"] = lambda run, rng: called.append(run)
+    try:
+        with pytest.raises(InfeasibleError, match="holds more than 4.00 MiB of weights"):
+            search(graph, target, "spy", Budget(evaluations=500), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["spy"]
+    assert not called, "no evaluation is spent on a problem proved infeasible"
+    # The reason, not "found no legal placement": which bound, chips and bytes.
+    with pytest.raises(
+        InfeasibleError,
+        match=r"sits on chip 1 or later.* no chip of 4\.79 MiB SRAM holds more than",
+    ):
+        search(graph, target, strategy, Budget(evaluations=500), seed=0)
+
+
+def test_a_search_without_a_legal_placement_says_why() -> None:
+    graph = tiny_graph(0)
+    target = fast_link_target(graph, 3, 1.5)
+    SEARCH_STRATEGIES["wrong-size"] = lambda run, rng: run.evaluate([np.zeros(3, dtype=np.int64)])
+    try:
+        with pytest.raises(ChiplexError, match=r"in 1 evaluation: candidate has \(3,\) entries"):
+            search(graph, target, "wrong-size", Budget(evaluations=5), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["wrong-size"]
+
+
+@needs_minizinc
+def test_cli_search_of_an_infeasible_target_gives_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    graph, target = mlp_on_a_ring_too_small()
+    toml = tmp_path / "small.toml"
+    toml.write_text(target_toml(target))
+    out = tmp_path / "placed.mlir"
+    code = main(
+        ["search", str(MLP), "--target", str(toml), "--strategy", "random", "--budget", "2000",
+         "--no-progress", "-o", str(out)]
+    )  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "no legal placement exists: op `%layers.1.matmul`" in err
+    assert "no chip of 4.79 MiB SRAM holds more than 4.00 MiB of weights" in err
+    assert "Traceback" not in err and not out.exists()
 
 
 # -- the command line --------------------------------------------------------------------------------

@@ -187,6 +187,8 @@ class SearchRun:
         self.notes: list[str] = []
         self.stopped = ""
         """The executor failure that ended the search early ("" while none)."""
+        self.first_error = ""
+        """Why the first candidate without a legal repair had none (the repair's message)."""
         self.stop_at = stop_at
         """Samples/s at which the search ends before its budget: a proved upper bound, which nothing
         can beat (None: spend the whole budget)."""
@@ -314,6 +316,8 @@ class SearchRun:
             self.evaluations += 1
             self.repaired += result.repaired and result.ok
             self.failed += not result.ok
+            if not result.ok and not self.first_error:
+                self.first_error = result.error
             # Strictly better only: among equal throughputs the earliest wins, deterministically.
             if result.ok and result.throughput > self.best_throughput:
                 self.best = result
@@ -746,16 +750,10 @@ def search(
     strategy_fn = get_search_strategy(strategy)
     if graph.num_nodes == 0:
         raise ChiplexError(f"{graph.name} has no ops to place")
-    # The quick proofs (an op larger than a chip, total weights over total memory) first, for every
-    # graph size: no evaluation budget is spent on a graph that cannot be placed.
-    from chiplex.targets.solver import InfeasibleError, quick_infeasibility
-
-    infeasible = quick_infeasibility(graph, target)
-    if infeasible:
-        raise InfeasibleError(infeasible)
-    bound = throughput_upper_bound(graph, target)
     eval_settings = settings or EvalSettings(microbatches=search_microbatches)
     evaluator = Evaluator(graph, target, eval_settings)
+    undecided = _decide_feasibility(evaluator, budget)
+    bound = throughput_upper_bound(graph, target)
     own_executor = executor is None
     runner = make_executor(workers) if executor is None else executor
     rng = np.random.default_rng(seed)
@@ -783,9 +781,10 @@ def search(
             bar = None
         if not run.top:
             stopped = f" before the executor failed: {run.stopped}" if run.stopped else ""
+            why = undecided or run.first_error
             raise ChiplexError(
                 f"{strategy} found no legal placement of {graph.name} on {target.name} in "
-                f"{run.evaluations} evaluations{stopped}"
+                f"{_count(run.evaluations, 'evaluation')}{stopped}" + (f": {why}" if why else "")
             )
         if run.stopped:
             run.notes.append(
@@ -826,8 +825,40 @@ def search(
     )
 
 
+FEASIBILITY_TIME_LIMIT = 10.0
+"""Seconds MiniZinc may spend, before a search, deciding whether any legal placement exists when the
+repair heuristic finds none (at most half a seconds budget)."""
+
+
+def _decide_feasibility(evaluator: Evaluator, budget: Budget) -> str:
+    """Raise InfeasibleError, before any evaluation is spent, when no legal placement exists.
+
+    `explain` (what `chiplex check` runs): the quick proofs (an op larger than a chip, total weights
+    over total memory, pins against the pipeline order) for every graph size, then the repair
+    heuristic's own placement, and only when it finds none MiniZinc, whose proof is narrowed to the
+    rules, chips and bytes that conflict. Without this a search of an infeasible problem spent its
+    whole budget on repairs that all failed (each one a MiniZinc call) and said only that it found
+    nothing. Returns explain's "undecided: ..." message when the solver could not decide in time
+    (the search then runs and may still find a placement), else ""."""
+    from chiplex.targets.solver import InfeasibleError, explain
+
+    limit = FEASIBILITY_TIME_LIMIT
+    if budget.seconds is not None:
+        limit = min(limit, 0.5 * budget.seconds)
+    messages = explain(evaluator.graph, evaluator.target, time_limit=limit, rules=evaluator.rules)
+    if messages and messages[0].startswith("undecided"):
+        return messages[0]
+    if messages:
+        raise InfeasibleError(messages)
+    return ""
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _stopped_at_bound_note(evaluations: int, final: float, bound: float) -> str:
-    stopped = f"stopped after {evaluations} evaluations, at the upper bound"
+    stopped = f"stopped after {_count(evaluations, 'evaluation')}, at the upper bound"
     if final >= bound * (1 - BOUND_TOLERANCE):
         return f"{stopped}: no placement is more than {100 * BOUND_TOLERANCE:.4f}% faster than this one"
     # A reading still filling the pipeline can overshoot the steady state the bound is about.
