@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from chiplex.cli import main
-from chiplex.errors import ChiplexError
+from chiplex.errors import EXIT_INTERRUPTED, ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module
 from chiplex.ir.parse import load_module
 from chiplex.passes.search import (
@@ -374,6 +374,66 @@ def test_cli_search_of_an_infeasible_target_gives_the_reason(
     assert "no legal placement exists: op `%layers.1.matmul`" in err
     assert "no chip of 4.79 MiB SRAM holds more than 4.00 MiB of weights" in err
     assert "Traceback" not in err and not out.exists()
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------------
+def interrupted_after(evaluations: int):  # type: ignore[no-untyped-def]
+    """A strategy that spends `evaluations` random cuts, then gets Ctrl-C (KeyboardInterrupt)."""
+
+    def strategy(run, rng) -> None:  # type: ignore[no-untyped-def]
+        if evaluations:
+            run.evaluate([random_cut(run.graph.num_nodes, run.target.num_chips, rng)
+                          for _ in range(evaluations)])  # fmt: skip
+        raise KeyboardInterrupt
+
+    return strategy
+
+
+def test_ctrl_c_keeps_the_best_placement_found_so_far(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    graph, target = medium_case
+    SEARCH_STRATEGIES["interrupted"] = interrupted_after(3)
+    try:
+        result = search(graph, target, "interrupted", Budget(evaluations=1000), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["interrupted"]
+    assert result.interrupted and result.stopped == "interrupted (Ctrl-C)"
+    assert result.evaluations == 3 and result.throughput > 0
+    assert not check_placement(graph, target, result.placement)
+    assert any("interrupted (Ctrl-C)" in note for note in result.notes)
+
+
+def test_ctrl_c_before_anything_legal_is_still_an_interrupt(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    graph, target = medium_case
+    SEARCH_STRATEGIES["interrupted"] = interrupted_after(0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(graph, target, "interrupted", Budget(evaluations=1000), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["interrupted"]
+
+
+def test_cli_search_interrupted_prints_and_writes_the_best_so_far(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "placed.mlir"
+    SEARCH_STRATEGIES["interrupted"] = interrupted_after(2)
+    try:
+        code = main(
+            ["search", str(MLP), "--strategy", "interrupted", "--workers", "1", "--no-progress",
+             "-o", str(out)]
+        )  # fmt: skip
+    finally:
+        del SEARCH_STRATEGIES["interrupted"]
+    assert code == EXIT_INTERRUPTED
+    captured = capsys.readouterr()
+    assert re.search(r"evaluations +2 in", captured.out)
+    assert f"wrote {out}" in captured.out
+    assert "the best of 2 evaluations, not of the whole budget" in captured.err
+    assert out.read_text().count("#mcm.chip<") >= 1
 
 
 # -- the command line --------------------------------------------------------------------------------

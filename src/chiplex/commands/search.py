@@ -22,7 +22,7 @@ from chiplex.commands._args import (
     positive_float,
     positive_int,
 )
-from chiplex.errors import EXIT_CODES_HELP, ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, ChiplexError
 from chiplex.fileio import atomic_write_text, check_ir_output_name, check_writable_file
 
 if TYPE_CHECKING:
@@ -207,8 +207,15 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.output, module_text(module))
         print(f"wrote {args.output} ({name} with the best placement)")
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    if result.stopped:
+    if result.interrupted:
         # The best so far is printed (and written); the exit code still tells scripts it is partial.
+        print(
+            f"chiplex: interrupted: the result is the best of {result.evaluations} evaluations, "
+            "not of the whole budget",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if result.stopped:
         print(f"error: the search stopped early: {result.stopped}", file=sys.stderr)
         return 1
     return 0

@@ -73,6 +73,8 @@ FINAL_CANDIDATES = 8
 """Distinct best placements of a search re-simulated with the reporting micro-batch count."""
 CP_TIME_LIMIT = 60.0
 """Seconds `cp` may spend in MiniZinc when the budget gives no seconds."""
+INTERRUPTED = "interrupted (Ctrl-C)"
+"""`SearchResult.stopped` of a search ended by KeyboardInterrupt, which keeps the best found so far."""
 BOUND_TOLERANCE = 2e-6
 """A placement this close to the upper bound (relative) has reached it: the bound's pipeline-cut term
 is found by bisection to within 1e-6, so an optimal placement can read that much below it."""
@@ -139,8 +141,10 @@ class SearchResult:
     """Candidates for which no legal placement was found."""
     notes: tuple[str, ...] = ()
     stopped: str = ""
-    """Why the search ended before its budget (an executor failure), "" when it did not: the result is
-    then the best placement found before the failure."""
+    """Why the search ended before its budget (an executor failure, or INTERRUPTED), "" when it did
+    not: the result is then the best placement found before it."""
+    interrupted: bool = False
+    """Whether Ctrl-C (KeyboardInterrupt) ended the search; `stopped` is then INTERRUPTED."""
 
     @property
     def gap_to_bound(self) -> float:
@@ -774,11 +778,27 @@ def search(
             options,
             stop_at=bound.throughput if stop_at_bound and bound.throughput > 0 else None,
         )
-        strategy_fn(run, rng)
+        interrupted = False
+        try:
+            strategy_fn(run, rng)
+        except KeyboardInterrupt:
+            # Ctrl-C ends the search, not the user's work: the best found so far is re-simulated
+            # (in this process: the pool's workers got the signal too) and returned. With nothing
+            # legal yet there is nothing to keep.
+            if not run.top:
+                raise
+            interrupted = True
+            run.stopped = INTERRUPTED
         seconds = run.elapsed
         if bar is not None:
             bar(0, -1.0)  # close
             bar = None
+        if interrupted:
+            print(
+                f"interrupted after {_count(run.evaluations, 'evaluation')}: re-simulating the "
+                f"{_count(len(run.top), 'best placement')} found so far (Ctrl-C again to abort)",
+                file=sys.stderr,
+            )
         if not run.top:
             stopped = f" before the executor failed: {run.stopped}" if run.stopped else ""
             why = undecided or run.first_error
@@ -788,8 +808,8 @@ def search(
             )
         if run.stopped:
             run.notes.append(
-                f"stopped early after {run.evaluations} evaluations, keeping the best found so far: "
-                f"{run.stopped}"
+                f"stopped early after {_count(run.evaluations, 'evaluation')}, keeping the best "
+                f"found so far: {run.stopped}"
             )
         chosen, final = run.final(microbatches)
         if run.reached_stop and run.remaining != 0:
@@ -822,6 +842,7 @@ def search(
         failed=run.failed,
         notes=tuple(run.notes),
         stopped=run.stopped,
+        interrupted=interrupted,
     )
 
 
