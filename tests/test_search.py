@@ -15,6 +15,7 @@ from chiplex.cli import main
 from chiplex.errors import EXIT_INTERRUPTED, ChiplexError
 from chiplex.ir.graph import Graph, graph_from_module
 from chiplex.ir.parse import load_module
+from chiplex.passes import search as search_module
 from chiplex.passes.search import (
     BOUND_TOLERANCE,
     RANDOM_BATCH,
@@ -32,7 +33,12 @@ from chiplex.runtime_sim.evaluate import (
     SerialExecutor,
 )
 from chiplex.targets.legality import check_placement, is_legal, resolve_rules
-from chiplex.targets.solver import InfeasibleError, minizinc_available, quick_infeasibility
+from chiplex.targets.solver import (
+    InfeasibleError,
+    SolverWarning,
+    minizinc_available,
+    quick_infeasibility,
+)
 from chiplex.targets.target import ChipSpec, Target, build_target, load_target
 from chiplex.testing import (
     graph_and_target,
@@ -344,6 +350,23 @@ def test_an_infeasible_problem_is_explained_before_any_evaluation(strategy: str)
         match=r"sits on chip 1 or later.* no chip of 4\.79 MiB SRAM holds more than",
     ):
         search(graph, target, strategy, Budget(evaluations=500), seed=0)
+
+
+@needs_minizinc
+def test_an_undecided_problem_warns_then_searches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the solver cannot decide up front the search runs, says so, and ends with the repair's
+    reason (here the repair's own explain proves what the up-front check had no time for)."""
+    graph, target = mlp_on_a_ring_too_small()
+    monkeypatch.setattr(search_module, "FEASIBILITY_TIME_LIMIT", 1e-4)
+    with (
+        pytest.warns(SolverWarning, match="search: undecided: .* searching anyway"),
+        pytest.raises(
+            ChiplexError,
+            match="random found no legal placement of mlp on .* in 1 evaluation: no legal placement "
+            "exists: the ops do not fit 4 chips",
+        ),
+    ):
+        search(graph, target, "random", Budget(evaluations=1), seed=0)
 
 
 def test_a_search_without_a_legal_placement_says_why() -> None:

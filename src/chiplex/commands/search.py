@@ -206,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         module.attributes[TARGET_ATTR] = StringAttr(args.target)
         atomic_write_text(args.output, module_text(module))
         print(f"wrote {args.output} ({name} with the best placement)")
+    else:
+        print("placement not written: pass -o placed.mlir to keep it", file=sys.stderr)
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if result.interrupted:
         # The best so far is printed (and written); the exit code still tells scripts it is partial.

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -801,7 +802,7 @@ def search(
             )
         if not run.top:
             stopped = f" before the executor failed: {run.stopped}" if run.stopped else ""
-            why = undecided or run.first_error
+            why = run.first_error or undecided
             raise ChiplexError(
                 f"{strategy} found no legal placement of {graph.name} on {target.name} in "
                 f"{_count(run.evaluations, 'evaluation')}{stopped}" + (f": {why}" if why else "")
@@ -861,13 +862,19 @@ def _decide_feasibility(evaluator: Evaluator, budget: Budget) -> str:
     whole budget on repairs that all failed (each one a MiniZinc call) and said only that it found
     nothing. Returns explain's "undecided: ..." message when the solver could not decide in time
     (the search then runs and may still find a placement), else ""."""
-    from chiplex.targets.solver import InfeasibleError, explain
+    from chiplex.targets.solver import InfeasibleError, SolverWarning, explain
 
     limit = FEASIBILITY_TIME_LIMIT
     if budget.seconds is not None:
         limit = min(limit, 0.5 * budget.seconds)
     messages = explain(evaluator.graph, evaluator.target, time_limit=limit, rules=evaluator.rules)
     if messages and messages[0].startswith("undecided"):
+        warnings.warn(
+            f"search: {messages[0]}; searching anyway (`chiplex check --time-limit S` decides with "
+            "more time)",
+            SolverWarning,
+            stacklevel=3,
+        )
         return messages[0]
     if messages:
         raise InfeasibleError(messages)
