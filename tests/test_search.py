@@ -493,7 +493,9 @@ def test_cli_search_stops_at_the_bound_unless_asked_for_the_full_budget(
 ) -> None:
     args = ["search", str(MLP), "--budget", "24", "--workers", "1", "--no-progress"]
     assert main(args) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "placement not written: pass -o placed.mlir to keep it" in captured.err
     assert "at the upper bound" in printed
     assert int(re.search(r"evaluations +(\d+) in", printed).group(1)) < 24
     # dp's anchor is the first evaluation and already at the bound.
