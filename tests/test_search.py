@@ -399,6 +399,16 @@ def test_cli_search_of_an_infeasible_target_gives_the_reason(
     assert "Traceback" not in err and not out.exists()
 
 
+@needs_minizinc
+def test_cp_says_how_long_it_ran_not_only_its_limit() -> None:
+    """cp's claim names the seconds it took: CP-SAT also stops early (Ctrl-C), and the limit alone would
+    then say it searched for longer than it did."""
+    graph = graph_from_module(load_module(str(ROOT / "examples" / "models" / "resnet50.mlir")))
+    result = search(graph, load_target("tpu-mesh4x4"), "cp", Budget(seconds=1.0), seed=0)
+    note = next(note for note in result.notes if note.startswith("cp ("))
+    assert re.search(r"(\): proved optimal|after \d+\.\d s of its 1\.0 s limit$)", note), note
+
+
 # -- Ctrl-C ------------------------------------------------------------------------------------------
 def interrupted_after(evaluations: int):  # type: ignore[no-untyped-def]
     """A strategy that spends `evaluations` random cuts, then gets Ctrl-C (KeyboardInterrupt)."""
