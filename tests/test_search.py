@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -407,6 +408,32 @@ def test_cp_says_how_long_it_ran_not_only_its_limit() -> None:
     result = search(graph, load_target("tpu-mesh4x4"), "cp", Budget(seconds=1.0), seed=0)
     note = next(note for note in result.notes if note.startswith("cp ("))
     assert re.search(r"(\): proved optimal|after \d+\.\d s of its 1\.0 s limit$)", note), note
+
+
+def test_learned_answers_even_when_its_setup_outlasts_the_seconds(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    """torch's first use takes seconds; the anchors are still judged (the first batch always runs)."""
+    graph, target = medium_case
+    result = search(graph, target, "learned", Budget(seconds=1e-3), seed=0)
+    assert result.evaluations >= 1 and result.throughput > 0
+
+
+def test_a_budget_spent_before_the_first_evaluation_says_so(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    graph, target = medium_case
+
+    def slow_setup(run, rng) -> None:  # type: ignore[no-untyped-def]
+        while not run.exhausted:  # a strategy that checks the clock before its first batch
+            time.sleep(0.01)
+
+    SEARCH_STRATEGIES["slow-setup"] = slow_setup
+    try:
+        with pytest.raises(ChiplexError, match=r"spent its budget \(0\.01 s\) before its first"):
+            search(graph, target, "slow-setup", Budget(seconds=0.01), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["slow-setup"]
 
 
 # -- Ctrl-C ------------------------------------------------------------------------------------------

@@ -803,6 +803,11 @@ def search(
                 f"{_count(len(run.top), 'best placement')} found so far (Ctrl-C again to abort)",
                 file=sys.stderr,
             )
+        if not run.top and run.evaluations == 0 and not run.stopped:
+            raise ChiplexError(
+                f"{strategy} spent its budget ({budget}) before its first evaluation of "
+                f"{graph.name} on {target.name} (its setup took {seconds:.1f} s); give it more"
+            )
         if not run.top:
             stopped = f" before the executor failed: {run.stopped}" if run.stopped else ""
             why = run.first_error or undecided
