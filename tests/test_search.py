@@ -32,6 +32,7 @@ from chiplex.runtime_sim.evaluate import (
     Executor,
     LocalPoolExecutor,
     SerialExecutor,
+    installed_evaluator,
 )
 from chiplex.targets.legality import check_placement, is_legal, resolve_rules
 from chiplex.targets.solver import (
@@ -434,6 +435,25 @@ def test_a_budget_spent_before_the_first_evaluation_says_so(
             search(graph, target, "slow-setup", Budget(seconds=0.01), seed=0)
     finally:
         del SEARCH_STRATEGIES["slow-setup"]
+
+
+def test_a_repair_never_gets_more_seconds_than_the_search(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    graph, target = medium_case
+    limits = []
+
+    def spy(run, rng) -> None:  # type: ignore[no-untyped-def]
+        limits.append(installed_evaluator(run._task.key).settings.repair_time_limit)
+
+    SEARCH_STRATEGIES["spy"] = spy
+    try:
+        for budget in (Budget(seconds=0.5), Budget(evaluations=3)):
+            with pytest.raises(ChiplexError):  # the spy evaluates nothing
+                search(graph, target, "spy", budget, seed=0)
+    finally:
+        del SEARCH_STRATEGIES["spy"]
+    assert limits == [0.5, EvalSettings().repair_time_limit]
 
 
 # -- Ctrl-C ------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ strategy alike.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -759,6 +760,10 @@ def search(
     if graph.num_nodes == 0:
         raise ChiplexError(f"{graph.name} has no ops to place")
     eval_settings = settings or EvalSettings(microbatches=search_microbatches)
+    if budget.seconds is not None and eval_settings.repair_time_limit > budget.seconds:
+        # One repair whose heuristic fails may not spend more than the whole search may: without
+        # this a 5 s search of a problem the heuristic cannot repair took 16 x 10 s.
+        eval_settings = dataclasses.replace(eval_settings, repair_time_limit=budget.seconds)
     evaluator = Evaluator(graph, target, eval_settings)
     undecided = _decide_feasibility(evaluator, budget)
     bound = throughput_upper_bound(graph, target)
@@ -803,7 +808,7 @@ def search(
                 f"{_count(len(run.top), 'best placement')} found so far (Ctrl-C again to abort)",
                 file=sys.stderr,
             )
-        if not run.top and run.evaluations == 0 and not run.stopped:
+        if not run.top and run.evaluations == 0 and not run.stopped and run.exhausted:
             raise ChiplexError(
                 f"{strategy} spent its budget ({budget}) before its first evaluation of "
                 f"{graph.name} on {target.name} (its setup took {seconds:.1f} s); give it more"
