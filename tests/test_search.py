@@ -23,6 +23,7 @@ from chiplex.passes.search import (
     SEARCH_STRATEGIES,
     Budget,
     SearchResult,
+    progress_postfix,
     random_cut,
     search,
 )
@@ -454,6 +455,12 @@ def test_a_repair_never_gets_more_seconds_than_the_search(
     finally:
         del SEARCH_STRATEGIES["spy"]
     assert limits == [0.5, EvalSettings().repair_time_limit]
+
+
+def test_the_progress_bar_shows_the_best_and_its_gap_to_the_bound() -> None:
+    assert progress_postfix(0.0, 100.0) == "no legal placement yet"
+    assert progress_postfix(1234.5, 1500.0) == "best 1,234.5 samples/s, 17.70% below the bound"
+    assert progress_postfix(5.0, 0.0) == "best 5.0 samples/s"
 
 
 # -- Ctrl-C ------------------------------------------------------------------------------------------

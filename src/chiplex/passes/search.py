@@ -770,7 +770,7 @@ def search(
     own_executor = executor is None
     runner = make_executor(workers) if executor is None else executor
     rng = np.random.default_rng(seed)
-    bar = _progress_bar(strategy, budget, progress)
+    bar = _progress_bar(strategy, budget, progress, bound.throughput)
     # The main process keeps its evaluator too, for the final re-simulation and serial executors.
     keep_evaluator(evaluator)
     run: SearchRun | None = None
@@ -909,8 +909,17 @@ def _stopped_at_bound_note(evaluations: int, final: float, bound: float) -> str:
     )
 
 
+def progress_postfix(best: float, bound: float) -> str:
+    """What the progress bar shows after its counts: the best so far and how far it is from the bound
+    (the number the final summary calls "gap to bound"), so a user can tell when to stop."""
+    if best <= 0:
+        return "no legal placement yet"
+    gap = f", {100 * (1 - best / bound):.2f}% below the bound" if bound > 0 else ""
+    return f"best {best:,.1f} samples/s{gap}"
+
+
 def _progress_bar(
-    strategy: str, budget: Budget, enabled: bool
+    strategy: str, budget: Budget, enabled: bool, bound: float = 0.0
 ) -> Callable[[int, float], None] | None:
     """A callback (evaluations done, best so far) driving a tqdm bar; (0, -1) closes it."""
     if not enabled:
@@ -934,7 +943,7 @@ def _progress_bar(
                 bar.total = bar.n
             bar.close()
             return
-        bar.set_postfix_str(f"best {best:,.1f} samples/s", refresh=False)
+        bar.set_postfix_str(progress_postfix(best, bound), refresh=False)
         bar.update(done)
 
     return update
