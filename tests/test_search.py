@@ -570,6 +570,29 @@ def test_cli_search_stops_at_the_bound_unless_asked_for_the_full_budget(
     assert re.search(r"evaluations +24 in", printed)
 
 
+def test_cli_search_of_placed_ir_uses_the_target_it_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    placed = tmp_path / "placed.mlir"
+    common = ["--strategy", "dp", "--workers", "1", "--no-progress"]
+    assert main(["search", str(MLP), "--target", "tpu-ring4", *common, "-o", str(placed)]) == 0
+    capsys.readouterr()
+    assert main(["search", str(placed), *common]) == 0  # no --target: the recorded one
+    assert "on tpu-ring4 with dp" in capsys.readouterr().err
+    assert main(["search", str(MLP), *common]) == 0  # nothing recorded: the default
+    assert "on tpu-ring8 with dp" in capsys.readouterr().err
+    gone = tmp_path / "gone.toml"
+    gone.write_text(target_toml(load_target("tpu-ring4")))
+    assert (
+        main(["search", str(MLP), "--target", str(gone), *common, "-o", str(placed), "--force"])
+        == 0
+    )
+    gone.unlink()
+    capsys.readouterr()
+    assert main(["search", str(placed), *common]) == 1
+    assert f"(the target {placed} records; pass --target)" in capsys.readouterr().err
+
+
 def test_cli_search_rejects_an_unknown_strategy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", str(MLP), "--strategy", "magic", "--budget", "3"]) == 1
     assert "unknown search strategy 'magic'" in capsys.readouterr().err

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chiplex.targets.target import Target
 
 DEFAULT_EVALUATIONS = 2000
+DEFAULT_TARGET = "tpu-ring8"
 
 
 # Shown in --help only; None on the command line means chiplex.runtime_sim.evaluate's REPORT_MICROBATCHES
@@ -53,7 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_input_arguments(p)
     p.add_argument(
-        "--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)"
+        "--target",
+        metavar="NAME_OR_TOML",
+        help=f"preset name or TOML file (default: the target IN records (mcm.target, as -o writes "
+        f"it), else {DEFAULT_TARGET})",
     )
     p.add_argument(
         "--strategy",
@@ -168,13 +172,30 @@ def run(args: argparse.Namespace) -> int:
         evaluations = DEFAULT_EVALUATIONS
     budget = Budget(evaluations=evaluations, seconds=args.seconds)
     executor = executor_from_args(args)  # not started yet: bad options fail before any loading
-    target = load_target(args.target)
+    started = time.perf_counter()
+    if args.target is not None:
+        target = load_target(args.target)  # a bad target fails before a slow torch import
+        module, name = load_input(args)
+    else:
+        # IR that `search -o` or annotate-costs wrote names its target: search it there, as
+        # `chiplex check` does, not silently on the default.
+        module, name = load_input(args)
+        recorded = module.attributes.get(TARGET_ATTR)
+        if isinstance(recorded, StringAttr):
+            args.target = recorded.data
+            try:
+                target = load_target(args.target)
+            except ChiplexError as err:
+                raise ChiplexError(
+                    f"{err} (the target {args.input} records; pass --target)"
+                ) from None
+        else:
+            args.target = DEFAULT_TARGET
+            target = load_target(args.target)
     if args.solver:
         from chiplex.targets.solver_choice import with_solver
 
         target = with_solver(target, args.solver, "search --solver")
-    started = time.perf_counter()
-    module, name = load_input(args)
     graph = graph_from_module(module)
     print(
         f"searching {graph.subset_summary()} on {target.name} with {args.strategy}, "
