@@ -523,6 +523,29 @@ def test_cli_search_interrupted_prints_and_writes_the_best_so_far(
     assert out.read_text().count("#mcm.chip<") >= 1
 
 
+def test_cli_finetune_interrupted_writes_no_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """finetune's search keeps its best placement on Ctrl-C, but a policy cut off mid-update is not
+    saved; before, finetune then failed on the missing checkpoint instead of saying so."""
+    monkeypatch.setitem(SEARCH_STRATEGIES, "learned", interrupted_after(2))
+    out = tmp_path / "tuned.pt"
+    args = [
+        "finetune",
+        str(MLP),
+        "-o",
+        str(out),
+        "--budget",
+        "16",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    assert main(args) == EXIT_INTERRUPTED
+    assert f"chiplex: interrupted: {out} not written" in capsys.readouterr().err
+    assert not out.exists()
+
+
 # -- the command line --------------------------------------------------------------------------------
 def test_cli_search_prints_the_gap_and_writes_the_placement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
