@@ -546,16 +546,6 @@ def test_cli_finetune_interrupted_writes_no_policy(
     assert not out.exists()
 
 
-def test_compile_with_learned_stops_at_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A search keeps its best on Ctrl-C; the place pass does not compile on with a partial answer."""
-    from chiplex.passes.learned import place_learned
-
-    monkeypatch.setitem(SEARCH_STRATEGIES, "learned", interrupted_after(2))
-    graph = graph_from_module(load_module(str(MLP)))
-    with pytest.raises(KeyboardInterrupt):
-        place_learned(graph, load_target("tpu-ring8"), budget=8)
-
-
 # -- the command line --------------------------------------------------------------------------------
 def test_cli_search_prints_the_gap_and_writes_the_placement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

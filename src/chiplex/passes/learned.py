@@ -207,7 +207,4 @@ def place_learned(
         workers=None,
         options={"checkpoint": path, "zero_shot": budget is None},
     )
-    if result.interrupted:
-        # The search keeps its best on Ctrl-C for `chiplex search`; a compile stops as it always did.
-        raise KeyboardInterrupt
     return result.placement
