@@ -25,7 +25,7 @@ from chiplex.commands._args import (
     non_negative_int,
     positive_int,
 )
-from chiplex.errors import EXIT_INTERRUPTED, ChiplexError
+from chiplex.errors import ChiplexError
 
 DEFAULT_EVALUATIONS = 2000
 
@@ -132,10 +132,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         executor.close()
     print(format_result(result, graph.name, target))
-    if result.interrupted:
-        # The search keeps its best placement on Ctrl-C; a policy cut off mid-update is not kept.
-        print(f"chiplex: interrupted: {output} not written", file=sys.stderr)
-        return EXIT_INTERRUPTED
     updates = int(load_checkpoint(output).header.trained_on[-1].get("updates", 0))
     if updates:
         trained = (

@@ -215,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
             search_microbatches=args.search_microbatches or SEARCH_MICROBATCHES,
             options={"checkpoint": args.checkpoint} if args.checkpoint is not None else None,
             stop_at_bound=not args.full_budget,
+            keep_best_on_interrupt=True,
         )
     finally:
         executor.close()

@@ -746,6 +746,7 @@ def search(
     settings: EvalSettings | None = None,
     options: Mapping[str, Any] | None = None,
     stop_at_bound: bool = True,
+    keep_best_on_interrupt: bool = False,
 ) -> SearchResult:
     """Run `strategy` on (graph, target) within `budget`; the best legal placement and how it was found.
 
@@ -755,6 +756,8 @@ def search(
     as `run.options` (the learned placer's checkpoint, see `chiplex.passes.learned`). With
     `stop_at_bound` the search ends as soon as a placement reaches `throughput_upper_bound`, which no
     placement can beat; without it the whole budget is spent (comparisons at equal budgets).
+    With `keep_best_on_interrupt`, Ctrl-C (KeyboardInterrupt) during the strategy ends the search
+    with the best placement so far (`result.interrupted`) instead of propagating.
     """
     strategy_fn = get_search_strategy(strategy)
     if graph.num_nodes == 0:
@@ -793,8 +796,9 @@ def search(
         except KeyboardInterrupt:
             # Ctrl-C ends the search, not the user's work: the best found so far is re-simulated
             # (in this process: the pool's workers got the signal too) and returned. With nothing
-            # legal yet there is nothing to keep.
-            if not run.top:
+            # legal yet there is nothing to keep; a caller that loops over searches (a benchmark,
+            # a compile) wants Ctrl-C to stop everything, so this is opt-in.
+            if not keep_best_on_interrupt or not run.top:
                 raise
             interrupted = True
             run.stopped = INTERRUPTED
