@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from test_solver_decide import cut_order_trap
 
 from chiplex.cli import main
 from chiplex.errors import EXIT_INTERRUPTED, ChiplexError
@@ -370,6 +371,29 @@ def test_an_undecided_problem_warns_then_searches(monkeypatch: pytest.MonkeyPatc
         ),
     ):
         search(graph, target, "random", Budget(evaluations=1), seed=0)
+
+
+@needs_minizinc
+def test_the_feasibility_check_leaves_no_witness_to_the_repairs() -> None:
+    """explain's witness comes from a two-worker solve, which may differ run to run: the search's
+    repairs must not start from it (serial and pool runs would then differ)."""
+    from chiplex.targets import heuristics, solver
+
+    graph, target = cut_order_trap()  # feasible, but both heuristics find nothing: explain solves
+    seen = []
+
+    def spy(run, rng) -> None:  # type: ignore[no-untyped-def]
+        problem = heuristics.problem_for(run.graph, run.rules)
+        seen.append(solver._KNOWN_PLACEMENT.get(problem))
+        run.evaluate([np.zeros(graph.num_nodes, dtype=np.int64)])
+
+    SEARCH_STRATEGIES["spy"] = spy
+    try:
+        result = search(graph, target, "spy", Budget(evaluations=1), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["spy"]
+    assert seen == [None]
+    assert not check_placement(graph, target, result.placement)
 
 
 def test_a_search_without_a_legal_placement_says_why() -> None:

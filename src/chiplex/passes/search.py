@@ -879,12 +879,13 @@ def _decide_feasibility(evaluator: Evaluator, budget: Budget) -> str:
     whole budget on repairs that all failed (each one a MiniZinc call) and said only that it found
     nothing. Returns explain's "undecided: ..." message when the solver could not decide in time
     (the search then runs and may still find a placement), else ""."""
-    from chiplex.targets.solver import InfeasibleError, SolverWarning, explain
+    from chiplex.targets.solver import InfeasibleError, SolverWarning, explain, forget_witness
 
     limit = FEASIBILITY_TIME_LIMIT
     if budget.seconds is not None:
         limit = min(limit, 0.5 * budget.seconds)
     messages = explain(evaluator.graph, evaluator.target, time_limit=limit, rules=evaluator.rules)
+    forget_witness(evaluator.graph, evaluator.rules)  # deterministic repairs, serial or pool
     if messages and messages[0].startswith("undecided"):
         warnings.warn(
             f"search: {messages[0]}; searching anyway (`chiplex check --time-limit S` decides with "
