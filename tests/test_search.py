@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -541,6 +542,21 @@ def test_ctrl_c_before_anything_legal_is_still_an_interrupt(
             )
     finally:
         del SEARCH_STRATEGIES["interrupted"]
+
+
+def sigint_ignored(_: object) -> bool:
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_pool_workers_leave_ctrl_c_to_the_main_process() -> None:
+    """Ctrl-C reaches every process of the group: a worker that took it printed a traceback."""
+    pool = LocalPoolExecutor(workers=2)
+    pool.start(sigint_ignored, (None,))
+    try:
+        assert pool.map(sigint_ignored, [0, 1, 2, 3]) == [True] * 4
+    finally:
+        pool.close()
+    assert not sigint_ignored(None)  # this process still takes Ctrl-C
 
 
 def test_cli_search_interrupted_prints_and_writes_the_best_so_far(
