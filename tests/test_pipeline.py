@@ -147,7 +147,11 @@ def test_greedy_strategy_and_custom_pipeline() -> None:
     [
         (
             "annotate-costs{target=tpu-ring8},place{strategy=magic}",
-            "unknown placement strategy 'magic'",
+            "unknown placement strategy 'magic'; expected one of cp, dp, greedy, learned$",
+        ),
+        (
+            "annotate-costs{target=tpu-ring8},place{strategy=anneal}",
+            r"anneal is a search strategy: `chiplex search IN --strategy anneal -o placed.mlir`",
         ),
         ("no-such-pass", "Unrecognized passes"),
         ("annotate-costs{target=tpu-ring8},plce", r"did you mean 'place' for 'plce'\?"),

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import itertools
 import re
+import signal
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from test_solver_decide import cut_order_trap
 
 from chiplex.cli import main
-from chiplex.errors import ChiplexError
-from chiplex.ir.graph import Graph
+from chiplex.errors import EXIT_INTERRUPTED, ChiplexError
+from chiplex.ir.graph import Graph, graph_from_module
+from chiplex.ir.parse import load_module
+from chiplex.passes import search as search_module
 from chiplex.passes.search import (
     BOUND_TOLERANCE,
     RANDOM_BATCH,
     SEARCH_STRATEGIES,
     Budget,
     SearchResult,
+    progress_postfix,
     random_cut,
     search,
 )
@@ -29,11 +35,23 @@ from chiplex.runtime_sim.evaluate import (
     Executor,
     LocalPoolExecutor,
     SerialExecutor,
+    installed_evaluator,
 )
 from chiplex.targets.legality import check_placement, is_legal, resolve_rules
-from chiplex.targets.solver import minizinc_available
-from chiplex.targets.target import ChipSpec, Target, build_target
-from chiplex.testing import graph_and_target, min_capacity, nn_graph
+from chiplex.targets.solver import (
+    InfeasibleError,
+    SolverWarning,
+    minizinc_available,
+    quick_infeasibility,
+)
+from chiplex.targets.target import ChipSpec, Target, build_target, load_target
+from chiplex.testing import (
+    graph_and_target,
+    min_capacity,
+    nn_graph,
+    target_toml,
+    with_capacity,
+)
 
 ROOT = Path(__file__).parents[1]
 MLP = ROOT / "examples" / "models" / "mlp.mlir"
@@ -308,6 +326,282 @@ def test_submit_lets_a_strategy_work_while_the_batch_is_judged(
     assert (batch_thread == threading.main_thread().name) == (workers == 1)
 
 
+# -- infeasible problems ------------------------------------------------------------------------------
+def mlp_on_a_ring_too_small() -> tuple[Graph, Target]:
+    """mlp.mlir on tpu-ring4 with 30% of its weights per chip: every op fits a chip and the weights fit
+    the four chips in total (the quick checks pass), but no chip holds two of the 4 MiB layers, so no
+    placement exists; only the per-chip weight bound (explain's MiniZinc step) proves it."""
+    graph = graph_from_module(load_module(str(MLP)))
+    target = with_capacity(load_target("tpu-ring4"), int(0.3 * graph.total_weight_bytes))
+    assert not quick_infeasibility(graph, target)
+    return graph, target
+
+
+@needs_minizinc
+@pytest.mark.parametrize("strategy", ["random", "anneal", "learned"])
+def test_an_infeasible_problem_is_explained_before_any_evaluation(strategy: str) -> None:
+    graph, target = mlp_on_a_ring_too_small()
+    called = []
+    SEARCH_STRATEGIES["spy"] = lambda run, rng: called.append(run)
+    try:
+        with pytest.raises(InfeasibleError, match="holds more than 4.00 MiB of weights"):
+            search(graph, target, "spy", Budget(evaluations=500), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["spy"]
+    assert not called, "no evaluation is spent on a problem proved infeasible"
+    # The reason, not "found no legal placement": which bound, chips and bytes.
+    with pytest.raises(
+        InfeasibleError,
+        match=r"sits on chip 1 or later.* no chip of 4\.79 MiB SRAM holds more than",
+    ):
+        search(graph, target, strategy, Budget(evaluations=500), seed=0)
+
+
+@needs_minizinc
+def test_an_undecided_problem_warns_then_searches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the solver cannot decide up front the search runs, says so, and ends with the repair's
+    reason (here the repair's own explain proves what the up-front check had no time for)."""
+    graph, target = mlp_on_a_ring_too_small()
+    monkeypatch.setattr(search_module, "FEASIBILITY_TIME_LIMIT", 1e-4)
+    with (
+        pytest.warns(SolverWarning, match="search: undecided: .* searching anyway"),
+        pytest.raises(
+            ChiplexError,
+            match="random found no legal placement of mlp on .* in 1 evaluation: no legal placement "
+            "exists: the ops do not fit 4 chips",
+        ),
+    ):
+        search(graph, target, "random", Budget(evaluations=1), seed=0)
+
+
+@needs_minizinc
+def test_the_feasibility_check_leaves_no_witness_to_the_repairs() -> None:
+    """explain's witness comes from a two-worker solve, which may differ run to run: the search's
+    repairs must not start from it (serial and pool runs would then differ)."""
+    from chiplex.targets import heuristics, solver
+
+    graph, target = cut_order_trap()  # feasible, but both heuristics find nothing: explain solves
+    seen = []
+
+    def spy(run, rng) -> None:  # type: ignore[no-untyped-def]
+        problem = heuristics.problem_for(run.graph, run.rules)
+        seen.append(solver._KNOWN_PLACEMENT.get(problem))
+        run.evaluate([np.zeros(graph.num_nodes, dtype=np.int64)])
+
+    SEARCH_STRATEGIES["spy"] = spy
+    try:
+        result = search(graph, target, "spy", Budget(evaluations=1), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["spy"]
+    assert seen == [None]
+    assert not check_placement(graph, target, result.placement)
+
+
+def test_a_search_without_a_legal_placement_says_why() -> None:
+    graph = tiny_graph(0)
+    target = fast_link_target(graph, 3, 1.5)
+    SEARCH_STRATEGIES["wrong-size"] = lambda run, rng: run.evaluate([np.zeros(3, dtype=np.int64)])
+    try:
+        with pytest.raises(ChiplexError, match=r"in 1 evaluation: candidate has \(3,\) entries"):
+            search(graph, target, "wrong-size", Budget(evaluations=5), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["wrong-size"]
+
+
+@needs_minizinc
+def test_cli_search_of_an_infeasible_target_gives_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    graph, target = mlp_on_a_ring_too_small()
+    toml = tmp_path / "small.toml"
+    toml.write_text(target_toml(target))
+    out = tmp_path / "placed.mlir"
+    code = main(
+        ["search", str(MLP), "--target", str(toml), "--strategy", "random", "--budget", "2000",
+         "--no-progress", "-o", str(out)]
+    )  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "no legal placement exists: op `%layers.1.matmul`" in err
+    assert "no chip of 4.79 MiB SRAM holds more than 4.00 MiB of weights" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+@needs_minizinc
+def test_cp_says_how_long_it_ran_not_only_its_limit() -> None:
+    """cp's claim names the seconds it took: CP-SAT also stops early (Ctrl-C), and the limit alone would
+    then say it searched for longer than it did."""
+    graph = graph_from_module(load_module(str(ROOT / "examples" / "models" / "resnet50.mlir")))
+    result = search(graph, load_target("tpu-mesh4x4"), "cp", Budget(seconds=1.0), seed=0)
+    note = next(note for note in result.notes if note.startswith("cp ("))
+    assert re.search(r"(\): proved optimal|after \d+\.\d s of its 1\.0 s limit$)", note), note
+
+
+def test_learned_answers_even_when_its_setup_outlasts_the_seconds(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    """torch's first use takes seconds; the anchors are still judged (the first batch always runs)."""
+    graph, target = medium_case
+    result = search(graph, target, "learned", Budget(seconds=1e-3), seed=0)
+    assert result.evaluations >= 1 and result.throughput > 0
+
+
+def test_a_budget_spent_before_the_first_evaluation_says_so(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    graph, target = medium_case
+
+    def slow_setup(run, rng) -> None:  # type: ignore[no-untyped-def]
+        while not run.exhausted:  # a strategy that checks the clock before its first batch
+            time.sleep(0.01)
+
+    SEARCH_STRATEGIES["slow-setup"] = slow_setup
+    try:
+        with pytest.raises(ChiplexError, match=r"spent its budget \(0\.01 s\) before its first"):
+            search(graph, target, "slow-setup", Budget(seconds=0.01), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["slow-setup"]
+
+
+def test_a_repair_never_gets_more_seconds_than_the_search(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    graph, target = medium_case
+    limits = []
+
+    def spy(run, rng) -> None:  # type: ignore[no-untyped-def]
+        limits.append(installed_evaluator(run._task.key).settings.repair_time_limit)
+
+    SEARCH_STRATEGIES["spy"] = spy
+    try:
+        for budget in (Budget(seconds=0.5), Budget(evaluations=3)):
+            with pytest.raises(ChiplexError):  # the spy evaluates nothing
+                search(graph, target, "spy", budget, seed=0)
+    finally:
+        del SEARCH_STRATEGIES["spy"]
+    assert limits == [0.5, EvalSettings().repair_time_limit]
+
+
+def test_the_progress_bar_shows_the_best_and_its_gap_to_the_bound() -> None:
+    assert progress_postfix(0.0, 100.0) == "no legal placement yet"
+    assert progress_postfix(1234.5, 1500.0) == "best 1,234.5 samples/s, 17.70% below the bound"
+    assert progress_postfix(5.0, 0.0) == "best 5.0 samples/s"
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------------
+def interrupted_after(evaluations: int):  # type: ignore[no-untyped-def]
+    """A strategy that spends `evaluations` random cuts, then gets Ctrl-C (KeyboardInterrupt)."""
+
+    def strategy(run, rng) -> None:  # type: ignore[no-untyped-def]
+        if evaluations:
+            run.evaluate([random_cut(run.graph.num_nodes, run.target.num_chips, rng)
+                          for _ in range(evaluations)])  # fmt: skip
+        raise KeyboardInterrupt
+
+    return strategy
+
+
+def test_ctrl_c_keeps_the_best_placement_found_so_far(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    graph, target = medium_case
+    SEARCH_STRATEGIES["interrupted"] = interrupted_after(3)
+    try:
+        result = search(
+            graph,
+            target,
+            "interrupted",
+            Budget(evaluations=1000),
+            seed=0,
+            keep_best_on_interrupt=True,
+        )
+        with pytest.raises(KeyboardInterrupt):  # opt-in: loops over searches stop at Ctrl-C
+            search(graph, target, "interrupted", Budget(evaluations=1000), seed=0)
+    finally:
+        del SEARCH_STRATEGIES["interrupted"]
+    assert result.interrupted and result.stopped == "interrupted (Ctrl-C)"
+    assert result.evaluations == 3 and result.throughput > 0
+    assert not check_placement(graph, target, result.placement)
+    assert any("interrupted (Ctrl-C)" in note for note in result.notes)
+
+
+def test_ctrl_c_before_anything_legal_is_still_an_interrupt(
+    medium_case: tuple[Graph, Target],
+) -> None:
+    graph, target = medium_case
+    SEARCH_STRATEGIES["interrupted"] = interrupted_after(0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(
+                graph,
+                target,
+                "interrupted",
+                Budget(evaluations=1000),
+                seed=0,
+                keep_best_on_interrupt=True,
+            )
+    finally:
+        del SEARCH_STRATEGIES["interrupted"]
+
+
+def sigint_ignored(_: object) -> bool:
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_pool_workers_leave_ctrl_c_to_the_main_process() -> None:
+    """Ctrl-C reaches every process of the group: a worker that took it printed a traceback."""
+    pool = LocalPoolExecutor(workers=2)
+    pool.start(sigint_ignored, (None,))
+    try:
+        assert pool.map(sigint_ignored, [0, 1, 2, 3]) == [True] * 4
+    finally:
+        pool.close()
+    assert not sigint_ignored(None)  # this process still takes Ctrl-C
+
+
+def test_cli_search_interrupted_prints_and_writes_the_best_so_far(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "placed.mlir"
+    SEARCH_STRATEGIES["interrupted"] = interrupted_after(2)
+    try:
+        code = main(
+            ["search", str(MLP), "--strategy", "interrupted", "--workers", "1", "--no-progress",
+             "-o", str(out)]
+        )  # fmt: skip
+    finally:
+        del SEARCH_STRATEGIES["interrupted"]
+    assert code == EXIT_INTERRUPTED
+    captured = capsys.readouterr()
+    assert re.search(r"evaluations +2 in", captured.out)
+    assert f"wrote {out}" in captured.out
+    assert "the best of 2 evaluations, not of the whole budget" in captured.err
+    assert out.read_text().count("#mcm.chip<") >= 1
+
+
+def test_cli_finetune_interrupted_writes_no_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only `chiplex search` keeps its best on Ctrl-C: finetune stops, and a policy cut off
+    mid-update is not saved."""
+    monkeypatch.setitem(SEARCH_STRATEGIES, "learned", interrupted_after(2))
+    out = tmp_path / "tuned.pt"
+    args = [
+        "finetune",
+        str(MLP),
+        "-o",
+        str(out),
+        "--budget",
+        "16",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    assert main(args) == EXIT_INTERRUPTED
+    assert "chiplex: interrupted" in capsys.readouterr().err
+    assert not out.exists()
+
+
 # -- the command line --------------------------------------------------------------------------------
 def test_cli_search_prints_the_gap_and_writes_the_placement(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -342,7 +636,9 @@ def test_cli_search_stops_at_the_bound_unless_asked_for_the_full_budget(
 ) -> None:
     args = ["search", str(MLP), "--budget", "24", "--workers", "1", "--no-progress"]
     assert main(args) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "placement not written: pass -o placed.mlir to keep it" in captured.err
     assert "at the upper bound" in printed
     assert int(re.search(r"evaluations +(\d+) in", printed).group(1)) < 24
     # dp's anchor is the first evaluation and already at the bound.
@@ -351,6 +647,29 @@ def test_cli_search_stops_at_the_bound_unless_asked_for_the_full_budget(
     printed = capsys.readouterr().out
     assert "at the upper bound" not in printed
     assert re.search(r"evaluations +24 in", printed)
+
+
+def test_cli_search_of_placed_ir_uses_the_target_it_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    placed = tmp_path / "placed.mlir"
+    common = ["--strategy", "dp", "--workers", "1", "--no-progress"]
+    assert main(["search", str(MLP), "--target", "tpu-ring4", *common, "-o", str(placed)]) == 0
+    capsys.readouterr()
+    assert main(["search", str(placed), *common]) == 0  # no --target: the recorded one
+    assert "on tpu-ring4 with dp" in capsys.readouterr().err
+    assert main(["search", str(MLP), *common]) == 0  # nothing recorded: the default
+    assert "on tpu-ring8 with dp" in capsys.readouterr().err
+    gone = tmp_path / "gone.toml"
+    gone.write_text(target_toml(load_target("tpu-ring4")))
+    assert (
+        main(["search", str(MLP), "--target", str(gone), *common, "-o", str(placed), "--force"])
+        == 0
+    )
+    gone.unlink()
+    capsys.readouterr()
+    assert main(["search", str(placed), *common]) == 1
+    assert f"(the target {placed} records; pass --target)" in capsys.readouterr().err
 
 
 def test_cli_search_rejects_an_unknown_strategy(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,13 +22,14 @@ from chiplex.commands._args import (
     positive_float,
     positive_int,
 )
-from chiplex.errors import EXIT_CODES_HELP, ChiplexError
+from chiplex.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, ChiplexError
 from chiplex.fileio import atomic_write_text, check_ir_output_name, check_writable_file
 
 if TYPE_CHECKING:
     from chiplex.targets.target import Target
 
 DEFAULT_EVALUATIONS = 2000
+DEFAULT_TARGET = "tpu-ring8"
 
 
 # Shown in --help only; None on the command line means chiplex.runtime_sim.evaluate's REPORT_MICROBATCHES
@@ -53,7 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_input_arguments(p)
     p.add_argument(
-        "--target", default="tpu-ring8", help="preset name or TOML file (default: tpu-ring8)"
+        "--target",
+        metavar="NAME_OR_TOML",
+        help=f"preset name or TOML file (default: the target IN records (mcm.target, as -o writes "
+        f"it), else {DEFAULT_TARGET})",
     )
     p.add_argument(
         "--strategy",
@@ -168,13 +172,30 @@ def run(args: argparse.Namespace) -> int:
         evaluations = DEFAULT_EVALUATIONS
     budget = Budget(evaluations=evaluations, seconds=args.seconds)
     executor = executor_from_args(args)  # not started yet: bad options fail before any loading
-    target = load_target(args.target)
+    started = time.perf_counter()
+    if args.target is not None:
+        target = load_target(args.target)  # a bad target fails before a slow torch import
+        module, name = load_input(args)
+    else:
+        # IR that `search -o` or annotate-costs wrote names its target: search it there, as
+        # `chiplex check` does, not silently on the default.
+        module, name = load_input(args)
+        recorded = module.attributes.get(TARGET_ATTR)
+        if isinstance(recorded, StringAttr):
+            args.target = recorded.data
+            try:
+                target = load_target(args.target)
+            except ChiplexError as err:
+                raise ChiplexError(
+                    f"{err} (the target {args.input} records; pass --target)"
+                ) from None
+        else:
+            args.target = DEFAULT_TARGET
+            target = load_target(args.target)
     if args.solver:
         from chiplex.targets.solver_choice import with_solver
 
         target = with_solver(target, args.solver, "search --solver")
-    started = time.perf_counter()
-    module, name = load_input(args)
     graph = graph_from_module(module)
     print(
         f"searching {graph.subset_summary()} on {target.name} with {args.strategy}, "
@@ -194,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
             search_microbatches=args.search_microbatches or SEARCH_MICROBATCHES,
             options={"checkpoint": args.checkpoint} if args.checkpoint is not None else None,
             stop_at_bound=not args.full_budget,
+            keep_best_on_interrupt=True,
         )
     finally:
         executor.close()
@@ -206,9 +228,18 @@ def run(args: argparse.Namespace) -> int:
         module.attributes[TARGET_ATTR] = StringAttr(args.target)
         atomic_write_text(args.output, module_text(module))
         print(f"wrote {args.output} ({name} with the best placement)")
+    else:
+        print("placement not written: pass -o placed.mlir to keep it", file=sys.stderr)
     print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    if result.stopped:
+    if result.interrupted:
         # The best so far is printed (and written); the exit code still tells scripts it is partial.
+        print(
+            f"chiplex: interrupted: the result is the best of {result.evaluations} evaluations, "
+            "not of the whole budget",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if result.stopped:
         print(f"error: the search stopped early: {result.stopped}", file=sys.stderr)
         return 1
     return 0

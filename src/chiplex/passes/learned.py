@@ -145,7 +145,11 @@ def search_learned(run: SearchRun, rng: np.random.Generator) -> None:
 
         judged_before, loop_started = run.judging_seconds, time.perf_counter()
         overlap = bool(options.get("overlap", True))
-        history = train(ppo, [problem], lambda: run.exhausted, report, overlap=overlap)
+        # The first batch (the anchors) is judged whatever the clock says, as `SearchRun.submit`
+        # promises: a seconds budget shorter than torch's setup still gets an answer.
+        history = train(
+            ppo, [problem], lambda: run.exhausted and run.evaluations > 0, report, overlap=overlap
+        )
         loop = time.perf_counter() - loop_started
         judged = run.judging_seconds - judged_before
         if history:

@@ -28,9 +28,11 @@ strategy alike.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,6 +75,8 @@ FINAL_CANDIDATES = 8
 """Distinct best placements of a search re-simulated with the reporting micro-batch count."""
 CP_TIME_LIMIT = 60.0
 """Seconds `cp` may spend in MiniZinc when the budget gives no seconds."""
+INTERRUPTED = "interrupted (Ctrl-C)"
+"""`SearchResult.stopped` of a search ended by KeyboardInterrupt, which keeps the best found so far."""
 BOUND_TOLERANCE = 2e-6
 """A placement this close to the upper bound (relative) has reached it: the bound's pipeline-cut term
 is found by bisection to within 1e-6, so an optimal placement can read that much below it."""
@@ -139,8 +143,10 @@ class SearchResult:
     """Candidates for which no legal placement was found."""
     notes: tuple[str, ...] = ()
     stopped: str = ""
-    """Why the search ended before its budget (an executor failure), "" when it did not: the result is
-    then the best placement found before the failure."""
+    """Why the search ended before its budget (an executor failure, or INTERRUPTED), "" when it did
+    not: the result is then the best placement found before it."""
+    interrupted: bool = False
+    """Whether Ctrl-C (KeyboardInterrupt) ended the search; `stopped` is then INTERRUPTED."""
 
     @property
     def gap_to_bound(self) -> float:
@@ -187,6 +193,8 @@ class SearchRun:
         self.notes: list[str] = []
         self.stopped = ""
         """The executor failure that ended the search early ("" while none)."""
+        self.first_error = ""
+        """Why the first candidate without a legal repair had none (the repair's message)."""
         self.stop_at = stop_at
         """Samples/s at which the search ends before its budget: a proved upper bound, which nothing
         can beat (None: spend the whole budget)."""
@@ -314,6 +322,8 @@ class SearchRun:
             self.evaluations += 1
             self.repaired += result.repaired and result.ok
             self.failed += not result.ok
+            if not result.ok and not self.first_error:
+                self.first_error = result.error
             # Strictly better only: among equal throughputs the earliest wins, deterministically.
             if result.ok and result.throughput > self.best_throughput:
                 self.best = result
@@ -687,13 +697,16 @@ def search_cp(run: SearchRun, rng: np.random.Generator) -> None:
         start: np.ndarray | None = place_dp(run.graph, run.target)
     except ChiplexError:
         start = None
+    started = time.perf_counter()
     result = optimize(run.graph, run.target, time_limit=limit, seed=run.seed, start=start)
+    # The time it took, not the limit: CP-SAT also stops early, with its best so far, on Ctrl-C.
+    took = time.perf_counter() - started
     run.notes.append(
         f"cp ({backend_for(solver_for(run.target), 'optimize.mzn')}): "
         + (
             "proved optimal for its model (dp's stage model: compute, boundary links, buffers)"
             if result.proved_optimal
-            else f"{result.claim} for its model after {limit:.1f} s"
+            else f"{result.claim} for its model after {took:.1f} s of its {limit:.1f} s limit"
         )
     )
     run.evaluate([result.placement])
@@ -733,6 +746,7 @@ def search(
     settings: EvalSettings | None = None,
     options: Mapping[str, Any] | None = None,
     stop_at_bound: bool = True,
+    keep_best_on_interrupt: bool = False,
 ) -> SearchResult:
     """Run `strategy` on (graph, target) within `budget`; the best legal placement and how it was found.
 
@@ -742,24 +756,24 @@ def search(
     as `run.options` (the learned placer's checkpoint, see `chiplex.passes.learned`). With
     `stop_at_bound` the search ends as soon as a placement reaches `throughput_upper_bound`, which no
     placement can beat; without it the whole budget is spent (comparisons at equal budgets).
+    With `keep_best_on_interrupt`, Ctrl-C (KeyboardInterrupt) during the strategy ends the search
+    with the best placement so far (`result.interrupted`) instead of propagating.
     """
     strategy_fn = get_search_strategy(strategy)
     if graph.num_nodes == 0:
         raise ChiplexError(f"{graph.name} has no ops to place")
-    # The quick proofs (an op larger than a chip, total weights over total memory) first, for every
-    # graph size: no evaluation budget is spent on a graph that cannot be placed.
-    from chiplex.targets.solver import InfeasibleError, quick_infeasibility
-
-    infeasible = quick_infeasibility(graph, target)
-    if infeasible:
-        raise InfeasibleError(infeasible)
-    bound = throughput_upper_bound(graph, target)
     eval_settings = settings or EvalSettings(microbatches=search_microbatches)
+    if budget.seconds is not None and eval_settings.repair_time_limit > budget.seconds:
+        # One repair whose heuristic fails may not spend more than the whole search may: without
+        # this a 5 s search of a problem the heuristic cannot repair took 16 x 10 s.
+        eval_settings = dataclasses.replace(eval_settings, repair_time_limit=budget.seconds)
     evaluator = Evaluator(graph, target, eval_settings)
+    undecided = _decide_feasibility(evaluator, budget)
+    bound = throughput_upper_bound(graph, target)
     own_executor = executor is None
     runner = make_executor(workers) if executor is None else executor
     rng = np.random.default_rng(seed)
-    bar = _progress_bar(strategy, budget, progress)
+    bar = _progress_bar(strategy, budget, progress, bound.throughput)
     # The main process keeps its evaluator too, for the final re-simulation and serial executors.
     keep_evaluator(evaluator)
     run: SearchRun | None = None
@@ -776,21 +790,44 @@ def search(
             options,
             stop_at=bound.throughput if stop_at_bound and bound.throughput > 0 else None,
         )
-        strategy_fn(run, rng)
+        interrupted = False
+        try:
+            strategy_fn(run, rng)
+        except KeyboardInterrupt:
+            # Ctrl-C ends the search, not the user's work: the best found so far is re-simulated
+            # (in this process: the pool's workers got the signal too) and returned. With nothing
+            # legal yet there is nothing to keep; a caller that loops over searches (a benchmark,
+            # a compile) wants Ctrl-C to stop everything, so this is opt-in.
+            if not keep_best_on_interrupt or not run.top:
+                raise
+            interrupted = True
+            run.stopped = INTERRUPTED
         seconds = run.elapsed
         if bar is not None:
             bar(0, -1.0)  # close
             bar = None
+        if interrupted:
+            print(
+                f"interrupted after {_count(run.evaluations, 'evaluation')}: re-simulating the "
+                f"{_count(len(run.top), 'best placement')} found so far (Ctrl-C again to abort)",
+                file=sys.stderr,
+            )
+        if not run.top and run.evaluations == 0 and not run.stopped and run.exhausted:
+            raise ChiplexError(
+                f"{strategy} spent its budget ({budget}) before its first evaluation of "
+                f"{graph.name} on {target.name} (its setup took {seconds:.1f} s); give it more"
+            )
         if not run.top:
             stopped = f" before the executor failed: {run.stopped}" if run.stopped else ""
+            why = run.first_error or undecided
             raise ChiplexError(
                 f"{strategy} found no legal placement of {graph.name} on {target.name} in "
-                f"{run.evaluations} evaluations{stopped}"
+                f"{_count(run.evaluations, 'evaluation')}{stopped}" + (f": {why}" if why else "")
             )
         if run.stopped:
             run.notes.append(
-                f"stopped early after {run.evaluations} evaluations, keeping the best found so far: "
-                f"{run.stopped}"
+                f"stopped early after {_count(run.evaluations, 'evaluation')}, keeping the best "
+                f"found so far: {run.stopped}"
             )
         chosen, final = run.final(microbatches)
         if run.reached_stop and run.remaining != 0:
@@ -823,11 +860,51 @@ def search(
         failed=run.failed,
         notes=tuple(run.notes),
         stopped=run.stopped,
+        interrupted=interrupted,
     )
 
 
+FEASIBILITY_TIME_LIMIT = 10.0
+"""Seconds MiniZinc may spend, before a search, deciding whether any legal placement exists when the
+repair heuristic finds none (at most half a seconds budget)."""
+
+
+def _decide_feasibility(evaluator: Evaluator, budget: Budget) -> str:
+    """Raise InfeasibleError, before any evaluation is spent, when no legal placement exists.
+
+    `explain` (what `chiplex check` runs): the quick proofs (an op larger than a chip, total weights
+    over total memory, pins against the pipeline order) for every graph size, then the repair
+    heuristic's own placement, and only when it finds none MiniZinc, whose proof is narrowed to the
+    rules, chips and bytes that conflict. Without this a search of an infeasible problem spent its
+    whole budget on repairs that all failed (each one a MiniZinc call) and said only that it found
+    nothing. Returns explain's "undecided: ..." message when the solver could not decide in time
+    (the search then runs and may still find a placement), else ""."""
+    from chiplex.targets.solver import InfeasibleError, SolverWarning, explain, forget_witness
+
+    limit = FEASIBILITY_TIME_LIMIT
+    if budget.seconds is not None:
+        limit = min(limit, 0.5 * budget.seconds)
+    messages = explain(evaluator.graph, evaluator.target, time_limit=limit, rules=evaluator.rules)
+    forget_witness(evaluator.graph, evaluator.rules)  # deterministic repairs, serial or pool
+    if messages and messages[0].startswith("undecided"):
+        warnings.warn(
+            f"search: {messages[0]}; searching anyway (`chiplex check --time-limit S` decides with "
+            "more time)",
+            SolverWarning,
+            stacklevel=3,
+        )
+        return messages[0]
+    if messages:
+        raise InfeasibleError(messages)
+    return ""
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _stopped_at_bound_note(evaluations: int, final: float, bound: float) -> str:
-    stopped = f"stopped after {evaluations} evaluations, at the upper bound"
+    stopped = f"stopped after {_count(evaluations, 'evaluation')}, at the upper bound"
     if final >= bound * (1 - BOUND_TOLERANCE):
         return f"{stopped}: no placement is more than {100 * BOUND_TOLERANCE:.4f}% faster than this one"
     # A reading still filling the pipeline can overshoot the steady state the bound is about.
@@ -837,8 +914,17 @@ def _stopped_at_bound_note(evaluations: int, final: float, bound: float) -> str:
     )
 
 
+def progress_postfix(best: float, bound: float) -> str:
+    """What the progress bar shows after its counts: the best so far and how far it is from the bound
+    (the number the final summary calls "gap to bound"), so a user can tell when to stop."""
+    if best <= 0:
+        return "no legal placement yet"
+    gap = f", {100 * (1 - best / bound):.2f}% below the bound" if bound > 0 else ""
+    return f"best {best:,.1f} samples/s{gap}"
+
+
 def _progress_bar(
-    strategy: str, budget: Budget, enabled: bool
+    strategy: str, budget: Budget, enabled: bool, bound: float = 0.0
 ) -> Callable[[int, float], None] | None:
     """A callback (evaluations done, best so far) driving a tqdm bar; (0, -1) closes it."""
     if not enabled:
@@ -862,7 +948,7 @@ def _progress_bar(
                 bar.total = bar.n
             bar.close()
             return
-        bar.set_postfix_str(f"best {best:,.1f} samples/s", refresh=False)
+        bar.set_postfix_str(progress_postfix(best, bound), refresh=False)
         bar.update(done)
 
     return update

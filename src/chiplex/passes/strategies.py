@@ -386,9 +386,19 @@ def place_cp(graph: Graph, target: Target, seed: int = 0) -> np.ndarray:
 STRATEGIES: dict[str, Strategy] = {"greedy": place_greedy, "dp": place_dp, "cp": place_cp}
 
 
+SEARCH_ONLY = ("random", "anneal")
+"""Strategies of `chiplex search` that have no place in `place{strategy=...}`: they need a budget."""
+
+
 def get_strategy(name: str) -> Strategy:
     if name not in STRATEGIES:
-        raise ChiplexError(
-            f"unknown placement strategy {name!r}; expected one of {', '.join(sorted(STRATEGIES))}"
+        # `learned` is handled by the place pass itself (chiplex.passes.learned).
+        known = ", ".join([*sorted(STRATEGIES), "learned"])
+        hint = (
+            f" ({name} is a search strategy: `chiplex search IN --strategy {name} -o placed.mlir`, "
+            "then compile placed.mlir with a pipeline without place)"
+            if name in SEARCH_ONLY
+            else ""
         )
+        raise ChiplexError(f"unknown placement strategy {name!r}; expected one of {known}{hint}")
     return STRATEGIES[name]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -307,6 +308,14 @@ def default_workers() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
+def _pool_worker_init(initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+    """A pool worker ignores Ctrl-C: the terminal sends SIGINT to the whole process group, and the main
+    process decides what an interrupt means (a search keeps its best so far) and shuts the pool down.
+    Without this an idle worker died with a KeyboardInterrupt traceback on the user's terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    initializer(*initargs)
+
+
 class LocalPoolExecutor:
     """A `concurrent.futures.ProcessPoolExecutor` with one worker per CPU by default.
 
@@ -324,8 +333,8 @@ class LocalPoolExecutor:
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context(method),
-            initializer=initializer,
-            initargs=initargs,
+            initializer=_pool_worker_init,
+            initargs=(initializer, initargs),
         )
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:

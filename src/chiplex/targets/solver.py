@@ -998,6 +998,14 @@ def _remember(problem: heuristics.Problem, placement: np.ndarray) -> None:
     _KNOWN_PLACEMENT.setdefault(problem, placement.copy())
 
 
+def forget_witness(graph: Graph, rules: PlacementRules) -> None:
+    """Drop the placement `explain` remembered for (graph, rules). Its witness comes from a two-worker
+    solve (SATISFY_WORKERS), which may return a different legal placement run to run; a search
+    forgets it so that its repairs start from `_any_placement`'s one-worker witness, the same in
+    every run and in every pool worker."""
+    _KNOWN_PLACEMENT.pop(heuristics.problem_for(graph, rules), None)
+
+
 def _any_placement(
     problem: heuristics.Problem, time_limit: float, solver: str
 ) -> np.ndarray | None:
