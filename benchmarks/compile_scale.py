@@ -38,7 +38,7 @@ BIG_MODELS = {
 }
 DEFAULT_MODELS = ["gpt2_medium", "bert_large", "gpt2_48L", "llama_32L"]
 DEFAULT_TARGETS = ["tpu-ring8", "simba-6x6", MESH64]
-PHASES = ["parse", "passes", "place", "print", "emit", "summary", "simulate", "check"]
+PHASES = ["parse", "passes", "place", "print", "emit", "summary", "simulate", "check", "other"]
 
 
 def gpt2_48(num_layers: int = 48, hidden: int = 768, heads: int = 12):  # type: ignore[no-untyped-def]
@@ -98,70 +98,91 @@ def model_file(name: str, cache: Path) -> Path:
 
 
 def measure(path: str, target_name: str, strategy: str) -> dict:
-    """One case in this process: CPU seconds per phase, the numbers to compare runs by, peak RSS."""
+    """One case in this process, through the CLI itself (`chiplex compile ... --simulate`, then
+    `chiplex check`): CPU seconds per phase, each counted once (a phase inside another is taken out
+    of the outer one), hashes of the files written (to compare runs by), peak resident memory."""
+    import contextlib
+    import hashlib
+    import io
     import resource
+    import tempfile
 
+    import chiplex.commands.compile as compile_command
     import chiplex.compile as driver
-    from chiplex.commands.compile import SUMMARY_MICROBATCHES, summary_table
-    from chiplex.compile import compile_module, module_text
-    from chiplex.errors import ChiplexError
-    from chiplex.ir.graph import graph_from_module
-    from chiplex.ir.mcm import get_chip
-    from chiplex.ir.parse import load_module, parse_module
-    from chiplex.runtime_sim import simulate
-    from chiplex.targets.legality import check_placement
+    import chiplex.ir.parse as parse_module
+    import chiplex.runtime_sim as runtime_sim
+    from chiplex.cli import main as cli
+    from chiplex.targets.target import load_target
 
     cpu: dict[str, float] = defaultdict(float)
+    stack = ["other"]
+    last = [time.process_time()]
 
-    def timed(phase: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        start = time.process_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            cpu[phase] += time.process_time() - start
+    def switch(phase: str | None) -> None:
+        now = time.process_time()
+        cpu[stack[-1]] += now - last[0]
+        last[0] = now
+        if phase is None:
+            stack.pop()
+        else:
+            stack.append(phase)
 
-    apply, text_of, emit = driver._apply, driver.module_text, driver.emit_schedule
+    def timing(phase, fn):  # type: ignore[no-untyped-def]
+        def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+            switch(phase)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                switch(None)
+
+        return wrapped
+
+    apply = driver._apply
 
     def timed_apply(pass_, ctx, module):  # type: ignore[no-untyped-def]
         phase = "place" if pass_.name in ("place", "legalize-placement") else "passes"
-        return timed(phase, apply, pass_, ctx, module)
+        return timing(phase, apply)(pass_, ctx, module)
 
     driver._apply = timed_apply
-    driver.module_text = lambda module: timed("print", text_of, module)
-    driver.emit_schedule = lambda module, target: timed("emit", emit, module, target)
-    module = timed("parse", load_module, path)
-    try:
-        result = compile_module(module, target_name, strategy=strategy)
-    except ChiplexError as err:  # no placement: how long it took to say so
-        first = str(err).splitlines()[0]
-        return {"error": first[:70], "cpu": dict(cpu), "total_cpu": time.process_time()}
-    final_text = timed("print", module_text, result.module)
-    assert result.schedule is not None
-    schedule_text = timed("emit", result.schedule.to_text)
-    summary = timed("summary", summary_table, result)
-    report = timed(
-        "simulate", simulate, result.schedule, result.target, microbatches=SUMMARY_MICROBATCHES
-    )
-
-    def check() -> int:
-        graph = graph_from_module(parse_module(result.placed_ir, "placed.mlir"))
-        chips = [get_chip(op) for op in graph.ops]
-        import numpy as np
-
-        return len(check_placement(graph, result.target, np.array(chips, dtype=np.int64)))
-
-    violations = timed("check", check)
-    del final_text, schedule_text
+    driver.module_text = timing("print", driver.module_text)
+    compile_command.module_text = driver.module_text
+    driver.emit_schedule = timing("emit", driver.emit_schedule)
+    load_module = parse_module.load_module
+    parse_module.load_module = timing("parse", load_module)
+    compile_command.summary_table = timing("summary", compile_command.summary_table)
+    runtime_sim.simulate = timing("simulate", runtime_sim.simulate)
+    out = Path(tempfile.mkdtemp(prefix="compile_scale_"))
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()) as err:
+        code = cli(
+            ["compile", path, "--target", target_name, "--strategy", strategy, "-o", str(out),
+             "--force", "--simulate"]
+        )  # fmt: skip
+        parse_module.load_module = load_module  # check's parse is part of check
+        switch("check")
+        checked = code or cli(["check", str(out / "placed.mlir"), "--target", target_name])
+        switch(None)
+    switch("other")
+    if code:
+        lines = [line.strip() for line in err.getvalue().splitlines() if line.strip()]
+        return {
+            "error": " ".join(lines[:2])[:90],
+            "cpu": dict(cpu),
+            "total_cpu": time.process_time(),
+        }
+    text = stdout.getvalue()
+    first = text.splitlines()[0]  # "NAME on TARGET: N ops, ..."
     return {
-        "ops": result.graph.num_nodes,
-        "chips": result.target.num_chips,
-        "target": result.target.name,
+        "ops": int(first.split(": ")[1].split(" ops")[0]),
+        "target": first.split(" on ")[1].split(":")[0],
+        "chips": load_target(target_name).num_chips,
         "cpu": dict(cpu),
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "throughput": report.throughput,
-        "placement": result.placement.tolist(),
-        "summary_last": summary.splitlines()[-1],
-        "violations": violations,
+        "check_exit": checked,
+        "files": {
+            f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in sorted(out.iterdir())
+        },
+        "throughput": [line for line in text.splitlines() if "throughput" in line],
     }
 
 
@@ -172,14 +193,24 @@ def main() -> None:
     parser.add_argument("--strategy", default="dp", help="compile's --strategy (default dp)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/chiplex_compile_scale"))
     parser.add_argument("--json", type=Path, help="also write every case (placements included)")
-    parser.add_argument("--one", nargs=3, metavar=("PATH", "TARGET", "STRATEGY"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", nargs=3, metavar=("PATH", "TARGET", "STRATEGY"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(*args.one)))
         return
     with open("/proc/loadavg") as f:
         print(f"load before: {f.read().split()[:3]}; strategy {args.strategy}\n")
-    header = ["model", "ops", "target", "chips", *(f"{p} s" for p in PHASES), "total CPU s", "peak MiB"]
+    header = [
+        "model",
+        "ops",
+        "target",
+        "chips",
+        *(f"{p} s" for p in PHASES),
+        "total CPU s",
+        "peak MiB",
+    ]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     cases = {}
