@@ -32,11 +32,13 @@ EXAMPLES = ROOT / "examples" / "models"
 MESH64 = str(ROOT / "benchmarks" / "targets" / "mesh8x8.toml")
 
 BIG_MODELS = {
-    # name: (factory, input shape); the factories are below, imported by `chiplex import-torch`.
+    # name: (factory, input shape), imported by `chiplex import-torch`: a function of this file, or a
+    # zoo factory with its sizes (its own example inputs).
     "gpt2_48L": ("gpt2_48", "1x128"),
     "llama_32L": ("llama_32", "1x128"),
+    "bert_192L": ("chiplex.models:bert(192, hidden=256, heads=4)", None),
 }
-DEFAULT_MODELS = ["gpt2_medium", "bert_large", "gpt2_48L", "llama_32L"]
+DEFAULT_MODELS = ["gpt2_medium", "bert_large", "gpt2_48L", "llama_32L", "bert_192L"]
 DEFAULT_TARGETS = ["tpu-ring8", "simba-6x6", MESH64]
 PHASES = ["parse", "passes", "place", "print", "emit", "summary", "simulate", "check", "other"]
 
@@ -89,11 +91,12 @@ def model_file(name: str, cache: Path) -> Path:
     if not path.exists():
         factory, shape = BIG_MODELS[name]
         cache.mkdir(parents=True, exist_ok=True)
+        source = factory if ":" in factory else f"{__file__}:{factory}"
+        inputs = [] if shape is None else ["--input-shape", shape, "--dtype", "int64"]
         subprocess.run(
-            [sys.executable, "-m", "chiplex.cli", "import-torch", f"{__file__}:{factory}",
-             "--input-shape", shape, "--dtype", "int64", "-o", str(path)],
+            [sys.executable, "-m", "chiplex.cli", "import-torch", source, *inputs, "-o", str(path)],
             check=True,
-        )  # fmt: skip
+        )
     return path
 
 
