@@ -76,3 +76,13 @@ def test_simulate_runs_the_summarys_simulation_once(  # type: ignore[no-untyped-
     out = capsys.readouterr().out
     assert len(calls) == runs
     assert "simulated throughput" in out and "throughput " in out.split("wrote ")[1]
+
+
+def test_phase_cpu_counts_a_solver_subprocess() -> None:
+    # `--strategy cp` and MiniZinc solve in child processes: their CPU belongs to the phase.
+    import subprocess
+
+    before = _progress.cpu_seconds()
+    burn = "import time\nstart = time.process_time()\nwhile time.process_time() - start < 0.3: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    assert _progress.cpu_seconds() - before >= 0.25
