@@ -190,7 +190,12 @@ def run_pipeline(module: ModuleOp, spec: str) -> tuple[ModuleOp, str]:
     return run.module, run.placed_text
 
 
-def run_pipeline_full(module: ModuleOp, spec: str) -> PipelineRun:
+Phase = Callable[[str], None]
+"""Told the name of each phase as it starts (a pass's name, `placed IR`, `verify`, `emit`): what a
+long compile's progress display shows."""
+
+
+def run_pipeline_full(module: ModuleOp, spec: str, phase: Phase | None = None) -> PipelineRun:
     ctx = make_context()
     pipeline = parse_pipeline(spec)
     placed_text = ""
@@ -198,6 +203,8 @@ def run_pipeline_full(module: ModuleOp, spec: str) -> PipelineRun:
 
     def snapshot() -> None:
         nonlocal placed_text, placed_graph
+        if phase:
+            phase("placed IR")
         placed_text = module_text(module)
         try:
             placed_graph = graph_from_module(module)
@@ -207,9 +214,13 @@ def run_pipeline_full(module: ModuleOp, spec: str) -> PipelineRun:
     for p in pipeline.passes:
         if p.name in LOWERING_PASSES and not placed_text:
             snapshot()
+        if phase:
+            phase(p.name)
         _apply(p, ctx, module)
     if not placed_text:
         snapshot()
+    if phase:
+        phase("verify")
     verify_module(module, "the pipeline")
     return PipelineRun(module, placed_text, placed_graph)
 
@@ -240,6 +251,7 @@ def _run_default(
     strategy: str,
     progress: Callable[[str], None] | None = None,
     checkpoint: str | None = None,
+    phase: Phase | None = None,
 ) -> PipelineRun:
     """The default pipeline; when it finds no placement and the function has row-wise blocks
     (feed-forward, attention), once more (on a copy of the input) with `split-rows`: their widened
@@ -256,7 +268,7 @@ def _run_default(
         # The first attempt's solver warnings matter only if no attempt succeeds.
         with warnings.catch_warnings(record=True) as first_warnings:
             warnings.simplefilter("always")
-            run = run_pipeline_full(module, spec)
+            run = run_pipeline_full(module, spec, phase)
         for w in first_warnings:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return run
@@ -281,7 +293,7 @@ def _run_default(
                 f"feed-forward and attention blocks split by rows (split-rows{{max_bytes={budget}}})"
             )
         try:
-            return run_pipeline_full(original.clone(), retry)
+            return run_pipeline_full(original.clone(), retry, phase)
         except ChiplexError as split:
             failures: list[ChiplexError] = [unsplit, split]
         if isinstance(failures[1], InfeasibleError | SolverTimeoutError) and any(
@@ -305,7 +317,7 @@ def _run_default(
                     f"(tensor-parallel{{max_bytes={shard_budget}}})"
                 )
             try:
-                return run_pipeline_full(original, retry)
+                return run_pipeline_full(original, retry, phase)
             except ChiplexError as tensor_parallel:
                 failures.append(tensor_parallel)
         if all(str(f) == str(unsplit) for f in failures):  # the same reason: say it once
@@ -330,16 +342,23 @@ def _first(error: ChiplexError, width: int = 160) -> str:
 
 def _what_would_fit(original: ModuleOp, target: str) -> str:
     """For a model whose weights alone exceed the module (after `host-embeddings` took the token
-    tables it could): how many chips, or how large, would hold them, and the largest parameters."""
+    tables it could): how many chips, or how large, would hold them, and the largest parameters.
+    Changes `original` (the caller's copy of the input, unused afterwards)."""
     import math
 
     from chiplex.ir import nn
     from chiplex.ir.types import tensor_bytes
     from chiplex.runtime_sim.report import format_bytes
 
-    module = original.clone()
+    module = original  # the compile fails after this: the input copy is ours to change
     named = pipeline_value(target)
-    run_pipeline_full(module, f"host-embeddings{{target={named}}},shard-params{{target={named}}}")
+    # The passes alone: `run_pipeline_full` would also print the module and verify it (10 of 13 s on
+    # a 5,568-op BERT), for parameter sizes that only need a walk.
+    ctx = make_context()
+    for pass_ in parse_pipeline(
+        f"host-embeddings{{target={named}}},shard-params{{target={named}}}"
+    ).passes:
+        _apply(pass_, ctx, module)
     # A parameter once per name (the memory rule's lower bound), each constant once.
     sizes: dict[str | int, int] = {}
     for op in module.walk():
@@ -370,6 +389,7 @@ def compile_module(
     strategy: str = "dp",
     progress: Callable[[str], None] | None = None,
     checkpoint: str | None = None,
+    phase: Phase | None = None,
 ) -> CompileResult:
     """Run the pipeline (default: `default_pipeline` on `target`: host-embeddings, shard-params,
     rematerialize, annotate-costs, place, legalize-placement, insert-transfers, split-chiplets) and
@@ -380,6 +400,7 @@ def compile_module(
     that breaks a rule: nothing is emitted that `chiplex check` would reject. `progress` is told
     (one line each) when the default pipeline is retried with a lowering, and why. `checkpoint`
     is the learned strategy's policy (default: the shipped one), e.g. from `chiplex finetune`.
+    `phase` is told each phase's name as it starts (`Phase`).
     """
     requested = load_target(target) if isinstance(target, str) else target
     if pipeline is None:
@@ -398,9 +419,9 @@ def compile_module(
                     )
     graph = graph_from_module(module)
     if pipeline is None:
-        run = _run_default(module, spec, target_spec, strategy, progress, checkpoint)
+        run = _run_default(module, spec, target_spec, strategy, progress, checkpoint, phase)
     else:
-        run = run_pipeline_full(module, spec)
+        run = run_pipeline_full(module, spec, phase)
     module = run.module
     recorded = module.attributes.get(TARGET_ATTR)
     if isinstance(recorded, StringAttr):
@@ -433,6 +454,8 @@ def compile_module(
                 f"no schedule emitted:\n{lines}\nhint: put legalize-placement{{repair=true}} "
                 "before insert-transfers in the pipeline"
             )
+        if phase:
+            phase("emit")
         schedule = emit_schedule(module, target_obj)
     return CompileResult(target_obj, graph, placement, run.placed_text, module, schedule)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -13,6 +14,9 @@ from xdsl.dialects.builtin import ModuleOp
 from chiplex.commands._args import add_input_arguments, load_input, positive_float, positive_int
 from chiplex.commands._limits import Deadline, time_limit
 from chiplex.errors import EXIT_CODES_HELP, ChiplexError
+
+if TYPE_CHECKING:
+    from chiplex.commands._progress import PhaseMeter
 
 SUMMARY_ABOVE = 16
 """`--table auto` lists every chip up to this many chips, and summarises larger targets."""
@@ -157,8 +161,10 @@ def _mib(nbytes: float) -> str:
     return f"{nbytes / 2**20:7.2f}"
 
 
-def summary_table(result, mode: str = "auto") -> str:  # type: ignore[no-untyped-def]
-    """The per-chip table: ops, weights, SRAM and DRAM in use, share of capacity, busy time."""
+def summary_table(result, mode: str = "auto", report=None) -> str:  # type: ignore[no-untyped-def]
+    """The per-chip table: ops, weights, SRAM and DRAM in use, share of capacity, busy time.
+    `report`: the schedule's simulation with SUMMARY_MICROBATCHES, when the caller has it already
+    (`--simulate` with its default --microbatches): a large model's simulation runs once, not twice."""
     from chiplex.targets.cost import estimate
     from chiplex.targets.legality import chip_memory
 
@@ -225,7 +231,8 @@ def summary_table(result, mode: str = "auto") -> str:  # type: ignore[no-untyped
 
         # The analytic model has no closed form for link contention interleaved with buffer waits:
         # the simulator, the judge, says what the schedule really does.
-        report = simulate(result.schedule, target, microbatches=SUMMARY_MICROBATCHES)
+        if report is None:
+            report = simulate(result.schedule, target, microbatches=SUMMARY_MICROBATCHES)
         ratio = report.throughput / est.throughput
         lines.append(
             f"simulated throughput {report.throughput:,.1f} samples/s (event-driven simulator, "
@@ -244,11 +251,17 @@ OUTPUT_FILES = {
 
 
 def run(args: argparse.Namespace) -> int:
-    with time_limit(args.time_limit, "compile") as deadline:
-        return _run(args, deadline)
+    from chiplex.commands._progress import PhaseMeter
+
+    meter = PhaseMeter("compile")
+    try:
+        with time_limit(args.time_limit, "compile") as deadline:
+            return _run(args, deadline, meter)
+    finally:
+        meter.close()
 
 
-def _run(args: argparse.Namespace, deadline: Deadline) -> int:
+def _run(args: argparse.Namespace, deadline: Deadline, meter: PhaseMeter) -> int:
     from chiplex.compile import DEFAULT_TARGET, compile_module, module_text
     from chiplex.fileio import check_output_dir_name, prepare_output_dir, write_outputs
     from chiplex.passes import PASSES, load_plugins, pipeline_value
@@ -280,6 +293,7 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
     if args.output is not None:
         check_output_dir_name(args.output, f"it receives {', '.join(OUTPUT_FILES.values())}")
         prepare_output_dir(args.output, OUTPUT_FILES.values(), force=args.force)
+    meter("read input")
     module, stem = load_input(args)
     out = args.output or Path("out") / stem
     prepare_output_dir(out, OUTPUT_FILES.values(), force=args.force)
@@ -291,12 +305,16 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
         args.target,
         pipeline=args.pipeline,
         strategy=args.strategy,
-        progress=lambda line: print(f"note: {line}", file=sys.stderr, flush=True),
+        progress=lambda line: meter.note(f"note: {line}"),
         checkpoint=args.checkpoint,
+        phase=meter,
     )
+    semantics = None
     if original is not None:
         # Before writing: a pipeline that changes the meaning leaves no output behind.
-        print(check_semantics(original, result.module, args.semantics_rtol))
+        meter("check semantics")
+        semantics = check_semantics(original, result.module, args.semantics_rtol)
+    meter("print IR")
     texts = {
         OUTPUT_FILES["placed"]: result.placed_ir,
         OUTPUT_FILES["chiplets"]: module_text(result.module),
@@ -307,17 +325,30 @@ def _run(args: argparse.Namespace, deadline: Deadline) -> int:
         raise ChiplexError("--simulate needs a pipeline that ends in split-chiplets")
     deadline.check()
     # All files land together, and files of an earlier run that this one does not produce go.
+    meter("write")
     written = write_outputs(out, texts, stale=OUTPUT_FILES.values())
-    if (result.placement >= 0).all():
-        print(summary_table(result, args.table))
+    report = None
+    if args.simulate and result.schedule is not None and args.microbatches == SUMMARY_MICROBATCHES:
+        from chiplex.runtime_sim import simulate
+
+        meter("simulate")
+        report = simulate(result.schedule, result.target, microbatches=SUMMARY_MICROBATCHES)
+    meter("summary")
+    table = summary_table(result, args.table, report) if (result.placement >= 0).all() else None
+    meter.close()  # the status line goes before the results print
+    if semantics is not None:
+        print(semantics)
+    if table is not None:
+        print(table)
     print(
         f"wrote {out}/ ({', '.join(f.name for f in written)}) "
-        f"in {time.perf_counter() - started:.1f} s"
+        f"in {time.perf_counter() - started:.1f} s{meter.summary()}"
     )
     if args.simulate and result.schedule is not None:
         from chiplex.runtime_sim import format_report, simulate
 
-        report = simulate(result.schedule, result.target, microbatches=args.microbatches)
+        if report is None:
+            report = simulate(result.schedule, result.target, microbatches=args.microbatches)
         print(format_report(report))
     sys.stdout.flush()
     return 0

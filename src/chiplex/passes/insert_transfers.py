@@ -26,6 +26,11 @@ class InsertTransfers(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         block = single_function(op).body.block
+        # Block positions of the original ops, taken once: a recv goes before the first reader on
+        # its chip, and `block.get_operation_index` walks the block from its start on every call
+        # (O(ops) per reader: 2.6 s of a 5,568-op BERT's compile on 64 chips). Inserting sends and
+        # recvs keeps the original ops' order, and every reader is an original op.
+        position = {id(o): index for index, o in enumerate(block.ops)}
         message = 0
         for producer in list(block.ops):
             if (
@@ -58,7 +63,7 @@ class InsertTransfers(ModulePass):
                 recv = RecvOp(value.type, src, message)
                 recv.results[0].name_hint = value.name_hint
                 set_chip(recv, dst)
-                first = min(users, key=block.get_operation_index)
+                first = min(users, key=lambda user: position[id(user)])
                 Rewriter.insert_op(recv, InsertPoint.before(first))
                 for user in users:
                     for index, operand in enumerate(user.operands):
