@@ -406,7 +406,11 @@ def _child(args: list[str], timeout: float) -> dict[str, Any]:
 
 def _first_line(text: str, width: int = 110) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    out = "; ".join(lines[:3])
+    # "no legal placement exists:" heads the reasons listed under it: "exists: reason; reason".
+    out = "".join(
+        f"{line}{'' if i == len(lines[:3]) - 1 else ' ' if line.endswith(':') else '; '}"
+        for i, line in enumerate(lines[:3])
+    )
     return (out[: width - 3] + "...") if len(out) > width else out
 
 

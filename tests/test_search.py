@@ -683,3 +683,40 @@ def test_cli_help_defaults_match_the_library() -> None:
 
     assert command.HELP_REPORT_MICROBATCHES == REPORT_MICROBATCHES
     assert command.HELP_SEARCH_MICROBATCHES == SEARCH_MICROBATCHES
+
+
+def test_search_leaves_a_token_table_larger_than_a_chip_to_the_host_as_compile_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 12.2 MiB int8 table on 8 MiB chips: compile ran host-embeddings, search said "no legal
+    # placement exists: the weights of `wte.weight` (12.21 MiB) exceed one chip's SRAM".
+    model = tmp_path / "big_table.py"
+    model.write_text(
+        "import torch\n\n"
+        "class Tiny(torch.nn.Module):\n"
+        "    def __init__(self) -> None:\n"
+        "        super().__init__()\n"
+        "        self.wte = torch.nn.Embedding(50000, 256)\n"
+        "        self.mlp = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU())\n\n"
+        "    def forward(self, ids: torch.Tensor) -> torch.Tensor:\n"
+        "        return self.mlp(self.wte(ids))\n\n"
+        "def build() -> torch.nn.Module:\n"
+        "    return Tiny()\n"
+    )
+    toml = tmp_path / "ring8m.toml"
+    toml.write_text(
+        'name = "ring8m"\n[chip]\nmatrix_ops = { i8 = 16e12, bf16 = 8e12 }\nvector_ops = { bf16 = 1e12 }\n'
+        'sram_bytes = "8 MiB"\nsram_bandwidth = 1e12\n[link]\nbandwidth = 25e9\nlatency = 1e-6\n'
+        '[topology]\nkind = "ring"\nnum_chips = 4\n'
+    )
+    placed = tmp_path / "placed.mlir"
+    model_args = [f"{model}:build", "--input-shape", "1x64", "--dtype", "int64"]
+    args = [*model_args, "--target", str(toml), "--strategy", "dp", "--no-progress"]
+    assert main(["search", *args, "-o", str(placed)]) == 0
+    searched, notes = capsys.readouterr()
+    assert "host lookup: table 'wte.weight'" in notes and "stays on the host" in notes
+    assert main(["compile", *model_args, "--target", str(toml), "-o", str(tmp_path / "out")]) == 0
+    compiled = capsys.readouterr().out
+    estimate = compiled.split("estimated throughput ")[1].split(" samples/s")[0]
+    assert f"throughput     {estimate} samples/s" in searched
+    assert "wte.weight" not in placed.read_text().split("func.func")[1]  # no nn.param of the table

@@ -340,6 +340,20 @@ def _first(error: ChiplexError, width: int = 160) -> str:
     return textwrap.shorten(text, width, placeholder=" ...")
 
 
+def fit_parameters(module: ModuleOp, target: str) -> None:
+    """What the default pipeline does to parameters before it places, in place: `host-embeddings`
+    leaves a token table too large for one chip to the host and `shard-params` splits another too
+    large parameter across chips; neither changes anything when every parameter fits a chip."""
+    named = pipeline_value(target)
+    # The passes alone: `run_pipeline_full` would also print the module and verify it (10 of 13 s on
+    # a 5,568-op BERT), for parameter sizes that only need a walk.
+    ctx = make_context()
+    for pass_ in parse_pipeline(
+        f"host-embeddings{{target={named}}},shard-params{{target={named}}}"
+    ).passes:
+        _apply(pass_, ctx, module)
+
+
 def _what_would_fit(original: ModuleOp, target: str) -> str:
     """For a model whose weights alone exceed the module (after `host-embeddings` took the token
     tables it could): how many chips, or how large, would hold them, and the largest parameters.
@@ -351,14 +365,7 @@ def _what_would_fit(original: ModuleOp, target: str) -> str:
     from chiplex.runtime_sim.report import format_bytes
 
     module = original  # the compile fails after this: the input copy is ours to change
-    named = pipeline_value(target)
-    # The passes alone: `run_pipeline_full` would also print the module and verify it (10 of 13 s on
-    # a 5,568-op BERT), for parameter sizes that only need a walk.
-    ctx = make_context()
-    for pass_ in parse_pipeline(
-        f"host-embeddings{{target={named}}},shard-params{{target={named}}}"
-    ).passes:
-        _apply(pass_, ctx, module)
+    fit_parameters(module, target)
     # A parameter once per name (the memory rule's lower bound), each constant once.
     sizes: dict[str | int, int] = {}
     for op in module.walk():

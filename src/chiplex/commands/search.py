@@ -144,8 +144,9 @@ def format_result(result, graph_name: str, target: Target) -> str:  # type: igno
 def run(args: argparse.Namespace) -> int:
     from xdsl.dialects.builtin import StringAttr
 
-    from chiplex.compile import module_text
+    from chiplex.compile import fit_parameters, module_text
     from chiplex.ir.graph import graph_from_module
+    from chiplex.ir.host_lookup import describe, host_lookups
     from chiplex.ir.mcm import set_chip
     from chiplex.passes.common import TARGET_ATTR
     from chiplex.passes.place import place_stationary_ops
@@ -196,7 +197,12 @@ def run(args: argparse.Namespace) -> int:
         from chiplex.targets.solver_choice import with_solver
 
         target = with_solver(target, args.solver, "search --solver")
+    # As `chiplex compile` does before placing: a token table larger than a chip stays on the host,
+    # another such parameter is sharded (nothing changes when every parameter fits a chip).
+    fit_parameters(module, args.target)
     graph = graph_from_module(module)
+    for line in describe(host_lookups(module), graph.samples_per_microbatch):
+        print(line, file=sys.stderr)
     print(
         f"searching {graph.subset_summary()} on {target.name} with {args.strategy}, "
         f"budget {budget}, seed {args.seed}",
