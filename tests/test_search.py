@@ -720,3 +720,7 @@ def test_search_leaves_a_token_table_larger_than_a_chip_to_the_host_as_compile_d
     estimate = compiled.split("estimated throughput ")[1].split(" samples/s")[0]
     assert f"throughput     {estimate} samples/s" in searched
     assert "wte.weight" not in placed.read_text().split("func.func")[1]  # no nn.param of the table
+    # fine-tuning on that model places it too (it hit the same error).
+    policy = tmp_path / "policy.pt"
+    finetune = [*model_args, "--target", str(toml), "--budget", "4", "-o", str(policy)]
+    assert main(["finetune", *finetune, "--no-progress"]) == 0 and policy.is_file()

@@ -81,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chiplex.commands.search import format_result
+    from chiplex.compile import fit_parameters
     from chiplex.ir.graph import graph_from_module
     from chiplex.learned.checkpoint import load_checkpoint
     from chiplex.learned.pretrain import shipped_checkpoint
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     started = time.perf_counter()
     module, _ = load_input(args)
+    fit_parameters(module, args.target)  # as compile and search do: host lookups, shards
     graph = graph_from_module(module)
     start = f"from {args.checkpoint}" if args.checkpoint else "from scratch"
     print(
