@@ -58,9 +58,10 @@ def main() -> int:
     campaign()
     kinds = collections.Counter(o.kind for _, o in results)
     ops = collections.Counter(op for _, o in results if o.kind == "unsupported" for op in o.ops)
-    print(f"examples {len(results)} (seed {args.seed}): " + ", ".join(
-        f"{k} {kinds[k]}" for k in sorted(kinds)
-    ))
+    print(
+        f"examples {len(results)} (seed {args.seed}): "
+        + ", ".join(f"{k} {kinds[k]}" for k in sorted(kinds))
+    )
     if ops:
         print("unsupported ops: " + ", ".join(f"{op} {n}" for op, n in ops.most_common()))
     print(f"wall time {time.perf_counter() - started:.0f} s")

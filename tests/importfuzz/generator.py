@@ -298,9 +298,12 @@ def _pool(draw: Draw, shape: Shape) -> StepResult:
         return Step(label, lambda m, x: F.max_pool2d(x, k, stride, pad)), (n, c, oh, ow)
     include = draw(st.booleans())
     label = f"avg_pool2d({k}, stride={stride}, padding={pad}, count_include_pad={include})"
-    return Step(
-        label, lambda m, x: F.avg_pool2d(x, k, stride, pad, count_include_pad=include)
-    ), (n, c, oh, ow)
+    return Step(label, lambda m, x: F.avg_pool2d(x, k, stride, pad, count_include_pad=include)), (
+        n,
+        c,
+        oh,
+        ow,
+    )
 
 
 def _reshape(draw: Draw, shape: Shape) -> StepResult:
@@ -379,7 +382,9 @@ def _cat(draw: Draw, shape: Shape) -> StepResult:
     if math.prod(out) > MAX_ELEMENTS:
         return None
     if draw(st.booleans()):
-        return Step(f"cat([x, tanh(x)], {dim})", lambda m, x: torch.cat([x, torch.tanh(x)], dim)), out
+        return Step(
+            f"cat([x, tanh(x)], {dim})", lambda m, x: torch.cat([x, torch.tanh(x)], dim)
+        ), out
     extra = torch.randn(shape)
     label = f"cat([param, x], {dim})"
     return Step(label, lambda m, x: torch.cat([m.extra, x], dim), params={"extra": extra}), out
@@ -435,15 +440,29 @@ def _where(draw: Draw, shape: Shape) -> StepResult:
     threshold = draw(st.sampled_from([0.0, 0.5, -1.0]))
     kind = draw(
         st.sampled_from(
-            ["scalar", "huge_scalar", "inf", "tensor", "huge_tensor", "param", "masked_fill", "flip"]
+            [
+                "scalar",
+                "huge_scalar",
+                "inf",
+                "tensor",
+                "huge_tensor",
+                "param",
+                "masked_fill",
+                "flip",
+            ]
         )
     )
     scale = draw(st.sampled_from([1e3, 1e5, 1e7]))
     value = draw(st.sampled_from([0.0, -2.5, 7.0]))
     if kind == "scalar":
-        return Step(f"where(x > {threshold}, x, {value})", lambda m, x: torch.where(x > threshold, x, value)), shape
+        return Step(
+            f"where(x > {threshold}, x, {value})", lambda m, x: torch.where(x > threshold, x, value)
+        ), shape
     if kind == "huge_scalar":
-        return Step(f"where(x > {threshold}, {-scale}, x)", lambda m, x: torch.where(x > threshold, -scale, x)), shape
+        return Step(
+            f"where(x > {threshold}, {-scale}, x)",
+            lambda m, x: torch.where(x > threshold, -scale, x),
+        ), shape
     if kind == "inf":
         sign = draw(st.sampled_from([1.0, -1.0]))
         return Step(
@@ -451,7 +470,10 @@ def _where(draw: Draw, shape: Shape) -> StepResult:
             lambda m, x: x.masked_fill(x < threshold, sign * math.inf).clamp(-5, 5),
         ), shape
     if kind == "tensor":
-        return Step(f"where(x > {threshold}, x, tanh(x))", lambda m, x: torch.where(x > threshold, x, torch.tanh(x))), shape
+        return Step(
+            f"where(x > {threshold}, x, tanh(x))",
+            lambda m, x: torch.where(x > threshold, x, torch.tanh(x)),
+        ), shape
     if kind == "huge_tensor":
         return Step(
             f"where(x > {threshold}, x, x * {scale})",
@@ -479,7 +501,9 @@ def _where(draw: Draw, shape: Shape) -> StepResult:
 
 def _reduce(draw: Draw, shape: Shape) -> StepResult:
     kind = draw(
-        st.sampled_from(["sum", "mean", "amax", "amin", "var", "var0", "std", "max", "min", "logsumexp", "norm"])
+        st.sampled_from(
+            ["sum", "mean", "amax", "amin", "var", "var0", "std", "max", "min", "logsumexp", "norm"]
+        )
     )
     dim = _dim(draw, shape)
     keep = draw(st.booleans()) or len(shape) == 1
@@ -512,7 +536,9 @@ BINARY: dict[str, Callable[[torch.Tensor, Any], torch.Tensor]] = {
     "maximum": lambda x, y: torch.maximum(x, y) if isinstance(y, torch.Tensor) else x.clamp(min=y),
     "minimum": lambda x, y: torch.minimum(x, y) if isinstance(y, torch.Tensor) else x.clamp(max=y),
     "pow": lambda x, y: (x.abs() + 0.5) ** (y.tanh() if isinstance(y, torch.Tensor) else y),
-    "rpow": lambda x, y: (y.abs() + 0.5 if isinstance(y, torch.Tensor) else abs(y) + 0.5) ** x.tanh(),
+    "rpow": lambda x, y: (
+        (y.abs() + 0.5 if isinstance(y, torch.Tensor) else abs(y) + 0.5) ** x.tanh()
+    ),
 }
 
 
@@ -677,7 +703,9 @@ def element_errors(got: np.ndarray, expected: np.ndarray, rtol: float) -> tuple[
     if ratio.size == 0:
         return 0.0, ""
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    return float(ratio[worst]), f"at {tuple(int(i) for i in worst)}: got {g[worst]!r}, torch {e[worst]!r}"
+    return float(
+        ratio[worst]
+    ), f"at {tuple(int(i) for i in worst)}: got {g[worst]!r}, torch {e[worst]!r}"
 
 
 def check(case: Case, seed: int = 0) -> Outcome:
