@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from importfuzz.generator import Case, Drawn, Step, cases, check, element_errors
 from torch import nn
 
+from chiplex.ir.interpret import run
 from chiplex.ir.torch_import import import_with_constants
 from chiplex.ir.verify_import import verify_import
 
@@ -96,3 +97,70 @@ def test_explicit_training_batch_norm_uses_the_batch_statistics() -> None:
             return F.batch_norm(x, None, None, training=True, eps=0.1)
 
     _verify(Fn(), torch.randn(4, 3, 5))
+
+
+# -- where / masked_fill: the chosen value exactly, however far apart the two sides are ----------
+
+
+class _WhereFarApart(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        big = x * 1e7
+        return (
+            torch.where(x > 0, x, big),  # a tensor next to a huge tensor
+            torch.where(x > 0, big, x),
+            (x * 1e8).masked_fill(x > 0, 0.5),  # a small scalar fill next to a huge tensor
+        )
+
+
+def test_where_keeps_each_chosen_value_exactly() -> None:
+    model = _WhereFarApart()
+    x = torch.randn(4, 8)
+    ir, constants = import_with_constants(model, (x,), activation_dtype="f32")
+    got = run(ir, [x.numpy()], constants)
+    for g, e in zip(got, model(x), strict=True):
+        ratio, where = element_errors(g, e.numpy(), 1e-6)
+        assert ratio <= 1, where
+
+
+# -- scalars next to integer activations (--activation-dtype i8) ----------------------------------
+
+
+class _ScalarsOfEveryKind(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.selu(x).clamp(max=0.5)  # fractions: SELU's alpha and scale, a clamp at 0.5
+        return torch.where(y > 0, -1000.0, y * 1000.0)  # whole numbers out of i8's range
+
+
+def test_scalars_keep_their_values_next_to_integer_activations() -> None:
+    # These crashed with a traceback (a fraction in an i8 nn.constant) or were refused (-1000 is
+    # out of i8's range); the scalars are now f32 constants and the IR computes what torch does.
+    model = _ScalarsOfEveryKind()
+    x = torch.randn(3, 4)
+    ir, constants = import_with_constants(model, (x,), activation_dtype="i8")
+    assert verify_import(model, (x,), ir, constants).comparison.within(1e-6)
+
+
+class _MaskedPositionBias(nn.Module):
+    """T5's decoder: the position bias where a causal mask allows, `finfo.min` elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("causal", torch.ones(6, 6, dtype=torch.bool).tril())
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.causal, scores * 1e-3, torch.finfo(torch.float32).min)
+
+
+def test_a_constant_mask_selects_with_one_multiply_and_one_add() -> None:
+    model = _MaskedPositionBias()
+    x = torch.randn(2, 6, 6)
+    ir, constants = import_with_constants(model, (x,), activation_dtype="f32")
+    ops = [op.name for op in ir.walk() if op.name.startswith("nn.")]
+    assert sorted(o for o in ops if o not in ("nn.param", "nn.constant")) == [
+        "nn.add",
+        "nn.mul",
+        "nn.mul",  # scores * 1e-3, mask * scores, + the stored fill
+    ]
+    (got,) = run(ir, [x.numpy()], constants)
+    ratio, where = element_errors(got, model(x).numpy(), 1e-6)
+    assert ratio <= 1, where

@@ -199,7 +199,7 @@ def _batch_norm(draw: Draw, shape: Shape) -> StepResult:
 
 
 def _layer_norm(draw: Draw, shape: Shape) -> StepResult:
-    dims = draw(st.integers(1, min(2, len(shape) - 1)))
+    dims = draw(st.integers(1, min(2, len(shape))))
     normalized = shape[-dims:]
     affine = draw(st.booleans())
     bias = draw(st.booleans())
@@ -554,7 +554,8 @@ def _binary(draw: Draw, shape: Shape) -> StepResult:
     other_shape = tuple(s if draw(st.booleans()) else 1 for s in kept)
     # The operand may also broadcast x (x's dim is 1 where the operand's is not).
     grown = tuple(
-        s if s != 1 or not draw(st.booleans()) else draw(st.integers(2, 3)) for s in other_shape
+        draw(st.integers(2, 3)) if k == 1 and draw(st.booleans()) else s
+        for k, s in zip(kept, other_shape, strict=True)
     )
     out = shape[: len(shape) - rank] + tuple(max(a, b) for a, b in zip(kept, grown, strict=True))
     if math.prod(out) > MAX_ELEMENTS:
@@ -638,8 +639,12 @@ def cases(draw: Draw, max_steps: int = 5, families: tuple[str, ...] = tuple(STEP
         steps.append(step)
     if not steps:
         steps.append(Step("relu", ACTIVATIONS["relu"]))
+    model = Drawn(steps)
+    with torch.no_grad():
+        ran = tuple(model.eval()(example).shape)
+    assert ran == shape, f"the generator tracked {shape}, torch computed {ran}: {model.steps}"
     dtype = draw(st.sampled_from(FLOAT_DTYPES))
-    model = Drawn(steps).to(dtype)
+    model = model.to(dtype)
     if example.is_floating_point():
         example = example.to(dtype)
     train_mode = draw(st.booleans())

@@ -40,6 +40,7 @@ from chiplex.ir.torch_import.values import (
     Unsupported,
     Value,
     View,
+    fits_integer,
     is_float_elem,
     rounds,
     torch_elem,
@@ -186,8 +187,12 @@ class Importer:
         """A rank-0 splat constant, shared by every use of the same value and type."""
         if isinstance(value, bool):
             value = int(value)
-        if not is_float_elem(elem) and isinstance(value, float) and not value.is_integer():
-            elem = self.act_type or f32
+        if not is_float_elem(elem) and not fits_integer(value, elem):
+            # A fraction (SELU's alpha, a clamp at 0.5) or a value out of the type's range (a
+            # -1000 fill) next to integer activations (--activation-dtype i8): keep it, in f32
+            # as a float scalar the activation dtype would round is.
+            act = self.act_type
+            elem = act if act is not None and is_float_elem(act) else f32
         if is_float_elem(elem) and math.isfinite(value) and rounds(value, elem):
             # The activation dtype would round the value (0.1 in bf16 is 0.10009765625) and with
             # it what the IR computes; a scalar costs nothing, so it keeps the value in f32.

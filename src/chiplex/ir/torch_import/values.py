@@ -89,6 +89,15 @@ def is_float_elem(t: Attribute) -> bool:
     return isinstance(t, Float16Type | BFloat16Type | Float32Type | Float64Type)
 
 
+def fits_integer(value: float | int, elem: Attribute) -> bool:
+    """Whether `value` is a whole number within the range of the integer type `elem` (signless
+    types take both the signed and the unsigned range, as xDSL's IntegerAttr does)."""
+    if isinstance(value, float) and not value.is_integer():
+        return False
+    width = cast(IntegerType, elem).width.data
+    return -(2 ** (width - 1)) <= value < 2**width
+
+
 def rounds(value: float, elem: Attribute) -> bool:
     """Whether storing `value` in the float type `elem` changes it (beyond float32 rounding)."""
     stored = FloatAttr(float(value), cast(Float64Type, elem)).value.data
