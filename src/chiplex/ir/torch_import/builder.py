@@ -99,6 +99,7 @@ WEIGHT_PREPROCESSING_RULES = ("elementwise", "reduction", "normalization")
 """Rule families whose ops on parameters alone are folded at import (weight normalisation; BiT's
 weight standardisation, a batch norm of the weight with its own statistics)."""
 FOLDED_FROM_ATTR = "folded_from"
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 """On an `nn.param` computed at import from parameters: their names, comma-separated."""
 
 
@@ -237,7 +238,7 @@ class Importer:
         if c in self.consts:
             return self.consts[c]
         t = c.tensor
-        elem = self.elem(t.dtype, weight=bool(c.from_params))
+        elem = self.elem(c.dtype, weight=bool(c.from_params))
         ttype = TensorType(elem, list(t.shape))
         flat = t.reshape(-1)
         if not c.from_params and flat.numel() > 0 and bool((flat == flat[0]).all()):
@@ -451,7 +452,9 @@ class Importer:
 
         def unwrap(a: Any) -> Any:
             if isinstance(a, Const):
-                return a.tensor
+                # Half-precision data is folded in float32, as the IR computes (weight
+                # normalisation of a bf16 model would otherwise round where the IR does not).
+                return a.tensor.float() if a.tensor.dtype in HALF_DTYPES else a.tensor
             if isinstance(a, list | tuple):
                 return type(a)(unwrap(x) for x in a)
             if isinstance(a, dict):
@@ -461,14 +464,16 @@ class Importer:
         with torch.no_grad():
             out = cast(Callable[..., Any], node.target)(*unwrap(args), **unwrap(kwargs))
 
-        def wrap(o: Any) -> Any:
+        def wrap(o: Any, meta: Any) -> Any:
             if isinstance(o, torch.Tensor):
-                return Const(o, name, sources)
+                declared = meta.dtype if isinstance(meta, torch.Tensor) else None
+                return Const(o, name, sources, declared if declared != o.dtype else None)
             if isinstance(o, list | tuple):
-                return type(o)(wrap(x) for x in o)
+                metas = meta if isinstance(meta, list | tuple) else [None] * len(o)
+                return type(o)(wrap(x, m) for x, m in zip(o, metas, strict=False))
             return o
 
-        return wrap(out)
+        return wrap(out, node.meta.get("val"))
 
     def getitem(self, container: Value, index: Any, node: torch.fx.Node) -> Value:
         item = container[index]
@@ -548,7 +553,7 @@ def elem_of(imp: Importer, v: Value) -> Attribute:
     if isinstance(v, ParamRef):
         return imp.elem(v.dtype, weight=True)
     if isinstance(v, Const):
-        return imp.elem(v.tensor.dtype)
+        return imp.elem(v.dtype)
     raise Unsupported(f"operand of kind {type(v).__name__}")
 
 

@@ -149,6 +149,14 @@ class Const:
     from_params: tuple[str, ...] = ()
     """The parameters it was computed from (weight preprocessing folded at import, such as weight
     normalisation): then it is a weight, stored in the weight dtype."""
+    declared: torch.dtype | None = None
+    """The module's dtype for the value when `tensor` holds it wider: half-precision tensors are
+    folded in float32 (the IR's numerics, what `verify_import` compares with) but typed as torch
+    types them."""
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.declared or self.tensor.dtype
 
 
 class Poison:
