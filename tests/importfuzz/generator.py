@@ -744,7 +744,8 @@ def check(case: Case, seed: int = 0) -> Outcome:
     ratio, where = element_errors(got, expected, FLOAT32_RTOL)
     if ratio > 1:
         return Outcome("mismatch", f"{ratio:.3g} x the float32 tolerance {where}")
-    if case.dtype != torch.float32:
+    if case.dtype != torch.float32 and np.isfinite(native).sum() == np.isfinite(expected).sum():
+        # (A half-precision module that overflows, x * 1e5 in float16, has no result to compare.)
         comparison = compare_outputs([got], [native])
         tol = NATIVE_RTOL[case.dtype]
         if not comparison.within(tol):
