@@ -3,6 +3,7 @@ interpreted and compared with torch; prints the count of each outcome and the di
 
     python scripts/import_fuzz.py --examples 2000 --seed 1          # every step family
     python scripts/import_fuzz.py --examples 300 --family where --family batch_norm --show 5
+    python scripts/import_fuzz.py --examples 200 --family unmappable --family linear  # the errors
 
 Outcomes (tests/importfuzz/generator.py): ok, mismatch (element-wise against torch float32),
 dtype_mismatch (norm-wise against torch in the module's own dtype), unsupported (the importer's
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, seed, settings
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
-from importfuzz.generator import STEPS, Case, Outcome, cases, check  # noqa: E402
+from importfuzz.generator import ALL_STEPS, STEPS, Case, Outcome, cases, check  # noqa: E402
 
 FAILURES = ("mismatch", "dtype_mismatch", "bad_error", "crash")
 
@@ -35,7 +36,7 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-steps", type=int, default=5)
-    parser.add_argument("--family", action="append", choices=sorted(STEPS))
+    parser.add_argument("--family", action="append", choices=sorted(ALL_STEPS))
     parser.add_argument("--show", type=int, default=10, help="failing cases to print in full")
     args = parser.parse_args()
     results: list[tuple[Case, Outcome]] = []

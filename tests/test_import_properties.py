@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
-from importfuzz.generator import Case, Drawn, Step, cases, check, element_errors
+from importfuzz.generator import UNMAPPABLE, Case, Drawn, Step, cases, check, element_errors
 from torch import nn
 
 from chiplex.ir.interpret import run
@@ -197,3 +197,14 @@ def test_folded_weights_of_a_half_precision_model_match_its_float32_copy(
     # The stored weights keep the module's dtype in the IR (only the folded data is float32).
     declared = {str(op.result.type.get_element_type()) for op in params}
     assert declared == {"bf16" if dtype == torch.bfloat16 else "f16"}, declared
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=cases(max_steps=3, families=("unmappable", "linear", "activation", "where")))
+def test_unsupported_ops_are_reported_with_the_op_and_the_forward_line(case: Case) -> None:
+    # `check` accepts "unsupported" only when every line of the report names an ATen op and a line
+    # of the generator's forward; a traceback is a "crash", anything else a "bad_error".
+    outcome = check(case)
+    assert outcome.kind in ACCEPTED, f"{case.describe()}\n{outcome.kind}: {outcome.detail}"
+    if any(s.label in UNMAPPABLE for s in case.model.steps):  # type: ignore[union-attr]
+        assert outcome.kind == "unsupported" and outcome.ops and outcome.located, outcome

@@ -587,6 +587,28 @@ def _residual(draw: Draw, shape: Shape) -> StepResult:
     ), shape
 
 
+UNMAPPABLE: dict[str, Callable[[Step, torch.Tensor], torch.Tensor]] = {
+    # Ops nn has no exact form for (docs/importing.md, "Missing nn ops"): the import must fail
+    # with the located report, never a traceback.
+    "floor": lambda m, x: torch.floor(x),
+    "round": lambda m, x: torch.round(x),
+    "sin": lambda m, x: torch.sin(x),
+    "remainder": lambda m, x: torch.remainder(x, 0.75),
+    "prod": lambda m, x: x.prod(-1, keepdim=True),
+    "cumprod": lambda m, x: x.cumprod(-1),
+    "argmax": lambda m, x: x + x.argmax(-1, keepdim=True),
+    "topk": lambda m, x: x.topk(1, -1).values,
+    "sort": lambda m, x: x.sort(-1).values,
+}
+
+
+def _unmappable(draw: Draw, shape: Shape) -> StepResult:
+    name = draw(st.sampled_from(sorted(UNMAPPABLE)))
+    keep_last = name in ("prod",)
+    out = (*shape[:-1], 1) if keep_last else shape
+    return Step(name, UNMAPPABLE[name]), out
+
+
 STEPS: dict[str, Callable[[Draw, Shape], StepResult]] = {
     "linear": _linear,
     "conv2d": _conv2d,
@@ -610,6 +632,8 @@ STEPS: dict[str, Callable[[Draw, Shape], StepResult]] = {
     "cumsum": _cumsum,
     "residual": _residual,
 }
+"""Every family drawn by default; `unmappable` only when asked for (it makes the import fail)."""
+ALL_STEPS = {**STEPS, "unmappable": _unmappable}
 
 
 @st.composite
@@ -632,7 +656,7 @@ def cases(draw: Draw, max_steps: int = 5, families: tuple[str, ...] = tuple(STEP
         example = torch.randn(shape)
     for _ in range(draw(st.integers(1, max_steps))):
         family = draw(st.sampled_from(families))
-        drawn = STEPS[family](draw, shape)
+        drawn = ALL_STEPS[family](draw, shape)
         if drawn is None or math.prod(drawn[1]) > MAX_ELEMENTS or 0 in drawn[1]:
             continue
         step, shape = drawn
