@@ -645,7 +645,7 @@ def cases(draw: Draw, max_steps: int = 5, families: tuple[str, ...] = tuple(STEP
     if draw(st.integers(0, 5)) == 0:
         vocab, dim = draw(st.integers(2, 20)), draw(st.integers(1, 8))
         shape: Shape = (draw(st.integers(1, 2)), draw(st.integers(1, 6)))
-        example = torch.zeros(shape, dtype=torch.int64)
+        example = torch.zeros(shape, dtype=draw(st.sampled_from([torch.int64, torch.int32])))
         emb = nn.Embedding(vocab, dim)
         steps.append(Step(f"Embedding({vocab}, {dim})", lambda m, x: m.emb(x), {"emb": emb}))
         shape = (*shape, dim)
