@@ -209,3 +209,24 @@ def test_unsupported_ops_are_reported_with_the_op_and_the_forward_line(case: Cas
     assert outcome.kind in ACCEPTED, f"{case.describe()}\n{outcome.kind}: {outcome.detail}"
     if any(s.label in UNMAPPABLE for s in case.model.steps):  # type: ignore[union-attr]
         assert outcome.kind == "unsupported" and outcome.ops and outcome.located, outcome
+
+
+@pytest.mark.parametrize("activations", ["i8", "bf16", "f16"])
+def test_splat_constants_keep_their_values_in_any_activation_dtype(activations: str) -> None:
+    # One channel without affine parameters: the folded scale and shift are splats, which were
+    # nn.constants in the activation dtype: a fraction in i8 (a traceback), rounded in bf16 (7x
+    # the tolerance). 1e5 overflowed f16's packing (a traceback); now such splats are f32.
+    bn = nn.BatchNorm2d(1, affine=False, eps=0.1)
+    with torch.no_grad():
+        bn.running_mean.fill_(0.3)
+        bn.running_var.fill_(1.7)
+    model = nn.Sequential(bn.eval(), _Scaled())
+    x = torch.randn(3, 1, 2, 4)
+    ir, constants = import_with_constants(model, (x,), activation_dtype=activations)
+    check = verify_import(model, (x,), ir, constants)
+    assert check.comparison.within(1e-6), check.summary(1e-6)
+
+
+class _Scaled(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x > 0.5, x * 1e5, x) * 1e-5

@@ -184,20 +184,25 @@ class Importer:
         result.name_hint = self.hint(hint)
         return result
 
+    def exact_elem(self, value: float | int, elem: Attribute) -> Attribute:
+        """`elem`, or a type that holds `value` exactly when `elem` would change it: a splat costs
+        nothing, so it keeps its value (constants in the IR compute what torch computes)."""
+        if not is_float_elem(elem) and not fits_integer(value, elem):
+            # A fraction (SELU's alpha, a clamp at 0.5) or a value out of the type's range (a
+            # -1000 fill) next to integer activations (--activation-dtype i8).
+            act = self.act_type
+            elem = act if act is not None and is_float_elem(act) else f32
+        if is_float_elem(elem) and math.isfinite(value) and rounds(value, elem):
+            # The activation dtype would round the value (0.1 in bf16 is 0.10009765625, 1e7
+            # overflows f16) and with it what the IR computes.
+            elem = f32
+        return elem
+
     def scalar(self, value: float | int | bool, elem: Attribute) -> SSAValue:
         """A rank-0 splat constant, shared by every use of the same value and type."""
         if isinstance(value, bool):
             value = int(value)
-        if not is_float_elem(elem) and not fits_integer(value, elem):
-            # A fraction (SELU's alpha, a clamp at 0.5) or a value out of the type's range (a
-            # -1000 fill) next to integer activations (--activation-dtype i8): keep it, in f32
-            # as a float scalar the activation dtype would round is.
-            act = self.act_type
-            elem = act if act is not None and is_float_elem(act) else f32
-        if is_float_elem(elem) and math.isfinite(value) and rounds(value, elem):
-            # The activation dtype would round the value (0.1 in bf16 is 0.10009765625) and with
-            # it what the IR computes; a scalar costs nothing, so it keeps the value in f32.
-            elem = f32
+        elem = self.exact_elem(value, elem)
         key = (value, elem)
         if key not in self.scalars:
             op = nn.ConstantOp(value, TensorType(elem, []))
@@ -242,7 +247,9 @@ class Importer:
         ttype = TensorType(elem, list(t.shape))
         flat = t.reshape(-1)
         if not c.from_params and flat.numel() > 0 and bool((flat == flat[0]).all()):
+            # (A batch norm's folded scale of one channel: exactly, not in the activation dtype.)
             first = flat[0].item()
+            ttype = TensorType(self.exact_elem(first, elem), list(t.shape))
             value = self.emit(nn.ConstantOp(first, ttype), "cst")
         else:
             # Equal tensors derived from the same buffer (each layer slicing one mask) share a param.

@@ -100,7 +100,10 @@ def fits_integer(value: float | int, elem: Attribute) -> bool:
 
 def rounds(value: float, elem: Attribute) -> bool:
     """Whether storing `value` in the float type `elem` changes it (beyond float32 rounding)."""
-    stored = FloatAttr(float(value), cast(Float64Type, elem)).value.data
+    try:
+        stored = FloatAttr(float(value), cast(Float64Type, elem)).value.data
+    except OverflowError:  # beyond the type's range (1e7 in f16)
+        return True
     return stored != value and stored != float(torch.tensor(value, dtype=torch.float32).item())
 
 
