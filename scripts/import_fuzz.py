@@ -63,6 +63,9 @@ def main() -> int:
         f"examples {len(results)} (seed {args.seed}): "
         + ", ".join(f"{k} {kinds[k]}" for k in sorted(kinds))
     )
+    uncompared = sum(1 for _, o in results if o.kind == "ok" and o.detail)
+    if uncompared:
+        print(f"  of the ok: {uncompared} with integer activations, imported but not compared")
     if ops:
         print("unsupported ops: " + ", ".join(f"{op} {n}" for op, n in ops.most_common()))
     print(f"wall time {time.perf_counter() - started:.0f} s")
