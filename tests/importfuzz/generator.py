@@ -606,7 +606,7 @@ UNMAPPABLE: dict[str, Callable[[Step, torch.Tensor], torch.Tensor]] = {
 
 def _unmappable(draw: Draw, shape: Shape) -> StepResult:
     name = draw(st.sampled_from(sorted(UNMAPPABLE)))
-    keep_last = name in ("prod",)
+    keep_last = name in ("prod", "topk")
     out = (*shape[:-1], 1) if keep_last else shape
     return Step(name, UNMAPPABLE[name]), out
 
