@@ -230,3 +230,20 @@ def test_splat_constants_keep_their_values_in_any_activation_dtype(activations: 
 class _Scaled(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.where(x > 0.5, x * 1e5, x) * 1e-5
+
+
+class _Float64MaskFill(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x > 0, x, torch.finfo(torch.float64).min).softmax(-1)
+
+
+@pytest.mark.parametrize("activations", ["f32", "i8"])
+def test_a_float64_fill_beyond_float32s_range_is_kept(activations: str) -> None:
+    # finfo(float64).min as a scalar crashed (out of range for f32); it is an f64 constant now.
+    model = _Float64MaskFill().double()
+    x = torch.randn(3, 5, dtype=torch.float64)
+    ir, constants = import_with_constants(model, (x,), activation_dtype=activations)
+    assert "f64" in str(ir)
+    # (Not run: the interpreter computes in float32, where this fill is -inf and 0 * -inf NaN.)
+    (fill,) = [op for op in ir.walk() if op.name == "nn.constant" and "f64" in str(op.result.type)]
+    assert fill.scalar == torch.finfo(torch.float64).min  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
     f32,
+    f64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
@@ -194,8 +195,9 @@ class Importer:
             elem = act if act is not None and is_float_elem(act) else f32
         if is_float_elem(elem) and math.isfinite(value) and rounds(value, elem):
             # The activation dtype would round the value (0.1 in bf16 is 0.10009765625, 1e7
-            # overflows f16) and with it what the IR computes.
-            elem = f32
+            # overflows f16) and with it what the IR computes; f64 beyond f32's range (a float64
+            # model's finfo.min fill).
+            elem = f64 if rounds(value, f32) and not rounds(value, f64) else f32
         return elem
 
     def scalar(self, value: float | int | bool, elem: Attribute) -> SSAValue:
