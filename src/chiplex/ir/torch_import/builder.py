@@ -19,6 +19,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
     f32,
+    f64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
@@ -40,6 +41,7 @@ from chiplex.ir.torch_import.values import (
     Unsupported,
     Value,
     View,
+    fits_integer,
     is_float_elem,
     rounds,
     torch_elem,
@@ -98,6 +100,7 @@ WEIGHT_PREPROCESSING_RULES = ("elementwise", "reduction", "normalization")
 """Rule families whose ops on parameters alone are folded at import (weight normalisation; BiT's
 weight standardisation, a batch norm of the weight with its own statistics)."""
 FOLDED_FROM_ATTR = "folded_from"
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 """On an `nn.param` computed at import from parameters: their names, comma-separated."""
 
 
@@ -182,16 +185,26 @@ class Importer:
         result.name_hint = self.hint(hint)
         return result
 
+    def exact_elem(self, value: float | int, elem: Attribute) -> Attribute:
+        """`elem`, or a type that holds `value` exactly when `elem` would change it: a splat costs
+        nothing, so it keeps its value (constants in the IR compute what torch computes)."""
+        if not is_float_elem(elem) and not fits_integer(value, elem):
+            # A fraction (SELU's alpha, a clamp at 0.5) or a value out of the type's range (a
+            # -1000 fill) next to integer activations (--activation-dtype i8).
+            act = self.act_type
+            elem = act if act is not None and is_float_elem(act) else f32
+        if is_float_elem(elem) and math.isfinite(value) and rounds(value, elem):
+            # The activation dtype would round the value (0.1 in bf16 is 0.10009765625, 1e7
+            # overflows f16) and with it what the IR computes; f64 beyond f32's range (a float64
+            # model's finfo.min fill).
+            elem = f64 if rounds(value, f32) and not rounds(value, f64) else f32
+        return elem
+
     def scalar(self, value: float | int | bool, elem: Attribute) -> SSAValue:
         """A rank-0 splat constant, shared by every use of the same value and type."""
         if isinstance(value, bool):
             value = int(value)
-        if not is_float_elem(elem) and isinstance(value, float) and not value.is_integer():
-            elem = self.act_type or f32
-        if is_float_elem(elem) and math.isfinite(value) and rounds(value, elem):
-            # The activation dtype would round the value (0.1 in bf16 is 0.10009765625) and with
-            # it what the IR computes; a scalar costs nothing, so it keeps the value in f32.
-            elem = f32
+        elem = self.exact_elem(value, elem)
         key = (value, elem)
         if key not in self.scalars:
             op = nn.ConstantOp(value, TensorType(elem, []))
@@ -232,11 +245,13 @@ class Importer:
         if c in self.consts:
             return self.consts[c]
         t = c.tensor
-        elem = self.elem(t.dtype, weight=bool(c.from_params))
+        elem = self.elem(c.dtype, weight=bool(c.from_params))
         ttype = TensorType(elem, list(t.shape))
         flat = t.reshape(-1)
         if not c.from_params and flat.numel() > 0 and bool((flat == flat[0]).all()):
+            # (A batch norm's folded scale of one channel: exactly, not in the activation dtype.)
             first = flat[0].item()
+            ttype = TensorType(self.exact_elem(first, elem), list(t.shape))
             value = self.emit(nn.ConstantOp(first, ttype), "cst")
         else:
             # Equal tensors derived from the same buffer (each layer slicing one mask) share a param.
@@ -446,7 +461,9 @@ class Importer:
 
         def unwrap(a: Any) -> Any:
             if isinstance(a, Const):
-                return a.tensor
+                # Half-precision data is folded in float32, as the IR computes (weight
+                # normalisation of a bf16 model would otherwise round where the IR does not).
+                return a.tensor.float() if a.tensor.dtype in HALF_DTYPES else a.tensor
             if isinstance(a, list | tuple):
                 return type(a)(unwrap(x) for x in a)
             if isinstance(a, dict):
@@ -456,14 +473,16 @@ class Importer:
         with torch.no_grad():
             out = cast(Callable[..., Any], node.target)(*unwrap(args), **unwrap(kwargs))
 
-        def wrap(o: Any) -> Any:
+        def wrap(o: Any, meta: Any) -> Any:
             if isinstance(o, torch.Tensor):
-                return Const(o, name, sources)
+                declared = meta.dtype if isinstance(meta, torch.Tensor) else None
+                return Const(o, name, sources, declared if declared != o.dtype else None)
             if isinstance(o, list | tuple):
-                return type(o)(wrap(x) for x in o)
+                metas = meta if isinstance(meta, list | tuple) else [None] * len(o)
+                return type(o)(wrap(x, m) for x, m in zip(o, metas, strict=False))
             return o
 
-        return wrap(out)
+        return wrap(out, node.meta.get("val"))
 
     def getitem(self, container: Value, index: Any, node: torch.fx.Node) -> Value:
         item = container[index]
@@ -543,7 +562,7 @@ def elem_of(imp: Importer, v: Value) -> Attribute:
     if isinstance(v, ParamRef):
         return imp.elem(v.dtype, weight=True)
     if isinstance(v, Const):
-        return imp.elem(v.tensor.dtype)
+        return imp.elem(v.dtype)
     raise Unsupported(f"operand of kind {type(v).__name__}")
 
 

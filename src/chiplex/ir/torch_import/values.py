@@ -89,9 +89,21 @@ def is_float_elem(t: Attribute) -> bool:
     return isinstance(t, Float16Type | BFloat16Type | Float32Type | Float64Type)
 
 
+def fits_integer(value: float | int, elem: Attribute) -> bool:
+    """Whether `value` is a whole number within the range of the integer type `elem` (signless
+    types take both the signed and the unsigned range, as xDSL's IntegerAttr does)."""
+    if isinstance(value, float) and not value.is_integer():
+        return False
+    width = cast(IntegerType, elem).width.data
+    return -(2 ** (width - 1)) <= value < 2**width
+
+
 def rounds(value: float, elem: Attribute) -> bool:
     """Whether storing `value` in the float type `elem` changes it (beyond float32 rounding)."""
-    stored = FloatAttr(float(value), cast(Float64Type, elem)).value.data
+    try:
+        stored = FloatAttr(float(value), cast(Float64Type, elem)).value.data
+    except OverflowError:  # beyond the type's range (1e7 in f16)
+        return True
     return stored != value and stored != float(torch.tensor(value, dtype=torch.float32).item())
 
 
@@ -140,6 +152,14 @@ class Const:
     from_params: tuple[str, ...] = ()
     """The parameters it was computed from (weight preprocessing folded at import, such as weight
     normalisation): then it is a weight, stored in the weight dtype."""
+    declared: torch.dtype | None = None
+    """The module's dtype for the value when `tensor` holds it wider: half-precision tensors are
+    folded in float32 (the IR's numerics, what `verify_import` compares with) but typed as torch
+    types them."""
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.declared or self.tensor.dtype
 
 
 class Poison:

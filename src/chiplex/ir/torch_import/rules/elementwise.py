@@ -30,6 +30,7 @@ from chiplex.ir.torch_import.values import (
     Const,
     Unsupported,
     Value,
+    is_float_elem,
 )
 
 BINARY: dict[str, type[nn.NNOp]] = {
@@ -254,7 +255,7 @@ def _masked_fill(
 def _select_by_mask(
     imp: Importer, node: torch.fx.Node, cond: Value, a: Value, b: Value
 ) -> SSAValue:
-    """where(c, a, b) = b + c * (a - b): nn has no select op, so the mask becomes arithmetic.
+    """where(c, a, b) = c * a + (1 - c) * b: nn has no select op, so the mask becomes arithmetic.
 
     An infinite fill would make that NaN where c is 0 (0 * inf), so where(c, +-inf, b) is
     b +- -log(1 - c) instead (log(1) = 0, log(0) = -inf), and where(c, a, +-inf) is a +- -log(c).
@@ -268,6 +269,8 @@ def _select_by_mask(
             cond.tensor, float(a)
         )
         return imp.emit(nn.AddOp(imp.value(b, elem), imp.value(Const(fill, cond.name)), rtype))
+    if isinstance(cond, Const) and is_float_elem(elem):
+        return _select_by_constant_mask(imp, cond, a, b, rtype)
     c = imp.value(cond)
     if cast(TensorType, c.type).get_element_type() != elem:
         c = imp.emit(nn.CastOp(c, retype_elem(rtype, shape_of(c))))
@@ -280,16 +283,33 @@ def _select_by_mask(
         log = imp.emit(nn.LogOp(where_fill))
         step = nn.AddOp if fill < 0 else nn.SubOp
         return imp.emit(step(imp.value(other, elem), log, rtype))
+    # c * a + (1 - c) * b: each product is exactly one operand or zero and adding zero is exact,
+    # so the chosen value arrives unrounded however far apart a and b are. The shorter
+    # b + c * (a - b) rounds a - b: where(x > 0, x, 1e7 * x) lost x's low bits, and a kept tensor
+    # next to a huge fill (T5's where(causal, position_bias, finfo.min)) was rounded away.
     av, bv = imp.value(a, elem), imp.value(b, elem)
-    if isinstance(b, bool | int | float) and not isinstance(a, bool | int | float):
-        # A scalar fill where the mask is false (T5's where(causal, position_bias, finfo.min)):
-        # a + (1 - c) * (b - a) keeps the tensor exactly where it is chosen, whereas
-        # b + c * (a - b) would round it away next to a huge fill (-3.4e38 + 3.4e38 + a is 0).
-        keep_fill = imp.emit(nn.SubOp(imp.scalar(1, elem), c))
-        diff = imp.emit(nn.SubOp(bv, av))
-        return imp.emit(nn.AddOp(av, imp.emit(nn.MulOp(keep_fill, diff)), rtype))
-    diff = imp.emit(nn.SubOp(av, bv))
-    return imp.emit(nn.AddOp(bv, imp.emit(nn.MulOp(c, diff)), rtype))
+    chosen_a = imp.emit(nn.MulOp(c, av))
+    chosen_b = imp.emit(nn.MulOp(imp.emit(nn.SubOp(imp.scalar(1, elem), c)), bv))
+    return imp.emit(nn.AddOp(chosen_a, chosen_b, rtype))
+
+
+def _select_by_constant_mask(
+    imp: Importer, cond: Const, a: Value, b: Value, rtype: TensorType
+) -> SSAValue:
+    """where(c, a, b) with a constant mask (a causal mask): c * a + (1 - c) * b with each product
+    of constants computed here (`torch.where(c, a, 0)`, exact, infinities included), so a tensor
+    side costs one multiply by the stored mask and the sum one add (T5's masked position bias:
+    two ops)."""
+    mask = cond.tensor.to(torch.bool)
+    elem = rtype.get_element_type()
+
+    def chosen(keep: torch.Tensor, v: Value) -> SSAValue:
+        if isinstance(v, Const | bool | int | float):
+            data = v.tensor.float() if isinstance(v, Const) else torch.tensor(float(v))
+            return imp.value(Const(torch.where(keep, data, 0.0), cond.name))
+        return imp.emit(nn.MulOp(imp.value(Const(keep.float(), cond.name)), imp.value(v, elem)))
+
+    return imp.emit(nn.AddOp(chosen(mask, a), chosen(~mask, b), rtype))
 
 
 # -- comparisons -------------------------------------------------------------------------------

@@ -95,18 +95,20 @@ def _batch_norm(
     **kw: Any,
 ) -> Value:
     name = packet(node.target)
+    if name == "_native_batch_norm_legit" and isinstance(running_mean, bool):
+        # The `.no_stats` overload (functionalised track_running_stats=False): (input, weight,
+        # bias, training, momentum, eps), no statistics.
+        rest = (running_mean, running_var, *rest)
+        running_mean = running_var = None
     training = rest[0] if name in ("batch_norm", "_native_batch_norm_legit") and rest else False
-    if running_mean is None or running_var is None:
-        raise Unsupported(
-            "batch norm without running statistics (track_running_stats=False normalises by "
-            "each batch's own statistics, also in eval mode): keep running statistics, or use "
-            "GroupNorm / LayerNorm"
-        )
-    if training:
-        raise Unsupported("batch norm in training mode (call module.eval() before importing)")
     # eps follows momentum: (momentum, eps) for _no_training, (training, momentum, eps) otherwise.
     eps_at = 1 if name == "_native_batch_norm_legit_no_training" else 2
     eps = float(kw.get("eps", rest[eps_at] if len(rest) > eps_at else 1e-5))
+    if training or running_mean is None or running_var is None:
+        # Normalised by the batch's own statistics: track_running_stats=False (in eval mode too),
+        # or an explicit F.batch_norm(..., training=True).
+        out = _batch_statistics_norm(imp, imp.value(x), weight, bias, eps)
+        return out if name == "batch_norm" else (out, None, None)
     # Inference batch norm folds into a per-channel scale and bias: the affine parameters stand
     # for the folded tensors (same shape, same names); without them the statistics do. The folded
     # data goes to the importer's constants so that the IR can be run (chiplex.ir.interpret).
@@ -120,6 +122,33 @@ def _batch_norm(
     if name == "batch_norm":
         return out
     return (out, None, None)
+
+
+def _batch_statistics_norm(
+    imp: Importer, v: SSAValue, weight: Value | None, bias: Value | None, eps: float
+) -> SSAValue:
+    """Batch norm by the batch's statistics: each channel normalised over the batch and spatial
+    dims (biased variance), as a layer norm of `[C, N * spatial]` (channels moved first), moved
+    back, then the per-channel affine as a multiply and an add."""
+    shape = shape_of(v)
+    channels = shape[1]
+    perm = [1, 0, *range(2, len(shape))]
+    moved_shape = [shape[p] for p in perm]
+    moved = imp.emit(nn.TransposeOp(v, perm))
+    rows = imp.emit(nn.ReshapeOp(moved, retype(v, (channels, math.prod(moved_shape[1:])))))
+    elem = imp.weight_type or f32
+    size = math.prod(moved_shape[1:])
+    gamma = _ones_or(imp, None, [size], 1.0, elem)
+    beta = _ones_or(imp, None, [size], 0.0, elem)
+    normed = imp.emit(nn.LayerNormOp(rows, gamma, beta, eps))
+    back = imp.emit(nn.ReshapeOp(normed, retype(v, moved_shape)))
+    out: SSAValue = imp.emit(nn.TransposeOp(back, perm))
+    channel_shape = (channels,) + (1,) * (len(shape) - 2)
+    for param, cls in ((weight, nn.MulOp), (bias, nn.AddOp)):
+        if param is not None:
+            factor = imp.value(reshape_to(imp, param, channel_shape))
+            out = imp.emit(cls(out, factor, out.type))
+    return out
 
 
 def _fold_batch_norm(
