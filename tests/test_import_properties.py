@@ -167,6 +167,33 @@ def test_a_constant_mask_selects_with_one_multiply_and_one_add() -> None:
     assert ratio <= 1, where
 
 
+class _AllowEverywhere(nn.Module):
+    """T5's encoder without padding: a constant mask that is true everywhere (and its opposite)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("allowed", torch.ones(6, 6, dtype=torch.bool))
+
+    def forward(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        low = torch.finfo(torch.float32).min
+        return (
+            torch.where(self.allowed, scores + 1, low),
+            torch.where(~self.allowed, low, scores * 2),
+        )
+
+
+def test_a_constant_mask_that_chooses_one_side_everywhere_is_that_side() -> None:
+    model = _AllowEverywhere()
+    x = torch.randn(6, 6)
+    ir, constants = import_with_constants(model, (x,), activation_dtype="f32")
+    ops = [op.name for op in ir.walk() if op.name.startswith("nn.")]
+    # scores + 1 and scores * 2 only: no multiply by an all-ones mask, no add of zeros.
+    assert sorted(o for o in ops if o not in ("nn.param", "nn.constant")) == ["nn.add", "nn.mul"]
+    for got, expected in zip(run(ir, [x.numpy()], constants), model(x), strict=True):
+        ratio, where = element_errors(got, expected.numpy(), 1e-6)
+        assert ratio <= 1, where
+
+
 # -- weight preprocessing of a half-precision model is folded as the IR computes: in float32 -------
 
 

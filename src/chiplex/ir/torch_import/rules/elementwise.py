@@ -302,6 +302,12 @@ def _select_by_constant_mask(
     two ops)."""
     mask = cond.tensor.to(torch.bool)
     elem = rtype.get_element_type()
+    # A mask that selects one side everywhere (T5's encoder without padding: all true) is that side.
+    for uniform, side in ((bool(mask.all()), a), (not bool(mask.any()), b)):
+        if uniform and not isinstance(side, Const | bool | int | float):
+            value = imp.value(side, elem)
+            if value.type == rtype:
+                return value
 
     def chosen(keep: torch.Tensor, v: Value) -> SSAValue:
         if isinstance(v, Const | bool | int | float):
