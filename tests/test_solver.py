@@ -16,8 +16,8 @@ from chiplex.ir.graph import Graph, make_graph
 from chiplex.targets import heuristics, solver
 from chiplex.targets.cost import op_times
 from chiplex.targets.legality import RULES, check_placement, is_legal, resolve_rules
-from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target
-from chiplex.testing import noisy_placement, target_for, transformer_graph
+from chiplex.targets.target import ChipSpec, Target, TargetRules, build_target, load_target
+from chiplex.testing import noisy_placement, target_for, target_toml, transformer_graph
 
 ROOT = Path(__file__).parents[1]
 MIB = 2**20
@@ -419,6 +419,20 @@ def test_check_command_takes_a_model_as_compile_does(
     assert main(["check", "mlp"]) == 1
     err = capsys.readouterr().err
     assert "no target to check mlp against: pass --target" in err and "tpu-ring8" in err
+
+
+def test_check_command_names_the_recorded_target_it_cannot_find(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "mine.toml"
+    toml.write_text(target_toml(load_target("tpu-ring4")))
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", "mlp", "--target", "mine.toml", "-o", "out"]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path / "out")  # the recorded "mine.toml" is not here
+    assert main(["check", "placed.mlir"]) == 1
+    err = capsys.readouterr().err
+    assert "target file not found: mine.toml (the target placed.mlir records; pass --target)" in err
 
 
 def test_check_command_says_why_no_placement_exists(

@@ -89,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
             f"no target to check {args.input} against: pass --target, a preset "
             f"({', '.join(preset_names())}) or a target TOML file"
         )
-    target = resolve_target(module, args.target, "check")
+    try:
+        target = resolve_target(module, args.target, "check")
+    except ChiplexError as err:
+        if args.target:
+            raise
+        # A target file is recorded as it was named, relative to where the compile ran.
+        raise ChiplexError(f"{err} (the target {args.input} records; pass --target)") from None
     if args.solver:
         from chiplex.targets.solver_choice import with_solver
 
