@@ -42,7 +42,7 @@ import numpy as np
 
 from chiplex.errors import ChiplexError
 from chiplex.ir.graph import Graph
-from chiplex.passes.strategies import place_dp, place_greedy
+from chiplex.passes.strategies import dp_start, place_dp, place_greedy
 from chiplex.runtime_sim.evaluate import (
     REPORT_MICROBATCHES,
     SEARCH_MICROBATCHES,
@@ -693,10 +693,7 @@ def search_cp(run: SearchRun, rng: np.random.Generator) -> None:
     from chiplex.targets.solver_choice import backend_for, solver_for
 
     # dp's split is the answer to beat: the solver then searches only for strictly better periods.
-    try:
-        start: np.ndarray | None = place_dp(run.graph, run.target)
-    except ChiplexError:
-        start = None
+    start = dp_start(run.graph, run.target)
     started = time.perf_counter()
     result = optimize(run.graph, run.target, time_limit=limit, seed=run.seed, start=start)
     # The time it took, not the limit: CP-SAT also stops early, with its best so far, on Ctrl-C.
